@@ -1,0 +1,5 @@
+import sys
+
+from ftprobe.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `ftprobe` command line: typed dataclasses turned into argparse sub-commands."""

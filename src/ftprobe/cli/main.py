@@ -1,0 +1,50 @@
+"""Entry point of the ``ftprobe`` command."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+from ftprobe import __version__
+from ftprobe.cli.framework import build_parser, instantiate
+from ftprobe.errors import UserError
+
+# Each stage's commands live in its own module; importing one registers its commands.
+COMMAND_MODULES = (
+    "ftprobe.cli.data_commands",
+    "ftprobe.cli.represent_commands",
+    "ftprobe.cli.probe_commands",
+    "ftprobe.cli.finetune_commands",
+    "ftprobe.cli.study_commands",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a stage not built yet in this checkout
+            if exc.name != name:
+                raise
+    parser = build_parser(version=__version__)
+    ns = parser.parse_args(argv)
+    if getattr(ns, "_command_cls", None) is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=os.environ.get("FTPROBE_LOG", "WARNING"), format="%(message)s")
+    try:
+        cmd = instantiate(ns)
+        result = cmd.run()
+        return int(result or 0)
+    except UserError as exc:
+        print(f"ftprobe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ftprobe: interrupted (finished steps are kept; run again to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
