@@ -1,0 +1,101 @@
+"""`ftprobe extract` and `ftprobe store ...`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftprobe.cli.data_commands import TaskArgs
+from ftprobe.cli.framework import command, opt
+
+DEFAULT_STORE = Path("ftprobe-store")
+
+
+@command("extract")
+@dataclass
+class Extract(TaskArgs):
+    """Extract every target's vector at every layer into the store (once; re-runs reuse it)."""
+
+    model: str | None = opt(None, help="hub name or local folder (default: the offline MiniLM)")
+    splits: list[str] = opt([], help="splits to extract (default: all of the task's)")
+    layers: list[str] = opt(["all"], help="layers: all, or indices (0 = embeddings; -1 = last)")
+    store: Path = opt(DEFAULT_STORE, help="store folder")
+    word_pooling: str = opt("mean", help="subwords -> word", choices=["mean", "first", "last"])
+    sentence_pooling: str = opt("cls", help="sentence targets", choices=["cls", "mean"])
+    batch_size: int = opt(32, help="sentences per batch")
+    device: str = opt("auto", help="auto, cpu or cuda")
+    dtype: str = opt("float32", help="compute dtype", choices=["float32", "float16", "bfloat16"])
+    store_dtype: str = opt("float32", help="stored dtype", choices=["float32", "float16"])
+    revision: str | None = opt(None, help="model revision on the hub")
+    trust_remote_code: bool = opt(False, help="allow the model's own code (off unless you trust it)")
+    progress: bool = opt(True, help="show a progress bar")
+
+    def run(self) -> int:
+        from ftprobe.represent import Store, extract, load_encoder
+
+        task = self.load()
+        splits = self.splits or list(task.splits)
+        for s in splits:
+            task.split(s)  # fail before loading the model
+        encoder = load_encoder(self.model, device=self.device, dtype=self.dtype, revision=self.revision,
+                               trust_remote_code=self.trust_remote_code)
+        layers = None if self.layers in (["all"], []) else self.layers
+        store = Store(self.store)
+        for s in splits:
+            entry = extract(encoder, task, s, store, layers=layers, word_pooling=self.word_pooling,
+                            sentence_pooling=self.sentence_pooling, batch_size=self.batch_size,
+                            store_dtype=self.store_dtype, progress=self.progress)
+            print(f"{task.name}/{s}: {entry.n_targets} targets x {entry.dim} dims, layers "
+                  f"{entry.layers[0]}..{entry.layers[-1]} -> {entry.path}")
+        return 0
+
+
+@command("store ls")
+@dataclass
+class StoreLs:
+    """List the entries of a store."""
+
+    store: Path = opt(DEFAULT_STORE, help="store folder")
+
+    def run(self) -> int:
+        from rich.console import Console
+        from rich.table import Table
+
+        from ftprobe.represent import Store
+
+        st = Store(self.store)
+        table = Table("id", "model", "task", "split", "targets", "dim", "layers", "pooling")
+        for e in st.entries():
+            d = e.describe()
+            table.add_row(d["id"], Path(d["model"]).name or d["model"], d["task"], d["split"],
+                          str(d["n_targets"]), str(d["dim"]), f"{len(d['layers'])}",
+                          ",".join(f"{k}={v}" for k, v in d["pooling"].items()))
+        console = Console()
+        console.print(table)
+        for p in st.partials():
+            console.print(f"incomplete (resumable): {p.name}", markup=False)
+        return 0
+
+
+@command("store rm")
+@dataclass
+class StoreRm:
+    """Remove entries (by id or id prefix), or incomplete ones with --partial."""
+
+    ids: list[str] = opt([], help="entry ids or prefixes", positional=True)
+    store: Path = opt(DEFAULT_STORE, help="store folder")
+    partial: bool = opt(False, help="also remove incomplete (resumable) extractions")
+
+    def run(self) -> int:
+        from ftprobe.errors import UserError
+        from ftprobe.represent import Store
+
+        st = Store(self.store)
+        if not self.ids and not self.partial:
+            raise UserError("store rm: name entry ids, or --partial")
+        for eid in st.remove(self.ids):
+            print(f"removed {eid}")
+        if self.partial:
+            for name in st.remove_partials():
+                print(f"removed {name}")
+        return 0

@@ -1,0 +1,223 @@
+"""From words to subwords and back: tokenizing, windows for long sentences, pooling.
+
+Every vector ftprobe reads is a weighted sum of token vectors, so all pooling is one sparse
+matrix product ``P @ H`` (differentiable, so fine-tuning uses the very same code):
+
+* a word is the mean (default), the first or the last of its subwords;
+* a pair target is its head's vector followed by its dependent's;
+* a sentence is the first token ([CLS]; default) or the mean of its subwords.
+
+Policies for the awkward cases:
+
+* **Words the tokenizer turns into nothing** (a lone zero-width or control character) are fed to
+  the model as the tokenizer's unknown token, so every word has a vector and its neighbours keep
+  their context. Without an unknown token this is an error naming the sentence.
+* **Sentences longer than the model's limit** are cut into overlapping windows of the largest
+  size the model takes, with a stride of half a window; each subword takes its vector from the
+  window in which it sits most centrally, so every subword sees at least a quarter window of
+  context on both sides where the sentence has it. A sentence target pooled by [CLS] uses the
+  first window's [CLS]. Nothing is silently truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ftprobe.errors import UserError
+
+WordPooling = Literal["mean", "first", "last"]
+SentencePooling = Literal["cls", "mean"]
+
+
+@dataclass
+class SentenceTokens:
+    """A sentence's content subwords (no special tokens) and the word each belongs to."""
+
+    ids: np.ndarray  # int64 [n]
+    word: np.ndarray  # int64 [n]
+    n_words: int
+
+
+def tokenize_sentences(tokenizer, sentences: Sequence[Sequence[str]]) -> list[SentenceTokens]:
+    """Tokenize pre-split sentences with the fast tokenizer, keeping the subword->word map."""
+    if not sentences:
+        return []
+    enc = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
+    out: list[SentenceTokens] = []
+    retry: list[int] = []
+    for i, words in enumerate(sentences):
+        word_ids = np.array([-1 if w is None else w for w in enc.word_ids(i)], dtype=np.int64)
+        ids = np.asarray(enc["input_ids"][i], dtype=np.int64)
+        keep = word_ids >= 0
+        tok = SentenceTokens(ids[keep], word_ids[keep], len(words))
+        if len(np.unique(tok.word)) != len(words):
+            retry.append(i)
+        out.append(tok)
+    if retry:
+        unk = tokenizer.unk_token
+        fixed = []
+        for i in retry:
+            present = set(out[i].word.tolist())
+            missing = [w for w in range(len(sentences[i])) if w not in present]
+            if unk is None:
+                raise UserError(
+                    f"sentence {i}: words {missing} give no subwords and the tokenizer has no unknown token"
+                )
+            fixed.append([unk if w in missing else word for w, word in enumerate(sentences[i])])
+        for i, tok in zip(retry, tokenize_sentences(tokenizer, fixed), strict=True):
+            out[i] = tok
+    return out
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a single-sequence input starts and ends with ([CLS] / [SEP], <s> / </s>, ...)."""
+    enc = tokenizer([["a"]], is_split_into_words=True, add_special_tokens=True)
+    ids, word_ids = enc["input_ids"][0], enc.word_ids(0)
+    content = [i for i, w in enumerate(word_ids) if w is not None]
+    return list(ids[: content[0]]), list(ids[content[-1] + 1:])
+
+
+def windows(n: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts for ``n`` subwords and, for each subword, the window it takes its vector from.
+
+    With ``n <= capacity`` there is one window. Otherwise windows of ``capacity`` subwords start
+    every ``capacity // 2``; each subword goes to the window where its distance to the nearer
+    edge is largest (ties to the earlier window).
+    """
+    if n <= capacity:
+        return np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    stride = max(1, capacity // 2)
+    starts = np.arange(0, n - capacity + stride, stride, dtype=np.int64)
+    starts = np.minimum(starts, n - capacity)
+    starts = np.unique(starts)
+    t = np.arange(n, dtype=np.int64)[:, None]
+    inside = (t >= starts) & (t < starts + capacity)
+    margin = np.minimum(t - starts, starts + capacity - 1 - t)
+    margin = np.where(inside, margin, -1)
+    return starts, margin.argmax(axis=1)
+
+
+@dataclass
+class ModelBatch:
+    """Model inputs for a group of sentences, and how to pool targets from the outputs."""
+
+    input_ids: torch.Tensor  # [R, L] rows (windows) of token ids
+    attention_mask: torch.Tensor  # [R, L]
+    pool: torch.Tensor  # sparse [U, R*L]: one row per pooled unit (word or sentence)
+    target_units: torch.Tensor  # [T, 1] or [T, 2]: units whose vectors make each target
+    target_index: np.ndarray  # [T]: index of each target in its split
+
+    def to(self, device) -> ModelBatch:
+        return ModelBatch(self.input_ids.to(device), self.attention_mask.to(device),
+                          self.pool.to(device), self.target_units.to(device), self.target_index)
+
+
+class BatchBuilder:
+    """Builds :class:`ModelBatch` es for one tokenizer, model limit and pooling choice."""
+
+    def __init__(self, tokenizer, max_length: int, word_pooling: WordPooling = "mean",
+                 sentence_pooling: SentencePooling = "cls"):
+        if word_pooling not in ("mean", "first", "last"):
+            raise UserError(f"word pooling {word_pooling!r}: expected mean, first or last")
+        if sentence_pooling not in ("cls", "mean"):
+            raise UserError(f"sentence pooling {sentence_pooling!r}: expected cls or mean")
+        self.prefix, self.suffix = special_tokens(tokenizer)
+        self.capacity = max_length - len(self.prefix) - len(self.suffix)
+        if self.capacity < 2:
+            raise UserError(f"model limit {max_length} leaves no room for words")
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.word_pooling = word_pooling
+        self.sentence_pooling = sentence_pooling
+
+    def build(self, tokens: Sequence[SentenceTokens], sentence_ids: np.ndarray,
+              target_sent: np.ndarray, target_words: np.ndarray, target_index: np.ndarray,
+              kind: str) -> ModelBatch:
+        """A batch of the sentences ``sentence_ids`` and their targets.
+
+        ``target_sent``/``target_words``/``target_index`` are the targets that lie in these
+        sentences (``target_sent`` in split numbering).
+        """
+        n_pre = len(self.prefix)
+        rows: list[np.ndarray] = []
+        tok_sent, tok_word, tok_row, tok_pos = [], [], [], []
+        first_row = np.empty(len(sentence_ids), dtype=np.int64)
+        for b, s in enumerate(sentence_ids):  # per sentence: assemble its windows
+            st = tokens[s]
+            starts, assign = windows(len(st.ids), self.capacity)
+            first_row[b] = len(rows)
+            for start in starts:
+                rows.append(np.concatenate([self.prefix, st.ids[start:start + self.capacity], self.suffix]))
+            local = np.arange(len(st.ids)) - starts[assign]
+            tok_sent.append(np.full(len(st.ids), b))
+            tok_word.append(st.word)
+            tok_row.append(first_row[b] + assign)
+            tok_pos.append(local + n_pre)
+        width = max(len(r) for r in rows)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, ids in enumerate(rows):
+            input_ids[r, : len(ids)] = ids
+            mask[r, : len(ids)] = 1
+        tok_sent_a = np.concatenate(tok_sent)
+        tok_word_a = np.concatenate(tok_word)
+        tok_flat = np.concatenate(tok_row) * width + np.concatenate(tok_pos)
+
+        batch_pos = {int(s): b for b, s in enumerate(sentence_ids)}
+        local_sent = np.fromiter((batch_pos[int(s)] for s in target_sent), dtype=np.int64, count=len(target_sent))
+        if kind == "sentence":
+            if self.sentence_pooling == "cls":
+                unit_rows = np.arange(len(sentence_ids))
+                unit_cols = first_row * width
+                unit_w = np.ones(len(sentence_ids))
+            else:
+                counts = np.bincount(tok_sent_a, minlength=len(sentence_ids))
+                unit_rows, unit_cols, unit_w = tok_sent_a, tok_flat, 1.0 / counts[tok_sent_a]
+            n_units = len(sentence_ids)
+            target_units = local_sent[:, None]
+        else:
+            n_words = np.array([tokens[s].n_words for s in sentence_ids], dtype=np.int64)
+            word_offset = np.concatenate([[0], np.cumsum(n_words)[:-1]])
+            unit_of_tok = word_offset[tok_sent_a] + tok_word_a
+            n_units = int(n_words.sum())
+            if self.word_pooling == "mean":
+                counts = np.bincount(unit_of_tok, minlength=n_units)
+                unit_rows, unit_cols, unit_w = unit_of_tok, tok_flat, 1.0 / counts[unit_of_tok]
+            else:
+                # tokens are in order within a sentence: the first/last occurrence of each unit
+                order = np.arange(len(unit_of_tok))
+                pick = np.full(n_units, -1 if self.word_pooling == "last" else len(order))
+                (np.maximum if self.word_pooling == "last" else np.minimum).at(pick, unit_of_tok, order)
+                unit_rows, unit_cols, unit_w = np.arange(n_units), tok_flat[pick], np.ones(n_units)
+            cols = 1 if kind == "word" else 2
+            target_units = word_offset[local_sent][:, None] + target_words[:, :cols]
+        pool = torch.sparse_coo_tensor(
+            torch.as_tensor(np.stack([unit_rows, unit_cols])),
+            torch.as_tensor(np.asarray(unit_w, dtype=np.float32)),
+            size=(n_units, len(rows) * width), check_invariants=False,
+        ).coalesce()
+        return ModelBatch(torch.as_tensor(input_ids), torch.as_tensor(mask), pool,
+                          torch.as_tensor(np.asarray(target_units, dtype=np.int64)), target_index)
+
+
+def pool_targets(hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
+    """Target vectors from one layer's (or several stacked layers') token vectors.
+
+    ``hidden`` is [R, L, D] (or [R, L, k*D] for k layers side by side); the result is [T, D]
+    for word and sentence targets and [T, 2*D] for pairs (head then dependent).
+    """
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    pool = batch.pool.to(dtype=flat.dtype) if flat.dtype != batch.pool.dtype else batch.pool
+    units = torch.sparse.mm(pool, flat)
+    picked = units[batch.target_units]  # [T, c, D]
+    return picked.reshape(picked.shape[0], -1)
+
+
+def plan_batches(lengths: np.ndarray, sentence_ids: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Sentences grouped by length (longest first, so memory peaks at once), ``batch_size`` each."""
+    order = sentence_ids[np.argsort(-lengths[sentence_ids], kind="stable")]
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

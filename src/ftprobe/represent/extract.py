@@ -1,0 +1,235 @@
+"""Extraction: every target's vector at every (chosen) layer, streamed into the store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ftprobe import __version__
+from ftprobe.data.task import Task
+from ftprobe.errors import UserError
+from ftprobe.represent.align import (
+    BatchBuilder,
+    SentenceTokens,
+    SentencePooling,
+    WordPooling,
+    plan_batches,
+    tokenize_sentences,
+)
+from ftprobe.represent.encoder import Encoder
+from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file, write_json_atomic
+
+log = logging.getLogger(__name__)
+STORE_DTYPES = ("float32", "float16")
+PROGRESS = "progress.json"
+FLUSH_SECONDS = 20.0
+
+
+def resolve_layers(layers: Sequence[int] | str | None, n_layers: int) -> list[int]:
+    """``None``/"all" -> every hidden state (0 = embeddings .. n_layers); negatives count back."""
+    if layers is None or layers == "all" or (isinstance(layers, list | tuple) and list(layers) == ["all"]):
+        return list(range(n_layers + 1))
+    if isinstance(layers, str):
+        layers = [int(x) for x in layers.replace(",", " ").split()]
+    out = []
+    for layer in layers:
+        layer = int(layer)
+        full = layer + n_layers + 1 if layer < 0 else layer
+        if not 0 <= full <= n_layers:
+            raise UserError(f"--layers: layer {layer} out of range 0..{n_layers}")
+        out.append(full)
+    return sorted(set(out))
+
+
+def pooling_key(kind: str, word_pooling: str, sentence_pooling: str) -> dict[str, str]:
+    return {"sentence": sentence_pooling} if kind == "sentence" else {"word": word_pooling}
+
+
+def extract(
+    encoder: Encoder,
+    task: Task,
+    split: str,
+    store: Store,
+    *,
+    layers: Sequence[int] | str | None = None,
+    word_pooling: WordPooling = "mean",
+    sentence_pooling: SentencePooling = "cls",
+    batch_size: int = 32,
+    store_dtype: str = "float32",
+    progress: bool = True,
+    max_batches: int | None = None,
+) -> Entry:
+    """Extract ``task``'s ``split`` into ``store`` and return the entry (reused when present).
+
+    Sentences are batched by length; vectors stream into memory-mapped files, flushed and
+    check-pointed every few seconds, so an interrupted run resumes where it stopped.
+    ``max_batches`` stops early, leaving a resumable partial entry (used to test resumption).
+    """
+    if store_dtype not in STORE_DTYPES:
+        raise UserError(f"store dtype {store_dtype!r}: expected one of {', '.join(STORE_DTYPES)}")
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    sp = task.split(split)
+    want = resolve_layers(layers, encoder.n_layers)
+    pooling = pooling_key(task.kind, word_pooling, sentence_pooling)
+    eid = entry_id(encoder.fingerprint, task.fingerprint(split), split, pooling)
+    existing = store.get(eid)
+    missing = want if existing is None else [layer for layer in want if layer not in existing.layers]
+    if existing is not None and not missing:
+        return existing
+
+    store.root.mkdir(parents=True, exist_ok=True)
+    partial = store.partial_path(eid)
+    dim = encoder.hidden_size * (2 if task.kind == "pair" else 1)
+    plan = {"layers": missing, "batch_size": batch_size, "dim": dim, "dtype": store_dtype,
+            "n_targets": len(sp), "entry": eid}
+    done = _resume_point(partial, plan)
+
+    builder = BatchBuilder(encoder.tokenizer, encoder.max_length, word_pooling, sentence_pooling)
+    with_targets = np.unique(sp.sent)
+    tokens = _tokenize_some(encoder, sp.sentences, with_targets)
+    lengths = np.array([len(t.ids) for t in tokens], dtype=np.int64)
+    batches = plan_batches(lengths, with_targets, batch_size)
+    order = np.argsort(sp.sent, kind="stable")  # targets grouped by sentence, for slicing batches
+    sent_sorted = sp.sent[order]
+
+    arrays = {
+        layer: np.lib.format.open_memmap(partial / layer_file(layer), mode="r+" if done else "w+",
+                                         dtype=store_dtype, shape=(len(sp), dim))
+        for layer in missing
+    }
+    model = encoder.model
+    device = next(model.parameters()).device
+    bar = _progress(len(batches), done, f"extract {task.name}/{split}", progress)
+    last_flush = time.monotonic()
+    n_windows = 0
+    try:
+        for k in range(done, len(batches)):
+            if max_batches is not None and k >= max_batches:
+                _checkpoint(partial, arrays, plan, k)
+                return None  # type: ignore[return-value]
+            sents = batches[k]
+            lo = np.searchsorted(sent_sorted, sents.min())  # cheap pre-filter, exact mask below
+            sel = order[lo:][np.isin(sent_sorted[lo:], sents)]
+            batch = builder.build(tokens, sents, sp.sent[sel], sp.words[sel], sel, task.kind).to(device)
+            n_windows += int(batch.input_ids.shape[0] - len(sents))
+            with torch.inference_mode():
+                out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            output_hidden_states=True)
+                hs = out.hidden_states
+                stacked = torch.stack([hs[layer] for layer in missing], dim=2)  # [R, L, k, D]
+                r, length, n_l, d = stacked.shape
+                flat = stacked.reshape(r * length, n_l * d).float()
+                units = torch.sparse.mm(batch.pool, flat).view(-1, n_l, d)
+                picked = units[batch.target_units]  # [T, c, k, D]
+                vecs = picked.permute(2, 0, 1, 3).reshape(n_l, picked.shape[0], -1)
+                if not torch.isfinite(vecs).all():
+                    raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
+                vecs = vecs.to("cpu", getattr(torch, store_dtype)).numpy()
+            for j, layer in enumerate(missing):
+                arrays[layer][batch.target_index] = vecs[j]
+            bar.update(1)
+            if time.monotonic() - last_flush > FLUSH_SECONDS:
+                _checkpoint(partial, arrays, plan, k + 1)
+                last_flush = time.monotonic()
+    finally:
+        bar.close()
+    for arr in arrays.values():
+        arr.flush()
+    del arrays
+
+    manifest = {
+        "format": 1,
+        "id": eid,
+        "model": encoder.describe(),
+        "data": {"task": task.name, "kind": task.kind, "split": split, "fingerprint": task.fingerprint(split),
+                 "n_targets": len(sp), "n_labels": task.n_labels, "source": task.source},
+        "pooling": pooling,
+        "layers": sorted(missing + (existing.layers if existing else [])),
+        "dim": dim,
+        "dtype": store_dtype,
+        "compute_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "max_length": encoder.max_length,
+        "windowed_rows": n_windows,
+        "ftprobe_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if existing is None:
+        np.savez(partial / "targets.npz", sent=sp.sent, words=sp.words, labels=sp.labels)
+        (partial / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False))
+        (partial / "sentences.json").write_text(json.dumps(sp.sentences, ensure_ascii=False))
+        (partial / PROGRESS).unlink(missing_ok=True)
+        write_json_atomic(partial / MANIFEST, manifest)
+        _fsync_dir(partial)
+        os.replace(partial, store.path_of(eid))
+    else:
+        # Adding layers to a complete entry: move each finished file in, then the manifest.
+        for layer in missing:
+            os.replace(partial / layer_file(layer), existing.path / layer_file(layer))
+        manifest["created"] = existing.manifest.get("created", manifest["created"])
+        write_json_atomic(existing.path / MANIFEST, manifest)
+        shutil.rmtree(partial)
+    _fsync_dir(store.root)
+    return Entry(store.path_of(eid))
+
+
+def _tokenize_some(encoder: Encoder, sentences, keep: np.ndarray):
+    """Tokenize only the sentences that hold targets; others get an empty placeholder."""
+    if len(keep) == len(sentences):
+        return tokenize_sentences(encoder.tokenizer, sentences)
+    toks = tokenize_sentences(encoder.tokenizer, [sentences[s] for s in keep])
+    out = [SentenceTokens(np.zeros(0, np.int64), np.zeros(0, np.int64), len(s)) for s in sentences]
+    for s, t in zip(keep.tolist(), toks, strict=True):
+        out[s] = t
+    return out
+
+
+def _resume_point(partial: Path, plan: dict) -> int:
+    """Batches already done in a matching partial entry; a partial of another plan is discarded."""
+    progress = partial / PROGRESS
+    if progress.is_file():
+        try:
+            state = json.loads(progress.read_text())
+        except json.JSONDecodeError:
+            state = {}
+        if state.get("plan") == plan and all((partial / layer_file(layer)).is_file() for layer in plan["layers"]):
+            log.info("resuming %s at batch %d", partial.name, state["done"])
+            return int(state["done"])
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    return 0
+
+
+def _checkpoint(partial: Path, arrays: dict, plan: dict, done: int) -> None:
+    for arr in arrays.values():
+        arr.flush()
+    write_json_atomic(partial / PROGRESS, {"plan": plan, "done": done})
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="batch", disable=not enabled, leave=False)
