@@ -1,0 +1,484 @@
+"""The paper's six findings as explicit, documented checks on a study's results.
+
+``evaluate_findings(results)`` takes one plain dict (JSON-loadable) summarising a study run.
+
+Schema (every key optional; a finding without the data it needs is "not tested")::
+
+    {
+      "cases": [                        # one per (model, task, layer) probed before/after
+        {"model": str, "task": str, "layer": int,
+         "accuracy_before": float|None, "accuracy_after": float|None,   # percent (0-100);
+                                        # if every accuracy is <= 1 they are read as fractions
+         "accuracy_before_std": float|None, "accuracy_after_std": float|None,   # optional
+         "clusters_before": int|None, "clusters_after": int|None, "n_labels": int|None,
+         "min_dist_before": [K floats or None]|None, "min_dist_after": [K ...]|None,
+         "label_names": [K str]|None,                                   # optional
+         "train_test_r_before": float|None, "train_test_r_after": float|None}
+      ],
+      "layer_dynamics": [               # end-of-fine-tuning Pearson of each layer with itself
+        {"model": str, "task": str,     # before fine-tuning (distance vectors)
+         "pearson_by_layer": {layer (int or str): r}, "n_layers": int}
+      ],
+      "cross_task": [                   # fine-tune on finetune_task, probe probe_task
+        {"model": str, "probe_task": str, "finetune_task": str,
+         "mean_change": float, "up": int, "down": int,
+         "related": bool|None,          # None: inferred (same task or PS-fxn/PS-role: related;
+                                        # POS/DEP/TREC vs PS-*: unrelated; otherwise unknown)
+         "accuracy_before": float|None, "accuracy_after": float|None}   # optional
+      ]
+    }
+
+Verdicts are "holds", "fails", "mixed" or "not tested". Most checks count cases that agree
+with the paper and compare the share with ``Thresholds.holds_share`` (default 0.8) and
+``Thresholds.fails_share`` (default 0.5): share >= holds_share -> holds, share < fails_share ->
+fails, otherwise mixed; a finding may add its own hard conditions (see each ``_finding_*``).
+The numbers behind each verdict go into ``Finding.evidence`` for the report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ._plain import plain
+from .dynamics import min_distance_change
+
+__all__ = ["Finding", "Thresholds", "FINDING_TITLES", "evaluate_findings", "findings_to_json"]
+
+VERDICTS = ("holds", "fails", "mixed", "not tested")
+
+FINDING_TITLES = {
+    1: "Fine-tuning raises probe accuracy in almost every case; exceptions are rare and small",
+    2: "After fine-tuning the number of clusters falls toward the number of labels",
+    3: "Most labels' minimum distance to other labels grows (labels are pushed apart)",
+    4: "Train/test similarity falls after fine-tuning",
+    5: "Lower layers hardly move; upper layers move most yet keep much of the pretrained layout",
+    6: "Fine-tuning on an unrelated task shrinks the distances a probe task relies on",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where "almost every", "hardly move" and "keep much" are drawn; printed with the evidence."""
+
+    holds_share: float = 0.8  # share of agreeing cases for "holds"
+    fails_share: float = 0.5  # below this share: "fails"
+    max_small_drop: float = 2.0  # F1: an accuracy drop above this (points) is not "small"
+    lower_min_r: float = 0.9  # F5: lower third of layers keeps Pearson >= this
+    top_min_r: float = 0.5  # F5: top layer keeps Pearson > this
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding's verdict with the numbers behind it (plain JSON values)."""
+
+    number: int
+    title: str
+    verdict: str
+    evidence: dict = field(default_factory=dict)
+    explanation: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        object.__setattr__(self, "evidence", plain(dict(self.evidence)))
+
+    def to_json(self) -> dict:
+        return {
+            "number": int(self.number),
+            "title": self.title,
+            "verdict": self.verdict,
+            "evidence": plain(self.evidence),
+            "explanation": self.explanation,
+        }
+
+
+def findings_to_json(findings: Sequence[Finding]) -> list[dict]:
+    return [f.to_json() for f in findings]
+
+
+def _share_verdict(agree: int, total: int, th: Thresholds) -> str:
+    share = agree / total
+    if share >= th.holds_share:
+        return "holds"
+    if share < th.fails_share:
+        return "fails"
+    return "mixed"
+
+
+def _finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _case_id(c: Mapping) -> str:
+    return f"{c.get('model', '?')}/{c.get('task', '?')}/L{c.get('layer', '?')}"
+
+
+def _not_tested(n: int, why: str, **evidence) -> Finding:
+    return Finding(n, FINDING_TITLES[n], "not tested", evidence, why)
+
+
+# --- 1: accuracy ------------------------------------------------------------------------
+
+
+def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
+    """Holds if >= holds_share of cases improve and no case drops by more than max_small_drop."""
+    rows = [
+        c for c in cases if _finite(c.get("accuracy_before")) and _finite(c.get("accuracy_after"))
+    ]
+    if not rows:
+        return _not_tested(1, "No case has probe accuracy both before and after fine-tuning.")
+    accs = [float(c[k]) for c in rows for k in ("accuracy_before", "accuracy_after")]
+    scale = 100.0 if max(accs) <= 1.0 else 1.0
+    per_case = []
+    for c in rows:
+        b, a = float(c["accuracy_before"]) * scale, float(c["accuracy_after"]) * scale
+        per_case.append({"case": _case_id(c), "before": b, "after": a, "change": a - b})
+    changes = [p["change"] for p in per_case]
+    improved = sum(ch > 0 for ch in changes)
+    drops = [p for p in per_case if p["change"] < 0]
+    big = [p for p in drops if -p["change"] > th.max_small_drop]
+    verdict = _share_verdict(improved, len(rows), th)
+    if verdict == "holds" and big:
+        verdict = "mixed"
+    evidence = {
+        "n_cases": len(rows),
+        "n_improved": improved,
+        "n_dropped": len(drops),
+        "share_improved": improved / len(rows),
+        "mean_change_points": sum(changes) / len(changes),
+        "largest_drop_points": max((-p["change"] for p in drops), default=0.0),
+        "drops": drops,
+        "large_drops": big,
+        "accuracy_units": "fraction (scaled to percent)" if scale == 100.0 else "percent",
+        "thresholds": {
+            "holds_share": th.holds_share,
+            "fails_share": th.fails_share,
+            "max_small_drop_points": th.max_small_drop,
+        },
+        "per_case": per_case,
+    }
+    expl = (
+        f"{improved}/{len(rows)} cases improved (holds needs >= {th.holds_share:.0%} and no drop "
+        f"> {th.max_small_drop} points); {len(drops)} dropped, {len(big)} by more than "
+        f"{th.max_small_drop} points."
+    )
+    return Finding(1, FINDING_TITLES[1], verdict, evidence, expl)
+
+
+# --- 2: clusters ------------------------------------------------------------------------
+
+
+def _finding_clusters(cases: list, th: Thresholds) -> Finding:
+    """A case agrees if clusters did not increase and |clusters - labels| did not grow."""
+    rows = [
+        c for c in cases if _finite(c.get("clusters_before")) and _finite(c.get("clusters_after"))
+    ]
+    if not rows:
+        return _not_tested(2, "No case has DirectProbe cluster counts before and after.")
+    per_case, agree = [], 0
+    n_fewer = n_equal = n_more = n_lin_b = n_lin_a = 0
+    for c in rows:
+        nb, na = int(c["clusters_before"]), int(c["clusters_after"])
+        k = int(c["n_labels"]) if _finite(c.get("n_labels")) else None
+        closer = None if k is None else abs(na - k) <= abs(nb - k)
+        ok = na <= nb and closer is not False
+        agree += ok
+        n_fewer += na < nb
+        n_equal += na == nb
+        n_more += na > nb
+        if k is not None:
+            n_lin_b += nb == k
+            n_lin_a += na == k
+        per_case.append(
+            {
+                "case": _case_id(c),
+                "before": nb,
+                "after": na,
+                "n_labels": k,
+                "closer_to_labels": closer,
+                "agrees": ok,
+            }
+        )
+    verdict = _share_verdict(agree, len(rows), th)
+    evidence = {
+        "n_cases": len(rows),
+        "n_agree": agree,
+        "share_agree": agree / len(rows),
+        "n_fewer": n_fewer,
+        "n_equal": n_equal,
+        "n_more": n_more,
+        "n_linear_before": n_lin_b,
+        "n_linear_after": n_lin_a,
+        "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
+        "per_case": per_case,
+    }
+    expl = (
+        f"{agree}/{len(rows)} cases kept or reduced their cluster count without moving away "
+        f"from #labels ({n_fewer} fewer, {n_equal} equal, {n_more} more); linear spaces "
+        f"{n_lin_b} before -> {n_lin_a} after."
+    )
+    if n_fewer == 0 and n_more == 0:
+        expl += " Every case had the same count before and after, so the fall is not exercised."
+    return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
+
+
+# --- 3: min distance --------------------------------------------------------------------
+
+
+def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
+    """A case agrees if more of its labels' minimum distances rose than fell."""
+    rows = [
+        c
+        for c in cases
+        if c.get("min_dist_before") is not None and c.get("min_dist_after") is not None
+    ]
+    per_case, agree, up_all, cmp_all = [], 0, 0, 0
+    for c in rows:
+        ch = min_distance_change(
+            c["min_dist_before"], c["min_dist_after"], c.get("label_names"), top=3
+        )
+        if ch.n_compared == 0:
+            continue
+        ok = ch.up > ch.down
+        agree += ok
+        up_all += ch.up
+        cmp_all += ch.n_compared
+        per_case.append(
+            {
+                "case": _case_id(c),
+                "up": ch.up,
+                "down": ch.down,
+                "n_compared": ch.n_compared,
+                "mean_change": ch.mean_change,
+                "rise_most": ch.to_json()["rise_most"],
+                "rise_least": ch.to_json()["rise_least"],
+                "agrees": ok,
+            }
+        )
+    if not per_case:
+        return _not_tested(3, "No case has per-label minimum distances before and after.")
+    n = len(per_case)
+    verdict = _share_verdict(agree, n, th)
+    if verdict == "holds" and up_all / cmp_all <= 0.5:
+        verdict = "mixed"
+    evidence = {
+        "n_cases": n,
+        "n_agree": agree,
+        "share_agree": agree / n,
+        "labels_up": up_all,
+        "labels_compared": cmp_all,
+        "share_labels_up": up_all / cmp_all,
+        "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
+        "per_case": per_case,
+    }
+    expl = (
+        f"In {agree}/{n} cases most labels' minimum distance rose; pooled, "
+        f"{up_all}/{cmp_all} labels rose."
+    )
+    return Finding(3, FINDING_TITLES[3], verdict, evidence, expl)
+
+
+# --- 4: train/test similarity -----------------------------------------------------------
+
+
+def _finding_train_test(cases: list, th: Thresholds) -> Finding:
+    """A case agrees if the train/test Pearson is lower after fine-tuning than before."""
+    both = [
+        c
+        for c in cases
+        if _finite(c.get("train_test_r_before")) and _finite(c.get("train_test_r_after"))
+    ]
+    only_after = sum(
+        1
+        for c in cases
+        if not _finite(c.get("train_test_r_before")) and _finite(c.get("train_test_r_after"))
+    )
+    if not both:
+        return _not_tested(
+            4,
+            "No case has a train/test similarity both before and after (it needs both spaces "
+            "linear).",
+            n_only_after=only_after,
+        )
+    per_case = [
+        {
+            "case": _case_id(c),
+            "before": float(c["train_test_r_before"]),
+            "after": float(c["train_test_r_after"]),
+            "change": float(c["train_test_r_after"]) - float(c["train_test_r_before"]),
+        }
+        for c in both
+    ]
+    fell = sum(p["change"] < 0 for p in per_case)
+    verdict = _share_verdict(fell, len(both), th)
+    evidence = {
+        "n_cases": len(both),
+        "n_fell": fell,
+        "share_fell": fell / len(both),
+        "mean_change": sum(p["change"] for p in per_case) / len(per_case),
+        "n_only_after": only_after,
+        "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
+        "per_case": per_case,
+    }
+    expl = f"Train/test similarity fell in {fell}/{len(both)} cases with both values."
+    return Finding(4, FINDING_TITLES[4], verdict, evidence, expl)
+
+
+# --- 5: layer dynamics ------------------------------------------------------------------
+
+
+def _finding_layers(entries: list, th: Thresholds) -> Finding:
+    """Per model/task: the lower third of layers (layer <= max(1, n_layers // 3), embeddings
+    counted as lower) keeps r >= lower_min_r; the top layer keeps r > top_min_r; and the top
+    layer's r is below the lower layers' mean (it moved more). An entry agrees if all three hold.
+    """
+    per_entry, agree = [], 0
+    fail_counts = {"lower_stable": 0, "top_moves_more": 0, "top_keeps_much": 0}
+    for e in entries:
+        rs = {int(k): float(v) for k, v in (e.get("pearson_by_layer") or {}).items() if _finite(v)}
+        if len(rs) < 2:
+            continue
+        n_layers = int(e.get("n_layers") or max(rs))
+        top = max(rs)
+        cut = max(1, n_layers // 3)
+        lower = [layer for layer in rs if layer <= cut and layer != top]
+        if not lower:
+            lower = [min(rs)]
+        low_vals = [rs[layer] for layer in lower]
+        checks = {
+            "lower_stable": min(low_vals) >= th.lower_min_r,
+            "top_moves_more": rs[top] < sum(low_vals) / len(low_vals),
+            "top_keeps_much": rs[top] > th.top_min_r,
+        }
+        ok = all(checks.values())
+        agree += ok
+        for k, v in checks.items():
+            fail_counts[k] += not v
+        per_entry.append(
+            {
+                "model": e.get("model"),
+                "task": e.get("task"),
+                "n_layers": n_layers,
+                "lower_layers": sorted(lower),
+                "lower_min_r": min(low_vals),
+                "top_layer": top,
+                "top_r": rs[top],
+                "pearson_by_layer": {str(k): rs[k] for k in sorted(rs)},
+                "checks": checks,
+                "agrees": ok,
+            }
+        )
+    if not per_entry:
+        return _not_tested(5, "No layer-dynamics entry with at least two layers.")
+    n = len(per_entry)
+    verdict = _share_verdict(agree, n, th)
+    evidence = {
+        "n_entries": n,
+        "n_agree": agree,
+        "share_agree": agree / n,
+        "n_failing_check": fail_counts,
+        "thresholds": {
+            "holds_share": th.holds_share,
+            "fails_share": th.fails_share,
+            "lower_min_r": th.lower_min_r,
+            "top_min_r": th.top_min_r,
+        },
+        "per_entry": per_entry,
+    }
+    expl = (
+        f"{agree}/{n} model/task runs had lower layers at r >= {th.lower_min_r}, the top layer "
+        f"below them and still above {th.top_min_r}. Failing checks: "
+        + ", ".join(f"{k} {v}" for k, v in fail_counts.items())
+        + "."
+    )
+    return Finding(5, FINDING_TITLES[5], verdict, evidence, expl)
+
+
+# --- 6: cross-task ----------------------------------------------------------------------
+
+
+def _norm_task(t) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(t).lower())
+
+
+_PS = {"psfxn", "psrole"}
+_OTHER = {"pos", "dep", "trec50", "trec"}
+
+
+def infer_related(probe_task, finetune_task) -> bool | None:
+    """Same task or the two preposition-supersense tasks: related; POS/DEP/TREC vs PS: not."""
+    p, f = _norm_task(probe_task), _norm_task(finetune_task)
+    if p == f or {p, f} <= _PS:
+        return True
+    if (p in _PS and f in _OTHER) or (f in _PS and p in _OTHER):
+        return False
+    return None
+
+
+def _finding_cross_task(entries: list, th: Thresholds) -> Finding:
+    """Holds if fine-tuning on an unrelated task lowered the probe task's mean minimum
+    distance (mean_change < 0) in >= holds_share of unrelated pairs; related pairs are reported
+    as the contrast (the paper has them rise)."""
+    unrelated, related, unknown = [], [], []
+    for e in entries:
+        if not _finite(e.get("mean_change")):
+            continue
+        rel = e.get("related")
+        rel = (
+            infer_related(e.get("probe_task"), e.get("finetune_task")) if rel is None else bool(rel)
+        )
+        row = {
+            "model": e.get("model"),
+            "probe_task": e.get("probe_task"),
+            "finetune_task": e.get("finetune_task"),
+            "mean_change": float(e["mean_change"]),
+            "up": e.get("up"),
+            "down": e.get("down"),
+            "accuracy_before": e.get("accuracy_before"),
+            "accuracy_after": e.get("accuracy_after"),
+        }
+        (unrelated if rel is False else related if rel else unknown).append(row)
+    evidence = {"unrelated": unrelated, "related": related, "relation_unknown": unknown}
+    if not unrelated:
+        return _not_tested(
+            6, "The study has no cross-task pair with an unrelated fine-tuning task.", **evidence
+        )
+    shrank = sum(r["mean_change"] < 0 for r in unrelated)
+    verdict = _share_verdict(shrank, len(unrelated), th)
+    rel_rose = sum(r["mean_change"] > 0 for r in related)
+    evidence.update(
+        n_unrelated=len(unrelated),
+        n_unrelated_shrank=shrank,
+        n_related=len(related),
+        n_related_rose=rel_rose,
+        thresholds={"holds_share": th.holds_share, "fails_share": th.fails_share},
+    )
+    expl = (
+        f"Fine-tuning on an unrelated task lowered the probe task's mean minimum distance in "
+        f"{shrank}/{len(unrelated)} pairs; related fine-tuning raised it in {rel_rose}/"
+        f"{len(related)} pairs."
+    )
+    return Finding(6, FINDING_TITLES[6], verdict, evidence, expl)
+
+
+def evaluate_findings(results: Mapping, thresholds: Thresholds | None = None) -> list[Finding]:
+    """Check the six findings on a study summary (schema in the module docstring).
+
+    Returns six ``Finding``s, numbered 1..6, each "holds", "fails", "mixed" or "not tested".
+    """
+    th = thresholds or Thresholds()
+    cases = list(results.get("cases") or [])
+    return [
+        _finding_accuracy(cases, th),
+        _finding_clusters(cases, th),
+        _finding_min_distance(cases, th),
+        _finding_train_test(cases, th),
+        _finding_layers(list(results.get("layer_dynamics") or []), th),
+        _finding_cross_task(list(results.get("cross_task") or []), th),
+    ]

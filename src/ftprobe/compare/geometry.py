@@ -1,0 +1,137 @@
+"""Label centroids, how they move under fine-tuning, and 2-D PCA views of that movement.
+
+These back the paper's centroid-path and centroid-difference PCA plots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+__all__ = [
+    "label_centroids",
+    "centroid_shift",
+    "centroid_movement",
+    "pca_2d",
+    "centroid_paths_pca",
+    "shift_pca",
+]
+
+
+def _labels(y, n: int, n_labels: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"y must be 1-D with {n} entries, got shape {y.shape}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        raise ValueError("y must hold integer label ids")
+    if y.size and (y.min() < 0 or y.max() >= n_labels):
+        raise ValueError(f"label ids must lie in [0, {n_labels})")
+    return y.astype(np.int64, copy=False)
+
+
+def label_centroids(X, y, n_labels: int) -> np.ndarray:
+    """Mean vector of each label, [n_labels, D]; rows of labels with no point are NaN.
+
+    Sums via a sparse one-hot product (one pass, no Python loop over points), in float64.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError("X must be 2-D [N, D]")
+    y = _labels(y, X.shape[0], n_labels)
+    onehot = sparse.csr_matrix((np.ones(y.size), (y, np.arange(y.size))), shape=(n_labels, y.size))
+    sums = np.asarray(onehot @ X.astype(np.float64, copy=False))
+    counts = np.bincount(y, minlength=n_labels).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts[:, None]
+    out[counts == 0] = np.nan
+    return out
+
+
+def centroid_shift(X_before, X_after, y, n_labels: int) -> np.ndarray:
+    """Per-label centroid after fine-tuning minus before, [n_labels, D].
+
+    Both arrays hold the same targets in the same order (same y), so the shift is the mean
+    of the per-point displacements of that label.
+    """
+    X_before = np.asarray(X_before)
+    X_after = np.asarray(X_after)
+    if X_before.shape != X_after.shape:
+        raise ValueError(f"shape mismatch: {X_before.shape} vs {X_after.shape}")
+    return label_centroids(X_after, y, n_labels) - label_centroids(X_before, y, n_labels)
+
+
+def centroid_movement(X_before, X_after, y, n_labels: int) -> dict:
+    """How far each label's centroid moved: ``{"mean": float|None, "per_label": [K]}``.
+
+    ``per_label`` holds Euclidean norms of the shifts (``None`` for absent labels) and
+    ``mean`` their mean over present labels; plain Python values, ready for JSON.
+    """
+    norms = np.linalg.norm(centroid_shift(X_before, X_after, y, n_labels), axis=1)
+    present = np.isfinite(norms)
+    mean = float(norms[present].mean()) if present.any() else None
+    return {
+        "mean": mean,
+        "per_label": [float(v) if np.isfinite(v) else None for v in norms],
+        "n_labels_present": int(present.sum()),
+    }
+
+
+def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:
+    """Project points on their first two principal components: (coords [M, 2], evr [2]).
+
+    Rows with non-finite values (absent labels) are left out of the fit and come back NaN.
+    Component signs are fixed (largest-magnitude loading positive) so plots are reproducible.
+    Missing components (M or D < 2) are zero; evr is NaN when the points have no variance.
+    """
+    P = np.asarray(points, dtype=np.float64)
+    if P.ndim != 2:
+        raise ValueError("points must be 2-D [M, D]")
+    coords = np.full((P.shape[0], 2), np.nan)
+    evr = np.full(2, np.nan)
+    ok = np.isfinite(P).all(axis=1)
+    Q = P[ok]
+    if Q.shape[0] == 0:
+        return coords, evr
+    Qc = Q - Q.mean(axis=0)
+    _, s, vt = np.linalg.svd(Qc, full_matrices=False)
+    k = min(2, vt.shape[0])
+    comps = np.zeros((2, P.shape[1]))
+    comps[:k] = vt[:k]
+    for i in range(k):
+        j = np.argmax(np.abs(comps[i]))
+        if comps[i, j] < 0:
+            comps[i] = -comps[i]
+    coords[ok] = Qc @ comps.T
+    total = float((s**2).sum())
+    if total > 0:
+        var = np.zeros(2)
+        var[:k] = s[:k] ** 2
+        evr = var / total
+    return coords, evr
+
+
+def centroid_paths_pca(centroids_over_time, labels, return_evr: bool = False):
+    """2-D paths of selected labels' centroids across checkpoints, [S, len(labels), 2].
+
+    One PCA is fitted on all selected centroids of all steps, so every step shares the same
+    axes and the paths are comparable (a per-step PCA would rotate freely between steps).
+    """
+    C = np.asarray(centroids_over_time, dtype=np.float64)
+    if C.ndim != 3:
+        raise ValueError("centroids_over_time must be [S, K, D]")
+    labels = [int(v) for v in labels]
+    if any(v < 0 or v >= C.shape[1] for v in labels):
+        raise ValueError(f"labels must lie in [0, {C.shape[1]})")
+    sel = C[:, labels, :]
+    s, m, d = sel.shape
+    coords, evr = pca_2d(sel.reshape(s * m, d))
+    coords = coords.reshape(s, m, 2)
+    return (coords, evr) if return_evr else coords
+
+
+def shift_pca(shifts) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of per-label centroid-difference vectors [K, D] -> (coords [K, 2], evr [2]).
+
+    Labels shifted in similar directions land together; absent labels (NaN rows) stay NaN.
+    """
+    return pca_2d(shifts)
