@@ -1,0 +1,246 @@
+"""The study's step graph: every step with its content key, settings and inputs.
+
+A step's key hashes its kind, its settings and the keys of the steps it reads; a model's key is a
+hash of its weight files (or its hub name and revision), a task's the hash of its targets. So a
+re-run finds every step done, and a changed setting changes the keys of exactly the steps that
+depend on it. Specs are plain JSON, so any executor (a process pool, later a cluster) can run them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftprobe.errors import UserError
+from ftprobe.study.cache import StepCache, content_key
+from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
+
+STEP_VERSION = 1
+ORIGINAL = "original"
+FINETUNED = "finetuned"
+
+
+@dataclass
+class Step:
+    kind: str  # finetune, extract, probe, directprobe, series, similarity
+    key: str
+    spec: dict  # everything the step function needs (JSON)
+    deps: dict[str, str] = field(default_factory=dict)  # input name -> step id
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}-{self.key}"
+
+
+@dataclass
+class TaskInfo:
+    name: str
+    reader: str
+    spec: dict  # how a worker loads it
+    fingerprints: dict[str, str]  # split -> fingerprint
+    splits: list[str]
+    labels: list[str]
+    kind: str
+    n_targets: dict[str, int]
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    source: str
+    revision: str | None
+    fingerprint: str
+
+
+@dataclass
+class Plan:
+    config: StudyConfig
+    steps: dict[str, Step]  # id -> step, in a valid order (inputs first)
+    models: dict[str, ModelInfo]
+    tasks: dict[str, TaskInfo]
+    # (model, task, stage) -> ids of the steps the analyses read
+    index: dict[str, Any]
+
+    def add(self, step: Step) -> str:
+        self.steps.setdefault(step.id, step)
+        return step.id
+
+    def pending(self, cache: StepCache) -> list[Step]:
+        return [s for s in self.steps.values() if not cache.done(s.kind, s.key)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprints
+
+
+def file_fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    names = ["config.json", "model.safetensors", "pytorch_model.bin"]
+    files = [folder / n for n in names if (folder / n).is_file()]
+    files += sorted(folder.glob("model-*.safetensors")) + sorted(folder.glob("pytorch_model-*.bin"))
+    if not files:
+        raise UserError(f"model folder {folder}: no config.json or weight files")
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                h.update(chunk)
+    return h.hexdigest()[:32]
+
+
+def model_info(cfg: StudyConfig, i: int) -> ModelInfo:
+    m = cfg.models[i]
+    try:
+        source = model_source(m, cfg)
+    except UserError as exc:
+        raise UserError(f"models[{i}].path: {exc}") from None
+    p = Path(source)
+    fp = file_fingerprint(p) if p.is_dir() else f"hub:{source}@{m.revision or 'main'}"
+    return ModelInfo(m.name, source, m.revision, fp)
+
+
+def task_spec(cfg: StudyConfig, i: int) -> dict:
+    t = cfg.tasks[i]
+    data = resolve_data(cfg, t.data)
+    data = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else str(data)
+    options = {"tagset": t.tagset, "dep_labels": t.dep_labels, "split_seed": t.split_seed,
+               "max_sentences": t.max_sentences,
+               "random_split": tuple(t.random_split) if t.random_split else None}
+    return {"name": t.name, "reader": t.reader, "data": data, "options": options}
+
+
+def load_task_from_spec(spec: dict):
+    from ftprobe.data import TaskOptions, load_task
+
+    opts = dict(spec["options"])
+    if opts.get("random_split") is not None:
+        opts["random_split"] = tuple(opts["random_split"])
+    task = load_task(spec["reader"], spec["data"], TaskOptions(**opts))
+    task.name = spec["name"]
+    return task
+
+
+def task_info(cfg: StudyConfig, i: int) -> TaskInfo:
+    spec = task_spec(cfg, i)
+    try:
+        task = load_task_from_spec(spec)
+    except UserError as exc:
+        raise UserError(f"tasks[{i}].data: {exc}") from None
+    for need in ("train", "test"):
+        if need not in task.splits:
+            raise UserError(f"tasks[{i}]: task {task.name!r} has no {need} split (it has: "
+                            f"{', '.join(task.splits)}); give split files or random_split = [0.8, 0.1, 0.1]")
+    fps = {s: task.fingerprint(s) for s in task.splits}
+    return TaskInfo(task.name, spec["reader"], spec, fps, list(task.splits), list(task.labels), task.kind,
+                    {s: len(task.splits[s]) for s in task.splits})
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph
+
+
+def build_plan(cfg: StudyConfig) -> Plan:
+    """Validate the config against the file system, load the tasks, and lay out every step."""
+    validate_config(cfg)
+    tasks = {cfg.tasks[i].name: task_info(cfg, i) for i in range(len(cfg.tasks))}
+    models = {cfg.models[i].name: model_info(cfg, i) for i in range(len(cfg.models))}
+    plan = Plan(cfg, {}, models, tasks, {"runs": [], "cross": []})
+
+    ext_settings = cfg.extract.model_dump()
+    ft_settings = cfg.finetune.model_dump()
+    probe_settings = cfg.probe.model_dump()
+    dp_settings = cfg.directprobe.model_dump()
+    dp_core = {k: v for k, v in dp_settings.items() if k not in ("layers", "checkpoint_layers")}
+
+    def model_ref(mi: ModelInfo, ft_id: str | None) -> dict:
+        if ft_id is None:
+            return {"source": mi.source, "revision": mi.revision}
+        return {"finetune": ft_id, "which": "final"}
+
+    def extract(mi: ModelInfo, ti: TaskInfo, split: str, ft_id: str | None, stage: str) -> str:
+        deps = {"model": ft_id} if ft_id else {}
+        settings = {"model": mi.fingerprint if ft_id is None else None, "data": ti.fingerprints[split],
+                    "split": split, "layers": cfg.layers, **ext_settings}
+        key = content_key("extract", settings, deps, STEP_VERSION)
+        spec = {"model": model_ref(mi, ft_id), "task": ti.spec, "split": split, "layers": cfg.layers,
+                "extract": ext_settings, "data_fingerprint": ti.fingerprints[split]}
+        return plan.add(Step("extract", key, spec, deps, f"{mi.name}/{ti.name}/{split} ({stage})"))
+
+    def extracts(mi, ti, ft_id, stage) -> dict[str, str]:
+        return {s: extract(mi, ti, s, ft_id, stage) for s in ("train", "dev", "test") if s in ti.splits}
+
+    def probe(mi, ti, ex: dict[str, str], stage: str) -> str:
+        deps = dict(ex)
+        key = content_key("probe", probe_settings, deps, STEP_VERSION)
+        return plan.add(Step("probe", key, {"probe": probe_settings, "n_labels": len(ti.labels)}, deps,
+                             f"{mi.name}/{ti.name} ({stage})"))
+
+    def directprobe(mi, ti, ex_id: str, layer: int, split: str, stage: str) -> str:
+        deps = {"entry": ex_id}
+        settings = {"layer": layer, **dp_core}
+        key = content_key("directprobe", settings, deps, STEP_VERSION)
+        return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
+                             f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
+
+    for mi_idx, m in enumerate(cfg.models):
+        mi = models[m.name]
+        for t in cfg.tasks_of(m):
+            ti = tasks[t.name]
+            run: dict[str, Any] = {"model": m.name, "task": t.name}
+            orig = extracts(mi, ti, None, ORIGINAL)
+            run["extract_original"] = orig
+            run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
+            run["dp_original"] = {
+                split: {str(layer): directprobe(mi, ti, orig[split], layer, split, ORIGINAL)
+                        for layer in cfg.directprobe.layers}
+                for split in ("train", "test")}
+            if t.finetune:
+                ft_deps: dict[str, str] = {}
+                ft_key = content_key("finetune", {"model": mi.fingerprint, "data": ti.fingerprints,
+                                                  **ft_settings}, ft_deps, STEP_VERSION)
+                ft_spec = {"model": {"source": mi.source, "revision": mi.revision}, "task": ti.spec,
+                           "finetune": ft_settings}
+                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{mi.name}/{ti.name}"))
+                run["finetune"] = ft_id
+                ft = extracts(mi, ti, ft_id, FINETUNED)
+                run["extract_finetuned"] = ft
+                run["probe_finetuned"] = probe(mi, ti, ft, FINETUNED)
+                run["dp_finetuned"] = {
+                    split: {str(layer): directprobe(mi, ti, ft[split], layer, split, FINETUNED)
+                            for layer in cfg.directprobe.layers}
+                    for split in ("train", "test")}
+                sim_deps = {"before": orig["train"], "after": ft["train"]}
+                sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000}
+                run["similarity"] = plan.add(Step(
+                    "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
+                    sim_settings, sim_deps, f"{mi.name}/{ti.name}"))
+                series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
+                series_settings = {"layers": cfg.directprobe.checkpoint_layers,
+                                   "first_last": cfg.directprobe.layers, **dp_core,
+                                   "layers_extract": cfg.layers, **ext_settings}
+                spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
+                        "checkpoint_layers": cfg.directprobe.checkpoint_layers,
+                        "first_last": cfg.directprobe.layers, "layers": cfg.layers,
+                        "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
+                run["series"] = plan.add(Step(
+                    "series", content_key("series", series_settings, series_deps, STEP_VERSION),
+                    spec, series_deps, f"{mi.name}/{ti.name} checkpoints"))
+            plan.index["runs"].append(run)
+
+        for pair in cfg.cross_task:
+            names = {t.name for t in cfg.tasks_of(m)}
+            if not {pair.finetune, pair.probe} <= names:
+                continue
+            run_a = next(r for r in plan.index["runs"] if r["model"] == m.name and r["task"] == pair.finetune)
+            ti_b = tasks[pair.probe]
+            stage = f"tuned on {pair.finetune}"
+            ex = extracts(mi, ti_b, run_a["finetune"], stage)
+            cross = {"model": m.name, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
+                     "probe_step": probe(mi, ti_b, ex, stage),
+                     "dp": {str(layer): directprobe(mi, ti_b, ex["train"], layer, "train", stage)
+                            for layer in cfg.directprobe.layers}}
+            plan.index["cross"].append(cross)
+    return plan

@@ -1,0 +1,337 @@
+"""The step functions. Each is top-level and takes plain JSON, so any executor can run it.
+
+``run_step(payload)`` is what an executor calls: it runs one step in its work folder under
+``OUT/steps`` and commits the result there (see ``cache.py``); the return value is the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftprobe.errors import UserError
+from ftprobe.study.cache import StepCache, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+class Context:
+    def __init__(self, payload: dict):
+        self.out = Path(payload["out"])
+        self.cache = StepCache(self.out / "steps")
+        self.store_root = self.out / "store"
+        self.deps: dict[str, dict] = payload["deps"]  # name -> {"kind", "key"}
+        self.threads = int(payload.get("threads") or 1)
+
+    def dep_result(self, name: str) -> dict:
+        d = self.deps[name]
+        return self.cache.load(d["kind"], d["key"])
+
+    def dep_path(self, name: str) -> Path:
+        d = self.deps[name]
+        return self.cache.path(d["kind"], d["key"])
+
+    def entry(self, name: str):
+        from ftprobe.represent import Store
+
+        return Store(self.store_root).open(self.dep_result(name)["entry"])
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    n = max(1, int(n))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def run_step(payload: dict) -> dict:
+    """Run one step (unless it is already done) and return its result."""
+    kind, key = payload["kind"], payload["key"]
+    ctx = Context(payload)
+    if ctx.cache.done(kind, key):
+        return ctx.cache.load(kind, key)
+    set_threads(ctx.threads)
+    work = ctx.cache.begin(kind, key)
+    fn = STEP_FUNCTIONS[kind]
+    t0 = time.monotonic()
+    result = fn(payload["spec"], ctx, work)
+    result["_seconds"] = round(time.monotonic() - t0, 3)
+    write_json_atomic(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
+                                           "deps": payload["deps"]})
+    ctx.cache.commit(kind, key, result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _resolve_layer(layer: int, available: list[int]) -> int:
+    n = max(available)
+    full = layer + n + 1 if layer < 0 else layer
+    if full not in available:
+        raise UserError(f"layer {layer} was not extracted (have {available[0]}..{available[-1]})")
+    return full
+
+
+def resolve_layers(spec_layers, available: list[int]) -> list[int]:
+    if spec_layers in ("all", None):
+        return list(available)
+    return sorted({_resolve_layer(int(x), available) for x in spec_layers})
+
+
+def checkpoint_layers(choice, available: list[int]) -> list[int]:
+    """``every-other``: layers 2, 4, ... and the last (the paper shows every other layer)."""
+    if choice == "all":
+        return [x for x in available if x > 0]
+    if choice == "every-other":
+        n = max(available)
+        picked = {x for x in available if x > 0 and x % 2 == 0} | {n}
+        return sorted(picked)
+    return resolve_layers(choice, available)
+
+
+def _load_task(spec: dict, split: str, fingerprint: str | None):
+    from ftprobe.study.plan import load_task_from_spec
+
+    task = load_task_from_spec(spec)
+    if fingerprint is not None and task.fingerprint(split) != fingerprint:
+        raise UserError(f"task {task.name!r}: the data of split {split!r} changed since the plan was made; "
+                        "run the study again")
+    return task
+
+
+def _encoder(model_ref: dict, ctx: Context, device: str):
+    from ftprobe.represent import load_encoder
+
+    if "finetune" in model_ref:
+        ft = ctx.dep_result("model")
+        path = ctx.dep_path("model") / ft[model_ref.get("which", "final")]
+        return load_encoder(str(path), device=device)
+    return load_encoder(model_ref["source"], device=device, revision=model_ref.get("revision"))
+
+
+def _extract(enc, task, split: str, ctx: Context, layers, ext: dict):
+    from ftprobe.represent import Store, extract
+
+    return extract(enc, task, split, Store(ctx.store_root), layers=None if layers == "all" else layers,
+                   word_pooling=ext["word_pooling"], sentence_pooling=ext["sentence_pooling"],
+                   batch_size=ext["batch_size"], progress=False)
+
+
+def _centroids(entry, n_labels: int) -> np.ndarray:
+    from ftprobe.compare.geometry import label_centroids
+
+    y = np.asarray(entry.labels)
+    return np.stack([label_centroids(np.asarray(entry.layer(layer)), y, n_labels) for layer in entry.layers])
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.finetune import FinetuneConfig, finetune
+
+    s = dict(spec["finetune"])
+    options = s.pop("options", {}) or {}
+    task = _load_task(spec["task"], "train", None)
+    config = FinetuneConfig(**s, **options)
+    res = finetune(spec["model"]["source"], task, work / "run", config=config, resume=True, progress=False)
+    rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
+    metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
+    return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
+            "metrics": json.loads(json.dumps(metrics, default=_plain))}
+
+
+def _plain(o: Any):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
+    task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
+    enc = _encoder(spec["model"], ctx, spec["extract"]["device"])
+    entry = _extract(enc, task, spec["split"], ctx, spec["layers"], spec["extract"])
+    np.save(work / "centroids.npy", _centroids(entry, task.n_labels))
+    counts = np.bincount(np.asarray(entry.labels), minlength=task.n_labels)
+    return {"entry": entry.id, "layers": list(entry.layers), "n_targets": int(entry.n_targets),
+            "dim": int(entry.dim), "label_names": list(task.labels), "label_counts": counts.tolist(),
+            "model": enc.describe(), "split": spec["split"], "task": task.name}
+
+
+def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.probe.protocol import ProbeProtocol, run_protocol
+
+    s = dict(spec["probe"])
+    options = s.pop("options", {}) or {}
+    layers_choice = s.pop("layers")
+    train = ctx.entry("train")
+    test = ctx.entry("test")
+    dev = ctx.entry("dev") if "dev" in ctx.deps else None
+    layers = resolve_layers(layers_choice, list(train.layers))
+    get = lambda e: {layer: np.asarray(e.layer(layer), dtype=np.float32) for layer in layers}  # noqa: E731
+    proto = ProbeProtocol(probe=s["probe"], hidden_sizes=tuple(s["hidden_sizes"]), l2=tuple(s["l2"]),
+                          seeds=s["seeds"], max_iter=s["max_iter"], patience=s["patience"],
+                          batch_size=s["batch_size"], search=s["search"],
+                          threads=ctx.threads, **{"device": "cpu", **options})
+    res = run_protocol(get(train), np.asarray(train.labels), get(test), np.asarray(test.labels),
+                       dev_layers=get(dev) if dev is not None else None,
+                       y_dev=np.asarray(dev.labels) if dev is not None else None,
+                       protocol=proto, n_labels=spec["n_labels"], progress=False)
+    summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
+                            "best_hidden": list(r.best_hidden)}
+               for layer, r in res.layers.items()}
+    full = json.loads(json.dumps(res.to_json(), default=_plain))
+    write_json_atomic(work / "protocol.json", full)
+    return {"layers": summary, "last_layer": str(max(res.layers)), "n_train": res.n_train,
+            "n_test": res.n_test, "n_labels": res.n_labels}
+
+
+def directprobe_summary(dp, label_names: list[str]) -> dict:
+    """A fitted DirectProbe as JSON, with every label-indexed quantity over the task's labels."""
+    K = len(label_names)
+    present = _present_labels(dp, K)
+    mind = np.asarray(dp.min_distances(), dtype=np.float64)
+    min_by_label = {}
+    if mind.shape[0] == K:
+        min_by_label = {label_names[k]: _f(mind[k]) for k in present}
+    elif mind.shape[0] == len(present):
+        min_by_label = {label_names[k]: _f(v) for k, v in zip(present, mind, strict=True)}
+    ld = np.asarray(dp.label_distances(), dtype=np.float64)
+    full = np.full((K, K), np.nan)
+    if ld.shape == (K, K):
+        full = ld
+    elif ld.shape == (len(present), len(present)):
+        full[np.ix_(present, present)] = ld
+    return {
+        "n_clusters": int(dp.n_clusters_), "n_labels": int(dp.n_labels_), "linear": bool(dp.linear_),
+        "min_distances": min_by_label, "label_distances": _nan_list(full),
+        "distance_vector": [_f(v) for v in np.asarray(dp.distance_vector(), dtype=np.float64).ravel()],
+        "present_labels": [int(k) for k in present],
+    }
+
+
+def _present_labels(dp, K: int) -> list[int]:
+    for attr in ("labels_", "classes_"):
+        v = getattr(dp, attr, None)
+        if v is not None:
+            arr = np.asarray(v)
+            if arr.dtype.kind in "iu":
+                return [int(x) for x in arr]
+    return list(range(K))
+
+
+def _f(v) -> float | None:
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _nan_list(a: np.ndarray) -> list:
+    return [[_f(v) for v in row] for row in a]
+
+
+def _fit_directprobe(X, y, options: dict):
+    from ftprobe.probe.directprobe import DirectProbe
+
+    return DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y))
+
+
+def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
+    entry = ctx.entry("entry")
+    layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
+    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"])
+    try:
+        dp.save(work / "directprobe")
+    except Exception as exc:  # the summary is what the analyses read; keep going
+        log.warning("DirectProbe.save failed: %s", exc)
+    out = directprobe_summary(dp, list(entry.label_names))
+    out["layer"] = layer
+    out["n_points"] = int(entry.n_targets)
+    return out
+
+
+def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.compare.similarity import linear_cka, rsa
+
+    before, after = ctx.entry("before"), ctx.entry("after")
+    out = {}
+    for layer in before.layers:
+        if layer not in after.layers:
+            continue
+        Xb, Xa = np.asarray(before.layer(layer)), np.asarray(after.layer(layer))
+        out[str(layer)] = {"cka": _f(linear_cka(Xb, Xa)),
+                           "rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"]))}
+    return {"layers": out}
+
+
+def step_series(spec: dict, ctx: Context, work: Path) -> dict:
+    """The original model, every checkpoint and the final model: DirectProbe and label centroids
+    of the train split at the dynamics layers. Each point is saved as it finishes (resumable)."""
+    from ftprobe.represent import load_encoder
+
+    ft = ctx.dep_result("finetune")
+    ft_dir = ctx.dep_path("finetune")
+    task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
+    original = ctx.entry("original")
+    available = list(original.layers)
+    layers = sorted(set(checkpoint_layers(spec["checkpoint_layers"], available))
+                    | {_resolve_layer(int(x), available) for x in spec["first_last"]})
+    points: list[tuple[str, Any]] = [("original", lambda: original)]
+    for c in ft["checkpoints"]:
+        points.append((Path(c).name, lambda c=c: _extract(load_encoder(str(ft_dir / c), device=spec["extract"]["device"]),
+                                                          task, spec["split"], ctx, spec["layers"], spec["extract"])))
+    final = ctx.entry("final")
+    if not any(Path(c) == Path(ft["final"]) for c in ft["checkpoints"]):
+        points.append(("final", lambda: final))
+    K = task.n_labels
+    names = [p[0] for p in points]
+    fingerprints = []
+    for i, (name, get_entry) in enumerate(points):
+        done_file = work / f"point-{i:03d}.json"
+        if done_file.is_file():
+            fingerprints.append(json.loads(done_file.read_text())["entry"])
+            continue
+        entry = get_entry()
+        res = {"name": name, "entry": entry.id, "layers": {}}
+        y = np.asarray(entry.labels)
+        from ftprobe.compare.geometry import label_centroids
+
+        for layer in layers:
+            X = entry.layer(layer)
+            dp = _fit_directprobe(X, y, spec["directprobe"])
+            res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels))
+            np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
+        write_json_atomic(done_file, res)
+        fingerprints.append(entry.id)
+    per_point = [json.loads((work / f"point-{i:03d}.json").read_text()) for i in range(len(points))]
+    for layer in layers:
+        np.save(work / f"centroids-L{layer}.npy",
+                np.stack([np.load(work / f"centroids-{i:03d}-L{layer}.npy", allow_pickle=False)
+                          for i in range(len(points))]))
+        for i in range(len(points)):
+            (work / f"centroids-{i:03d}-L{layer}.npy").unlink()
+    for i in range(len(points)):
+        (work / f"point-{i:03d}.json").unlink()
+    return {"points": names, "entries": fingerprints, "layers": layers, "label_names": list(task.labels),
+            "per_point": [p["layers"] for p in per_point]}
+
+
+STEP_FUNCTIONS = {
+    "finetune": step_finetune,
+    "extract": step_extract,
+    "probe": step_probe,
+    "directprobe": step_directprobe,
+    "similarity": step_similarity,
+    "series": step_series,
+}
