@@ -1,0 +1,373 @@
+"""The classifier-probe protocol of the study, run for all layers of one representation at once.
+
+Paper protocol (Zhou & Srikumar 2022): an MLP with two hidden ReLU layers; a grid of hidden sizes
+{32,64,128,256}^2 and L2 weights 1e-7 .. 1; Adam; at most 1000 iterations; the best setting
+retrained with 5 initialisations; mean and std of accuracy reported. Here:
+
+1. *grid*: every (hidden sizes, L2) setting for every layer is trained in one batched run
+   (:class:`~ftprobe.probe.batched.BatchedTrainer`), early-stopped on validation accuracy
+   (the dev split when given, else a seeded slice of train); the best setting of each layer is
+   the one with the highest validation accuracy (ties: earliest in grid order).
+   ``search="halving"`` prunes the grid by successive halving: at epochs ``r0 * eta^k`` only the
+   best ``1/eta`` of each layer's remaining settings keep training. It changes which settings
+   are *tried to the end*, not the protocol after it, and is much cheaper.
+2. *seeds*: the best setting of every layer is retrained with ``seeds`` seeds, again all
+   together; test accuracy mean, sample std (ddof=1) and a 95 % t-interval over the seeds.
+3. *control* (optional): the same best setting and seeds trained on control labels
+   (:mod:`ftprobe.probe.control`); selectivity = accuracy - control accuracy.
+4. *mdl* (optional): online codelength of the best setting (:mod:`ftprobe.probe.mdl`).
+
+Test points whose label never occurs in training are counted as errors and reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ftprobe.errors import UserError
+from ftprobe.probe.batched import BatchedTrainer, ModelSpec, predict_logits, resolve_device
+from ftprobe.probe.control import control_labels
+from ftprobe.probe.mdl import MDL_PORTIONS, mdl_online
+
+__all__ = ["ProbeProtocol", "LayerResult", "ProtocolResult", "run_protocol", "check_inputs",
+           "t_interval"]
+
+DEFAULT_L2: tuple[float, ...] = tuple(10.0**e for e in range(-7, 1))
+
+
+@dataclass
+class ProbeProtocol:
+    """Every knob of the protocol; the defaults are the paper's."""
+
+    probe: Literal["mlp", "linear"] = "mlp"
+    hidden_sizes: tuple[int, ...] = (32, 64, 128, 256)
+    l2: tuple[float, ...] = DEFAULT_L2
+    seeds: int = 5
+    seed: int = 0
+    max_iter: int = 1000
+    patience: int = 10
+    tol: float = 1e-4
+    batch_size: int = 200
+    lr: float = 1e-3
+    val_fraction: float = 0.1  # slice of train used for early stopping when there is no dev split
+    search: Literal["grid", "halving"] = "grid"
+    halving_r0: int = 3
+    halving_eta: int = 3
+    mdl_portions: tuple[float, ...] = MDL_PORTIONS
+    control_lowercase: bool = True
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads (None: leave torch's setting)
+
+    def configs(self) -> list[tuple[tuple[int, ...], float]]:
+        """Grid settings in order: (hidden sizes, L2 weight)."""
+        hidden = ([tuple(h) for h in itertools.product(self.hidden_sizes, repeat=2)]
+                  if self.probe == "mlp" else [()])
+        return [(h, float(a)) for h in hidden for a in self.l2]
+
+    def trainer_kw(self) -> dict:
+        return {"lr": self.lr, "batch_size": self.batch_size, "max_iter": self.max_iter,
+                "patience": self.patience, "tol": self.tol, "device": self.device}
+
+
+@dataclass
+class LayerResult:
+    layer: int
+    accuracy_mean: float
+    accuracy_std: float
+    accuracy_ci95: tuple[float, float]
+    accuracies: list[float]
+    best_hidden: tuple[int, ...]
+    best_l2: float
+    dev_accuracy: float
+    n_iter: list[int]
+    grid: list[dict] = field(default_factory=list)
+    control_accuracy_mean: float | None = None
+    control_accuracy_std: float | None = None
+    control_accuracies: list[float] | None = None
+    selectivity: float | None = None
+    codelength: float | None = None
+    uniform_codelength: float | None = None
+    compression: float | None = None
+    mdl_blocks: list[dict] | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.accuracy_mean
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["accuracy"] = self.accuracy_mean
+        d["accuracy_ci95"] = list(self.accuracy_ci95)
+        d["best_hidden"] = list(self.best_hidden)
+        return d
+
+
+@dataclass
+class ProtocolResult:
+    layers: dict[int, LayerResult]
+    protocol: ProbeProtocol
+    n_train: int
+    n_dev: int
+    n_test: int
+    n_labels: int
+    dev_source: str
+    unseen_test_labels: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        proto = asdict(self.protocol)
+        return {
+            "protocol": proto,
+            "n_train": self.n_train, "n_dev": self.n_dev, "n_test": self.n_test,
+            "n_labels": self.n_labels, "dev_source": self.dev_source,
+            "unseen_test_labels": {str(k): v for k, v in self.unseen_test_labels.items()},
+            "n_unseen_test": int(sum(self.unseen_test_labels.values())),
+            "seconds": self.seconds,
+            "layers": {str(k): v.to_json() for k, v in self.layers.items()},
+        }
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sample std, low, high): Student-t interval over seeds (degenerate for one value)."""
+    from scipy import stats
+
+    a = np.asarray(values, dtype=np.float64)
+    mean = float(a.mean())
+    if len(a) < 2:
+        return mean, 0.0, mean, mean
+    std = float(a.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, len(a) - 1)) * std / math.sqrt(len(a))
+    return mean, std, mean - half, mean + half
+
+
+def check_inputs(name: str, layers: Mapping[int, np.ndarray], y: np.ndarray) -> None:
+    """One clear error for mismatched lengths, non-finite values or an empty split."""
+    if not layers:
+        raise UserError(f"{name}: no layers given")
+    y = np.asarray(y)
+    if len(y) == 0:
+        raise UserError(f"{name}: the split is empty (0 targets)")
+    dims = set()
+    for k, X in layers.items():
+        if X.ndim != 2:
+            raise UserError(f"{name} layer {k}: vectors must be a 2-D array, got shape {X.shape}")
+        if len(X) != len(y):
+            raise UserError(f"{name} layer {k}: {len(X)} vectors but {len(y)} labels")
+        if not np.isfinite(np.asarray(X, dtype=np.float32)).all():
+            raise UserError(f"{name} layer {k}: vectors contain NaN or infinite values")
+        dims.add(X.shape[1])
+    if len(dims) > 1:
+        raise UserError(f"{name}: layers have different vector sizes {sorted(dims)}")
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[probe] {msg}", file=sys.stderr, flush=True)
+
+
+def run_protocol(
+    train_layers: Mapping[int, np.ndarray],
+    y_train: np.ndarray,
+    test_layers: Mapping[int, np.ndarray],
+    y_test: np.ndarray,
+    dev_layers: Mapping[int, np.ndarray] | None = None,
+    y_dev: np.ndarray | None = None,
+    protocol: ProbeProtocol | None = None,
+    n_labels: int | None = None,
+    control: bool = False,
+    train_types: Sequence[str] | None = None,
+    test_types: Sequence[str] | None = None,
+    dev_types: Sequence[str] | None = None,
+    mdl: bool = False,
+    progress: bool = True,
+) -> ProtocolResult:
+    """Grid search, seed retraining and (optionally) control task and MDL for every layer.
+
+    Labels are integers in ``[0, n_labels)``; a test label ``< 0`` or absent from training is an
+    unseen label (counted wrong). ``*_types`` are the surface strings of the targets (needed
+    for ``control``; ``dev_types`` when a dev split is given).
+    """
+    proto = protocol or ProbeProtocol()
+    t0 = time.perf_counter()
+    if proto.threads:
+        torch.set_num_threads(int(proto.threads))
+    keys = list(train_layers)
+    if set(test_layers) != set(keys) or (dev_layers is not None and set(dev_layers) != set(keys)):
+        raise UserError("train, dev and test must hold the same layers")
+    check_inputs("train", train_layers, y_train)
+    check_inputs("test", test_layers, y_test)
+    if dev_layers is not None:
+        if y_dev is None:
+            raise UserError("dev vectors given without dev labels")
+        check_inputs("dev", dev_layers, y_dev)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_test = np.asarray(y_test, dtype=np.int64)
+    if (y_train < 0).any():
+        raise UserError("train: labels must be non-negative integers")
+    K = int(n_labels) if n_labels is not None else int(max(y_train.max(), y_test.max())) + 1
+    if y_train.max() >= K:
+        raise UserError(f"train: label {int(y_train.max())} out of range for {K} labels")
+    if K < 2:
+        raise UserError("a probe needs at least 2 labels")
+    if control and (train_types is None or test_types is None):
+        raise UserError("control task needs the target word types of train and test")
+    dims = {train_layers[k].shape[1] for k in keys} | {test_layers[k].shape[1] for k in keys}
+    if len(dims) > 1:
+        raise UserError(f"train and test vectors differ in size: {sorted(dims)}")
+
+    dev = resolve_device(proto.device)
+    to_t = _stacker(keys, dev)
+    X_tr, X_te = to_t(train_layers), to_t(test_layers)
+    types_tr = list(train_types) if train_types is not None else None
+    if dev_layers is not None:
+        X_dv, y_dv, dev_source = to_t(dev_layers), np.asarray(y_dev, dtype=np.int64), "dev"
+        types_dv = list(dev_types) if dev_types is not None else None
+        if control and types_dv is None:
+            raise UserError("control task needs the target word types of the dev split")
+    else:
+        n = len(y_train)
+        n_val = max(1, int(round(proto.val_fraction * n)))
+        if n - n_val < 1:
+            raise UserError("train: too few targets to hold out a validation slice")
+        perm = np.random.default_rng([proto.seed, 5]).permutation(n)
+        vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        X_dv, y_dv = X_tr[:, torch.from_numpy(vi).to(dev)], y_train[vi]
+        X_tr, y_train = X_tr[:, torch.from_numpy(ti).to(dev)], y_train[ti]
+        types_dv = [types_tr[i] for i in vi] if types_tr is not None else None
+        types_tr = [types_tr[i] for i in ti] if types_tr is not None else None
+        dev_source = f"train slice ({proto.val_fraction:g}, seed {proto.seed})"
+
+    seen = np.zeros(K + 1, dtype=bool)
+    seen[y_train] = True
+    y_te_safe = np.where((y_test >= 0) & (y_test < K), y_test, K)
+    unseen_mask = ~seen[y_te_safe]
+    unseen = {int(k): int(c) for k, c in zip(*np.unique(y_test[unseen_mask], return_counts=True),
+                                               strict=True)}
+    if unseen:
+        _log(progress, f"{int(unseen_mask.sum())} test targets have labels never seen in "
+                       f"training; counted as errors")
+    kw = proto.trainer_kw()
+    yt = torch.from_numpy(y_train)
+    yd = torch.from_numpy(np.where((y_dv >= 0) & (y_dv < K), y_dv, -1))
+
+    # 1. grid
+    configs = proto.configs()
+    specs = [ModelSpec(li, h, a, proto.seed, tag=k)
+             for li, k in enumerate(keys) for h, a in configs]
+    _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
+                   f"{len(y_train)} train / {len(y_dv)} dev targets, device {dev}")
+    prune = _halving(specs, proto) if proto.search == "halving" else None
+    grid = BatchedTrainer(specs, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune)
+    best: dict[int, tuple[tuple[int, ...], float, float]] = {}
+    grid_rows: dict[int, list[dict]] = {li: [] for li in range(len(keys))}
+    for m in grid:
+        s = m.spec
+        grid_rows[s.layer].append({"hidden": list(s.hidden), "l2": s.alpha,
+                                   "dev_accuracy": m.best_score, "n_iter": m.n_iter,
+                                   "pruned": m.pruned})
+        if not m.pruned and (s.layer not in best or m.best_score > best[s.layer][2]):
+            best[s.layer] = (s.hidden, s.alpha, m.best_score)
+    _log(progress, f"grid done in {time.perf_counter() - t0:.1f}s")
+
+    # 2. seeds
+    seed_list = [proto.seed + i for i in range(proto.seeds)]
+    final_specs = [ModelSpec(li, best[li][0], best[li][1], s, tag=keys[li])
+                   for li in range(len(keys)) for s in seed_list]
+    acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask)
+    _log(progress, f"seeds done in {time.perf_counter() - t0:.1f}s")
+
+    # 3. control
+    ctrl_acc = None
+    if control:
+        c_tr = control_labels(types_tr, y_train, K, proto.seed, proto.control_lowercase)
+        c_dv = control_labels(types_dv, y_train, K, proto.seed, proto.control_lowercase)
+        c_te = control_labels(list(test_types), y_train, K, proto.seed, proto.control_lowercase)
+        ctrl_acc = _train_and_test(final_specs, K, kw, X_tr, torch.from_numpy(c_tr), X_dv,
+                                   torch.from_numpy(c_dv), X_te, c_te,
+                                   np.zeros(len(c_te), dtype=bool))
+        _log(progress, f"control done in {time.perf_counter() - t0:.1f}s")
+
+    # 4. MDL
+    mdl_res = None
+    if mdl:
+        mdl_specs = [ModelSpec(li, best[li][0], best[li][1], proto.seed, tag=keys[li])
+                     for li in range(len(keys))]
+        mdl_res = mdl_online(X_tr, y_train, K, mdl_specs, X_dev=X_dv, y_dev=yd.numpy(),
+                             portions=proto.mdl_portions, seed=proto.seed, trainer_kw=kw)
+        _log(progress, f"mdl done in {time.perf_counter() - t0:.1f}s")
+
+    layers: dict[int, LayerResult] = {}
+    for li, k in enumerate(keys):
+        accs = [acc[(li, s)][0] for s in seed_list]
+        mean, std, lo, hi = t_interval(accs)
+        lr = LayerResult(
+            layer=k, accuracy_mean=mean, accuracy_std=std, accuracy_ci95=(lo, hi),
+            accuracies=accs, best_hidden=tuple(best[li][0]), best_l2=best[li][1],
+            dev_accuracy=best[li][2], n_iter=[acc[(li, s)][1] for s in seed_list],
+            grid=grid_rows[li],
+        )
+        if ctrl_acc is not None:
+            c = [ctrl_acc[(li, s)][0] for s in seed_list]
+            cm, cs, _, _ = t_interval(c)
+            lr.control_accuracies, lr.control_accuracy_mean, lr.control_accuracy_std = c, cm, cs
+            lr.selectivity = mean - cm
+        if mdl_res is not None:
+            r = mdl_res[li]
+            lr.codelength, lr.uniform_codelength = r.codelength, r.uniform_codelength
+            lr.compression, lr.mdl_blocks = r.compression, r.blocks
+        layers[k] = lr
+    return ProtocolResult(layers=layers, protocol=proto, n_train=len(y_train), n_dev=len(y_dv),
+                          n_test=len(y_test), n_labels=K, dev_source=dev_source,
+                          unseen_test_labels=unseen, seconds=time.perf_counter() - t0)
+
+
+def _stacker(keys: list[int], dev: torch.device):
+    def stack(layers: Mapping[int, np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(layers[k], np.float32) for k in keys])).to(dev)
+    return stack
+
+
+def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask):
+    """Train ``specs`` together; {(layer index, seed): (test accuracy, epochs)}."""
+    models = BatchedTrainer(specs, K, **kw).fit(X_tr, y_tr, X_dv, y_dv)
+    logits = predict_logits(models, X_te)
+    y_te = np.asarray(y_te)
+    out = {}
+    for m, lg in zip(models, logits, strict=True):
+        correct = (lg.argmax(1).numpy() == y_te) & ~wrong_mask
+        out[(m.spec.layer, m.spec.seed)] = (float(correct.mean()), m.n_iter)
+    return out
+
+
+def _halving(specs: list[ModelSpec], proto: ProbeProtocol):
+    """Successive-halving rule: at epochs r0, r0*eta, ... keep each layer's best 1/eta."""
+    layer_of = np.array([s.layer for s in specs])
+    rungs = set()
+    r = max(1, proto.halving_r0)
+    while r <= proto.max_iter:
+        rungs.add(r)
+        r *= max(2, proto.halving_eta)
+
+    def prune(epoch: int, scores: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        if epoch not in rungs:
+            return alive
+        new = alive.copy()
+        for li in np.unique(layer_of):
+            idx = np.flatnonzero((layer_of == li) & alive)
+            keep = max(1, math.ceil(len(idx) / proto.halving_eta))
+            if keep >= len(idx):
+                continue
+            order = idx[np.argsort(-scores[idx], kind="stable")]
+            new[order[keep:]] = False
+        return new
+
+    return prune
