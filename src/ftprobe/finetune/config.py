@@ -1,0 +1,93 @@
+"""The fine-tuning recipe (Zhou & Srikumar 2022, section 3) as one validated dataclass.
+
+The paper fixes Adam, batch 32, a linear schedule with 10% warm-up and 10 epochs (3 for
+bert-base). It does not give a learning rate; 5e-5 is our default because it is the usual
+BERT fine-tuning rate (Devlin et al. search 2e-5..5e-5) and the small BERTs the paper also
+tunes need the upper end of that range to move within 10 epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ftprobe.errors import UserError
+
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+#: Settings that change the result; a run folder holding other values is another run.
+#: (device, mixed precision and accumulation only change how the same recipe is computed.)
+RUNTIME_ONLY = ("device", "mixed_precision", "grad_accum", "eval_batch_size")
+
+
+@dataclass
+class FinetuneConfig:
+    """Every setting of a fine-tuning run. ``epochs=None`` is the paper's: 10, or 3 for models
+    of 12 layers or more. ``batch_size`` counts sentences (that hold targets) per optimizer step;
+    ``grad_accum`` splits that batch into micro-batches, so the recipe stays batch 32 whatever
+    the memory."""
+
+    epochs: int | None = None
+    lr: float = 5e-5
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    adam_eps: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    checkpoint_every_steps: int | None = None
+    checkpoint_every_epoch: bool = True
+    checkpoint_at_start: bool = False
+    eval_split: str | None = None  # None: dev if the task has one, else test
+    eval_batch_size: int = 64
+    grad_accum: int = 1
+    mixed_precision: str = "auto"
+    device: str = "auto"
+    max_length: int | None = None  # None: the model's own limit (longer sentences are windowed)
+    head_dropout: float | None = None  # None: the encoder's hidden dropout (as HF heads do)
+
+    def validate(self) -> FinetuneConfig:
+        """Raise a one-line UserError for settings no run can use."""
+
+        def bad(msg: str):
+            raise UserError(msg)
+
+        if self.epochs is not None and self.epochs < 1:
+            bad(f"--epochs {self.epochs}: must be at least 1")
+        if not self.lr > 0:
+            bad(f"--lr {self.lr}: must be positive")
+        if self.batch_size < 1:
+            bad(f"--batch-size {self.batch_size}: must be at least 1")
+        if not 0 <= self.warmup_ratio < 1:
+            bad(f"--warmup-ratio {self.warmup_ratio}: must be in [0, 1)")
+        if self.weight_decay < 0:
+            bad(f"--weight-decay {self.weight_decay}: must not be negative")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            bad(f"--max-grad-norm {self.max_grad_norm}: must be positive")
+        if self.checkpoint_every_steps is not None and self.checkpoint_every_steps < 1:
+            bad(f"--checkpoint-every-steps {self.checkpoint_every_steps}: must be at least 1")
+        if self.grad_accum < 1 or self.grad_accum > self.batch_size:
+            bad(f"--grad-accum {self.grad_accum}: must be between 1 and the batch size ({self.batch_size})")
+        if self.eval_batch_size < 1:
+            bad(f"--eval-batch-size {self.eval_batch_size}: must be at least 1")
+        if self.mixed_precision not in MIXED_PRECISION:
+            bad(f"--mixed-precision {self.mixed_precision!r}: expected one of {', '.join(MIXED_PRECISION)}")
+        if self.max_length is not None and self.max_length < 4:
+            bad(f"--max-length {self.max_length}: must be at least 4")
+        if self.head_dropout is not None and not 0 <= self.head_dropout < 1:
+            bad(f"--head-dropout {self.head_dropout}: must be in [0, 1)")
+        return self
+
+    def resolved_epochs(self, n_layers: int) -> int:
+        return self.epochs if self.epochs is not None else (3 if n_layers >= 12 else 10)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FinetuneConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that define the run (what a resumed run must share)."""
+        return {k: v for k, v in asdict(self).items() if k not in RUNTIME_ONLY}

@@ -1,0 +1,78 @@
+"""An encoder with a linear head over the very vectors the probes read.
+
+The head's input is ``pool_targets`` of the last layer, the same sparse pooling that extraction
+uses: mean of subwords for words, head ++ dependent for pairs, [CLS] for sentences. So what the
+model is tuned on is exactly what is probed afterwards.
+
+On disk a fine-tuned model is the encoder's own folder (``save_pretrained``: config.json and
+model.safetensors, plus the tokenizer), which ``AutoModel.from_pretrained`` and
+``ftprobe.represent.load_encoder`` read like any hub model, with the head beside it in
+``head.safetensors`` and ``head.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ftprobe.errors import UserError
+from ftprobe.represent.align import ModelBatch, pool_targets
+
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_META = "head.json"
+
+
+class FinetuneModel(nn.Module):
+    """``encoder`` (an ``AutoModel``) plus dropout and one linear layer over pooled targets."""
+
+    def __init__(self, encoder: nn.Module, kind: str, n_labels: int, dropout: float):
+        super().__init__()
+        self.encoder = encoder
+        self.kind = kind
+        hidden = int(encoder.config.hidden_size)
+        self.in_dim = hidden * (2 if kind == "pair" else 1)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.in_dim, n_labels)
+        # As BERT's own heads are initialised: N(0, initializer_range), zero bias.
+        std = float(getattr(encoder.config, "initializer_range", 0.02))
+        nn.init.normal_(self.head.weight, std=std)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, batch: ModelBatch) -> torch.Tensor:
+        """Logits [T, n_labels] for the batch's targets."""
+        out = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        vectors = pool_targets(out.last_hidden_state, batch)
+        return self.head(self.dropout(vectors))
+
+    def save(self, path: Path, tokenizer, meta: dict[str, Any]) -> None:
+        """Write the encoder folder (safetensors), the tokenizer and the head into ``path``."""
+        from safetensors.torch import save_file
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        save_file({k: v.detach().float().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                  str(path / HEAD_WEIGHTS))
+        info = {"kind": self.kind, "in_dim": self.in_dim, "n_labels": self.head.out_features,
+                "dropout": self.dropout.p, **meta}
+        (path / HEAD_META).write_text(json.dumps(info, indent=1, ensure_ascii=False))
+
+    def load_head(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path / HEAD_WEIGHTS))
+        self.head.load_state_dict({k: v.to(self.head.weight.device) for k, v in state.items()})
+
+
+def read_head(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The head of a checkpoint folder: its description (labels, kind, ...) and its weights."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not (path / HEAD_META).is_file():
+        raise UserError(f"{path}: no {HEAD_META}; not an ftprobe fine-tuning checkpoint")
+    return json.loads((path / HEAD_META).read_text()), load_file(str(path / HEAD_WEIGHTS))

@@ -1,0 +1,299 @@
+"""The fine-tuning loop.
+
+Why our own loop and not ``transformers.Trainer`` or ``accelerate``: our batches are not tensors
+of examples but sentence groups with a sparse pooling matrix (so the head reads exactly what the
+probes read), which Trainer's dataset/collator/``compute_loss`` path can only carry through
+custom subclasses of all three; Trainer's checkpoints are ``checkpoint-N`` folders whose RNG
+state is pickled, and its resume skips batches of a sampler whose order depends on the epochs
+before. On one device ``accelerate`` would give us ``autocast`` and a gradient scaler, which
+are a few lines of torch. The loop below is ~100 lines, resumes bit-exactly (data order keyed
+by ``(seed, epoch)``, RNG/optimizer/scheduler restored) and is no slower than Trainer on the
+same data (see bench/finetune/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ftprobe import __version__
+from ftprobe.data.task import Task
+from ftprobe.errors import UserError
+from ftprobe.finetune import checkpoints as ck
+from ftprobe.finetune.config import FinetuneConfig
+from ftprobe.finetune.data import SplitBatches
+from ftprobe.finetune.model import FinetuneModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneResult:
+    final_dir: Path
+    checkpoints: list[Path]
+    metrics: list[dict[str, Any]]
+    train_seconds: float = 0.0
+    sentences_per_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_eval_split(task: Task, config: FinetuneConfig) -> str | None:
+    if config.eval_split is not None:
+        task.split(config.eval_split)  # one-line error when absent
+        return config.eval_split
+    for name in ("dev", "test"):
+        if name in task.splits and len(task.splits[name]):
+            return name
+    return None
+
+
+def _mixed_precision(config: FinetuneConfig, device: torch.device) -> str:
+    mp = config.mixed_precision
+    if device.type != "cuda":
+        if mp in ("fp16", "bf16"):
+            raise UserError(f"--mixed-precision {mp} needs a GPU; this run is on {device.type}")
+        return "no"
+    if mp == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return mp
+
+
+def finetune(
+    model: str,
+    task: Task,
+    out_dir: str | Path,
+    config: FinetuneConfig | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    callback: Callable[[int], None] | None = None,
+) -> FinetuneResult:
+    """Fine-tune ``model`` (hub name or folder) on ``task``'s train split into ``out_dir``.
+
+    ``callback(step)`` runs after every optimizer step (and after that step's checkpoint);
+    tests use it to interrupt a run. Returns the final folder, the checkpoints and the metrics.
+    """
+    from ftprobe.represent.align import BatchBuilder
+    from ftprobe.represent.encoder import load_encoder, resolve_device
+
+    config = (config or FinetuneConfig()).validate()
+    out_dir = Path(out_dir)
+    train_split = task.split("train")
+    if not len(train_split):
+        raise UserError(f"task {task.name!r}: the train split has no targets")
+    eval_name = resolve_eval_split(task, config)
+    device = resolve_device(config.device)
+    precision = _mixed_precision(config, device)
+    run_info = {
+        "format": 1,
+        "model": model,
+        "task": {"name": task.name, "kind": task.kind, "labels": task.labels,
+                 "fingerprint": task.fingerprint(), "source": task.source},
+        "settings": config.identity(),
+    }
+    resuming = ck.check_out_dir(out_dir, run_info, resume)
+    final_dir = out_dir / ck.FINAL
+    if resuming and (final_dir / ck.TRAINER_STATE).is_file():
+        state = ck.read_trainer_state(final_dir)
+        log.info("%s: already finished", out_dir)
+        return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), state.get("metrics", []))
+    start = ck.last_resumable(out_dir) if resuming else None
+
+    torch.manual_seed(config.seed)
+    encoder = load_encoder(str(start) if start else model, device="cpu")
+    max_length = min(config.max_length or encoder.max_length, encoder.max_length)
+    builder = BatchBuilder(encoder.tokenizer, max_length)
+    train = SplitBatches(train_split, task.kind, encoder.tokenizer, builder)
+    evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
+                  if eval_name else None)
+
+    cfg = encoder.model.config
+    dropout = config.head_dropout
+    if dropout is None:
+        dropout = next((float(v) for k in ("classifier_dropout", "hidden_dropout_prob", "dropout")
+                        if isinstance(v := getattr(cfg, k, None), int | float)), 0.1)
+    net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout)
+    if start:
+        net.load_head(start)
+    net.to(device)
+
+    epochs = config.resolved_epochs(encoder.n_layers)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = steps_per_epoch * epochs
+    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+    optimizer = _optimizer(net, config)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)) \
+        if precision != "no" else nullcontext
+
+    resolved = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
+                "warmup_steps": warmup_steps, "eval_split": eval_name, "max_length": max_length,
+                "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
+                "train_sentences": len(train), "train_targets": len(train_split)}
+    head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
+                 "pooling": {"sentence": "cls"} if task.kind == "sentence" else {"word": "mean"},
+                 "layer": "last"}
+
+    step = 0
+    metrics: list[dict[str, Any]] = []
+    running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
+    if start:
+        state = ck.read_trainer_state(start)
+        step, metrics, running = int(state["step"]), list(state["metrics"]), dict(state["running"])
+        if state.get("steps_per_epoch") != steps_per_epoch or state.get("total_steps") != total_steps:
+            raise UserError(f"{start}: saved with another schedule; cannot resume")
+        ck.unpack_training_state(ck.load_training_state(start), state["training"], optimizer, scheduler, scaler)
+        ck.write_metrics(out_dir, metrics)
+        log.info("resuming %s at step %d", out_dir, step)
+    else:
+        run_info.update(resolved=resolved, ftprobe_version=__version__,
+                        created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        ck.write_run_info(out_dir, run_info)
+        ck.write_metrics(out_dir, [])
+
+    def save(target: Path, with_training_state: bool) -> Path:
+        def fill(tmp: Path) -> None:
+            net.save(tmp, encoder.tokenizer, head_meta)
+            tensors, plain = ck.pack_training_state(optimizer, scheduler, scaler)
+            state = {"format": 1, "step": step, "epoch": step / steps_per_epoch,
+                     "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
+                     "settings": config.to_dict(), "resolved": resolved, "metrics": metrics,
+                     "running": running, "training": plain if with_training_state else None}
+            ck.write_json_atomic(tmp / ck.TRAINER_STATE, state)
+            if with_training_state:
+                ck.save_training_state(tmp, tensors)
+
+        event = {"event": "checkpoint", "step": step, "path": target.relative_to(out_dir).as_posix()}
+        metrics.append(event)  # before writing, so the checkpoint's own metrics name it
+        path = ck.write_folder_atomic(target, fill)
+        ck.drop_training_state(out_dir, keep=path if with_training_state else None)
+        ck.append_metrics(out_dir, event)
+        return path
+
+    def checkpoint() -> None:
+        save(out_dir / ck.CHECKPOINTS / ck.checkpoint_name(step), True)
+
+    if step == 0 and config.checkpoint_at_start and not ck.list_checkpoints(out_dir):
+        checkpoint()
+
+    bar = _progress(total_steps, step, f"finetune {task.name}", progress)
+    try:
+        for epoch in range(step // steps_per_epoch, epochs):
+            batches = train.epoch_order(config.seed, epoch, config.batch_size)
+            net.train()
+            tick = time.perf_counter()
+            for i in range(step - epoch * steps_per_epoch, len(batches)):
+                loss_sum, n_targets = _train_step(net, train, batches[i], config, device, autocast,
+                                                  scaler, optimizer, scheduler)
+                step += 1
+                running["loss_sum"] += loss_sum
+                running["targets"] += n_targets
+                running["sentences"] += len(batches[i])
+                now = time.perf_counter()
+                running["seconds"] += now - tick
+                tick = now
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / max(n_targets, 1):.4f}",
+                                sent_s=f"{running['sentences'] / max(running['seconds'], 1e-9):.1f}")
+                last = i == len(batches) - 1
+                every = config.checkpoint_every_steps
+                if last:
+                    record = {"event": "eval", "epoch": epoch + 1, "step": step,
+                              "train_loss": running["loss_sum"] / max(running["targets"], 1),
+                              "train_sentences": running["sentences"], "train_seconds": running["seconds"],
+                              "lr": scheduler.get_last_lr()[0],
+                              "train_sentences_per_s": running["sentences"] / max(running["seconds"], 1e-9)}
+                    if evaluation is not None:
+                        record.update(split=eval_name, **evaluate(net, evaluation, config, device, autocast))
+                        net.train()
+                    metrics.append(record)
+                    ck.append_metrics(out_dir, record)
+                    running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
+                    tick = time.perf_counter()
+                if (every and step % every == 0) or (last and config.checkpoint_every_epoch):
+                    checkpoint()
+                    tick = time.perf_counter()
+                if callback is not None:
+                    callback(step)
+    finally:
+        bar.close()
+
+    net.eval()
+    save(final_dir, False)
+    seconds = sum(m.get("train_seconds", 0.0) for m in metrics)
+    rate = sum(m.get("train_sentences", 0) for m in metrics) / max(seconds, 1e-9)
+    return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), metrics, seconds, rate,
+                          extra={"resolved": resolved})
+
+
+def _optimizer(net: FinetuneModel, config: FinetuneConfig) -> torch.optim.Optimizer:
+    """AdamW; with weight decay, biases and LayerNorm weights are not decayed (as in BERT)."""
+    decay, no_decay = [], []
+    for name, p in net.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, eps=config.adam_eps, foreach=True)
+
+
+def _train_step(net, data: SplitBatches, sentences: np.ndarray, config: FinetuneConfig, device,
+                autocast, scaler, optimizer, scheduler) -> tuple[float, int]:
+    """One optimizer step over ``sentences``, split into ``grad_accum`` micro-batches.
+
+    Each micro-batch's summed loss is divided by the whole batch's target count, so the
+    accumulated gradient equals that of the mean loss over the batch."""
+    total = data.n_targets(sentences)
+    loss_sum = 0.0
+    for part in np.array_split(sentences, min(config.grad_accum, len(sentences))):
+        lb = data.build(part).to(device)
+        with autocast():
+            logits = net(lb.batch)
+        loss = F.cross_entropy(logits.float(), lb.labels, reduction="sum")
+        scaler.scale(loss / total).backward()
+        loss_sum += float(loss.detach())
+    if config.max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, total
+
+
+@torch.no_grad()
+def evaluate(net: FinetuneModel, data: SplitBatches, config: FinetuneConfig, device,
+             autocast=nullcontext) -> dict[str, Any]:
+    """Loss and accuracy of ``net`` on every target of ``data``."""
+    net.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for sents in data.eval_order(config.eval_batch_size):
+        lb = data.build(sents).to(device)
+        with autocast():
+            logits = net(lb.batch).float()
+        loss_sum += float(F.cross_entropy(logits, lb.labels, reduction="sum"))
+        correct += int((logits.argmax(-1) == lb.labels).sum())
+        n += len(lb.labels)
+    return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "n": n}
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", disable=not enabled,
+                dynamic_ncols=True)
