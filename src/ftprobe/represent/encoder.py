@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Decoder-only families: their hidden states exist, but they are not the encoders this study is about.
+_DECODER_ONLY = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral", "opt", "bloom",
+                 "falcon", "qwen2", "qwen3", "phi", "phi3", "gemma", "gemma2", "olmo", "codegen"}
 
 
 def default_model() -> str:
@@ -142,7 +145,8 @@ def load_encoder(
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}") from None
-    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False):
+    if (getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False)
+            or config.model_type in _DECODER_ONLY):
         raise UserError(f"model {name!r} is not an encoder ({config.model_type})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, use_fast=True,

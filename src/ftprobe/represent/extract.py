@@ -19,8 +19,8 @@ from ftprobe.data.task import Task
 from ftprobe.errors import UserError
 from ftprobe.represent.align import (
     BatchBuilder,
-    SentenceTokens,
     SentencePooling,
+    SentenceTokens,
     WordPooling,
     plan_batches,
     tokenize_sentences,
