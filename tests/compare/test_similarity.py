@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from scipy.stats import pearsonr, spearmanr
 from scipy.spatial.distance import pdist
+from scipy.stats import pearsonr, spearmanr
 
 from ftprobe.compare import batched_pearson, bootstrap_ci, linear_cka, pearson, rsa
 

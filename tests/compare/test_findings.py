@@ -1,0 +1,236 @@
+"""evaluate_findings on constructed study summaries: the paper's own numbers must make each
+finding hold, reversed numbers must make it fail, and missing data must say "not tested"."""
+
+import copy
+import json
+
+import pytest
+
+from ftprobe.compare import Finding, Thresholds, evaluate_findings, findings_to_json
+
+# PAPER.md's table: (model, task, acc before, after, clusters before, after, n_labels, r before, after)
+PAPER_TABLE = [
+    ("tiny", "POS", 90.76, 91.67, 3936, 20, 17, None, None),
+    ("tiny", "DEP", 86.74, 89.04, 653, 46, 46, None, 0.88),
+    ("tiny", "PS-fxn", 74.14, 74.40, 402, 40, 40, None, 0.72),
+    ("tiny", "PS-role", 58.38, 60.31, 46, 46, 46, 0.76, 0.70),
+    ("tiny", "TREC-50", 68.12, 84.04, 399, 51, 50, None, None),
+    ("mini", "POS", 93.81, 94.91, 2429, 17, 17, None, 0.70),
+    ("mini", "TREC-50", 74.12, 88.36, 127, 52, 50, None, None),
+    ("small", "POS", 94.26, 95.43, 17, 17, 17, 0.96, 0.72),
+    ("small", "PS-fxn", 86.26, 85.08, 40, 40, 40, 0.82, 0.44),
+    ("medium", "DEP", 92.54, 94.76, 46, 46, 46, 0.94, 0.79),
+    ("base", "POS", 93.39, 95.68, 17, 17, 17, 0.97, 0.70),
+    ("base", "DEP", 89.39, 94.76, 46, 46, 46, 0.92, 0.76),
+    ("base", "PS-fxn", 87.75, 89.58, 40, 40, 40, 0.84, 0.57),
+    ("base", "PS-role", 74.49, 81.14, 46, 46, 46, 0.82, 0.52),
+    ("base", "TREC-50", 85.24, 90.36, 162, 51, 50, None, None),
+]
+
+
+def paper_results():
+    cases = []
+    for m, t, ab, aa, cb, ca, k, rb, ra in PAPER_TABLE:
+        # Min distances: most labels rise (one label of each case falls a little).
+        before = [0.3 + 0.01 * j for j in range(4)]
+        after = [b + 1.0 for b in before[:3]] + [before[3] - 0.05]
+        cases.append(
+            {
+                "model": m,
+                "task": t,
+                "layer": 12,
+                "accuracy_before": ab,
+                "accuracy_after": aa,
+                "clusters_before": cb,
+                "clusters_after": ca,
+                "n_labels": k,
+                "min_dist_before": before,
+                "min_dist_after": after,
+                "train_test_r_before": rb,
+                "train_test_r_after": ra,
+            }
+        )
+    base_layers = {"2": 1.0, "4": 0.99, "6": 0.95, "8": 0.85, "10": 0.72, "12": 0.6}
+    dynamics = [
+        {"model": "base", "task": t, "n_layers": 12, "pearson_by_layer": {**base_layers, "12": top}}
+        for t, top in (("POS", 0.69), ("DEP", 0.52), ("PS-fxn", 0.6))
+    ]
+    cross = [
+        {
+            "model": "base",
+            "probe_task": "PS-fxn",
+            "finetune_task": "PS-fxn",
+            "mean_change": 5.29,
+            "up": 40,
+            "down": 0,
+        },
+        {
+            "model": "base",
+            "probe_task": "PS-fxn",
+            "finetune_task": "PS-role",
+            "mean_change": 1.02,
+            "up": 27,
+            "down": 13,
+        },
+        {
+            "model": "base",
+            "probe_task": "PS-fxn",
+            "finetune_task": "POS",
+            "mean_change": -1.68,
+            "up": 0,
+            "down": 40,
+            "related": None,
+            "accuracy_before": 87.75,
+            "accuracy_after": 83.24,
+        },
+    ]
+    return {"cases": cases, "layer_dynamics": dynamics, "cross_task": cross}
+
+
+def verdicts(results, **kw):
+    fs = evaluate_findings(results, **kw)
+    assert [f.number for f in fs] == [1, 2, 3, 4, 5, 6]
+    return {f.number: f.verdict for f in fs}, {f.number: f for f in fs}
+
+
+def test_paper_numbers_make_every_finding_hold_and_evidence_is_plain_json():
+    res = paper_results()
+    v, fs = verdicts(res)
+    assert v == {i: "holds" for i in range(1, 7)}
+    js = findings_to_json(fs.values())
+    assert json.loads(json.dumps(js, allow_nan=False)) == js
+    e1 = fs[1].evidence
+    assert (e1["n_cases"], e1["n_improved"], e1["n_dropped"]) == (15, 14, 1)
+    assert e1["largest_drop_points"] == pytest.approx(1.18)
+    assert fs[2].evidence["n_more"] == 0 and fs[2].evidence["n_linear_after"] == 11
+    assert fs[3].evidence["share_labels_up"] == pytest.approx(0.75)
+    assert fs[4].evidence["n_cases"] == 8 and fs[4].evidence["n_only_after"] == 3
+    assert fs[5].evidence["per_entry"][0]["lower_layers"] == [2, 4]
+    assert fs[6].evidence["n_unrelated"] == 1 and fs[6].evidence["n_related_rose"] == 2
+
+
+def test_empty_results_are_not_tested():
+    v, fs = verdicts({})
+    assert set(v.values()) == {"not tested"}
+    assert all(f.explanation for f in fs.values())
+
+
+def test_reversed_numbers_make_findings_fail():
+    res = paper_results()
+    for c in res["cases"]:
+        c["accuracy_before"], c["accuracy_after"] = c["accuracy_after"], c["accuracy_before"]
+        c["clusters_before"], c["clusters_after"] = c["clusters_after"], c["clusters_before"]
+        c["min_dist_before"], c["min_dist_after"] = c["min_dist_after"], c["min_dist_before"]
+        c["train_test_r_before"], c["train_test_r_after"] = (
+            c["train_test_r_after"],
+            c["train_test_r_before"],
+        )
+    for e in res["layer_dynamics"]:
+        e["pearson_by_layer"] = {
+            "2": 0.5,
+            "4": 0.6,
+            "8": 0.9,
+            "12": 1.0,
+        }  # lower moved, top did not
+    res["cross_task"][2]["mean_change"] = 0.8
+    v, fs = verdicts(res)
+    assert v == {1: "fails", 2: "mixed", 3: "fails", 4: "fails", 5: "fails", 6: "fails"}
+    # Clusters: the 8 cases with equal counts still agree and 7 grew (8/15 -> mixed);
+    # counts that grow everywhere must fail.
+    assert fs[2].evidence["n_more"] == 7 and fs[2].evidence["n_equal"] == 8
+    assert fs[5].evidence["n_failing_check"]["lower_stable"] == 3
+    grow = {
+        "cases": [
+            {"clusters_before": 17, "clusters_after": 40 + i, "n_labels": 17} for i in range(5)
+        ]
+    }
+    assert verdicts(grow)[0][2] == "fails"
+
+
+def test_train_test_similarity_fails_when_it_rises():
+    res = {
+        "cases": [{"train_test_r_before": 0.5, "train_test_r_after": 0.9}] * 3
+        + [{"train_test_r_before": 0.9, "train_test_r_after": 0.5}]
+    }
+    v, fs = verdicts(res)
+    assert v[4] == "fails" and fs[4].evidence["n_fell"] == 1
+
+
+def test_accuracy_mixed_on_a_large_drop_and_fraction_units():
+    res = paper_results()
+    res["cases"][0]["accuracy_after"] = res["cases"][0]["accuracy_before"] - 3.0
+    v, fs = verdicts(res)
+    assert v[1] == "mixed"  # 13/15 improved, but one drop is 3 points > 2
+    assert len(fs[1].evidence["large_drops"]) == 1
+    # The same numbers as fractions are read in percent, so the 3-point drop is still seen.
+    frac = {
+        "cases": [
+            {k: (c[k] / 100 if k.startswith("accuracy") else c[k]) for k in c} for c in res["cases"]
+        ]
+    }
+    v2, fs2 = verdicts(frac)
+    assert v2[1] == "mixed"
+    assert fs2[1].evidence["largest_drop_points"] == pytest.approx(3.0)
+    # A looser threshold accepts it.
+    assert verdicts(res, thresholds=Thresholds(max_small_drop=5.0))[0][1] == "holds"
+
+
+def test_share_between_thresholds_is_mixed():
+    cases = [{"clusters_before": 50, "clusters_after": 40, "n_labels": 40}] * 6 + [
+        {"clusters_before": 40, "clusters_after": 45, "n_labels": 40}
+    ] * 4
+    assert verdicts({"cases": cases})[0][2] == "mixed"
+
+
+def test_clusters_moving_away_from_labels_do_not_count():
+    # Fewer clusters but farther from #labels (|10-17| > |16-17|): the rule, not realistic data.
+    v, fs = verdicts({"cases": [{"clusters_before": 16, "clusters_after": 10, "n_labels": 17}]})
+    assert v[2] == "fails" and fs[2].evidence["per_case"][0]["closer_to_labels"] is False
+
+
+def test_layer_dynamics_top_below_half_or_lower_unstable():
+    base = {"model": "base", "task": "DEP", "n_layers": 12}
+    low_top = {**base, "pearson_by_layer": {2: 1.0, 4: 0.98, 12: 0.3}}
+    v, fs = verdicts({"layer_dynamics": [low_top]})
+    assert v[5] == "fails"
+    assert fs[5].evidence["per_entry"][0]["checks"] == {
+        "lower_stable": True,
+        "top_moves_more": True,
+        "top_keeps_much": False,
+    }
+    tiny = {"model": "tiny", "task": "POS", "n_layers": 2, "pearson_by_layer": {1: 0.95, 2: 0.8}}
+    v, fs = verdicts({"layer_dynamics": [tiny]})
+    assert v[5] == "holds" and fs[5].evidence["per_entry"][0]["lower_layers"] == [1]
+    assert verdicts({"layer_dynamics": [{"pearson_by_layer": {12: 0.7}}]})[0][5] == "not tested"
+
+
+def test_cross_task_not_tested_without_unrelated_pair_and_explicit_flag_wins():
+    res = paper_results()
+    only_related = {"cross_task": res["cross_task"][:2]}
+    v, fs = verdicts(only_related)
+    assert v[6] == "not tested" and len(fs[6].evidence["related"]) == 2
+    # An explicit related=False marks an otherwise unknown pair as unrelated.
+    custom = {
+        "cross_task": [
+            {"probe_task": "NER", "finetune_task": "SST-2", "mean_change": -0.2, "related": False}
+        ]
+    }
+    assert verdicts(custom)[0][6] == "holds"
+    unknown = {"cross_task": [{"probe_task": "NER", "finetune_task": "SST-2", "mean_change": -0.2}]}
+    v, fs = verdicts(unknown)
+    assert v[6] == "not tested" and len(fs[6].evidence["relation_unknown"]) == 1
+    # Task names are matched loosely (case, punctuation).
+    loose = copy.deepcopy(res)
+    loose["cross_task"][2].update(probe_task="ps_fxn", finetune_task="pos")
+    assert verdicts(loose)[0][6] == "holds"
+
+
+def test_finding_validates_verdict_and_plainifies_evidence():
+    import numpy as np
+
+    f = Finding(
+        1, "t", "holds", {"x": np.float64(0.5), "y": np.array([1, 2]), "z": float("nan")}, "e"
+    )
+    assert f.to_json()["evidence"] == {"x": 0.5, "y": [1, 2], "z": None}
+    with pytest.raises(ValueError):
+        Finding(1, "t", "maybe")
