@@ -1,0 +1,264 @@
+"""From stored step results to ``results.json``: every analysis of the paper, plus the findings.
+
+Each analysis is a function of ``ftprobe.compare`` applied to the numbers the steps stored; this
+module only gathers those numbers per model/task and calls them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ftprobe import __version__
+from ftprobe.compare import (
+    bootstrap_ci,
+    centroid_paths_pca,
+    cross_task_change,
+    evaluate_findings,
+    findings_to_json,
+    min_distance_change,
+    pearson,
+    plain,
+    shift_pca,
+)
+from ftprobe.study.cache import StepCache
+from ftprobe.study.plan import Plan
+
+N_PATH_LABELS = 4  # labels shown in the centroid-path PCA: the closest ones before fine-tuning
+
+
+def _f(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class _Reader:
+    def __init__(self, plan: Plan, cache: StepCache):
+        self.plan, self.cache = plan, cache
+
+    def result(self, sid: str) -> dict:
+        s = self.plan.steps[sid]
+        return self.cache.load(s.kind, s.key)
+
+    def path(self, sid: str):
+        s = self.plan.steps[sid]
+        return self.cache.path(s.kind, s.key)
+
+    def array(self, sid: str, name: str) -> np.ndarray:
+        return np.load(self.path(sid) / name, allow_pickle=False)
+
+
+def min_vector(dp: dict, labels: list[str]) -> list[float | None]:
+    """A DirectProbe summary's per-label minimum distances over the task's labels (None: absent)."""
+    md = dp.get("min_distances") or {}
+    return [_f(md.get(name)) for name in labels]
+
+
+def aligned_pair_vectors(dp_a: dict, dp_b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Label-pair distances of two DirectProbe fits over the pairs of labels both hold."""
+    A = np.array([[np.nan if v is None else v for v in row] for row in dp_a["label_distances"]], dtype=float)
+    B = np.array([[np.nan if v is None else v for v in row] for row in dp_b["label_distances"]], dtype=float)
+    iu = np.triu_indices(A.shape[0], k=1)
+    a, b = A[iu], B[iu]
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a[ok], b[ok]
+
+
+def space_similarity(dp_a: dict, dp_b: dict, boot: dict, require_linear: bool = True) -> dict:
+    """Pearson of two spaces' label-pair distance vectors, with a bootstrap CI (paper: only when
+    both spaces are linear, i.e. #clusters == #labels)."""
+    linear = bool(dp_a.get("linear")) and bool(dp_b.get("linear"))
+    a, b = aligned_pair_vectors(dp_a, dp_b)
+    out: dict[str, Any] = {"linear": linear, "n_pairs": int(a.size), "r": None, "ci": None, "r_any": None}
+    if a.size >= 3:
+        r = _f(pearson(a, b))
+        out["r_any"] = r
+        if linear or not require_linear:
+            out["r"] = r
+            lo, hi = bootstrap_ci(a, b, n_boot=boot["n"], level=boot["level"], seed=boot["seed"])
+            out["ci"] = [_f(lo), _f(hi)]
+    return out
+
+
+def _accuracy(probe: dict, layer: int) -> tuple[float | None, float | None]:
+    r = probe["layers"].get(str(layer))
+    return (None, None) if r is None else (_f(r["mean"]), _f(r["std"]))
+
+
+def collect_results(plan: Plan, cache: StepCache) -> dict:
+    rd = _Reader(plan, cache)
+    cfg = plan.config
+    boot = cfg.bootstrap.model_dump()
+    runs_out, cases, dynamics_entries, cross_out = [], [], [], []
+    dp_lookup: dict[tuple[str, str], dict] = {}  # (model, task) -> original train DP by layer
+    acc_lookup: dict[tuple[str, str], dict] = {}
+
+    for run in plan.index["runs"]:
+        model, task = run["model"], run["task"]
+        ti = plan.tasks[task]
+        labels = ti.labels
+        out: dict[str, Any] = {"model": model, "task": task, "n_labels": len(labels), "labels": labels,
+                               "n_targets": ti.n_targets}
+        p0 = rd.result(run["probe_original"])
+        out["probe_layers"] = sorted(int(k) for k in p0["layers"])
+        out["accuracy"] = {"original": p0["layers"]}
+        dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}
+        dp_lookup[(model, task)] = {d["layer"]: d for d in dp0["train"].values()}
+        acc_lookup[(model, task)] = p0
+        tuned = "finetune" in run
+        if tuned:
+            p1 = rd.result(run["probe_finetuned"])
+            out["accuracy"]["finetuned"] = p1["layers"]
+            dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
+            ft = rd.result(run["finetune"])
+            out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"]}
+        # the table: per DirectProbe layer
+        table = []
+        for key in run["dp_original"]["train"]:
+            b_tr, b_te = dp0["train"][key], dp0["test"][key]
+            layer = b_tr["layer"]
+            row: dict[str, Any] = {"layer": layer, "n_labels": len(labels)}
+            row["accuracy_before"], row["accuracy_before_std"] = _accuracy(p0, layer)
+            row["clusters_before"] = b_tr["n_clusters"]
+            row["linear_before"] = b_tr["linear"]
+            tt_b = space_similarity(b_tr, b_te, boot)
+            row["train_test_before"] = tt_b
+            row["min_dist_before"] = min_vector(b_tr, labels)
+            if tuned:
+                a_tr, a_te = dp1["train"][key], dp1["test"][key]
+                row["accuracy_after"], row["accuracy_after_std"] = _accuracy(p1, layer)
+                row["clusters_after"] = a_tr["n_clusters"]
+                row["linear_after"] = a_tr["linear"]
+                row["train_test_after"] = space_similarity(a_tr, a_te, boot)
+                row["min_dist_after"] = min_vector(a_tr, labels)
+                ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
+                row["min_distance_change"] = ch.to_json()
+                row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
+                cases.append({"model": model, "task": task, "layer": layer,
+                              "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
+                              "accuracy_before_std": row["accuracy_before_std"],
+                              "accuracy_after_std": row["accuracy_after_std"],
+                              "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
+                              "n_labels": b_tr["n_labels"],
+                              "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
+                              "label_names": labels,
+                              "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})
+            table.append(row)
+        out["table"] = table
+        if tuned:
+            out.update(_series_analyses(rd, run, labels, boot))
+            out["similarity"] = rd.result(run["similarity"])["layers"]
+            out.update(_centroid_analyses(rd, run, labels))
+            dyn = out["layer_dynamics"]
+            if dyn["points"]:
+                last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
+                dynamics_entries.append({"model": model, "task": task, "pearson_by_layer": last,
+                                         "n_layers": max(out["probe_layers"])})
+        runs_out.append(out)
+
+    for cross in plan.index["cross"]:
+        model, a, b = cross["model"], cross["finetune"], cross["probe"]
+        labels = plan.tasks[b].labels
+        p = rd.result(cross["probe_step"])
+        for key, sid in cross["dp"].items():
+            dp_a = rd.result(sid)
+            layer = dp_a["layer"]
+            before = dp_lookup.get((model, b), {}).get(layer)
+            if before is None:
+                continue
+            acc_b = _accuracy(acc_lookup[(model, b)], layer)[0]
+            acc_a = _accuracy(p, layer)[0]
+            ch = cross_task_change(min_vector(before, labels), min_vector(dp_a, labels), labels,
+                                   acc_original=acc_b, acc_A=acc_a)
+            entry = {"model": model, "finetune_task": a, "probe_task": b, "layer": layer,
+                     "clusters": dp_a["n_clusters"], **ch}
+            cross_out.append(entry)
+    last_layer_cross = _last_layer_only(cross_out)
+
+    findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
+    findings = findings_to_json(evaluate_findings(findings_input))
+    return plain({
+        "ftprobe_version": __version__,
+        "config": cfg.to_json(),
+        "models": {k: {"source": v.source, "fingerprint": v.fingerprint} for k, v in plan.models.items()},
+        "tasks": {k: {"reader": v.reader, "kind": v.kind, "n_labels": len(v.labels), "n_targets": v.n_targets}
+                  for k, v in plan.tasks.items()},
+        "n_steps": len(plan.steps),
+        "runs": runs_out,
+        "cross_task": cross_out,
+        "findings": findings,
+        "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
+                           "n_cross_task": len(last_layer_cross)},
+    })
+
+
+def _last_layer_only(rows: list[dict]) -> list[dict]:
+    """Finding 6 reads one row per (model, A, B): the last DirectProbe layer."""
+    best: dict[tuple, dict] = {}
+    for r in rows:
+        k = (r["model"], r["finetune_task"], r["probe_task"])
+        if k not in best or r["layer"] > best[k]["layer"]:
+            best[k] = r
+    return list(best.values())
+
+
+def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> dict:
+    s = rd.result(run["series"])
+    layers = [int(x) for x in s["layers"]]
+    per_point = s["per_point"]
+    points = s["points"]
+    min_dist = {}
+    pearson_rows: dict[str, list] = {}
+    ci_rows: dict[str, list] = {}
+    clusters: dict[str, list] = {}
+    for layer in layers:
+        key = str(layer)
+        ref = per_point[0][key]
+        min_dist[key] = [min_vector(pp[key], labels) for pp in per_point]
+        clusters[key] = [pp[key]["n_clusters"] for pp in per_point]
+        rs, cis = [], []
+        for pp in per_point:
+            sim = space_similarity(ref, pp[key], boot, require_linear=False)
+            rs.append(sim["r"])
+            cis.append(sim["ci"])
+        pearson_rows[key] = rs
+        ci_rows[key] = cis
+    # centroid paths of the closest labels (smallest minimum distance before fine-tuning)
+    paths = {}
+    first_last = sorted({min(layers), max(layers)})
+    for layer in first_last:
+        key = str(layer)
+        before = np.array([np.inf if v is None else v for v in min_dist[key][0]])
+        chosen = [int(i) for i in np.argsort(before, kind="stable")[:N_PATH_LABELS] if np.isfinite(before[i])]
+        if len(chosen) < 2:
+            continue
+        C = rd.array(run["series"], f"centroids-L{layer}.npy")
+        coords, evr = centroid_paths_pca(C, chosen, return_evr=True)
+        paths[key] = {"labels": [labels[i] for i in chosen], "coords": coords.tolist(), "evr": evr.tolist()}
+    return {"layer_dynamics": {"points": points, "layers": [str(x) for x in layers], "pearson": pearson_rows,
+                               "ci": ci_rows, "clusters": clusters},
+            "min_distance_series": {"points": points, "by_layer": min_dist},
+            "centroid_paths": paths}
+
+
+def _centroid_analyses(rd: _Reader, run: dict, labels: list[str]) -> dict:
+    ex0 = rd.result(run["extract_original"]["train"])
+    ex1 = rd.result(run["extract_finetuned"]["train"])
+    C0 = rd.array(run["extract_original"]["train"], "centroids.npy")
+    C1 = rd.array(run["extract_finetuned"]["train"], "centroids.npy")
+    layers = [x for x in ex0["layers"] if x in ex1["layers"]]
+    movement, shifts = {}, {}
+    for layer in layers:
+        i0, i1 = ex0["layers"].index(layer), ex1["layers"].index(layer)
+        shift = C1[i1] - C0[i0]
+        norms = np.linalg.norm(shift, axis=1)
+        present = np.isfinite(norms)
+        movement[str(layer)] = {"mean": _f(norms[present].mean()) if present.any() else None,
+                                "per_label": [_f(v) for v in norms]}
+        coords, evr = shift_pca(shift)
+        shifts[str(layer)] = {"coords": coords.tolist(), "evr": evr.tolist()}
+    return {"centroid_movement": movement, "shift_pca": shifts}
