@@ -234,3 +234,31 @@ def test_finding_validates_verdict_and_plainifies_evidence():
     assert f.to_json()["evidence"] == {"x": 0.5, "y": [1, 2], "z": None}
     with pytest.raises(ValueError):
         Finding(1, "t", "maybe")
+
+
+def test_accuracy_evidence_flags_drops_within_seed_noise():
+    cases = [
+        {
+            "accuracy_before": 80.0,
+            "accuracy_after": 85.0,
+            "accuracy_before_std": 0.5,
+            "accuracy_after_std": 0.5,
+        },
+        {
+            "accuracy_before": 86.26,
+            "accuracy_after": 85.08,
+            "accuracy_before_std": 0.8,
+            "accuracy_after_std": 0.7,
+        },
+        {
+            "accuracy_before": 70.0,
+            "accuracy_after": 68.0,
+            "accuracy_before_std": 0.1,
+            "accuracy_after_std": 0.1,
+        },
+    ]
+    v, fs = verdicts({"cases": cases})
+    ev = fs[1].evidence
+    assert ev["n_dropped"] == 2 and ev["n_dropped_beyond_seed_noise"] == 1
+    assert [p["beyond_seed_noise"] for p in ev["per_case"]] == [True, False, True]
+    assert v[1] == "fails"  # 1/3 improved is below fails_share

@@ -109,3 +109,12 @@ def test_centroid_paths_share_axes_across_steps():
     np.testing.assert_allclose(coords[:, 0], np.tile(coords[0, 0], (S, 1)), atol=1e-9)
     with pytest.raises(ValueError):
         centroid_paths_pca(C, [7])
+
+
+def test_label_centroids_across_row_chunks():
+    # More rows than one chunk: per-label masked means as the reference.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(70000, 3)).astype(np.float32)
+    y = rng.integers(0, 6, size=70000)
+    ref = np.stack([X[y == k].astype(np.float64).mean(axis=0) for k in range(6)])
+    np.testing.assert_allclose(label_centroids(X, y, 6), ref, atol=1e-9)

@@ -42,7 +42,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ._plain import plain
+from ._plain import as_float, plain
 from .dynamics import min_distance_change
 
 __all__ = ["Finding", "Thresholds", "FINDING_TITLES", "evaluate_findings", "findings_to_json"]
@@ -138,7 +138,19 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
     per_case = []
     for c in rows:
         b, a = float(c["accuracy_before"]) * scale, float(c["accuracy_after"]) * scale
-        per_case.append({"case": _case_id(c), "before": b, "after": a, "change": a - b})
+        sb, sa = (as_float(c.get(k)) * scale for k in ("accuracy_before_std", "accuracy_after_std"))
+        noise = (0.0 if math.isnan(sb) else sb) + (0.0 if math.isnan(sa) else sa)
+        per_case.append(
+            {
+                "case": _case_id(c),
+                "before": b,
+                "after": a,
+                "change": a - b,
+                "std_before": sb,
+                "std_after": sa,
+                "beyond_seed_noise": abs(a - b) > noise,
+            }
+        )
     changes = [p["change"] for p in per_case]
     improved = sum(ch > 0 for ch in changes)
     drops = [p for p in per_case if p["change"] < 0]
@@ -153,6 +165,7 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
         "share_improved": improved / len(rows),
         "mean_change_points": sum(changes) / len(changes),
         "largest_drop_points": max((-p["change"] for p in drops), default=0.0),
+        "n_dropped_beyond_seed_noise": sum(p["beyond_seed_noise"] for p in drops),
         "drops": drops,
         "large_drops": big,
         "accuracy_units": "fraction (scaled to percent)" if scale == 100.0 else "percent",

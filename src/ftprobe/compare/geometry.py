@@ -17,6 +17,8 @@ __all__ = [
     "shift_pca",
 ]
 
+_CHUNK_ROWS = 32768
+
 
 def _labels(y, n: int, n_labels: int) -> np.ndarray:
     y = np.asarray(y)
@@ -32,14 +34,20 @@ def _labels(y, n: int, n_labels: int) -> np.ndarray:
 def label_centroids(X, y, n_labels: int) -> np.ndarray:
     """Mean vector of each label, [n_labels, D]; rows of labels with no point are NaN.
 
-    Sums via a sparse one-hot product (one pass, no Python loop over points), in float64.
+    Sums via a sparse one-hot product over row chunks (no Python loop over points), in float64.
     """
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError("X must be 2-D [N, D]")
     y = _labels(y, X.shape[0], n_labels)
-    onehot = sparse.csr_matrix((np.ones(y.size), (y, np.arange(y.size))), shape=(n_labels, y.size))
-    sums = np.asarray(onehot @ X.astype(np.float64, copy=False))
+    sums = np.zeros((n_labels, X.shape[1]))
+    # Chunks bound the float64 copy (200k x 768 float32 would otherwise double to 1.2 GB).
+    for s in range(0, y.size, _CHUNK_ROWS):
+        yc = y[s : s + _CHUNK_ROWS]
+        onehot = sparse.csr_matrix(
+            (np.ones(yc.size), (yc, np.arange(yc.size))), shape=(n_labels, yc.size)
+        )
+        sums += onehot @ np.asarray(X[s : s + _CHUNK_ROWS], dtype=np.float64)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = sums / counts[:, None]
