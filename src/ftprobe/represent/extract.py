@@ -99,8 +99,7 @@ def extract(
     tokens = _tokenize_some(encoder, sp.sentences, with_targets)
     lengths = np.array([len(t.ids) for t in tokens], dtype=np.int64)
     batches = plan_batches(lengths, with_targets, batch_size)
-    order = np.argsort(sp.sent, kind="stable")  # targets grouped by sentence, for slicing batches
-    sent_sorted = sp.sent[order]
+    targets_of_batch = _group_targets(batches, sp.sent, len(sp.sentences))
 
     arrays = {
         layer: np.lib.format.open_memmap(partial / layer_file(layer), mode="r+" if done else "w+",
@@ -117,9 +116,7 @@ def extract(
             if max_batches is not None and k >= max_batches:
                 _checkpoint(partial, arrays, plan, k)
                 return None  # type: ignore[return-value]
-            sents = batches[k]
-            lo = np.searchsorted(sent_sorted, sents.min())  # cheap pre-filter, exact mask below
-            sel = order[lo:][np.isin(sent_sorted[lo:], sents)]
+            sents, sel = batches[k], targets_of_batch[k]
             batch = builder.build(tokens, sents, sp.sent[sel], sp.words[sel], sel, task.kind).to(device)
             n_windows += int(batch.input_ids.shape[0] - len(sents))
             with torch.inference_mode():
@@ -180,6 +177,17 @@ def extract(
         shutil.rmtree(partial)
     _fsync_dir(store.root)
     return Entry(store.path_of(eid))
+
+
+def _group_targets(batches: list[np.ndarray], target_sent: np.ndarray, n_sentences: int) -> list[np.ndarray]:
+    """For each batch, the indices of the targets in its sentences (one sort, not a scan per batch)."""
+    batch_of_sent = np.full(n_sentences, -1, dtype=np.int64)
+    for k, sents in enumerate(batches):
+        batch_of_sent[sents] = k
+    batch_of_target = batch_of_sent[target_sent]
+    order = np.argsort(batch_of_target, kind="stable")
+    bounds = np.searchsorted(batch_of_target[order], np.arange(len(batches) + 1))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(len(batches))]
 
 
 def _tokenize_some(encoder: Encoder, sentences, keep: np.ndarray):
