@@ -55,6 +55,7 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dic
     positional = meta.pop("positional", False)
     flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
     aliases = meta.pop("aliases", ())
+    help_text = _escape(help_text)
     kwargs: dict[str, Any] = {"help": help_text}
     has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     default = (
@@ -94,6 +95,11 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dic
         parser.add_argument(flag, *aliases, dest=f.name, **kwargs)
 
 
+def _escape(text: str) -> str:
+    """argparse %-formats help strings; a literal % must be doubled."""
+    return text.replace("%", "%%")
+
+
 def _scalar(tp):
     if tp in (int, float, str):
         return tp
@@ -124,7 +130,8 @@ def build_parser(prog: str = "ftprobe", version: str = "") -> argparse.ArgumentP
                 subparsers[prefix] = group.add_subparsers(dest=f"_cmd{depth}", metavar="COMMAND")
         doc = (cls.__doc__ or "").strip()
         sub = subparsers[path[:-1]].add_parser(
-            path[-1], help=doc.splitlines()[0] if doc else "", description=doc,
+            path[-1], help=_escape(" ".join(doc.split("\n\n")[0].split())) if doc else "",
+            description=_escape(doc),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         hints = typing.get_type_hints(cls)
