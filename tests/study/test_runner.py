@@ -1,0 +1,129 @@
+"""End to end on a tiny random BERT: artefacts, caching, selective re-runs, resumption."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ftprobe.study import StudyInterrupted, parse_config, run_study
+from ftprobe.study.cache import StepCache
+
+from .helpers import fake_fit, tiny_config
+
+
+@pytest.fixture(autouse=True)
+def _directprobe(monkeypatch):
+    """DirectProbe stand-in (fast, exact on one-cluster-per-label data) for the runner tests."""
+    import ftprobe.study.steps as steps
+
+    monkeypatch.setattr(steps, "_fit_directprobe", fake_fit)
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_bert, tmp_path_factory):
+    import ftprobe.study.steps as steps
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(steps, "_fit_directprobe", fake_fit)
+    try:
+        out = tmp_path_factory.mktemp("study") / "out"
+        cfg = parse_config(tiny_config(tiny_bert, out), "test")
+        summary = run_study(cfg, progress=False)
+    finally:
+        mp.undo()
+    summary.results_text = (out / "results.json").read_text()  # before other tests touch the folder
+    return cfg, summary, out
+
+
+def _stable(results: dict) -> dict:
+    """results.json without what legitimately differs between two runs: the output folder and
+    wall-clock timings."""
+
+    def strip(o):
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items()
+                    if not ("seconds" in k or k.endswith("per_s") or k == "config")}
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+
+    return strip(results)
+
+
+def test_writes_every_artefact(first_run):
+    cfg, summary, out = first_run
+    assert len(summary.executed) == len(summary.plan.steps) and not summary.cached
+    kinds = {summary.plan.steps[s].kind for s in summary.executed}
+    assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series"}
+    results = json.loads((out / "results.json").read_text())
+    assert [f["number"] for f in results["findings"]] == [1, 2, 3, 4, 5, 6]
+    assert all(f["verdict"] in ("holds", "fails", "mixed", "not tested") for f in results["findings"])
+    pos = next(r for r in results["runs"] if r["task"] == "pos")
+    for key in ("table", "layer_dynamics", "min_distance_series", "centroid_paths", "shift_pca",
+                "centroid_movement", "similarity", "accuracy"):
+        assert pos[key], key
+    assert pos["layer_dynamics"]["points"][0] == "original"
+    assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
+    assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"
+    html = (out / "report" / "index.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    for n in range(1, 7):
+        assert f"<td>{n}</td>" in html
+    md = (out / "report" / "summary.md").read_text()
+    assert "six findings" in md and "| pos |" in md or "| tiny | pos |" in md
+    assert (out / "study.json").is_file() and (out / "store").is_dir()
+    assert not list((out / "steps").glob("*.partial"))
+
+
+def test_second_run_recomputes_nothing(first_run):
+    cfg, _, out = first_run
+    again = run_study(cfg, progress=False)
+    assert again.executed == []
+    assert len(again.cached) == len(again.plan.steps)
+
+
+def test_changed_probe_setting_reruns_only_probes(first_run, tiny_bert):
+    _, first, out = first_run
+    cfg = parse_config(tiny_config(tiny_bert, out, probe={"probe": "linear", "l2": [1e-2], "seeds": 1,
+                                                            "max_iter": 5}), "test")
+    summary = run_study(cfg, progress=False)
+    kinds = [summary.plan.steps[s].kind for s in summary.executed]
+    n_probe = sum(s.kind == "probe" for s in summary.plan.steps.values())
+    assert kinds == ["probe"] * n_probe
+    # every other step kept its key
+    assert set(summary.plan.steps) - set(first.plan.steps) == set(summary.executed)
+
+
+def test_killed_run_resumes_to_same_results(first_run, tiny_bert, tmp_path):
+    _, first, _ = first_run
+    out = tmp_path / "killed"
+    cfg = parse_config(tiny_config(tiny_bert, out), "test")
+    with pytest.raises(StudyInterrupted):
+        run_study(cfg, progress=False, stop_after=10)
+    done = StepCache(out / "steps").steps()
+    assert len(done) == 10
+    assert not (out / "results.json").exists()
+    # a step killed mid-way leaves only a work folder, never a result
+    (out / "steps" / "probe-0000000000000000.partial").mkdir()
+    resumed = run_study(cfg, progress=False)
+    assert len(resumed.executed) == len(first.plan.steps) - 10
+    shutil.rmtree(out / "steps" / "probe-0000000000000000.partial")
+    ref = _stable(json.loads(first.results_text))
+    got = _stable(json.loads((out / "results.json").read_text()))
+    assert got == ref
+
+
+def test_dry_run_prints_plan_and_writes_nothing(tiny_bert, tmp_path, capsys):
+    from rich.console import Console
+
+    out = tmp_path / "dry"
+    cfg = parse_config(tiny_config(tiny_bert, out), "test")
+    console = Console(file=open(tmp_path / "plan.txt", "w"), width=200)
+    summary = run_study(cfg, dry_run=True, console=console)
+    console.file.close()
+    text = (tmp_path / "plan.txt").read_text()
+    assert "finetune" in text and "to run" in text and f"{len(summary.plan.steps)} steps" in text
+    assert not out.exists()
