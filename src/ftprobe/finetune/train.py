@@ -77,12 +77,12 @@ def finetune(
     *,
     resume: bool = False,
     progress: bool = True,
-    callback: Callable[[int], None] | None = None,
+    callback: Callable[[int, FinetuneModel], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (hub name or folder) on ``task``'s train split into ``out_dir``.
 
-    ``callback(step)`` runs after every optimizer step (and after that step's checkpoint);
-    tests use it to interrupt a run. Returns the final folder, the checkpoints and the metrics.
+    ``callback(step, model)`` runs after every optimizer step (and after that step's
+    checkpoint); tests use it to look at the model or to interrupt the run. Returns the final folder, the checkpoints and the metrics.
     """
     from ftprobe.represent.align import BatchBuilder
     from ftprobe.represent.encoder import load_encoder, resolve_device
@@ -228,7 +228,7 @@ def finetune(
                     checkpoint()
                     tick = time.perf_counter()
                 if callback is not None:
-                    callback(step)
+                    callback(step, net)
     finally:
         bar.close()
 

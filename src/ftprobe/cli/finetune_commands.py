@@ -1,0 +1,65 @@
+"""`ftprobe finetune`: fine-tune an encoder on a task, keeping checkpoints on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftprobe.cli.data_commands import TaskArgs
+from ftprobe.cli.framework import command, opt
+
+
+@command("finetune")
+@dataclass(kw_only=True)  # --out is required but follows TaskArgs' defaults
+class Finetune(TaskArgs):
+    """Fine-tune MODEL with a linear head on TASK's train split (the paper's recipe by default:
+    AdamW, batch 32, linear schedule with 10% warm-up, 10 epochs or 3 for 12+ layers).
+
+    DIR/final holds the finished model; DIR/checkpoints/step-N the ones on the way, each a folder
+    that AutoModel.from_pretrained and `ftprobe extract --model` read like a hub model."""
+
+    model: str | None = opt(None, help="hub name or local folder (default: the offline MiniLM)")
+    out: Path = opt(help="run folder (new, or this run's own with --resume)")
+    epochs: int | None = opt(None, help="epochs (default: 10, or 3 for models of 12+ layers)")
+    lr: float = opt(5e-5, help="peak learning rate")
+    batch_size: int = opt(32, help="sentences per optimizer step")
+    warmup_ratio: float = opt(0.1, help="share of the steps spent warming up")
+    weight_decay: float = opt(0.0, help="AdamW weight decay (0 = Adam)")
+    max_grad_norm: float = opt(1.0, help="gradient clipping norm (0 = none)")
+    seed: int = opt(0, help="seed of the head, dropout and data order")
+    checkpoint_every_steps: int | None = opt(None, help="also save a checkpoint every K optimizer steps")
+    checkpoint_every_epoch: bool = opt(True, help="save a checkpoint at the end of each epoch")
+    checkpoint_at_start: bool = opt(False, help="save a checkpoint before the first step")
+    eval_split: str | None = opt(None, help="split evaluated after each epoch (default: dev, else test)")
+    eval_batch_size: int = opt(64, help="sentences per evaluation batch")
+    grad_accum: int = opt(1, help="micro-batches per optimizer step (same result, less memory)")
+    mixed_precision: str = opt("auto", help="auto (bf16/fp16 on a GPU, none on CPU)",
+                               choices=["auto", "no", "fp16", "bf16"])
+    device: str = opt("auto", help="auto, cpu or cuda")
+    max_length: int | None = opt(None, help="longest input in subwords (default: the model's)")
+    resume: bool = opt(False, help="continue the run in --out from its last checkpoint")
+    progress: bool = opt(True, help="show a progress bar")
+
+    def run(self) -> int:
+        from ftprobe.finetune import FinetuneConfig, finetune
+        from ftprobe.represent import default_model
+
+        config = FinetuneConfig(
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, warmup_ratio=self.warmup_ratio,
+            weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm or None, seed=self.seed,
+            checkpoint_every_steps=self.checkpoint_every_steps,
+            checkpoint_every_epoch=self.checkpoint_every_epoch,
+            checkpoint_at_start=self.checkpoint_at_start, eval_split=self.eval_split,
+            eval_batch_size=self.eval_batch_size, grad_accum=self.grad_accum,
+            mixed_precision=self.mixed_precision, device=self.device, max_length=self.max_length,
+        ).validate()  # a bad schedule fails before any data is read
+        task = self.load()
+        result = finetune(self.model or default_model(), task, self.out, config, resume=self.resume,
+                          progress=self.progress)
+        evals = [m for m in result.metrics if m.get("event") == "eval" and "accuracy" in m]
+        if evals:
+            last = evals[-1]
+            print(f"{last['split']} accuracy after epoch {last['epoch']}: {last['accuracy']:.4f} "
+                  f"(loss {last['loss']:.4f})")
+        print(f"{len(result.checkpoints)} checkpoints; final model -> {result.final_dir}")
+        return 0

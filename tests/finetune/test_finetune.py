@@ -1,0 +1,170 @@
+"""Fine-tuning on tiny random models: learning, checkpoints, exact resumption, extraction."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from ft_toy import toy_task
+
+from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints, read_head
+
+torch.set_num_threads(2)
+
+
+def fast(**kw) -> FinetuneConfig:
+    base = dict(lr=5e-3, batch_size=8, warmup_ratio=0.1, seed=0)
+    return FinetuneConfig(**{**base, **kw})
+
+
+def evals(metrics):
+    return [m for m in metrics if m["event"] == "eval"]
+
+
+@pytest.mark.parametrize("kind, model, epochs, lr", [("word", "tiny_bert", 3, 5e-3),
+                                                     ("pair", "tiny_distilbert", 3, 5e-3),
+                                                     ("sentence", "tiny_roberta", 5, 1e-2)])
+def test_loss_falls_for_each_target_kind(kind, model, epochs, lr, request, tmp_path):
+    task = toy_task(kind)
+    path = request.getfixturevalue(model)
+    cfg = fast(epochs=epochs, lr=lr, checkpoint_every_epoch=False)
+    result = finetune(str(path), task, tmp_path / "run", cfg, progress=False)
+    assert result.checkpoints == []
+    ev = evals(result.metrics)
+    assert [m["epoch"] for m in ev] == list(range(1, epochs + 1))
+    chance = math.log(task.n_labels)  # loss of a head that has learned nothing
+    assert ev[-1]["train_loss"] < 0.6 * ev[0]["train_loss"]
+    assert ev[-1]["loss"] < 0.5 * chance
+    majority = np.bincount(task.split("dev").labels).max() / len(task.split("dev"))
+    assert ev[-1]["accuracy"] > max(0.9, majority)
+    # metrics.jsonl holds the same records, one JSON object per line
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert evals(lines) == ev
+
+
+def test_default_recipe_epochs():
+    cfg = FinetuneConfig()
+    assert (cfg.batch_size, cfg.warmup_ratio, cfg.weight_decay) == (32, 0.1, 0.0)
+    assert cfg.resolved_epochs(2) == 10 and cfg.resolved_epochs(12) == 3 and cfg.resolved_epochs(24) == 3
+    assert FinetuneConfig(epochs=5).resolved_epochs(12) == 5
+
+
+def test_checkpoint_reloads_with_automodel(tiny_bert, tmp_path):
+    from transformers import AutoModel
+
+    task = toy_task("word", n_train=24, n_dev=8)
+    seen = {}
+
+    def grab(step, net):
+        if step == 2:
+            seen["encoder"] = {k: v.clone() for k, v in net.encoder.state_dict().items()}
+            seen["head"] = {k: v.clone() for k, v in net.head.state_dict().items()}
+
+    out = tmp_path / "run"
+    result = finetune(str(tiny_bert), task, out, fast(epochs=1, checkpoint_every_steps=2), progress=False,
+                      callback=grab)
+    ckpts = list_checkpoints(out)
+    assert [p.name for p in ckpts] == ["step-000002", "step-000003"]
+    assert result.checkpoints == ckpts and (result.final_dir / "model.safetensors").is_file()
+
+    loaded = AutoModel.from_pretrained(ckpts[0]).eval()
+    reference = AutoModel.from_pretrained(tiny_bert).eval()
+    reference.load_state_dict(seen["encoder"])
+    ids = torch.tensor([[2, 10, 11, 12, 3, 0], [2, 13, 14, 3, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        a = loaded(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        b = reference(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        base = AutoModel.from_pretrained(tiny_bert).eval()(input_ids=ids, attention_mask=mask).last_hidden_state
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert not torch.allclose(a[-1], base, atol=1e-4)  # training moved the weights
+    meta, head = read_head(ckpts[0])
+    assert meta["labels"] == task.labels and meta["kind"] == "word"
+    for k, v in seen["head"].items():
+        assert torch.equal(head[k], v)
+    state = json.loads((ckpts[0] / "trainer_state.json").read_text())
+    assert state["step"] == 2 and state["settings"]["lr"] == 5e-3
+    # only the newest checkpoint keeps the optimizer state; the finished run keeps none
+    assert not any((p / "training_state.safetensors").exists() for p in ckpts)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors")), load_file(str(folder / "head.safetensors"))
+
+
+@pytest.mark.parametrize("every_epoch", [False, True])
+def test_interrupted_and_resumed_run_ends_with_same_weights(tiny_bert, tmp_path, every_epoch):
+    task = toy_task("word", n_train=32, n_dev=8)  # 4 steps per epoch, dropout on
+    cfg = fast(epochs=2, checkpoint_every_steps=3, checkpoint_every_epoch=every_epoch)
+    full = finetune(str(tiny_bert), task, tmp_path / "full", cfg, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(step, net):
+        if step == 6 if every_epoch else step == 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        finetune(str(tiny_bert), task, tmp_path / "cut", cfg, progress=False, callback=interrupt)
+    # the last complete checkpoint: mid-epoch (step 3) or at an epoch end (step 4)
+    resumable = [p.name for p in list_checkpoints(tmp_path / "cut")
+                 if (p / "training_state.safetensors").exists()]
+    assert resumable == (["step-000006"] if every_epoch else ["step-000003"])
+    resumed = finetune(str(tiny_bert), task, tmp_path / "cut", cfg, resume=True, progress=False)
+
+    (enc_a, head_a), (enc_b, head_b) = _weights(full.final_dir), _weights(resumed.final_dir)
+    assert enc_a.keys() == enc_b.keys()
+    for k in enc_a:
+        assert torch.equal(enc_a[k], enc_b[k]), k
+    for k in head_a:
+        assert torch.equal(head_a[k], head_b[k]), k
+    assert [p.name for p in full.checkpoints] == [p.name for p in resumed.checkpoints]
+    strip = [{k: v for k, v in m.items() if "seconds" not in k and "per_s" not in k}
+             for m in evals(full.metrics)]
+    assert strip == [{k: v for k, v in m.items() if "seconds" not in k and "per_s" not in k}
+                     for m in evals(resumed.metrics)]
+    # and the run really went elsewhere than the base model
+    base = _weights_of_base(tiny_bert)
+    assert any(not torch.equal(base[k], enc_a[k]) for k in base if k in enc_a)
+
+
+def _weights_of_base(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_extraction_reads_a_checkpoint_like_a_hub_model(tiny_bert, tmp_path):
+    """A checkpoint folder extracts exactly like the same weights in a bare hub-style folder,
+    and the head applied to the extracted last layer reproduces the run's own evaluation."""
+    import shutil
+
+    from ftprobe.represent import Store, extract, load_encoder
+
+    task = toy_task("pair", n_train=32, n_dev=12)
+    result = finetune(str(tiny_bert), task, tmp_path / "run", fast(epochs=2), progress=False)
+    ckpt = list_checkpoints(tmp_path / "run")[-1]
+    hub = tmp_path / "hub-like"
+    hub.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(ckpt / name, hub / name)
+
+    a = extract(load_encoder(str(ckpt), device="cpu"), task, "dev", Store(tmp_path / "s1"), progress=False)
+    b = extract(load_encoder(str(hub), device="cpu"), task, "dev", Store(tmp_path / "s2"), progress=False)
+    assert a.layers == b.layers == [0, 1, 2]
+    for layer in a.layers:
+        np.testing.assert_array_equal(a.layer(layer), b.layer(layer))
+
+    meta, head = read_head(result.final_dir)
+    final = extract(load_encoder(str(result.final_dir), device="cpu"), task, "dev",
+                    Store(tmp_path / "s3"), layers=[-1], progress=False)
+    logits = torch.from_numpy(np.array(final.layer(2))) @ head["weight"].T + head["bias"]
+    accuracy = float((logits.argmax(-1).numpy() == final.labels).mean())
+    assert accuracy == pytest.approx(evals(result.metrics)[-1]["accuracy"], abs=1e-9)
