@@ -65,6 +65,7 @@ class ProbeProtocol:
     mdl_portions: tuple[float, ...] = MDL_PORTIONS
     control_lowercase: bool = True
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"  # bf16: matmuls in bf16 (AMX, GPUs)
     threads: int | None = None  # torch CPU threads (None: leave torch's setting)
 
     def configs(self) -> list[tuple[tuple[int, ...], float]]:
@@ -75,7 +76,8 @@ class ProbeProtocol:
 
     def trainer_kw(self) -> dict:
         return {"lr": self.lr, "batch_size": self.batch_size, "max_iter": self.max_iter,
-                "patience": self.patience, "tol": self.tol, "device": self.device}
+                "patience": self.patience, "tol": self.tol, "device": self.device,
+                "precision": self.precision}
 
 
 @dataclass
@@ -268,6 +270,7 @@ def run_protocol(
     prune = _halving(specs, proto) if proto.search == "halving" else None
     grid = BatchedTrainer(specs, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune)
     best: dict[int, tuple[tuple[int, ...], float, float]] = {}
+    best_model = {}
     grid_rows: dict[int, list[dict]] = {li: [] for li in range(len(keys))}
     for m in grid:
         s = m.spec
@@ -276,13 +279,18 @@ def run_protocol(
                                    "pruned": m.pruned})
         if not m.pruned and (s.layer not in best or m.best_score > best[s.layer][2]):
             best[s.layer] = (s.hidden, s.alpha, m.best_score)
+            best_model[s.layer] = m
     _log(progress, f"grid done in {time.perf_counter() - t0:.1f}s")
 
     # 2. seeds
     seed_list = [proto.seed + i for i in range(proto.seeds)]
     final_specs = [ModelSpec(li, best[li][0], best[li][1], s, tag=keys[li])
                    for li in range(len(keys)) for s in seed_list]
-    acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask)
+    # The grid already trained each best setting with the first seed, exactly as a retrain
+    # would (models are independent of their batch), so that model is reused.
+    reuse = {(li, proto.seed): m for li, m in best_model.items()}
+    acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask,
+                          reuse=reuse)
     _log(progress, f"seeds done in {time.perf_counter() - t0:.1f}s")
 
     # 3. control
@@ -336,9 +344,15 @@ def _stacker(keys: list[int], dev: torch.device):
     return stack
 
 
-def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask):
-    """Train ``specs`` together; {(layer index, seed): (test accuracy, epochs)}."""
-    models = BatchedTrainer(specs, K, **kw).fit(X_tr, y_tr, X_dv, y_dv)
+def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask, reuse=None):
+    """Train ``specs`` together; {(layer index, seed): (test accuracy, epochs)}.
+
+    ``reuse`` maps (layer index, seed) to an already trained model of that very spec."""
+    reuse = reuse or {}
+    todo = [s for s in specs if (s.layer, s.seed) not in reuse]
+    trained = BatchedTrainer(todo, K, **kw).fit(X_tr, y_tr, X_dv, y_dv) if todo else []
+    done = {(m.spec.layer, m.spec.seed): m for m in trained}
+    models = [reuse.get((s.layer, s.seed)) or done[(s.layer, s.seed)] for s in specs]
     logits = predict_logits(models, X_te)
     y_te = np.asarray(y_te)
     out = {}
