@@ -98,24 +98,46 @@ def checkpoint_layers(choice, available: list[int]) -> list[int]:
     return resolve_layers(choice, available)
 
 
+# A worker runs many steps on the same models and tasks: keep the last few loaded (reading a task
+# and loading an encoder take seconds; the steps themselves often less).
+_TASKS: dict[str, Any] = {}
+_ENCODERS: dict[tuple, Any] = {}
+_KEEP = 2
+
+
+def _remember(cache: dict, key, value):
+    cache[key] = value
+    while len(cache) > _KEEP:
+        cache.pop(next(iter(cache)))
+    return value
+
+
 def _load_task(spec: dict, split: str, fingerprint: str | None):
     from ftprobe.study.plan import load_task_from_spec
 
-    task = load_task_from_spec(spec)
+    key = json.dumps(spec, sort_keys=True)
+    task = _TASKS.get(key) or _remember(_TASKS, key, load_task_from_spec(spec))
     if fingerprint is not None and task.fingerprint(split) != fingerprint:
         raise UserError(f"task {task.name!r}: the data of split {split!r} changed since the plan was made; "
                         "run the study again")
     return task
 
 
-def _encoder(model_ref: dict, ctx: Context, device: str):
+def _load_encoder(source: str, device: str, revision: str | None = None):
     from ftprobe.represent import load_encoder
 
+    key = (source, device, revision)
+    if key in _ENCODERS:
+        return _ENCODERS[key]
+    return _remember(_ENCODERS, key, load_encoder(source, device=device, revision=revision))
+
+
+def _encoder(model_ref: dict, ctx: Context, device: str):
     if "finetune" in model_ref:
         ft = ctx.dep_result("model")
         path = ctx.dep_path("model") / ft[model_ref.get("which", "final")]
-        return load_encoder(str(path), device=device)
-    return load_encoder(model_ref["source"], device=device, revision=model_ref.get("revision"))
+        return _load_encoder(str(path), device)
+    return _load_encoder(model_ref["source"], device, model_ref.get("revision"))
 
 
 def _extract(enc, task, split: str, ctx: Context, layers, ext: dict):
@@ -278,8 +300,6 @@ def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
 def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     """The original model, every checkpoint and the final model: DirectProbe and label centroids
     of the train split at the dynamics layers. Each point is saved as it finishes (resumable)."""
-    from ftprobe.represent import load_encoder
-
     ft = ctx.dep_result("finetune")
     ft_dir = ctx.dep_path("finetune")
     task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
@@ -289,7 +309,7 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
                     | {_resolve_layer(int(x), available) for x in spec["first_last"]})
     points: list[tuple[str, Any]] = [("original", lambda: original)]
     for c in ft["checkpoints"]:
-        points.append((Path(c).name, lambda c=c: _extract(load_encoder(str(ft_dir / c), device=spec["extract"]["device"]),
+        points.append((Path(c).name, lambda c=c: _extract(_load_encoder(str(ft_dir / c), spec["extract"]["device"]),
                                                           task, spec["split"], ctx, spec["layers"], spec["extract"])))
     final = ctx.entry("final")
     if not any(Path(c) == Path(ft["final"]) for c in ft["checkpoints"]):
