@@ -167,8 +167,8 @@ class BatchBuilder:
         tok_word_a = np.concatenate(tok_word)
         tok_flat = np.concatenate(tok_row) * width + np.concatenate(tok_pos)
 
-        batch_pos = {int(s): b for b, s in enumerate(sentence_ids)}
-        local_sent = np.fromiter((batch_pos[int(s)] for s in target_sent), dtype=np.int64, count=len(target_sent))
+        sorter = np.argsort(sentence_ids)
+        local_sent = sorter[np.searchsorted(sentence_ids, target_sent, sorter=sorter)]
         if kind == "sentence":
             if self.sentence_pooling == "cls":
                 unit_rows = np.arange(len(sentence_ids))
