@@ -1,0 +1,103 @@
+"""`ftprobe finetune` on the command line: a run, --resume, and bad input (exit 2, one line,
+nothing overwritten)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+from ft_toy import jsonl_lines
+
+from ftprobe.cli.main import main
+
+torch.set_num_threads(2)
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with a hash of its bytes."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_bert, tmp_path_factory):
+    """A small finished CLI run: (args, data folder, run folder)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(jsonl_lines(16, seed=1))
+    (data / "dev.jsonl").write_text(jsonl_lines(4, seed=2))
+    out = root / "run"
+    args = ["finetune", "--model", str(tiny_bert), "--task", "jsonl", "--data", str(data), "--out", str(out),
+            "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--checkpoint-every-steps", "1",
+            "--no-progress"]
+    assert main(args) == 0
+    return args, data, out
+
+
+def test_cli_run_writes_the_layout(finished, capsys):
+    args, _, out = finished
+    assert {p.name for p in out.iterdir()} >= {"run.json", "metrics.jsonl", "checkpoints", "final"}
+    assert [p.name for p in sorted((out / "checkpoints").iterdir())] == ["step-000001", "step-000002"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["resolved"]["epochs"] == 1 and run["settings"]["batch_size"] == 8
+    assert run["resolved"]["eval_split"] == "dev" and run["task"]["kind"] == "word"
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in records] == ["checkpoint", "eval", "checkpoint", "checkpoint"]
+    assert records[1]["split"] == "dev" and 0 <= records[1]["accuracy"] <= 1
+
+
+def test_resume_of_a_finished_run_changes_nothing(finished):
+    args, _, out = finished
+    before = snapshot(out)
+    assert main([*args, "--resume"]) == 0
+    assert snapshot(out) == before
+
+
+def _bad(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("ftprobe: error:"), err
+    return err[0]
+
+
+def test_bad_input_is_one_line_exit_2_and_overwrites_nothing(finished, tmp_path, capsys):
+    args, data, out = finished
+    before = snapshot(out)
+
+    def with_(**changes):
+        argv = list(args)
+        for flag, value in changes.items():
+            flag = "--" + flag.replace("_", "-")
+            if flag in argv:
+                argv[argv.index(flag) + 1] = value
+            else:
+                argv += [flag, value]
+        return argv
+
+    assert "another run" in _bad(with_(lr="2e-3"), capsys)  # other settings into the same folder
+    assert "another run" in _bad(with_(lr="2e-3") + ["--resume"], capsys)
+    assert "--resume" in _bad(args, capsys)  # the same run again without --resume
+    assert "unknown task" in _bad(with_(task="nope"), capsys)
+    assert "model" in _bad(with_(model=str(tmp_path / "no-such-model")), capsys)
+    assert "--checkpoint-every-steps" in _bad(with_(checkpoint_every_steps="0"), capsys)
+    assert "--epochs" in _bad(with_(epochs="0"), capsys)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "train.jsonl").write_text('{"words": ["a"], "targets": [{"word": 5, "label": "x"}]}\n')
+    assert "train.jsonl:1" in _bad(with_(data=str(broken)), capsys)
+    assert snapshot(out) == before
+
+    # a folder holding something else is left alone too
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert "not empty" in _bad(with_(out=str(other)), capsys)
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    # a bad run into a new folder leaves no folder behind
+    fresh = tmp_path / "fresh"
+    _bad(with_(out=str(fresh), model=str(tmp_path / "no-such-model")), capsys)
+    assert not fresh.exists()
