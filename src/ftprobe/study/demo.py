@@ -22,7 +22,7 @@ name = "minilm"            # no path: the offline all-MiniLM-L6-v2
 [[tasks]]
 name = "pos"
 data = "sample:ewt"        # UD English EWT excerpt
-max_sentences = 150
+max_sentences = 100
 
 [[tasks]]
 name = "ps-fxn"
@@ -45,8 +45,9 @@ probe = "mlp"
 hidden_sizes = [32]
 l2 = [1e-4]
 seeds = 2
-max_iter = 60
-layers = [0, 2, 4, 6]
+max_iter = 25
+patience = 3
+layers = [1, -1]          # the DirectProbe layers (the paper's table); "all" for every layer
 
 [directprobe]
 min_cluster_size = 0
