@@ -185,7 +185,7 @@ class BatchedTrainer:
                  beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  batch_size: int = 200, max_iter: int = 1000, patience: int = 10,
                  tol: float = 1e-4, device: str | torch.device = "auto",
-                 precision: str = "fp32", eval_chunk: int = 4096):
+                 precision: str = "fp32", stop_on: str = "accuracy", eval_chunk: int = 4096):
         self.specs = list(specs)
         if not self.specs:
             raise ValueError("no models to train")
@@ -197,6 +197,9 @@ class BatchedTrainer:
         self.tol = float(tol)
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
+        if stop_on not in ("accuracy", "loss"):
+            raise ValueError(f"stop_on must be accuracy or loss, not {stop_on!r}")
+        self.stop_on = stop_on  # loss: the score is minus the mean validation cross-entropy
         self.eval_chunk = int(eval_chunk)
 
     # -- training ---------------------------------------------------------------------------
@@ -335,14 +338,21 @@ class BatchedTrainer:
 
     @torch.no_grad()
     def _score(self, g: _Group, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-        correct = torch.zeros(len(g), dtype=torch.float64, device=X.device)
+        total = torch.zeros(len(g), dtype=torch.float64, device=X.device)
         n = X.shape[1]
         for start in range(0, n, self.eval_chunk):
             xb = X[g.layer, start:start + self.eval_chunk]  # [G, c, D]
+            yb = y[start:start + self.eval_chunk]
             with self._autocast():
-                pred = g.forward(xb).argmax(-1)
-            correct += (pred == y[start:start + self.eval_chunk]).sum(1)
-        return (correct / n).cpu().numpy()
+                logits = g.forward(xb)
+            if self.stop_on == "loss":
+                lp = torch.log_softmax(logits.float(), -1)
+                nll = -lp.gather(2, yb.clamp(min=0).expand(len(g), -1).unsqueeze(2)).squeeze(2)
+                total += (nll * (yb >= 0)).sum(1)  # labels < 0 (unknown) are left out
+            else:
+                total += (logits.argmax(-1) == yb).sum(1)
+        score = total / n
+        return (-score if self.stop_on == "loss" else score).cpu().numpy()
 
 
 @torch.no_grad()

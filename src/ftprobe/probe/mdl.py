@@ -7,9 +7,10 @@ before it, costing ``-sum log2 p(y | x)`` bits. The total is the *codelength*; `
 the uniform codelength of all the data divided by it (> 1: the representation helps).
 
 Block boundaries are the usual fractions of the training set: 0.1, 0.2, 0.4, 0.8, 1.6, 3.2,
-6.25, 12.5, 25, 50 and 100 %. Each block's probe is trained with the same trainer (Adam, early
-stopping on the validation data: the dev split when given, else a seeded 10 % slice of the
-transmitted part). All layers of one store entry are trained together, one block at a time.
+6.25, 12.5, 25, 50 and 100 %. Each block's probe is trained with the same trainer (Adam), but
+early-stopped on validation *cross-entropy* rather than accuracy (the codelength is a
+cross-entropy, and accuracy on a tiny validation slice is too coarse to stop on); validation
+data is the dev split when given, else a seeded 10 % slice of the transmitted part. All layers of one store entry are trained together, one block at a time.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def mdl_online(
                 vi = ti  # a single point: validate on it (early stopping is moot)
             Xtr, ytr = Xo[:, torch.from_numpy(ti).to(X.device)], yo[ti]
             Xv, yv = Xo[:, torch.from_numpy(vi).to(X.device)], yo[vi]
-        trainer = BatchedTrainer(specs, n_labels, **trainer_kw)
+        trainer = BatchedTrainer(specs, n_labels, **{"stop_on": "loss", **trainer_kw})
         models = trainer.fit(Xtr, torch.from_numpy(ytr), Xv, torch.from_numpy(yv))
         logits = predict_logits(models, Xo[:, start:end])
         target = torch.from_numpy(yo[start:end])

