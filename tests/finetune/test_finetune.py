@@ -98,7 +98,7 @@ def _weights(folder):
     return load_file(str(folder / "model.safetensors")), load_file(str(folder / "head.safetensors"))
 
 
-@pytest.mark.parametrize("every_epoch", [False, True])
+@pytest.mark.parametrize("every_epoch", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_interrupted_and_resumed_run_ends_with_same_weights(tiny_bert, tmp_path, every_epoch):
     task = toy_task("word", n_train=32, n_dev=8)  # 4 steps per epoch, dropout on
     cfg = fast(epochs=2, checkpoint_every_steps=3, checkpoint_every_epoch=every_epoch)
