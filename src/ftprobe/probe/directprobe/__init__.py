@@ -1,0 +1,271 @@
+"""DirectProbe (Zhou & Srikumar, NAACL 2021), exact and fast; see ../shared/DIRECTPROBE.md.
+
+>>> dp = DirectProbe().fit(X, y)
+>>> dp.n_clusters_, dp.linear_, dp.label_distances(), dp.score(X_test, y_test)
+
+Clustering semantics and tie-breaking are documented in :mod:`.clustering`; hull distances are
+exact nearest-point computations with certified bounds (:mod:`.hull`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
+from ftprobe.probe.directprobe.measures import (
+    cluster_hull_distance,
+    label_distance_matrix,
+    spread,
+    upper_triangle,
+)
+from ftprobe.probe.directprobe.predict import nearest_hull
+
+__all__ = ["DirectProbe", "pearson_similarity"]
+
+DEFAULT_TOL = 1e-6
+
+
+class DirectProbe:
+    """Cluster a labelled space as DirectProbe does and measure it.
+
+    Parameters
+    ----------
+    min_cluster_size: clusters with at most this many points are left out of the distance
+        analysis (label distances, min distances), as the reference does with 5.
+    tol: hulls closer than ``tol`` (in units of the data's RMS norm after centring) count as
+        meeting; default 1e-6.
+    random_state: unused by the exact algorithm (kept for a scikit-learn-like signature).
+    progress: show progress bars on long runs.
+    """
+
+    def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
+                 random_state: int | None = 0, progress: bool = False):
+        self.min_cluster_size = int(min_cluster_size)
+        self.tol = DEFAULT_TOL if tol is None else float(tol)
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X, y, n_labels: int | None = None) -> DirectProbe:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        _validate(X, y)
+        y = y.astype(np.int64)
+        if n_labels is None:
+            n_labels = int(y.max()) + 1
+        self.labels_, self.cluster_label_, linear, stats = directprobe_clusters(
+            X, y, n_labels=n_labels, tol=self.tol, progress=self.progress
+        )
+        self.stats_: ClusterStats = stats
+        self.n_labels_ = int(n_labels)
+        self.n_clusters_ = int(len(self.cluster_label_))
+        # Linear: one cluster per label, i.e. every label pair separable (labels absent from y
+        # do not count).
+        present = np.unique(y)
+        self.linear_ = bool(self.n_clusters_ == len(present))
+        self._linear_pairs = linear
+        self._X = X
+        self._dist_cache: dict[tuple[int, int], float] = {}
+        self._cdist = None
+        self._setup_groups()
+        return self
+
+    def _setup_groups(self):
+        order = np.argsort(self.labels_, kind="stable")
+        bounds = np.searchsorted(self.labels_[order], np.arange(self.n_clusters_ + 1))
+        self._groups = [self._X[order[bounds[i] : bounds[i + 1]]] for i in range(self.n_clusters_)]
+        self.cluster_sizes_ = np.diff(bounds)
+        self._cent = np.stack([g.mean(0) for g in self._groups])
+        self._rad = np.array([
+            np.sqrt(np.einsum("ij,ij->i", g - c, g - c).max())
+            for g, c in zip(self._groups, self._cent, strict=True)
+        ])
+
+    def _check_fitted(self):
+        if not hasattr(self, "labels_"):
+            raise RuntimeError("DirectProbe is not fitted; call fit(X, y) first")
+
+    # -- distances ---------------------------------------------------------------------------
+    def cluster_distance(self, i: int, j: int) -> float:
+        """Exact hull distance between clusters i and j (original units)."""
+        self._check_fitted()
+        if i == j:
+            return 0.0
+        key = (min(i, j), max(i, j))
+        d = self._dist_cache.get(key)
+        if d is None:
+            ci, cj = self._cent[key[0]], self._cent[key[1]]
+            scale = float(np.sqrt((self._X.std(0) ** 2).sum())) or 1.0
+            gi, gj = self._groups[key[0]], self._groups[key[1]]
+            # Centre on the pair for numerics; distances are translation invariant.
+            mid = 0.5 * (ci + cj)
+            d = cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale) * scale
+            self._dist_cache[key] = d
+        return d
+
+    @property
+    def cluster_distances_(self) -> np.ndarray:
+        """[C, C] exact hull distances, 0 on the diagonal (computed on first access)."""
+        self._check_fitted()
+        if self._cdist is None:
+            C = self.n_clusters_
+            M = np.zeros((C, C))
+            for i in range(C):
+                for j in range(i + 1, C):
+                    M[i, j] = M[j, i] = self.cluster_distance(i, j)
+            self._cdist = M
+        return self._cdist
+
+    def _kept(self) -> np.ndarray:
+        return self.cluster_sizes_ > self.min_cluster_size
+
+    def label_distances(self) -> np.ndarray:
+        """[K, K] mean hull distance over the two labels' cluster pairs (small clusters left out).
+
+        Only cross-label pairs of kept clusters are computed. NaN where a label has no kept
+        cluster.
+        """
+        self._check_fitted()
+        keep = self._kept()
+        C = self.n_clusters_
+        M = np.zeros((C, C))
+        idx = np.flatnonzero(keep)
+        for a in idx:
+            for b in idx:
+                if a < b and self.cluster_label_[a] != self.cluster_label_[b]:
+                    M[a, b] = M[b, a] = self.cluster_distance(int(a), int(b))
+        return label_distance_matrix(M, self.cluster_label_, keep, self.n_labels_)
+
+    def distance_vector(self) -> np.ndarray:
+        """The K(K-1)/2 label-pair distances, upper triangle in row-major order (i < j)."""
+        return upper_triangle(self.label_distances())
+
+    def min_distances(self) -> np.ndarray:
+        """[K] each label's smallest label-pair distance to any other label (NaN-aware)."""
+        L = self.label_distances().copy()
+        np.fill_diagonal(L, np.nan)
+        with np.errstate(all="ignore"):
+            out = np.full(len(L), np.nan)
+            for k in range(len(L)):
+                row = L[k][~np.isnan(L[k])]
+                if len(row):
+                    out[k] = row.min()
+        return out
+
+    def spread(self) -> np.ndarray:
+        """[C] mean Euclidean distance of each cluster's points to its centroid."""
+        self._check_fitted()
+        return spread(self._X, self.labels_, self.n_clusters_)
+
+    # -- prediction --------------------------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        """Label of the cluster whose hull is nearest to each row (exact distances)."""
+        return self.cluster_label_[self.predict_cluster(X)]
+
+    def predict_cluster(self, X) -> np.ndarray:
+        self._check_fitted()
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self._X.shape[1]:
+            raise ValueError(f"expected vectors of dimension {self._X.shape[1]}")
+        if not np.isfinite(X).all():
+            raise ValueError("test vectors contain NaN or inf")
+        idx, _ = nearest_hull(X, self._groups, self._cent, self._rad)
+        return idx
+
+    def score(self, X, y) -> float:
+        """DirectProbe accuracy: fraction of rows whose nearest hull has their label."""
+        y = np.asarray(y)
+        return float(np.mean(self.predict(X) == y)) if len(y) else float("nan")
+
+    # -- persistence (plain files, no pickle) ------------------------------------------------
+    def summary(self) -> dict:
+        self._check_fitted()
+        s = self.stats_
+        return {
+            "n_points": int(len(self.labels_)),
+            "dim": int(self._X.shape[1]),
+            "n_labels": self.n_labels_,
+            "n_clusters": self.n_clusters_,
+            "linear": self.linear_,
+            "tol": self.tol,
+            "min_cluster_size": self.min_cluster_size,
+            "n_kept_clusters": int(self._kept().sum()),
+            "stats": {k: v for k, v in vars(s).items() if k != "seconds"},
+            "seconds": s.seconds,
+        }
+
+    def save(self, directory) -> None:
+        """Write clusters.txt, cluster_label.npy, points.npy, labels.npy and summary.json."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        y = self.cluster_label_[self.labels_]
+        files = {
+            "clusters.txt": lambda p: np.savetxt(p, self.labels_, fmt="%d"),
+            "cluster_label.npy": lambda p: np.save(p, self.cluster_label_),
+            "points.npy": lambda p: np.save(p, self._X),
+            "labels.npy": lambda p: np.save(p, y),
+            "summary.json": lambda p: p.write_text(json.dumps(self.summary(), indent=2)),
+        }
+        if self._cdist is not None:
+            files["cluster_distances.npy"] = lambda p: np.save(p, self._cdist)
+        for name, write in files.items():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+            os.close(fd)
+            tmp = Path(tmp)
+            if name.endswith(".npy"):
+                with open(tmp, "wb") as fh:
+                    write(fh)
+            else:
+                write(tmp)
+            os.replace(tmp, directory / name)
+
+    @classmethod
+    def load(cls, directory) -> DirectProbe:
+        directory = Path(directory)
+        summary = json.loads((directory / "summary.json").read_text())
+        dp = cls(min_cluster_size=summary["min_cluster_size"], tol=summary["tol"])
+        dp.labels_ = np.loadtxt(directory / "clusters.txt", dtype=np.int64, ndmin=1)
+        dp.cluster_label_ = np.load(directory / "cluster_label.npy", allow_pickle=False)
+        dp._X = np.load(directory / "points.npy", allow_pickle=False)
+        dp.n_labels_ = int(summary["n_labels"])
+        dp.n_clusters_ = int(summary["n_clusters"])
+        dp.linear_ = bool(summary["linear"])
+        dp.stats_ = ClusterStats(**summary["stats"], seconds=summary["seconds"])
+        dp._dist_cache = {}
+        dp._cdist = None
+        if (directory / "cluster_distances.npy").exists():
+            dp._cdist = np.load(directory / "cluster_distances.npy", allow_pickle=False)
+        dp._setup_groups()
+        return dp
+
+
+def pearson_similarity(a: DirectProbe, b: DirectProbe) -> float:
+    """Pearson correlation of two spaces' label-pair distance vectors (NaN entries dropped)."""
+    va, vb = a.distance_vector(), b.distance_vector()
+    if va.shape != vb.shape:
+        raise ValueError("the two probes have different label sets")
+    ok = ~(np.isnan(va) | np.isnan(vb))
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.corrcoef(va[ok], vb[ok])[0, 1])
+
+
+def _validate(X: np.ndarray, y: np.ndarray) -> None:
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {X.shape}")
+    if len(X) == 0:
+        raise ValueError("X is empty")
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must have one label per row of X ({len(X)}), got shape {y.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or inf")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError("y must hold integer labels 0..K-1")
+    if y.min() < 0:
+        raise ValueError("labels must be non-negative integers")

@@ -1,0 +1,542 @@
+"""DirectProbe clustering: centroid-linkage merges with hull-disjointness checks (DIRECTPROBE.md).
+
+Semantics (the brute-force definition, reproduced exactly):
+- start with one cluster per point; candidates are same-label pairs ordered by the Euclidean
+  distance of their means, one global order across labels;
+- ties in that distance are broken by the pair's representatives (the smallest row index in each
+  cluster): the pair (a, b), a < b, with the smaller a first, then the smaller b;
+- the closest candidate is merged if the union's hull is disjoint from the hull of every current
+  cluster of another label, otherwise the pair is dropped for good; stop when no candidate is left.
+
+"Disjoint" means hull distance > ``tol`` on the internally scaled data (centred, unit RMS norm);
+hulls closer than that count as meeting. This is the only tolerance in the procedure.
+
+What makes it fast without changing the answer:
+- a label whose points are disjoint from every other label's points never has a merge rejected
+  and never causes a rejection, so it ends as one cluster without simulation; if every label is
+  like that the space is "linear" and no merge is replayed at all;
+- a pair of labels that is disjoint needs no check between their clusters;
+- a rejected pair (A, B) also rejects every later pair (A' ⊇ A, B' ⊇ B), because the overlapping
+  cluster of the other label only grows; rejections are inherited by merged clusters instead of
+  being re-tested;
+- identical points with different labels overlap from the start, so no union containing one of
+  them can ever pass: such points stay singletons ("frozen") and are not candidates;
+- checks use certificates before any optimisation: bounding spheres in a 1-Lipschitz projection
+  (PCA) and in full space, separating hyperplanes cached per cluster pair and re-verified on the
+  new points only, then the exact nearest-point solver (hull.py), with HiGHS as the fallback.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ftprobe.probe.directprobe.hull import nearest_points
+from ftprobe.probe.directprobe.separability import separate
+
+log = logging.getLogger(__name__)
+
+_PROJ_DIMS = 16
+
+
+@dataclass
+class ClusterStats:
+    """Counters of what decided each check (for benchmarks and profiles)."""
+
+    merges: int = 0
+    rejections: int = 0
+    inherited_rejections: int = 0
+    frozen_points: int = 0
+    label_pair_tests: int = 0
+    label_pairs_overlapping: int = 0
+    ball_proj: int = 0
+    ball_full: int = 0
+    cached_plane: int = 0
+    solver_sep: int = 0
+    solver_overlap: int = 0
+    lp_fallback: int = 0
+    seconds: dict = field(default_factory=dict)
+
+
+def scale_data(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centre and scale to unit RMS norm (float64), so that tolerances are relative."""
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(0)
+    Xs = X - mean
+    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", Xs, Xs))))
+    if not np.isfinite(rms) or rms == 0.0:
+        rms = 1.0
+    Xs /= rms
+    return Xs, mean, rms
+
+
+def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None):
+    """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None).
+
+    w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
+    """
+    r = nearest_points(P, Q, stop_above=tol, stop_below=tol)
+    if r.lower > tol:
+        w = r.x / np.linalg.norm(r.x)
+        lo, hi = float((P @ w).min()), float((Q @ w).max())
+        if lo - hi > tol:
+            if stats is not None:
+                stats.solver_sep += 1
+            return True, (w, lo, hi)
+    if r.distance <= tol:
+        if stats is not None:
+            stats.solver_overlap += 1
+        return False, None
+    if r.converged:  # distance known and within [lower, upper]: on the tolerance boundary
+        if stats is not None:
+            stats.solver_overlap += 1
+        return False, None
+    # The nearest-point solver stalled numerically: settle it with the HiGHS LP.
+    if stats is not None:
+        stats.lp_fallback += 1
+    res = separate(P, Q)
+    if res.separable and res.hyperplane is not None:
+        w = res.hyperplane.w / np.linalg.norm(res.hyperplane.w)
+        lo, hi = float((P @ w).min()), float((Q @ w).max())
+        if lo - hi > tol:
+            return True, (w, lo, hi)
+    return False, None
+
+
+def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rows whose exact vector also occurs with another label (they overlap from the start)."""
+    _, inv = np.unique(Xs, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    order = np.lexsort((y, inv))
+    g, lab = inv[order], y[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    start = np.flatnonzero(first)
+    # A group is mixed if its first and last labels differ (labels sorted within the group).
+    end = np.r_[start[1:], len(g)] - 1
+    mixed_groups = g[start][lab[start] != lab[end]]
+    return np.isin(inv, mixed_groups)
+
+
+def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
+    """Which label pairs have meeting hulls (all points of each label taken together)."""
+    conflict = np.zeros((n_labels, n_labels), bool)
+    groups = [np.flatnonzero(y == k) for k in range(n_labels)]
+    cent = np.stack([Xs[g].mean(0) if len(g) else np.zeros(Xs.shape[1]) for g in groups])
+    rad = np.array([
+        np.sqrt(np.einsum("ij,ij->i", Xs[g] - cent[k], Xs[g] - cent[k]).max()) if len(g) else 0.0
+        for k, g in enumerate(groups)
+    ])
+    pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
+             if len(groups[a]) and len(groups[b])]
+    for a, b in pairs:
+        stats.label_pair_tests += 1
+        if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
+            stats.ball_full += 1
+        else:
+            ok, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
+            if not ok:
+                conflict[a, b] = conflict[b, a] = True
+                stats.label_pairs_overlapping += 1
+        if progress is not None:
+            progress(1)
+    return conflict
+
+
+class _Engine:
+    """The checked centroid-linkage process over the labels that have conflicts."""
+
+    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress):
+        self.X = Xs
+        self.y = y
+        self.tol = tol
+        self.stats = stats
+        self.progress = progress
+        self.conflict = conflict
+        self.labels = sorted(rows_by_label)
+        n = len(Xs)
+        self.frozen = frozen
+        # Global cluster id = representative row (smallest row index in the cluster).
+        self.loc = np.full(n, -1, np.int64)  # row -> slot within its label
+        self.L = {}
+        eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
+        sub = Xs[eng_rows]
+        cen = sub - sub.mean(0)
+        k = min(_PROJ_DIMS, Xs.shape[1], max(len(eng_rows) - 1, 1))
+        # Orthonormal PCA directions: the projection is 1-Lipschitz, so projected hulls that
+        # are disjoint prove the original hulls disjoint.
+        _, _, vt = np.linalg.svd(cen[: min(len(cen), 20000)], full_matrices=False)
+        self.proj = vt[:k].T.copy()
+        for lab in self.labels:
+            rows = np.sort(rows_by_label[lab])
+            self.loc[rows] = np.arange(len(rows))
+            C = Xs[rows].copy()
+            self.L[lab] = dict(
+                rows=rows,
+                cent=C,
+                count=np.ones(len(rows)),
+                pc=C @ self.proj,
+                prad=np.zeros(len(rows)),
+                rad=np.zeros(len(rows)),
+                exact=np.ones(len(rows), bool),
+                alive=np.ones(len(rows), bool),  # a current cluster (frozen ones included)
+                cand=~frozen[rows],  # may still take part in a merge
+                nn=np.full(len(rows), -1, np.int64),  # slot of nearest candidate partner
+                nnd=np.full(len(rows), np.inf),
+                ver=np.zeros(len(rows), np.int64),
+            )
+        self.members: dict[int, list[np.ndarray]] = {}
+        self.rej: dict[int, set[int]] = {}
+        self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
+        self.plane_keys: dict[int, set[tuple[int, int]]] = {}
+        self.heap: list = []
+
+    # -- members -----------------------------------------------------------------------------
+    def points(self, cid: int) -> np.ndarray:
+        m = self.members.get(cid)
+        if m is None:
+            return self.X[cid : cid + 1]
+        if len(m) > 1:
+            m[:] = [np.concatenate(m)]
+        return self.X[m[0]]
+
+    def member_rows(self, cid: int) -> np.ndarray:
+        m = self.members.get(cid)
+        if m is None:
+            return np.array([cid])
+        if len(m) > 1:
+            m[:] = [np.concatenate(m)]
+        return m[0]
+
+    # -- nearest-neighbour bookkeeping -------------------------------------------------------
+    def _nn(self, lab: int, s: int) -> None:
+        """Exact nearest candidate partner of slot s (ties: smaller partner representative)."""
+        D = self.L[lab]
+        ok = D["cand"].copy()
+        ok[s] = False
+        cid = int(D["rows"][s])
+        for r in self.rej.get(cid, ()):
+            ok[self.loc[r]] = False
+        idx = np.flatnonzero(ok)
+        D["ver"][s] += 1
+        if len(idx) == 0:
+            D["nn"][s] = -1
+            D["nnd"][s] = np.inf
+            return
+        diff = D["cent"][idx] - D["cent"][s]
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        m = d2.min()
+        tie = idx[d2 == m]
+        best = int(tie.min())  # rows are sorted, so the smallest slot is the smallest rep
+        D["nn"][s] = best
+        D["nnd"][s] = m
+        self._push(lab, s)
+
+    def _push(self, lab: int, s: int) -> None:
+        D = self.L[lab]
+        a = int(D["rows"][s])
+        b = int(D["rows"][D["nn"][s]])
+        heapq.heappush(self.heap, (float(D["nnd"][s]), min(a, b), max(a, b), lab, s,
+                                   int(D["ver"][s])))
+
+    # -- checks ------------------------------------------------------------------------------
+    def _refresh_radius(self, lab: int, s: int) -> None:
+        D = self.L[lab]
+        if D["exact"][s]:
+            return
+        P = self.points(int(D["rows"][s]))
+        diff = P - D["cent"][s]
+        D["rad"][s] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
+        pd = diff @ self.proj
+        D["prad"][s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
+        D["exact"][s] = True
+
+    def _plane_get(self, a: int, b: int):
+        """Cached hyperplane between clusters a and b, oriented with a on the high side."""
+        key = (a, b) if a < b else (b, a)
+        h = self.planes.get(key)
+        if h is None:
+            return None
+        w, lo, hi = h
+        if a < b:
+            return w, lo, hi
+        return -w, -hi, -lo
+
+    def _plane_put(self, a: int, b: int, h) -> None:
+        w, lo, hi = h
+        if a < b:
+            key, val = (a, b), (w, lo, hi)
+        else:
+            key, val = (b, a), (-w, -hi, -lo)
+        self.planes[key] = val
+        self.plane_keys.setdefault(a, set()).add(key)
+        self.plane_keys.setdefault(b, set()).add(key)
+
+    def _plane_drop(self, cid: int) -> None:
+        for key in self.plane_keys.pop(cid, ()):
+            self.planes.pop(key, None)
+            other = key[1] if key[0] == cid else key[0]
+            ks = self.plane_keys.get(other)
+            if ks is not None:
+                ks.discard(key)
+
+    def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU):
+        """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
+
+        Returns (ok, new_planes) where new_planes maps other cluster id -> oriented plane.
+        """
+        D = self.L[lab]
+        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        tol = self.tol
+        new_planes = {}
+        U = None
+        for other in self.labels:
+            if other == lab or not self.conflict[lab, other]:
+                continue
+            M = self.L[other]
+            idx = np.flatnonzero(M["alive"])
+            dp = np.sqrt(np.einsum("ij,ij->i", M["pc"][idx] - pcU, M["pc"][idx] - pcU))
+            keep = dp <= M["prad"][idx] + pradU + tol
+            self.stats.ball_proj += int((~keep).sum())
+            idx = idx[keep]
+            if len(idx) == 0:
+                continue
+            diff = M["cent"][idx] - cU
+            df = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            keep = df <= M["rad"][idx] + radU + tol
+            self.stats.ball_full += int((~keep).sum())
+            idx, df = idx[keep], df[keep]
+            order = np.argsort(df, kind="stable")
+            for t in idx[order]:
+                t = int(t)
+                cj = int(M["rows"][t])
+                # Cached planes from either part, verified on the other part's points only.
+                done = False
+                for part, rest in ((a, b), (b, a)):
+                    h = self._plane_get(part, cj)
+                    if h is None:
+                        continue
+                    w, lo, hi = h
+                    v = self.points(rest) @ w
+                    lo2 = min(lo, float(v.min()))
+                    if lo2 - hi > tol:
+                        new_planes[cj] = (w, lo2, hi)
+                        self.stats.cached_plane += 1
+                        done = True
+                        break
+                if done:
+                    continue
+                if not M["exact"][t] or not exactU:
+                    # Tighter spheres before any solver call.
+                    self._refresh_radius(other, t)
+                    if not exactU:
+                        U = np.concatenate([self.points(a), self.points(b)])
+                        dU = U - cU
+                        radU = float(np.sqrt(np.einsum("ij,ij->i", dU, dU).max()))
+                        pd = dU @ self.proj
+                        pradU = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
+                        exactU = True
+                    if np.linalg.norm(M["cent"][t] - cU) > M["rad"][t] + radU + tol:
+                        self.stats.ball_full += 1
+                        continue
+                if U is None:
+                    U = np.concatenate([self.points(a), self.points(b)])
+                ok, h = hulls_disjoint(U, self.points(cj), tol, self.stats)
+                if not ok:
+                    return False, None, (radU, pradU, exactU)
+                new_planes[cj] = h
+        return True, new_planes, (radU, pradU, exactU)
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        for lab in self.labels:
+            D = self.L[lab]
+            n = len(D["rows"])
+            cand = np.flatnonzero(D["cand"])
+            if len(cand) < 2:
+                continue
+            C = D["cent"][cand]
+            sq = np.einsum("ij,ij->i", C, C)
+            # Blocked exact nearest neighbours for the initial singletons.
+            bs = max(1, int(2e7 // max(len(cand), 1)))
+            for s0 in range(0, len(cand), bs):
+                blk = cand[s0 : s0 + bs]
+                d2 = sq[s0 : s0 + bs, None] + sq[None, :] - 2 * C[s0 : s0 + bs] @ C.T
+                d2[np.arange(len(blk)), np.arange(s0, s0 + len(blk))] = np.inf
+                m = d2.min(1)
+                for r, s in enumerate(blk):
+                    # Exact recomputation within a small band of the fast minimum.
+                    band = np.flatnonzero(d2[r] <= m[r] + 1e-9 * (sq[s0 + r] + m[r]) + 1e-12)
+                    sl = cand[band]
+                    diff = C[band] - C[s0 + r]
+                    e = np.einsum("ij,ij->i", diff, diff)
+                    em = e.min()
+                    D["nn"][s] = int(sl[e == em].min())
+                    D["nnd"][s] = em
+                    self._push(lab, s)
+            del n
+        total = sum(int(self.L[k]["cand"].sum()) for k in self.labels)
+        while self.heap:
+            d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
+            D = self.L[lab]
+            if not D["cand"][s] or D["ver"][s] != ver:
+                continue
+            t = int(D["nn"][s])
+            if t < 0:
+                continue
+            a, b = int(D["rows"][s]), int(D["rows"][t])
+            if b in self.rej.get(a, ()):  # cannot happen (NN skips rejected); keep it safe
+                self._nn(lab, s)
+                continue
+            self._merge_or_reject(lab, s, t)
+            if self.progress is not None:
+                self.progress(1)
+        del total
+
+    def _merge_or_reject(self, lab, s, t):
+        D = self.L[lab]
+        a, b = int(D["rows"][s]), int(D["rows"][t])
+        na, nb = D["count"][s], D["count"][t]
+        cU = (na * D["cent"][s] + nb * D["cent"][t]) / (na + nb)
+        pcU = cU @ self.proj
+        radU = max(D["rad"][s] + np.linalg.norm(cU - D["cent"][s]),
+                   D["rad"][t] + np.linalg.norm(cU - D["cent"][t]))
+        pradU = max(D["prad"][s] + np.linalg.norm(pcU - D["pc"][s]),
+                    D["prad"][t] + np.linalg.norm(pcU - D["pc"][t]))
+        exactU = False
+        if na + nb <= 2:
+            # Two points: exact radius is half their distance.
+            radU = float(np.linalg.norm(D["cent"][s] - D["cent"][t])) * 0.5
+            pradU = float(np.linalg.norm(D["pc"][s] - D["pc"][t])) * 0.5
+            exactU = True
+        ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU)
+        if not ok:
+            self.stats.rejections += 1
+            self.rej.setdefault(a, set()).add(b)
+            self.rej.setdefault(b, set()).add(a)
+            self._nn(lab, s)
+            self._nn(lab, t)
+            return
+        self.stats.merges += 1
+        keep_s, drop_s = (s, t) if a < b else (t, s)
+        keep_id = min(a, b)
+        # Members and statistics.
+        ma = self.members.pop(a, None) or [np.array([a])]
+        mb = self.members.pop(b, None) or [np.array([b])]
+        self.members[keep_id] = ma + mb
+        D["cent"][keep_s] = cU
+        D["pc"][keep_s] = pcU
+        D["count"][keep_s] = na + nb
+        D["rad"][keep_s] = radU
+        D["prad"][keep_s] = pradU
+        D["exact"][keep_s] = exactU
+        D["alive"][drop_s] = False
+        D["cand"][drop_s] = False
+        D["ver"][drop_s] += 1
+        # Planes: the old ones of a and b are stale; the verified new ones replace them.
+        self._plane_drop(a)
+        self._plane_drop(b)
+        for cj, h in planes.items():
+            self._plane_put(keep_id, cj, h)
+        # Rejections are inherited by the union.
+        ra = self.rej.pop(a, set())
+        rb = self.rej.pop(b, set())
+        ru = (ra | rb) - {a, b}
+        for r in ru:
+            rr = self.rej[r]
+            rr.discard(a)
+            rr.discard(b)
+            rr.add(keep_id)
+        if ru:
+            self.rej[keep_id] = ru
+            self.stats.inherited_rejections += len(ru)
+        # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
+        self._nn(lab, keep_s)
+        cand = np.flatnonzero(D["cand"])
+        cand = cand[cand != keep_s]
+        if len(cand) == 0:
+            return
+        pointed = cand[(D["nn"][cand] == s) | (D["nn"][cand] == t)]
+        for c in pointed:
+            self._nn(lab, int(c))
+        diff = D["cent"][cand] - cU
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        nnd = D["nnd"][cand]
+        cur = D["nn"][cand]
+        # Closer, or equally close with a smaller representative (keep_id vs current partner).
+        better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
+        if ru:
+            bad = np.isin(D["rows"][cand], list(ru))
+            better &= ~bad
+        for c, dc in zip(cand[better].tolist(), d2[better].tolist(), strict=True):
+            D["nn"][c] = keep_s
+            D["nnd"][c] = dc
+            D["ver"][c] += 1
+            self._push(lab, c)
+
+    def clusters(self) -> dict[int, np.ndarray]:
+        out = {}
+        for lab in self.labels:
+            D = self.L[lab]
+            for s in np.flatnonzero(D["alive"]):
+                cid = int(D["rows"][s])
+                out[cid] = self.member_rows(cid)
+        return out
+
+
+def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
+                         tol: float = 1e-6, progress: bool = False):
+    """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
+
+    Cluster ids are 0..C-1 in the order of each cluster's smallest row index.
+    """
+    t0 = time.perf_counter()
+    y = np.asarray(y, dtype=np.int64)
+    if n_labels is None:
+        n_labels = int(y.max()) + 1 if len(y) else 0
+    stats = ClusterStats()
+    Xs, _, _ = scale_data(X)
+    frozen = find_frozen(Xs, y)
+    stats.frozen_points = int(frozen.sum())
+    stats.seconds["prepare"] = time.perf_counter() - t0
+    bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
+    t1 = time.perf_counter()
+    conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None)
+    if bar:
+        bar.close()
+    stats.seconds["label_pairs"] = time.perf_counter() - t1
+    involved = np.flatnonzero(conflict.any(1))
+    rep = np.full(len(y), -1, np.int64)  # representative row per row
+    linear = not conflict.any()
+    for k in range(n_labels):
+        rows = np.flatnonzero(y == k)
+        if len(rows) and k not in set(involved.tolist()):
+            rep[rows] = rows.min()
+    t2 = time.perf_counter()
+    if len(involved):
+        rows_by_label = {int(k): np.flatnonzero(y == k) for k in involved}
+        n_eng = sum(int((~frozen[r]).sum()) for r in rows_by_label.values())
+        bar = _bar(progress, max(n_eng - 1, 0), "merge checks")
+        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats,
+                      bar.update if bar else None)
+        eng.run()
+        if bar:
+            bar.close()
+        for cid, mem in eng.clusters().items():
+            rep[mem] = cid
+    stats.seconds["merge"] = time.perf_counter() - t2
+    reps, labels_ = np.unique(rep, return_inverse=True)
+    cluster_label = y[reps]
+    stats.seconds["total"] = time.perf_counter() - t0
+    return labels_.astype(np.int64), cluster_label, linear, stats
+
+
+def _bar(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="", leave=False, mininterval=1.0)

@@ -1,0 +1,260 @@
+"""Exact nearest points between two convex hulls (Wolfe's min-norm-point algorithm).
+
+The distance between conv(P) and conv(Q) is the norm of the min-norm point of the Minkowski
+difference conv(P) - conv(Q), whose vertices are p - q. Wolfe's algorithm (1976) finds it in
+finitely many steps; it only needs the support query ``argmin_v <x, v>``, which for a Minkowski
+difference splits into ``argmin_p <x, p>`` and ``argmax_q <x, q>`` (two matrix-vector
+products, never the |P||Q| vertices). Each step keeps a *corral* of at most D+1 vertices and the
+affine minimiser over it (a small bordered Gram system).
+
+Why not an SVM: a hard-margin SVM solver that stops early, or fails to converge, reports a wrong
+margin silently. Here every answer carries a certificate:
+- an upper bound ``||x||`` (x = z_P - z_Q with z_P in conv(P), z_Q in conv(Q) explicit), and
+- a lower bound ``min_v <x, v> / ||x||`` (the hyperplane orthogonal to x separates the hulls by
+  at least that much),
+and the returned distance is only reported once the two agree to a relative ``rtol``.
+
+The same routine decides separability (:func:`hulls_separated`): it stops as soon as the lower
+bound exceeds ``tol`` (a verified separating hyperplane) or the upper bound falls to ``tol`` or
+below (an explicit common point, up to ``tol``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class HullResult:
+    distance: float  # best upper bound (= exact distance when converged)
+    lower: float  # certified lower bound
+    x: np.ndarray  # z_P - z_Q
+    zp: np.ndarray  # nearest point in conv(P)
+    zq: np.ndarray  # nearest point in conv(Q)
+    iterations: int
+    converged: bool
+    corral_p: np.ndarray  # indices into P of the support points
+    corral_q: np.ndarray  # indices into Q of the support points
+
+
+class _Corral:
+    """Vertices p_i - q_j with their Gram matrix and an incrementally grown Cholesky factor.
+
+    The affine minimiser is solved in the basis v_i - v_0 (better conditioned than the bordered
+    Gram system); adding a vertex extends the factor in O(k^2), removing one rebuilds it.
+    """
+
+    def __init__(self, dim: int, cap: int):
+        self.V = np.empty((cap, dim))
+        self.G = np.empty((cap, cap))
+        self.L = np.zeros((cap, cap))
+        self.ip = np.empty(cap, np.int64)
+        self.iq = np.empty(cap, np.int64)
+        self.k = 0
+        self.valid = False  # factor matches the corral
+
+    def add(self, v: np.ndarray, i: int, j: int) -> None:
+        k = self.k
+        if k == len(self.V):
+            self._grow()
+        self.V[k] = v
+        g = self.V[: k + 1] @ v
+        self.G[k, : k + 1] = g
+        self.G[: k + 1, k] = g
+        self.ip[k] = i
+        self.iq[k] = j
+        self.k = k + 1
+        if self.valid and k >= 1:
+            self._extend(k)
+
+    def _mcol(self, n: int) -> np.ndarray:
+        """Column n (n >= 1) of M = [(v_a - v_0).(v_b - v_0)] for a = 1..n."""
+        G = self.G
+        return G[1 : n + 1, n] - G[0, n] - G[0, 1 : n + 1] + G[0, 0]
+
+    def _extend(self, n: int) -> None:
+        from scipy.linalg import solve_triangular
+
+        col = self._mcol(n)
+        r = n - 1  # row of the new vertex in the factor
+        if r == 0:
+            d = col[0]
+            row = np.zeros(0)
+        else:
+            row = solve_triangular(self.L[:r, :r], col[:-1], lower=True, check_finite=False)
+            d = col[-1] - row @ row
+        reg = self._reg(col[-1])
+        self.L[r, :r] = row
+        self.L[r, r] = np.sqrt(max(d, 0.0) + reg)
+
+    @staticmethod
+    def _reg(scale: float) -> float:
+        return max(abs(scale), 1e-300) * 1e-13
+
+    def _rebuild(self) -> None:
+        from scipy.linalg import cholesky
+
+        k = self.k
+        if k >= 2:
+            G = self.G[:k, :k]
+            g0 = G[0, 1:]
+            M = G[1:, 1:] - g0[:, None] - g0[None, :] + G[0, 0]
+            reg = self._reg(np.trace(M) / (k - 1))
+            M[np.diag_indices_from(M)] += reg
+            try:
+                self.L[: k - 1, : k - 1] = cholesky(M, lower=True, check_finite=False)
+            except np.linalg.LinAlgError:
+                w, U = np.linalg.eigh(M)
+                w = np.maximum(w, reg)
+                self.L[: k - 1, : k - 1] = np.linalg.cholesky((U * w) @ U.T)
+        self.valid = True
+
+    def _grow(self) -> None:
+        cap = 2 * len(self.V)
+        V = np.empty((cap, self.V.shape[1]))
+        V[: self.k] = self.V[: self.k]
+        G = np.empty((cap, cap))
+        G[: self.k, : self.k] = self.G[: self.k, : self.k]
+        L = np.zeros((cap, cap))
+        L[: self.k, : self.k] = self.L[: self.k, : self.k]
+        self.V, self.G, self.L = V, G, L
+        self.ip = np.resize(self.ip, cap)
+        self.iq = np.resize(self.iq, cap)
+
+    def keep(self, mask: np.ndarray) -> None:
+        idx = np.flatnonzero(mask)
+        m = len(idx)
+        if m == self.k:
+            return
+        self.V[:m] = self.V[idx]
+        self.G[:m, :m] = self.G[np.ix_(idx, idx)]
+        self.ip[:m] = self.ip[idx]
+        self.iq[:m] = self.iq[idx]
+        self.k = m
+        self.valid = False
+
+    def affine_minimizer(self) -> np.ndarray:
+        """Weights mu (sum 1) of the min-norm point of the corral's affine hull."""
+        from scipy.linalg import solve_triangular
+
+        k = self.k
+        if k == 1:
+            return np.ones(1)
+        if not self.valid:
+            self._rebuild()
+        G = self.G
+        rhs = -(G[0, 1:k] - G[0, 0])
+        L = self.L[: k - 1, : k - 1]
+        t = solve_triangular(L, rhs, lower=True, check_finite=False)
+        t = solve_triangular(L.T, t, lower=False, check_finite=False)
+        mu = np.empty(k)
+        mu[1:] = t
+        mu[0] = 1.0 - t.sum()
+        return mu
+
+
+def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
+                   stop_above: float | None = None, stop_below: float | None = None,
+                   max_iter: int = 100_000) -> HullResult:
+    """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
+
+    Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
+    lower bound exceeds ``stop_above`` or the upper bound drops to ``stop_below``.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    if P.ndim != 2 or Q.ndim != 2 or len(P) == 0 or len(Q) == 0:
+        raise ValueError("nearest_points needs two non-empty 2-D point sets")
+    dim = P.shape[1]
+    corral = _Corral(dim, min(dim + 2, len(P) * len(Q)) + 2)
+
+    def support(x):
+        sp = P @ x
+        sq = Q @ x
+        i = int(np.argmin(sp))
+        j = int(np.argmax(sq))
+        return i, j, float(sp[i] - sq[j])
+
+    d0 = P.mean(0) - Q.mean(0)
+    i, j, _ = support(d0)
+    corral.add(P[i] - Q[j], i, j)
+    lam = np.ones(1)
+    x = corral.V[0].copy()
+    best_lower = 0.0
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        xx = float(x @ x)
+        nx = np.sqrt(xx)
+        i, j, m = support(x)
+        lower = m / nx if nx > 0 else 0.0
+        best_lower = max(best_lower, lower)
+        if nx - best_lower <= rtol * nx + atol:
+            converged = True
+            break
+        if stop_above is not None and best_lower > stop_above:
+            break
+        if stop_below is not None and nx <= stop_below:
+            break
+        k = corral.k
+        dup = np.flatnonzero((corral.ip[:k] == i) & (corral.iq[:k] == j))
+        if len(dup):  # numerically stuck: the best vertex is already in the corral
+            break
+        corral.add(P[i] - Q[j], i, j)
+        lam = np.append(lam, 0.0)
+        for _minor in range(dim + 3):
+            mu = corral.affine_minimizer()
+            if np.all(mu > 1e-14):
+                lam = mu
+                break
+            neg = mu <= 1e-14
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(neg, lam / (lam - mu), np.inf)
+            theta = float(np.clip(ratios.min(), 0.0, 1.0))
+            lam = (1 - theta) * lam + theta * mu
+            drop = neg & (ratios <= theta * (1 + 1e-12) + 1e-15)
+            drop |= lam <= 1e-15
+            if drop.all():
+                drop[np.argmax(lam)] = False
+            keep = ~drop
+            corral.keep(keep)
+            lam = np.maximum(lam[keep], 0.0)
+            lam /= lam.sum()
+        k = corral.k
+        x_new = lam @ corral.V[:k]
+        if float(x_new @ x_new) >= xx * (1 - 1e-15) and it > 1:
+            # No progress in float64: keep the best we have and stop.
+            x = x_new if float(x_new @ x_new) < xx else x
+            break
+        x = x_new
+    k = corral.k
+    zp = lam @ P[corral.ip[:k]] if len(lam) == k else None
+    zq = lam @ Q[corral.iq[:k]] if len(lam) == k else None
+    if zp is None:
+        zp, zq = x, np.zeros_like(x)
+    xx = zp - zq
+    nx = float(np.linalg.norm(xx))
+    if nx > 0:
+        i, j, m = support(xx)
+        best_lower = max(best_lower, m / nx)
+    return HullResult(distance=nx, lower=max(best_lower, 0.0), x=xx, zp=zp, zq=zq, iterations=it,
+                      converged=converged or nx - best_lower <= rtol * nx + atol,
+                      corral_p=np.unique(corral.ip[:k]), corral_q=np.unique(corral.iq[:k]))
+
+
+def hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:
+    """Euclidean distance between conv(P) and conv(Q) (0 if they meet), certified to rtol."""
+    r = nearest_points(P, Q, rtol=rtol)
+    if not r.converged and r.distance > 1e-12 and r.distance - r.lower > 1e-6 * r.distance:
+        raise RuntimeError(
+            f"hull distance did not converge: bounds [{r.lower:.3g}, {r.distance:.3g}]"
+        )
+    return r.distance if r.distance > 1e-12 else 0.0
+
+
+def point_hull_distance(x: np.ndarray, P: np.ndarray, rtol: float = 1e-9) -> float:
+    """Distance from a point to conv(P)."""
+    return hull_distance(np.asarray(x, dtype=np.float64)[None, :], P, rtol=rtol)
