@@ -1,0 +1,141 @@
+"""`ftprobe probe` on plain files and on a store: results.json, the table, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ftprobe.cli.main import main
+
+LABELS = ["ADJ", "NOUN", "VERB"]
+FAST = ["--hidden-sizes", "8", "--l2", "1e-4", "--seeds", "2", "--batch-size", "32",
+        "--max-iter", "60", "--patience", "3", "--threads", "1", "--no-progress"]
+
+
+def write_split(tmp, name, n, seed, layers=2):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    good = (np.eye(3, 6)[y] * 3 + rng.normal(0, 0.4, (n, 6))).astype(np.float32)
+    X = np.stack([good] + [rng.normal(size=good.shape).astype(np.float32)] * (layers - 1))
+    np.save(tmp / f"{name}.npy", X)
+    (tmp / f"{name}.txt").write_text("\n".join(LABELS[v] for v in y) + "\n")
+    (tmp / f"{name}.types").write_text("\n".join(f"w{v}" for v in rng.integers(0, 20, n)))
+    return y
+
+
+def files_args(tmp, test="test"):
+    return ["probe", "--vectors", str(tmp / "train.npy"), "--labels", str(tmp / "train.txt"),
+            "--test-vectors", str(tmp / f"{test}.npy"), "--test-labels", str(tmp / f"{test}.txt")]
+
+
+def test_plain_files_end_to_end(tmp_path, capsys):
+    write_split(tmp_path, "train", 400, 0)
+    write_split(tmp_path, "test", 200, 1)
+    out = tmp_path / "out"
+    rc = main(files_args(tmp_path) + ["--types", str(tmp_path / "train.types"), "--test-types",
+                                      str(tmp_path / "test.types"), "--control", "--probe",
+                                      "mlp", "--out", str(out)] + FAST)
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["layers"]) == {"0", "1"}
+    good, noise = res["layers"]["0"], res["layers"]["1"]
+    assert good["accuracy"] > 0.95 and noise["accuracy"] < 0.5
+    assert good["selectivity"] == pytest.approx(good["accuracy"] - good["control_accuracy_mean"])
+    assert len(good["accuracies"]) == 2 and good["best_hidden"] == [8, 8]
+    assert res["labels"] == LABELS and res["n_unseen_test"] == 0
+    printed = capsys.readouterr().out
+    assert "selectivity" in printed and "results.json" in printed
+
+
+def test_linear_mdl_single_layer_and_layer_choice(tmp_path):
+    write_split(tmp_path, "train", 300, 0)
+    write_split(tmp_path, "test", 100, 1)
+    out = tmp_path / "o"
+    rc = main(files_args(tmp_path) + ["--probe", "linear", "--mdl", "--layers", "0",
+                                      "--out", str(out)] + FAST)
+    assert rc == 0
+    lay = json.loads((out / "results.json").read_text())["layers"]
+    assert list(lay) == ["0"] and lay["0"]["compression"] > 1 and lay["0"]["best_hidden"] == []
+
+
+def test_unseen_test_label_is_reported_and_counted_wrong(tmp_path):
+    write_split(tmp_path, "train", 300, 0)
+    write_split(tmp_path, "test", 100, 1)
+    lines = (tmp_path / "test.txt").read_text().splitlines()
+    lines[:10] = ["INTJ"] * 10
+    (tmp_path / "test.txt").write_text("\n".join(lines))
+    out = tmp_path / "o"
+    assert main(files_args(tmp_path) + ["--probe", "linear", "--out", str(out)] + FAST) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["unseen_test_labels"] == {"INTJ": 10}
+    assert res["layers"]["0"]["accuracy"] <= 0.9 + 1e-9
+
+
+def bad_case(tmp, case):
+    write_split(tmp, "train", 100, 0)
+    write_split(tmp, "test", 50, 1)
+    if case == "length":
+        (tmp / "train.txt").write_text("\n".join(["NOUN"] * 99))
+        return "99 labels"
+    if case == "nan":
+        X = np.load(tmp / "train.npy")
+        X[0, 5, 2] = np.nan
+        np.save(tmp / "train.npy", X)
+        return "NaN or infinite"
+    if case == "inf":
+        X = np.load(tmp / "test.npy")
+        X[1, 0, 0] = np.inf
+        np.save(tmp / "test.npy", X)
+        return "NaN or infinite"
+    if case == "empty":
+        np.save(tmp / "test.npy", np.zeros((2, 0, 6), np.float32))
+        (tmp / "test.txt").write_text("")
+        return "empty"
+    if case == "missing":
+        (tmp / "test.npy").unlink()
+        return "no such file"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["length", "nan", "inf", "empty", "missing"])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
+    message = bad_case(tmp_path, case)
+    rc = main(files_args(tmp_path) + FAST)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert err.strip().count("\n") == 0
+
+
+def test_no_input_is_an_error(capsys):
+    assert main(["probe"]) == 2
+    assert "--vectors" in capsys.readouterr().err
+
+
+def test_from_a_store(tiny_bert, tmp_path, capsys):
+    """A real (tiny) extraction into a store, then the probe on its train/dev/test entries."""
+    from ftprobe.data import load_task
+    from ftprobe.data.samples import sample_path
+    from ftprobe.represent import Store, extract, load_encoder
+
+    task = load_task("pos", sample_path("ewt"), max_sentences=30)
+    enc = load_encoder(str(tiny_bert), device="cpu")
+    store = Store(tmp_path / "store")
+    for split in task.splits:
+        extract(enc, task, split, store, batch_size=8, progress=False)
+    out = tmp_path / "o"
+    rc = main(["probe", "--store", str(tmp_path / "store"), "--task", "pos", "--layers", "0",
+               "-1", "--control", "--out", str(out)] + FAST)
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    n_layers = len(store.entries()[0].layers)
+    assert set(res["layers"]) == {"0", str(n_layers - 1)}
+    assert res["dev_source"] == ("dev" if "dev" in task.splits else res["dev_source"])
+    assert res["n_test"] == len(task.split("test"))
+    assert res["labels"] == task.labels
+    assert all(v["selectivity"] is not None for v in res["layers"].values())
+    # a task that is not in the store: one clear line, exit 2
+    assert main(["probe", "--store", str(tmp_path / "store"), "--task", "dep"] + FAST) == 2
+    assert "no entry for task 'dep'" in capsys.readouterr().err
