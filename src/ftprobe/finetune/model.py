@@ -45,13 +45,19 @@ class FinetuneModel(nn.Module):
     def forward(self, batch: ModelBatch) -> torch.Tensor:
         """Logits [T, n_labels] for the batch's targets."""
         out = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        vectors = pool_targets(out.last_hidden_state, batch)
+        hidden = out.last_hidden_state
+        # pool in fp32 outside autocast: sparse kernels lack half types on some builds, and
+        # extraction pools in fp32 too
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            vectors = pool_targets(hidden.float(), batch)
         return self.head(self.dropout(vectors))
 
     def save(self, path: Path, tokenizer, meta: dict[str, Any]) -> None:
         """Write the encoder folder (safetensors), the tokenizer and the head into ``path``."""
+        import transformers
         from safetensors.torch import save_file
 
+        transformers.utils.logging.disable_progress_bar()  # a bar per checkpoint is noise
         path.mkdir(parents=True, exist_ok=True)
         self.encoder.save_pretrained(path)
         tokenizer.save_pretrained(path)
