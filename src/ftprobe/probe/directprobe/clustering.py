@@ -8,7 +8,7 @@ Semantics (the brute-force definition, reproduced exactly):
 - the closest candidate is merged if the union's hull is disjoint from the hull of every current
   cluster of another label, otherwise the pair is dropped for good; stop when no candidate is left.
 
-"Disjoint" means hull distance > ``tol`` on the internally scaled data (centred, unit RMS norm);
+"Disjoint" means hull distance > ``tol`` on the internally scaled data (in units of the RMS norm of the centred data);
 hulls closer than that count as meeting. This is the only tolerance in the procedure.
 
 What makes it fast without changing the answer:
@@ -62,16 +62,20 @@ class ClusterStats:
     seconds: dict = field(default_factory=dict)
 
 
-def scale_data(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Centre and scale to unit RMS norm (float64), so that tolerances are relative."""
+def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scale by a power of two near 1/RMS norm of the centred data; return (Xs, unit).
+
+    A power of two is exact in float64, so centroid distances keep their exact order and ties
+    (the merge order is the same as on the raw data); ``unit`` is the RMS norm of the centred,
+    scaled data, the length that ``tol`` is relative to.
+    """
     X = np.asarray(X, dtype=np.float64)
-    mean = X.mean(0)
-    Xs = X - mean
-    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", Xs, Xs))))
+    c = X - X.mean(0)
+    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", c, c)))) if len(X) else 0.0
     if not np.isfinite(rms) or rms == 0.0:
-        rms = 1.0
-    Xs /= rms
-    return Xs, mean, rms
+        return X.copy(), 1.0
+    f = 2.0 ** -round(np.log2(rms))
+    return X * f, rms * f
 
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None):
@@ -498,7 +502,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     if n_labels is None:
         n_labels = int(y.max()) + 1 if len(y) else 0
     stats = ClusterStats()
-    Xs, _, _ = scale_data(X)
+    Xs, unit = scale_data(X)
+    tol = tol * unit
     frozen = find_frozen(Xs, y)
     stats.frozen_points = int(frozen.sum())
     stats.seconds["prepare"] = time.perf_counter() - t0

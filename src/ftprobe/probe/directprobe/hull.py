@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
+
+
 @dataclass
 class HullResult:
     distance: float  # best upper bound (= exact distance when converged)
@@ -246,13 +249,19 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
 
 
 def hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:
-    """Euclidean distance between conv(P) and conv(Q) (0 if they meet), certified to rtol."""
+    """Euclidean distance between conv(P) and conv(Q), certified to rtol.
+
+    Hulls closer than 1e-10 of the data's scale (max absolute coordinate) meet: 0 is returned.
+    """
     r = nearest_points(P, Q, rtol=rtol)
-    if not r.converged and r.distance > 1e-12 and r.distance - r.lower > 1e-6 * r.distance:
+    scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
+    if r.distance <= ZERO_REL * scale:
+        return 0.0
+    if not r.converged and r.distance - r.lower > 1e-6 * r.distance:
         raise RuntimeError(
             f"hull distance did not converge: bounds [{r.lower:.3g}, {r.distance:.3g}]"
         )
-    return r.distance if r.distance > 1e-12 else 0.0
+    return r.distance
 
 
 def point_hull_distance(x: np.ndarray, P: np.ndarray, rtol: float = 1e-9) -> float:

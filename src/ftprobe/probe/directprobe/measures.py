@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.probe.directprobe.hull import nearest_points
+from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
 
 
 def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:
     """Exact Euclidean distance between conv(P) and conv(Q), certified to ``rtol``.
 
-    Hulls that meet (distance below 1e-12 of the data scale) give exactly 0.
+    Hulls that meet (distance below ZERO_REL of the data scale) give exactly 0.
     """
     r = nearest_points(P, Q, rtol=rtol)
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
-    if r.distance <= 1e-12 * scale:
+    if r.distance <= ZERO_REL * scale:
         return 0.0
     if not r.converged and r.distance - r.lower > 1e-6 * r.distance:
         raise RuntimeError(f"hull distance not certified: [{r.lower:.6g}, {r.distance:.6g}]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.probe.directprobe.hull import nearest_points
+from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
 
 
 def nearest_hull(Xt: np.ndarray, groups: list[np.ndarray], cent: np.ndarray,
@@ -39,7 +39,8 @@ def nearest_hull(Xt: np.ndarray, groups: list[np.ndarray], cent: np.ndarray,
                     res = nearest_points(groups[j], x, rtol=1e-10, stop_above=best)
                     if res.lower > best:
                         continue
-                    d = res.distance if res.distance > 1e-12 else 0.0
+                    scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
+                    d = res.distance if res.distance > ZERO_REL * scale else 0.0
                 if d < best or (d == best and j < arg):
                     best, arg = d, int(j)
             out[t0 + r] = arg

@@ -1,0 +1,323 @@
+"""DirectProbe: equality with a brute-force implementation of the definition, properties on
+every result, closed-form hull distances, measures, prediction, persistence."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from directprobe_bruteforce import brute_force_clusters, lp_separable  # noqa: E402
+
+from ftprobe.probe.directprobe import DirectProbe, pearson_similarity  # noqa: E402
+from ftprobe.probe.directprobe.hull import hull_distance, nearest_points  # noqa: E402
+from ftprobe.probe.directprobe.separability import affinely_independent, separate  # noqa: E402
+
+
+def _groups(labels):
+    return [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
+
+
+def assert_valid_partition(X, y, labels):
+    """Purity, cross-label separability (independent LP), maximality (independent LP)."""
+    groups = _groups(labels)
+    for g in groups:
+        assert len(np.unique(y[g])) == 1, "cluster is not pure"
+    for a, b in itertools.combinations(range(len(groups)), 2):
+        ga, gb = groups[a], groups[b]
+        same = y[ga[0]] == y[gb[0]]
+        if not same:
+            dup = (X[ga][:, None, :] == X[gb][None, :, :]).all(-1).any()
+            if dup:  # identical points of two labels: both must be singletons
+                assert len(ga) == 1 and len(gb) == 1
+            else:
+                assert lp_separable(X[ga], X[gb]), f"clusters {a},{b} of different labels meet"
+        else:
+            U = X[np.concatenate([ga, gb])]
+            others = [g for g in groups if y[g[0]] != y[ga[0]]]
+            assert any(not lp_separable(U, X[g]) for g in others), (
+                f"clusters {a},{b} could still merge: not maximal")
+
+
+def _random_case(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(12, 36))
+    d = int(rng.integers(2, 4))
+    k = int(rng.integers(2, 4))
+    return rng.normal(size=(n, d)), rng.integers(0, k, n)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_equals_brute_force_random(seed):
+    X, y = _random_case(seed)
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_equals_brute_force_clumps(seed):
+    """Interleaved clumps: many rejections, inherited rejections, merges of large clusters."""
+    rng = np.random.default_rng(100 + seed)
+    centres = rng.normal(size=(6, 3)) * 2
+    X = np.concatenate([c + 0.6 * rng.normal(size=(7, 3)) for c in centres])
+    y = np.repeat(np.arange(6) % 3, 7)
+    flip = rng.random(len(y)) < 0.15
+    y[flip] = rng.integers(0, 3, flip.sum())
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert_valid_partition(X, y, dp.labels_)
+
+
+def test_equals_brute_force_higher_dim():
+    """Small sets in more dimensions than points (affinely independent unions)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(24, 12))
+    y = rng.integers(0, 3, 24)
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+
+
+def test_equals_brute_force_collinear():
+    """Degenerate geometry: all points on a line, labels alternating in runs."""
+    t = np.array([0.0, 0.3, 0.7, 1.2, 1.9, 2.2, 2.6, 3.5, 3.9, 4.4, 5.3, 6.0])
+    X = np.stack([t, 2 * t + 1], 1)
+    y = np.array([0, 0, 1, 0, 1, 1, 0, 0, 1, 1, 0, 1])
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert_valid_partition(X, y, dp.labels_)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_properties_medium(seed):
+    rng = np.random.default_rng(200 + seed)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] + 0.8 * rng.normal(size=120) > 0).astype(int) + (X[:, 1] > 0.5)
+    dp = DirectProbe().fit(X, y)
+    assert_valid_partition(X, y, dp.labels_)
+    assert dp.cluster_label_.shape == (dp.n_clusters_,)
+    np.testing.assert_array_equal(dp.cluster_label_[dp.labels_], y)
+
+
+def test_row_order_does_not_matter_without_ties():
+    X, y = _random_case(11)
+    perm = np.random.default_rng(0).permutation(len(y))
+    a = DirectProbe().fit(X, y).labels_
+    b = DirectProbe().fit(X[perm], y[perm]).labels_
+    # Same partition up to cluster numbering.
+    pa = {frozenset(np.flatnonzero(a == c)) for c in np.unique(a)}
+    pb = {frozenset(perm[np.flatnonzero(b == c)]) for c in np.unique(b)}
+    assert pa == pb
+
+
+def test_linear_set_gives_one_cluster_per_label():
+    rng = np.random.default_rng(3)
+    centres = np.eye(5) * 10
+    X = np.concatenate([c + rng.normal(size=(200, 5)) for c in centres])
+    y = np.repeat(np.arange(5), 200)
+    dp = DirectProbe().fit(X, y)
+    assert dp.linear_ and dp.n_clusters_ == 5 and dp.n_labels_ == 5
+    np.testing.assert_array_equal(dp.labels_, y)  # clusters numbered by smallest row
+    assert dp.stats_.merges == 0  # recognised without replaying the merge sequence
+
+
+def test_duplicate_points_with_different_labels_stay_singletons():
+    X = np.array([[0.0, 0], [1, 0], [2, 0], [1, 0], [5, 5], [6, 5], [1, 0]])
+    y = np.array([0, 0, 0, 1, 1, 1, 0])
+    dp = DirectProbe().fit(X, y)
+    labels = dp.labels_
+    # Rows 1, 3 and 6 are the same point; 1 and 6 (label 0) share it with row 3 (label 1).
+    for r in (1, 3, 6):
+        assert (labels == labels[r]).sum() == 1
+    assert dp.stats_.frozen_points == 3
+    np.testing.assert_array_equal(labels, brute_force_clusters(X, y))
+    assert not dp.linear_
+
+
+def test_duplicate_points_same_label_merge_first():
+    X = np.array([[0.0, 0], [0, 0], [3, 3], [3, 3.5]])
+    y = np.array([0, 0, 1, 1])
+    dp = DirectProbe().fit(X, y)
+    assert dp.n_clusters_ == 2 and dp.linear_
+
+
+def test_single_label_and_single_points():
+    dp = DirectProbe().fit(np.random.default_rng(0).normal(size=(10, 3)), np.zeros(10, int))
+    assert dp.n_clusters_ == 1 and dp.linear_
+    dp = DirectProbe().fit(np.array([[0.0], [1.0]]), np.array([0, 1]))
+    assert dp.n_clusters_ == 2 and dp.linear_
+
+
+def test_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        DirectProbe().fit(np.array([[np.nan, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="one label per row"):
+        DirectProbe().fit(np.zeros((3, 2)), np.array([0, 1]))
+    with pytest.raises(ValueError, match="empty"):
+        DirectProbe().fit(np.zeros((0, 2)), np.array([], int))
+
+
+# -- separability -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(6))
+def test_separability_solvers_agree_with_plain_lp(seed):
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 8))
+    P = rng.normal(size=(int(rng.integers(3, 60)), d))
+    Q = rng.normal(size=(int(rng.integers(3, 60)), d)) + rng.uniform(0, 3) * rng.normal(size=d)
+    expected = lp_separable(P, Q)
+    res = separate(P, Q)
+    assert res.separable == expected
+    if expected:
+        h = res.hyperplane
+        assert (P @ h.w + h.b).min() > 0 > (Q @ h.w + h.b).max()
+    r = nearest_points(P, Q)
+    assert (r.distance > 1e-9) == expected
+
+
+def test_separability_constraint_generation_large():
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(1500, 10))
+    Q = rng.normal(size=(1500, 10)) + np.r_[4.0, np.zeros(9)]
+    Q2 = rng.normal(size=(1500, 10)) + np.r_[0.5, np.zeros(9)]
+    assert separate(P, Q).separable == lp_separable(P, Q)
+    assert separate(P, Q2).separable == lp_separable(P, Q2)
+
+
+def test_affine_independence():
+    assert affinely_independent(np.eye(4))
+    assert not affinely_independent(np.array([[0.0, 0], [1, 1], [2, 2]]))
+
+
+# -- hull distances ---------------------------------------------------------------------------
+
+def test_hull_distance_closed_forms():
+    # point to point
+    assert hull_distance(np.array([[1.0, 2, 3]]), np.array([[4.0, 6, 3]])) == pytest.approx(5.0)
+    # point to segment interior and to an endpoint
+    seg = np.array([[-1.0, 0], [1, 0]])
+    assert hull_distance(np.array([[0.3, 2.0]]), seg) == pytest.approx(2.0, rel=1e-9)
+    assert hull_distance(np.array([[4.0, 4.0]]), seg) == pytest.approx(5.0, rel=1e-9)
+    # skew segments in 3-D: x-axis segment and a y-parallel segment at z = 1.5
+    a = np.array([[-1.0, 0, 0], [1, 0, 0]])
+    b = np.array([[0.2, -1, 1.5], [0.2, 1, 1.5]])
+    assert hull_distance(a, b) == pytest.approx(1.5, rel=1e-9)
+    # crossing segments meet
+    assert hull_distance(np.array([[-1.0, 0], [1, 0]]), np.array([[0.0, -1], [0, 1]])) == 0.0
+
+
+def test_hull_distance_simplices_general_position():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        d = 6
+        # A random 4-simplex inside the hyperplane x_0 = 0 and a point above its interior.
+        S = np.c_[np.zeros(5), rng.normal(size=(5, d - 1))]
+        w = rng.dirichlet(np.ones(5))
+        h = rng.uniform(0.5, 3)
+        x = w @ S + np.r_[h, np.zeros(d - 1)]
+        assert hull_distance(x[None], S) == pytest.approx(h, rel=1e-9)
+        # Two simplices in parallel hyperplanes whose projections overlap: distance = offset.
+        T = np.c_[np.full(4, h), rng.normal(size=(4, d - 1)) * 0.1 + w @ S[:, 1:] * 1]
+        T[:, 1:] += (w @ S)[1:] - T[:, 1:].mean(0)
+        assert hull_distance(S, T) == pytest.approx(h, rel=1e-9)
+
+
+def test_hull_distance_matches_qp_on_random_sets():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(1)
+    P = rng.normal(size=(8, 3))
+    Q = rng.normal(size=(9, 3)) + 3
+    r = nearest_points(P, Q)
+    assert r.converged and r.lower == pytest.approx(r.distance, rel=1e-8)
+
+    def f(z):
+        v = z[:8] @ P - z[8:] @ Q
+        return v @ v
+
+    cons = [{"type": "eq", "fun": lambda z: z[:8].sum() - 1},
+            {"type": "eq", "fun": lambda z: z[8:].sum() - 1}]
+    z0 = np.r_[np.full(8, 1 / 8), np.full(9, 1 / 9)]
+    res = minimize(f, z0, method="SLSQP", bounds=[(0, 1)] * 17, constraints=cons,
+                   options={"ftol": 1e-15, "maxiter": 1000})
+    qp = np.sqrt(res.fun)
+    assert r.distance <= qp + 1e-9  # the certified optimum is never above a feasible value
+    assert r.distance == pytest.approx(qp, rel=1e-5)
+
+
+# -- measures, prediction, persistence ----------------------------------------------------------
+
+def _three_blobs(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    c = np.array([[0.0, 0], [6, 0], [0, 8]])
+    X = np.concatenate([ci + rng.normal(size=(n, 2)) for ci in c])
+    return X, np.repeat(np.arange(3), n)
+
+
+def test_measures_on_linear_space():
+    X, y = _three_blobs()
+    dp = DirectProbe().fit(X, y)
+    assert dp.linear_
+    D = dp.cluster_distances_
+    assert D.shape == (3, 3) and np.allclose(D, D.T) and np.all(np.diag(D) == 0)
+    assert np.all(D[~np.eye(3, dtype=bool)] > 0)
+    L = dp.label_distances()
+    np.testing.assert_allclose(L, D)  # one cluster per label
+    np.testing.assert_allclose(dp.distance_vector(), [D[0, 1], D[0, 2], D[1, 2]])
+    np.testing.assert_allclose(dp.min_distances(), [min(D[0, 1], D[0, 2]),
+                                                    min(D[0, 1], D[1, 2]),
+                                                    min(D[0, 2], D[1, 2])])
+    s = dp.spread()
+    for k in range(3):
+        pts = X[y == k]
+        assert s[k] == pytest.approx(np.linalg.norm(pts - pts.mean(0), axis=1).mean())
+    assert pearson_similarity(dp, dp) == pytest.approx(1.0)
+
+
+def test_small_clusters_left_out_of_distances():
+    X, y = _three_blobs(n=30)
+    X = np.vstack([X, [[12.0, 0.0]]])  # label-0 point beyond blob 1: stays a singleton
+    y = np.r_[y, 0]
+    dp = DirectProbe(min_cluster_size=5).fit(X, y)
+    assert dp.n_clusters_ >= 4
+    kept = dp.cluster_sizes_ > 5
+    L = dp.label_distances()
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        ia = np.flatnonzero((dp.cluster_label_ == a) & kept)
+        ib = np.flatnonzero((dp.cluster_label_ == b) & kept)
+        exp = np.mean([dp.cluster_distance(i, j) for i in ia for j in ib])
+        assert L[a, b] == pytest.approx(exp)
+    dp0 = DirectProbe(min_cluster_size=0).fit(X, y)
+    assert not np.allclose(dp0.label_distances(), L)
+
+
+def test_predict_nearest_hull_matches_brute_force():
+    X, y = _three_blobs(n=25, seed=2)
+    y = y.copy()
+    y[::9] = (y[::9] + 1) % 3  # some clutter so that there are several clusters per label
+    dp = DirectProbe().fit(X, y)
+    rng = np.random.default_rng(9)
+    T = rng.normal(size=(30, 2)) * 5 + [2, 3]
+    pred = dp.predict_cluster(T)
+    for t, p in zip(T, pred, strict=True):
+        d = [hull_distance(t[None], X[dp.labels_ == c]) for c in range(dp.n_clusters_)]
+        assert d[p] == pytest.approx(min(d), abs=1e-9)
+    assert dp.score(X, y) == 1.0  # a training point lies in its own cluster's hull
+
+
+def test_save_load_roundtrip(tmp_path):
+    X, y = _three_blobs()
+    dp = DirectProbe().fit(X, y)
+    _ = dp.cluster_distances_
+    dp.save(tmp_path / "dp")
+    names = sorted(p.name for p in (tmp_path / "dp").iterdir())
+    assert "clusters.txt" in names and "summary.json" in names
+    assert not any(n.endswith(".tmp") or n.endswith(".pkl") for n in names)
+    back = DirectProbe.load(tmp_path / "dp")
+    np.testing.assert_array_equal(back.labels_, dp.labels_)
+    np.testing.assert_allclose(back.label_distances(), dp.label_distances())
+    assert back.n_clusters_ == dp.n_clusters_ and back.linear_ == dp.linear_
+    np.testing.assert_array_equal(back.predict(X[:5]), dp.predict(X[:5]))
