@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
 
 
