@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "ftprobe.cli.probe_commands",
     "ftprobe.cli.finetune_commands",
     "ftprobe.cli.study_commands",
+    "ftprobe.cli.directprobe_commands",
 )
 
 

@@ -1,0 +1,230 @@
+"""`ftprobe directprobe`: DirectProbe clustering and measures on a store entry or plain files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftprobe.cli.framework import command, opt
+from ftprobe.errors import UserError
+
+
+@command("directprobe")
+@dataclass
+class DirectProbeCommand:
+    """Cluster a labelled space with DirectProbe; write clusters, distances and predictions.
+
+    From a store:   ftprobe directprobe --store DIR --entry ID --layer L --out DIR
+                    [--test-entry ID]
+    From files:     ftprobe directprobe --vectors X.npy --labels y.txt --out DIR
+                    [--test-vectors Xt.npy --test-labels yt.txt]
+    Labels: one per line, aligned with the rows. DIR gets clusters.txt (one cluster id per input
+    row), cluster_labels.txt, label_distances.tsv/.npy, distance_vector.txt, min_distances.tsv,
+    spread.txt, predictions.txt (with test data) and summary.json.
+    """
+
+    store: Path | None = opt(None, help="representation store folder")
+    entry: str | None = opt(None, help="store entry id (or unambiguous prefix) to cluster")
+    layer: int = opt(-1, help="layer of the store entry (-1: the last)")
+    test_entry: str | None = opt(None, help="store entry id scored by nearest-hull prediction")
+    vectors: Path | None = opt(None, help="vectors .npy [n, D]")
+    labels: Path | None = opt(None, help="labels, one per line, aligned with the rows")
+    test_vectors: Path | None = opt(None, help="test vectors .npy [m, D]")
+    test_labels: Path | None = opt(None, help="test labels, one per line")
+    out: Path | None = opt(None, help="output folder (required; written atomically)")
+    min_cluster_size: int = opt(5, help="clusters of at most this many points are left out of "
+                                "the distance analysis")
+    tol: float | None = opt(None, help="hulls closer than this (relative to the data's RMS norm) "
+                            "count as meeting (default 1e-6)")
+    distances: bool = opt(True, help="compute the label-pair distances")
+    progress: bool = opt(True, help="progress bars on stderr")
+
+    def run(self) -> int:
+        import numpy as np
+
+        from ftprobe.probe.directprobe import DirectProbe
+
+        if self.out is None:
+            raise UserError("--out DIR is required")
+        X, names, test = self._inputs()
+        vocab = sorted(set(names))
+        index = {n: i for i, n in enumerate(vocab)}
+        y = np.array([index[n] for n in names], dtype=np.int64)
+        t0 = time.perf_counter()
+        dp = DirectProbe(min_cluster_size=self.min_cluster_size, tol=self.tol,
+                         progress=self.progress)
+        dp.fit(X, y, n_labels=len(vocab))
+        fit_s = time.perf_counter() - t0
+        summary = {"n_points": int(len(y)), "dim": int(X.shape[1]), "n_labels": len(vocab),
+                   "n_clusters": dp.n_clusters_, "linear": dp.linear_,
+                   "labels": vocab, "fit_seconds": round(fit_s, 3)}
+        s = dp.summary()
+        summary.update({k: s[k] for k in ("tol", "min_cluster_size", "n_kept_clusters",
+                                          "stats", "seconds")})
+        files: dict[str, str] = {}
+        files["clusters.txt"] = "".join(f"{c}\n" for c in dp.labels_)
+        files["cluster_labels.txt"] = "".join(
+            f"{c}\t{vocab[lab]}\t{n}\n"
+            for c, (lab, n) in enumerate(zip(dp.cluster_label_, dp.cluster_sizes_, strict=True)))
+        files["spread.txt"] = "".join(f"{v:.9g}\n" for v in dp.spread())
+        if self.distances:
+            self._say("computing exact hull distances between kept clusters")
+            L = dp.label_distances()
+            files["label_distances.tsv"] = "\t" + "\t".join(vocab) + "\n" + "".join(
+                vocab[i] + "\t" + "\t".join(f"{v:.9g}" for v in L[i]) + "\n"
+                for i in range(len(vocab)))
+            files["distance_vector.txt"] = "".join(f"{v:.9g}\n" for v in dp.distance_vector())
+            md = dp.min_distances()
+            files["min_distances.tsv"] = "".join(f"{vocab[i]}\t{md[i]:.9g}\n"
+                                                 for i in range(len(vocab)))
+            arrays = {"label_distances.npy": L}
+        else:
+            arrays = {}
+        if test is not None:
+            Xt, tnames = test
+            self._say(f"predicting {len(tnames)} test points by nearest hull")
+            pred = dp.predict(Xt)
+            yt = np.array([index.get(n, -1) for n in tnames])
+            acc = float(np.mean(pred == yt)) if len(yt) else float("nan")
+            files["predictions.txt"] = "".join(f"{vocab[p]}\n" for p in pred)
+            summary["test_points"] = int(len(yt))
+            summary["test_unseen_labels"] = int((yt < 0).sum())
+            summary["accuracy"] = acc
+        files["summary.json"] = json.dumps(summary, indent=2) + "\n"
+        _write_folder(self.out, files, arrays)
+        print(f"{dp.n_clusters_} clusters for {len(vocab)} labels "
+              f"({'linear' if dp.linear_ else 'not linear'}) in {fit_s:.1f}s"
+              + (f"; DirectProbe accuracy {summary['accuracy']:.4f}" if test is not None else "")
+              + f"; wrote {self.out}")
+        return 0
+
+    def _say(self, msg: str) -> None:
+        if self.progress:
+            print(msg, file=sys.stderr)
+
+    def _inputs(self):
+        if self.store is not None:
+            if self.vectors is not None or self.labels is not None:
+                raise UserError("give either --store/--entry or --vectors/--labels, not both")
+            if self.entry is None:
+                raise UserError("--store needs --entry (see: ftprobe store ls)")
+            from ftprobe.represent.store import Store
+
+            st = Store(self.store)
+            e = st.open(self.entry)
+            X = _check_matrix(e.layer(self.layer), f"store entry {e.id} layer {self.layer}")
+            lab_names = e.label_names
+            names = [lab_names[i] for i in e.labels]
+            if len(names) != len(X):
+                raise UserError(f"store entry {e.id}: {len(X)} vectors but {len(names)} labels")
+            test = None
+            if self.test_entry is not None:
+                te = st.open(self.test_entry)
+                Xt = _check_matrix(te.layer(self.layer), f"store entry {te.id}")
+                tn = te.label_names
+                test = (Xt, [tn[i] for i in te.labels])
+            elif self.test_vectors is not None:
+                test = self._plain_test()
+            self._check_test(X, test)
+            return X, names, test
+        if self.vectors is None or self.labels is None:
+            raise UserError("give --vectors X.npy and --labels y.txt (or --store and --entry)")
+        X = _check_matrix(_load_npy(self.vectors), str(self.vectors))
+        names = _read_labels(self.labels)
+        if len(names) != len(X):
+            raise UserError(f"{self.labels}: {len(names)} labels for {len(X)} rows of {self.vectors}")
+        test = self._plain_test() if self.test_vectors is not None or self.test_labels else None
+        self._check_test(X, test)
+        return X, names, test
+
+    def _plain_test(self):
+        if self.test_vectors is None or self.test_labels is None:
+            raise UserError("--test-vectors and --test-labels go together")
+        Xt = _check_matrix(_load_npy(self.test_vectors), str(self.test_vectors))
+        tn = _read_labels(self.test_labels)
+        if len(tn) != len(Xt):
+            raise UserError(f"{self.test_labels}: {len(tn)} labels for {len(Xt)} rows of "
+                            f"{self.test_vectors}")
+        return Xt, tn
+
+    @staticmethod
+    def _check_test(X, test):
+        if test is not None and test[0].shape[1] != X.shape[1]:
+            raise UserError(f"test vectors have dimension {test[0].shape[1]}, "
+                            f"training vectors {X.shape[1]}")
+
+
+def _load_npy(path: Path):
+    import numpy as np
+
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+
+
+def _check_matrix(A, what: str):
+    import numpy as np
+
+    if A.ndim != 2:
+        raise UserError(f"{what}: expected a 2-D array [n, D], got shape {A.shape}")
+    if len(A) == 0:
+        raise UserError(f"{what}: no rows")
+    if not np.issubdtype(A.dtype, np.number):
+        raise UserError(f"{what}: not a numeric array ({A.dtype})")
+    X = np.ascontiguousarray(A, dtype=np.float64)
+    bad = ~np.isfinite(X).all(1)
+    if bad.any():
+        raise UserError(f"{what}: row {int(np.flatnonzero(bad)[0])} has NaN or inf "
+                        f"({int(bad.sum())} such rows)")
+    return X
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read labels ({exc})") from None
+    lines = text.splitlines()
+    for i, s in enumerate(lines, 1):
+        if not s.strip():
+            raise UserError(f"{path}:{i}: empty label")
+    if not lines:
+        raise UserError(f"{path}: no labels")
+    return [s.strip() for s in lines]
+
+
+def _write_folder(out: Path, files: dict[str, str], arrays: dict) -> None:
+    """Write everything into a temporary folder beside ``out``, then move it into place."""
+    import numpy as np
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        for name, arr in arrays.items():
+            np.save(tmp / name, arr)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out}: exists and is not a folder")
+        if out.is_dir():
+            # Each file replaced atomically; a reader never sees a half-written file.
+            for p in tmp.iterdir():
+                os.replace(p, out / p.name)
+            tmp.rmdir()
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
