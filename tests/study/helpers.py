@@ -31,20 +31,27 @@ def tiny_config(model: Path, out: Path, **over) -> dict:
 
 
 class FakeDirectProbe:
-    """One cluster per label; label distance = distance between label centroids."""
+    """The real DirectProbe's interface, one cluster per label: label distance = distance between
+    label centroids (NaN for labels absent from y)."""
 
     def __init__(self, **kw):
         self.kw = kw
 
-    def fit(self, X, y):
+    def fit(self, X, y, n_labels=None):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y)
-        self.labels_ = np.unique(y)
-        C = np.stack([X[y == k].mean(0) for k in self.labels_])
-        D = np.linalg.norm(C[:, None] - C[None], axis=-1)
-        self._D = D
-        self.n_clusters_ = len(self.labels_)
-        self.n_labels_ = len(self.labels_)
+        K = int(n_labels if n_labels is not None else y.max() + 1)
+        present = np.unique(y)
+        C = np.full((K, X.shape[1]), np.nan)
+        for k in present:
+            C[k] = X[y == k].mean(0)
+        self._D = np.linalg.norm(C[:, None] - C[None], axis=-1)
+        np.fill_diagonal(self._D, 0.0)
+        self._D[~np.isin(np.arange(K), present)] = np.nan
+        self._D[:, ~np.isin(np.arange(K), present)] = np.nan
+        self.labels_ = y.copy()  # per point: its cluster (= its label here)
+        self.n_clusters_ = len(present)
+        self.n_labels_ = K
         self.linear_ = True
         return self
 
@@ -55,13 +62,15 @@ class FakeDirectProbe:
         return self._D[np.triu_indices(len(self._D), 1)]
 
     def min_distances(self):
-        D = self._D + np.diag(np.full(len(self._D), np.inf))
-        return D.min(1)
+        D = self._D.copy()
+        np.fill_diagonal(D, np.nan)
+        with np.errstate(all="ignore"):
+            return np.array([np.nanmin(r) if np.isfinite(r).any() else np.nan for r in D])
 
     def save(self, path):
         Path(path).mkdir(parents=True, exist_ok=True)
         (Path(path) / "fake.json").write_text(json.dumps({"n": int(self.n_clusters_)}))
 
 
-def fake_fit(X, y, options):
-    return FakeDirectProbe(**options).fit(X, y)
+def fake_fit(X, y, options, n_labels):
+    return FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)

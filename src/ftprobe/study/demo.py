@@ -22,7 +22,7 @@ name = "minilm"            # no path: the offline all-MiniLM-L6-v2
 [[tasks]]
 name = "pos"
 data = "sample:ewt"        # UD English EWT excerpt
-max_sentences = 100
+max_sentences = 80
 
 [[tasks]]
 name = "ps-fxn"
@@ -52,7 +52,7 @@ layers = [1, -1]          # the DirectProbe layers (the paper's table); "all" fo
 [directprobe]
 min_cluster_size = 0
 layers = [1, -1]
-checkpoint_layers = [2, 4, 6]
+checkpoint_layers = [3, 6]  # with the DirectProbe layers: 1, 3, 6 at every checkpoint
 
 [[cross_task]]
 finetune = "pos"

@@ -153,7 +153,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
     ft_settings = cfg.finetune.model_dump()
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
-    dp_core = {k: v for k, v in dp_settings.items() if k not in ("layers", "checkpoint_layers")}
+    dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
 
     def model_ref(mi: ModelInfo, ft_id: str | None) -> dict:
         if ft_id is None:

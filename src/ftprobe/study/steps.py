@@ -220,38 +220,23 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
             "n_test": res.n_test, "n_labels": res.n_labels}
 
 
-def directprobe_summary(dp, label_names: list[str]) -> dict:
-    """A fitted DirectProbe as JSON, with every label-indexed quantity over the task's labels."""
+def directprobe_summary(dp, label_names: list[str], y) -> dict:
+    """A fitted DirectProbe (fitted with ``n_labels`` = the task's labels) as JSON; every
+    label-indexed quantity is over the task's labels, absent ones None."""
     K = len(label_names)
-    present = _present_labels(dp, K)
+    present = [int(k) for k in np.unique(np.asarray(y))]
     mind = np.asarray(dp.min_distances(), dtype=np.float64)
-    min_by_label = {}
-    if mind.shape[0] == K:
-        min_by_label = {label_names[k]: _f(mind[k]) for k in present}
-    elif mind.shape[0] == len(present):
-        min_by_label = {label_names[k]: _f(v) for k, v in zip(present, mind, strict=True)}
     ld = np.asarray(dp.label_distances(), dtype=np.float64)
-    full = np.full((K, K), np.nan)
-    if ld.shape == (K, K):
-        full = ld
-    elif ld.shape == (len(present), len(present)):
-        full[np.ix_(present, present)] = ld
+    if ld.shape != (K, K) or mind.shape != (K,):
+        raise RuntimeError(f"DirectProbe returned label distances of shape {ld.shape} for {K} labels")
     return {
-        "n_clusters": int(dp.n_clusters_), "n_labels": int(dp.n_labels_), "linear": bool(dp.linear_),
-        "min_distances": min_by_label, "label_distances": _nan_list(full),
+        "n_clusters": int(dp.n_clusters_), "n_labels": len(present), "n_labels_task": K,
+        "linear": bool(dp.linear_),
+        "min_distances": {label_names[k]: _f(mind[k]) for k in present if _f(mind[k]) is not None},
+        "label_distances": _nan_list(ld),
         "distance_vector": [_f(v) for v in np.asarray(dp.distance_vector(), dtype=np.float64).ravel()],
-        "present_labels": [int(k) for k in present],
+        "present_labels": present,
     }
-
-
-def _present_labels(dp, K: int) -> list[int]:
-    for attr in ("labels_", "classes_"):
-        v = getattr(dp, attr, None)
-        if v is not None:
-            arr = np.asarray(v)
-            if arr.dtype.kind in "iu":
-                return [int(x) for x in arr]
-    return list(range(K))
 
 
 def _f(v) -> float | None:
@@ -263,21 +248,22 @@ def _nan_list(a: np.ndarray) -> list:
     return [[_f(v) for v in row] for row in a]
 
 
-def _fit_directprobe(X, y, options: dict):
+def _fit_directprobe(X, y, options: dict, n_labels: int):
     from ftprobe.probe.directprobe import DirectProbe
 
-    return DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y))
+    return DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels)
 
 
 def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     entry = ctx.entry("entry")
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
-    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"])
+    names = list(entry.label_names)
+    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"], len(names))
     try:
         dp.save(work / "directprobe")
     except Exception as exc:  # the summary is what the analyses read; keep going
         log.warning("DirectProbe.save failed: %s", exc)
-    out = directprobe_summary(dp, list(entry.label_names))
+    out = directprobe_summary(dp, names, entry.labels)
     out["layer"] = layer
     out["n_points"] = int(entry.n_targets)
     return out
@@ -329,8 +315,8 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
 
         for layer in layers:
             X = entry.layer(layer)
-            dp = _fit_directprobe(X, y, spec["directprobe"])
-            res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels))
+            dp = _fit_directprobe(X, y, spec["directprobe"], K)
+            res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
         write_json_atomic(done_file, res)
         fingerprints.append(entry.id)
