@@ -167,8 +167,7 @@ def main(argv=None) -> int:
         "machine": {"threads": args.threads, "cpu_count": os.cpu_count(),
                     "torch": torch.__version__, "load_avg_start": os.getloadavg()},
     }
-    runs = [("ftprobe", args.search)] + ([("ftprobe_grid", "grid")] if args.also_grid else [])
-    for name, search in runs:
+    def run_ours(name, search):
         proto = ProbeProtocol(probe="mlp", seeds=args.seeds, search=search, device="cpu",
                               precision=args.precision, threads=args.threads)
         t0 = time.perf_counter()
@@ -184,7 +183,22 @@ def main(argv=None) -> int:
         }
         print(f"[{name}] {secs:.0f}s: " + " ".join(
             f"{k}:{v.accuracy_mean:.4f}" for k, v in res.layers.items()), file=sys.stderr, flush=True)
+        compare(name)
         _write(args.out, result)
+
+    def compare(name):
+        if "sklearn" not in result or name not in result:
+            return
+        ours, sk = result[name], result["sklearn"]
+        ours["speedup_vs_sklearn"] = sk["seconds"] / ours["seconds"]
+        diffs = {k: 100 * (ours["layers"][k]["accuracy"] - sk["layers"][k]["accuracy"])
+                 for k in ours["layers"]}
+        ours["accuracy_diff_points"] = diffs
+        ours["max_abs_diff_points"] = max(abs(d) for d in diffs.values())
+
+    # order: ftprobe's default run, then scikit-learn, then (optionally) ftprobe's full grid;
+    # results.json is rewritten after each, so a long run leaves usable partial results
+    run_ours("ftprobe", args.search)
     if not args.skip_sklearn:
         proto = ProbeProtocol(probe="mlp", seeds=args.seeds)
         t0 = time.perf_counter()
@@ -192,13 +206,10 @@ def main(argv=None) -> int:
             sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds)
         result["sklearn"] = {"seconds": time.perf_counter() - t0,
                              "layers": {str(k): v for k, v in sk.items()}}
-        for name, _ in runs:
-            ours = result[name]
-            ours["speedup_vs_sklearn"] = result["sklearn"]["seconds"] / ours["seconds"]
-            diffs = {k: 100 * (ours["layers"][k]["accuracy"] - sk[int(k)]["accuracy"])
-                     for k in ours["layers"]}
-            ours["accuracy_diff_points"] = diffs
-            ours["max_abs_diff_points"] = max(abs(d) for d in diffs.values())
+        compare("ftprobe")
+        _write(args.out, result)
+    if args.also_grid:
+        run_ours("ftprobe_grid", "grid")
     result["machine"]["load_avg_end"] = os.getloadavg()
     _write(args.out, result)
     print(json.dumps({k: v.get("seconds") for k, v in result.items() if isinstance(v, dict)}))

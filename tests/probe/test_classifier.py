@@ -192,3 +192,15 @@ def test_bad_input_is_a_user_error(mutate, message):
     bad, ybad = mutate(tr, ytr)
     with pytest.raises(UserError, match=message):
         run_protocol(bad, ybad, te, yte, protocol=SMALL, progress=False)
+
+
+def test_directprobe_is_loaded_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, ftprobe.probe as p; "
+            "assert 'ftprobe.probe.directprobe' not in sys.modules; "
+            "from ftprobe.probe import *; "
+            "assert 'ftprobe.probe.directprobe' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
