@@ -45,26 +45,26 @@ def assert_valid_partition(X, y, labels):
 
 def _random_case(seed):
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(12, 36))
+    n = int(rng.integers(12, 30))
     d = int(rng.integers(2, 4))
     k = int(rng.integers(2, 4))
     return rng.normal(size=(n, d)), rng.integers(0, k, n)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(6))
 def test_equals_brute_force_random(seed):
     X, y = _random_case(seed)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_equals_brute_force_clumps(seed):
     """Interleaved clumps: many rejections, inherited rejections, merges of large clusters."""
     rng = np.random.default_rng(100 + seed)
     centres = rng.normal(size=(6, 3)) * 2
-    X = np.concatenate([c + 0.6 * rng.normal(size=(7, 3)) for c in centres])
-    y = np.repeat(np.arange(6) % 3, 7)
+    X = np.concatenate([c + 0.6 * rng.normal(size=(6, 3)) for c in centres])
+    y = np.repeat(np.arange(6) % 3, 6)
     flip = rng.random(len(y)) < 0.15
     y[flip] = rng.integers(0, 3, flip.sum())
     dp = DirectProbe().fit(X, y)

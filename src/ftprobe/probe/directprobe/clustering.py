@@ -53,6 +53,7 @@ class ClusterStats:
     frozen_points: int = 0
     label_pair_tests: int = 0
     label_pairs_overlapping: int = 0
+    slab: int = 0
     ball_proj: int = 0
     ball_full: int = 0
     cached_plane: int = 0
@@ -150,6 +151,38 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
     return conflict
 
 
+def _directions(Xs, y, eng_rows, rows_by_label, conflict):
+    """Unit directions for cheap certificates: PCA axes and one Fisher direction per
+    conflicting label pair. Returns (PCA basis for projected spheres, slab directions)."""
+    sub = Xs[eng_rows]
+    mu = sub.mean(0)
+    cov = np.cov(sub[:50000].T) if len(sub) > 1 else np.eye(Xs.shape[1])
+    cov = np.atleast_2d(cov)
+    _, vec = np.linalg.eigh(cov)
+    k = min(_PROJ_DIMS, Xs.shape[1])
+    pca = vec[:, ::-1][:, :k].copy()  # orthonormal: the projection is 1-Lipschitz
+    del mu
+    dirs = [pca]
+    labels = sorted(rows_by_label)
+    stats = {}
+    for lab in labels:
+        Z = Xs[rows_by_label[lab]]
+        c = np.atleast_2d(np.cov(Z.T)) if len(Z) > 1 else np.zeros((Xs.shape[1],) * 2)
+        stats[lab] = (Z.mean(0), c)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if not conflict[a, b]:
+                continue
+            (ma, ca), (mb, cb) = stats[a], stats[b]
+            S = ca + cb
+            S[np.diag_indices_from(S)] += 1e-3 * max(np.trace(S) / len(S), 1e-12)
+            w = np.linalg.solve(S, ma - mb)
+            nw = np.linalg.norm(w)
+            if nw > 0:
+                dirs.append((w / nw)[:, None])
+    return pca, np.hstack(dirs)
+
+
 class _Engine:
     """The checked centroid-linkage process over the labels that have conflicts."""
 
@@ -167,13 +200,7 @@ class _Engine:
         self.loc = np.full(n, -1, np.int64)  # row -> slot within its label
         self.L = {}
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
-        sub = Xs[eng_rows]
-        cen = sub - sub.mean(0)
-        k = min(_PROJ_DIMS, Xs.shape[1], max(len(eng_rows) - 1, 1))
-        # Orthonormal PCA directions: the projection is 1-Lipschitz, so projected hulls that
-        # are disjoint prove the original hulls disjoint.
-        _, _, vt = np.linalg.svd(cen[: min(len(cen), 20000)], full_matrices=False)
-        self.proj = vt[:k].T.copy()
+        self.proj, self.slab_dirs = _directions(Xs, y, eng_rows, rows_by_label, conflict)
         for lab in self.labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
@@ -182,7 +209,10 @@ class _Engine:
                 rows=rows,
                 cent=C,
                 count=np.ones(len(rows)),
+                sq=np.einsum("ij,ij->i", C, C),
                 pc=C @ self.proj,
+                lo=C @ self.slab_dirs,  # per cluster: min and max projection on each slab
+                hi=C @ self.slab_dirs,  # direction (exact, merged by min/max)
                 prad=np.zeros(len(rows)),
                 rad=np.zeros(len(rows)),
                 exact=np.ones(len(rows), bool),
@@ -217,27 +247,52 @@ class _Engine:
 
     # -- nearest-neighbour bookkeeping -------------------------------------------------------
     def _nn(self, lab: int, s: int) -> None:
-        """Exact nearest candidate partner of slot s (ties: smaller partner representative)."""
+        self._nn_batch(lab, np.array([s]))
+
+    def _nn_batch(self, lab: int, slots: np.ndarray) -> None:
+        """Exact nearest candidate partner of each slot (ties: smaller partner representative).
+
+        One matrix product finds a band of near-minimal partners per slot; those are then
+        re-measured exactly (difference, not the norm expansion) so the order never depends on
+        cancellation error.
+        """
         D = self.L[lab]
-        ok = D["cand"].copy()
-        ok[s] = False
-        cid = int(D["rows"][s])
-        for r in self.rej.get(cid, ()):
-            ok[self.loc[r]] = False
-        idx = np.flatnonzero(ok)
-        D["ver"][s] += 1
-        if len(idx) == 0:
-            D["nn"][s] = -1
-            D["nnd"][s] = np.inf
+        cand = np.flatnonzero(D["cand"])
+        if len(slots) == 0:
             return
-        diff = D["cent"][idx] - D["cent"][s]
-        d2 = np.einsum("ij,ij->i", diff, diff)
-        m = d2.min()
-        tie = idx[d2 == m]
-        best = int(tie.min())  # rows are sorted, so the smallest slot is the smallest rep
-        D["nn"][s] = best
-        D["nnd"][s] = m
-        self._push(lab, s)
+        D["ver"][slots] += 1
+        if len(cand) == 0:
+            D["nn"][slots] = -1
+            D["nnd"][slots] = np.inf
+            return
+        C = D["cent"][cand]
+        sqc = D["sq"][cand]
+        pos = np.full(len(D["rows"]), -1, np.int64)
+        pos[cand] = np.arange(len(cand))
+        bs = max(1, int(4e6 // len(cand)))
+        for b0 in range(0, len(slots), bs):
+            blk = slots[b0 : b0 + bs]
+            d2 = D["sq"][blk][:, None] + sqc[None, :] - 2.0 * (D["cent"][blk] @ C.T)
+            for r, s in enumerate(blk.tolist()):
+                row = d2[r]
+                if pos[s] >= 0:
+                    row[pos[s]] = np.inf
+                rj = self.rej.get(int(D["rows"][s]))
+                if rj:
+                    p = pos[self.loc[np.fromiter(rj, np.int64, len(rj))]]
+                    row[p[p >= 0]] = np.inf
+                m = row.min()
+                if not np.isfinite(m):
+                    D["nn"][s] = -1
+                    D["nnd"][s] = np.inf
+                    continue
+                band = np.flatnonzero(row <= m + 1e-9 * (D["sq"][s] + sqc.max()) + 1e-300)
+                diff = C[band] - D["cent"][s]
+                e = np.einsum("ij,ij->i", diff, diff)
+                em = e.min()
+                D["nn"][s] = int(cand[band[e == em]].min())
+                D["nnd"][s] = em
+                self._push(lab, s)
 
     def _push(self, lab: int, s: int) -> None:
         D = self.L[lab]
@@ -287,7 +342,7 @@ class _Engine:
             if ks is not None:
                 ks.discard(key)
 
-    def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU):
+    def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
 
         Returns (ok, new_planes) where new_planes maps other cluster id -> oriented plane.
@@ -302,6 +357,12 @@ class _Engine:
                 continue
             M = self.L[other]
             idx = np.flatnonzero(M["alive"])
+            # Slabs: separated projections on one unit direction prove hull distance > tol.
+            sep = ((M["lo"][idx] > hiU + tol) | (M["hi"][idx] < loU - tol)).any(1)
+            self.stats.slab += int(sep.sum())
+            idx = idx[~sep]
+            if len(idx) == 0:
+                continue
             dp = np.sqrt(np.einsum("ij,ij->i", M["pc"][idx] - pcU, M["pc"][idx] - pcU))
             keep = dp <= M["prad"][idx] + pradU + tol
             self.stats.ball_proj += int((~keep).sum())
@@ -358,30 +419,9 @@ class _Engine:
     def run(self) -> None:
         for lab in self.labels:
             D = self.L[lab]
-            n = len(D["rows"])
             cand = np.flatnonzero(D["cand"])
-            if len(cand) < 2:
-                continue
-            C = D["cent"][cand]
-            sq = np.einsum("ij,ij->i", C, C)
-            # Blocked exact nearest neighbours for the initial singletons.
-            bs = max(1, int(2e7 // max(len(cand), 1)))
-            for s0 in range(0, len(cand), bs):
-                blk = cand[s0 : s0 + bs]
-                d2 = sq[s0 : s0 + bs, None] + sq[None, :] - 2 * C[s0 : s0 + bs] @ C.T
-                d2[np.arange(len(blk)), np.arange(s0, s0 + len(blk))] = np.inf
-                m = d2.min(1)
-                for r, s in enumerate(blk):
-                    # Exact recomputation within a small band of the fast minimum.
-                    band = np.flatnonzero(d2[r] <= m[r] + 1e-9 * (sq[s0 + r] + m[r]) + 1e-12)
-                    sl = cand[band]
-                    diff = C[band] - C[s0 + r]
-                    e = np.einsum("ij,ij->i", diff, diff)
-                    em = e.min()
-                    D["nn"][s] = int(sl[e == em].min())
-                    D["nnd"][s] = em
-                    self._push(lab, s)
-            del n
+            if len(cand) >= 2:
+                self._nn_batch(lab, cand)
         total = sum(int(self.L[k]["cand"].sum()) for k in self.labels)
         while self.heap:
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
@@ -416,7 +456,10 @@ class _Engine:
             radU = float(np.linalg.norm(D["cent"][s] - D["cent"][t])) * 0.5
             pradU = float(np.linalg.norm(D["pc"][s] - D["pc"][t])) * 0.5
             exactU = True
-        ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU)
+        loU = np.minimum(D["lo"][s], D["lo"][t])
+        hiU = np.maximum(D["hi"][s], D["hi"][t])
+        ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU,
+                                                        loU, hiU)
         if not ok:
             self.stats.rejections += 1
             self.rej.setdefault(a, set()).add(b)
@@ -432,7 +475,10 @@ class _Engine:
         mb = self.members.pop(b, None) or [np.array([b])]
         self.members[keep_id] = ma + mb
         D["cent"][keep_s] = cU
+        D["sq"][keep_s] = float(cU @ cU)
         D["pc"][keep_s] = pcU
+        D["lo"][keep_s] = loU
+        D["hi"][keep_s] = hiU
         D["count"][keep_s] = na + nb
         D["rad"][keep_s] = radU
         D["prad"][keep_s] = pradU
@@ -464,8 +510,7 @@ class _Engine:
         if len(cand) == 0:
             return
         pointed = cand[(D["nn"][cand] == s) | (D["nn"][cand] == t)]
-        for c in pointed:
-            self._nn(lab, int(c))
+        self._nn_batch(lab, pointed)
         diff = D["cent"][cand] - cU
         d2 = np.einsum("ij,ij->i", diff, diff)
         nnd = D["nnd"][cand]

@@ -157,9 +157,75 @@ class _Corral:
         return mu
 
 
+_WS_MIN = 3000  # above this many points, Wolfe runs on working sets checked against all points
+_WS_ADD = 512
+
+
 def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
                    stop_above: float | None = None, stop_below: float | None = None,
                    max_iter: int = 100_000) -> HullResult:
+    """Min-norm point of conv(P) - conv(Q) with certified bounds (see :func:`_wolfe`).
+
+    Large sets are solved on working sets: Wolfe's algorithm on the points that reach furthest
+    toward the other set, then one pass over all points gives the certified lower bound; points
+    beyond the working set's supporting planes join it and the solve repeats. Upper bounds are
+    always explicit points, lower bounds always come from all points, so the certificate is the
+    same as without working sets.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    if len(P) + len(Q) <= _WS_MIN:
+        return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
+                      max_iter=max_iter)
+    d0 = P.mean(0) - Q.mean(0)
+    inp = np.zeros(len(P), bool)
+    inq = np.zeros(len(Q), bool)
+    k = min(_WS_ADD, len(P))
+    inp[np.argpartition(P @ d0, k - 1)[:k] if k < len(P) else slice(None)] = True
+    k = min(_WS_ADD, len(Q))
+    inq[np.argpartition(-(Q @ d0), k - 1)[:k] if k < len(Q) else slice(None)] = True
+    total_it = 0
+    while True:
+        ip, iq = np.flatnonzero(inp), np.flatnonzero(inq)
+        r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
+                   stop_below=stop_below, max_iter=max_iter)
+        total_it += r.iterations
+        r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
+        if stop_below is not None and r.distance <= stop_below:
+            r.iterations = total_it
+            return r  # the working sets already meet: so do the full sets
+        x = r.x
+        nx = float(np.linalg.norm(x))
+        if nx == 0.0:
+            r.iterations = total_it
+            return r
+        sp, sq = P @ x, Q @ x
+        lower = float(sp.min() - sq.max()) / nx
+        r.lower = max(lower, 0.0)
+        r.iterations = total_it
+        r.converged = nx - r.lower <= rtol * nx + atol
+        if r.converged or (stop_above is not None and r.lower > stop_above):
+            return r
+        # Points beyond the working set's supporting levels improve the solution: add them.
+        lp_ = float(sp[ip].min())
+        lq_ = float(sq[iq].max())
+        vp = np.flatnonzero((sp < lp_) & ~inp)
+        vq = np.flatnonzero((sq > lq_) & ~inq)
+        if len(vp) == 0 and len(vq) == 0:
+            # The working-set solve was not accurate enough to move on; finish on all points.
+            return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above,
+                          stop_below=stop_below, max_iter=max_iter)
+        if len(vp) > _WS_ADD:
+            vp = vp[np.argpartition(sp[vp], _WS_ADD - 1)[:_WS_ADD]]
+        if len(vq) > _WS_ADD:
+            vq = vq[np.argpartition(-sq[vq], _WS_ADD - 1)[:_WS_ADD]]
+        inp[vp] = True
+        inq[vq] = True
+
+
+def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
+           stop_above: float | None = None, stop_below: float | None = None,
+           max_iter: int = 100_000) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
 
     Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
