@@ -121,7 +121,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         for key in run["dp_original"]["train"]:
             b_tr, b_te = dp0["train"][key], dp0["test"][key]
             layer = b_tr["layer"]
-            row: dict[str, Any] = {"layer": layer, "n_labels": len(labels)}
+            row: dict[str, Any] = {"layer": layer, "n_labels": b_tr["n_labels"]}
             row["accuracy_before"], row["accuracy_before_std"] = _accuracy(p0, layer)
             row["clusters_before"] = b_tr["n_clusters"]
             row["linear_before"] = b_tr["linear"]
