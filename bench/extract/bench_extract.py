@@ -67,19 +67,51 @@ def time_ftprobe(enc, task, split, batch_size) -> float:
         return time.perf_counter() - t0
 
 
+def _rss_mib() -> dict[str, float]:
+    """Current anonymous and file-backed resident memory of this process (Linux)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:")):
+            key, value = line.split(":")
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
 def memory_child(data: str, n: int, batch_size: int) -> None:
+    """Peak anonymous RSS while extracting ``n`` sentences, above the level after loading.
+
+    Anonymous memory is what would pile up if vectors were kept in RAM; pages of the memory-mapped
+    store files are file-backed, written back by the OS, and reported separately.
+    """
+    import threading
+
     from ftprobe.data import load_task
     from ftprobe.represent import Store, extract, load_encoder
 
     enc = load_encoder(None, device="cpu")
     task = load_task("pos", data, max_sentences=n)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _rss_mib()
+    peak = dict(base)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            for k, v in _rss_mib().items():
+                peak[k] = max(peak[k], v)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         entry = extract(enc, task, "dev", Store(tmp), batch_size=batch_size, progress=False)
         targets = entry.n_targets
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"sentences": n, "targets": targets, "peak_rss_mib": peak / 1024,
-                      "rss_before_extract_mib": base / 1024}))
+    stop.set()
+    sampler.join()
+    print(json.dumps({"sentences": n, "targets": targets, "vectors_mib": targets * 384 * 4 * 7 / 2**20,
+                      "anon_rss_after_load_mib": base["RssAnon"],
+                      "anon_rss_growth_during_extract_mib": peak["RssAnon"] - base["RssAnon"],
+                      "file_rss_peak_mib": peak["RssFile"],
+                      "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def main() -> None:
