@@ -39,6 +39,18 @@ def _records(kind: str, n: int, rng: random.Random) -> SplitRecords:
     return rec
 
 
+def ragged_word_task(n_train: int = 32, seed: int = 0):
+    """Word targets in sentences of 1 to 9 words: batches hold unequal numbers of targets."""
+    rng = random.Random(seed)
+    vocab = NOUNS + VERBS + DETS
+    rec = SplitRecords()
+    for s in range(n_train):
+        words = [rng.choice(vocab) for _ in range(rng.randint(1, 9))]
+        rec.sentences.append(words)
+        rec.targets.extend((s, i, -1, word_class(w)) for i, w in enumerate(words))
+    return build_task("ragged", "word", {"train": rec}, {"toy": True})
+
+
 def toy_task(kind: str, n_train: int = 48, n_dev: int = 16, seed: int = 0):
     rng = random.Random(seed)
     return build_task(f"toy-{kind}", kind, {"train": _records(kind, n_train, rng),

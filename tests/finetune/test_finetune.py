@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from ft_toy import toy_task
+from ft_toy import ragged_word_task, toy_task
 
 from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints, read_head
 
@@ -168,3 +168,26 @@ def test_extraction_reads_a_checkpoint_like_a_hub_model(tiny_bert, tmp_path):
     logits = torch.from_numpy(np.array(final.layer(2))) @ head["weight"].T + head["bias"]
     accuracy = float((logits.argmax(-1).numpy() == final.labels).mean())
     assert accuracy == pytest.approx(evals(result.metrics)[-1]["accuracy"], abs=1e-9)
+
+
+def test_gradient_accumulation_matches_one_big_batch(tiny_bert, tmp_path):
+    """Micro-batches weigh their loss by the whole batch's targets, so without dropout the
+    accumulated run takes the same steps as the plain one (up to float rounding)."""
+    import shutil
+
+    model = tmp_path / "no-dropout"
+    shutil.copytree(tiny_bert, model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (model / "config.json").write_text(json.dumps(config))
+    task = ragged_word_task()
+    runs = {}
+    for accum in (1, 3):
+        cfg = fast(epochs=1, grad_accum=accum, head_dropout=0.0, checkpoint_every_epoch=False)
+        runs[accum] = _weights(finetune(str(model), task, tmp_path / f"a{accum}", cfg, progress=False).final_dir)
+    (enc1, head1), (enc3, head3) = runs[1], runs[3]
+    base = _weights_of_base(model)
+    for k in enc1:
+        torch.testing.assert_close(enc3[k], enc1[k], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(head3["weight"], head1["weight"], rtol=1e-4, atol=1e-5)
+    assert any(not torch.allclose(base[k], enc1[k], atol=1e-3) for k in base if k in enc1)
