@@ -7,8 +7,9 @@ custom subclasses of all three; Trainer's checkpoints are ``checkpoint-N`` folde
 state is pickled, and its resume skips batches of a sampler whose order depends on the epochs
 before. On one device ``accelerate`` would give us ``autocast`` and a gradient scaler, which
 are a few lines of torch. The loop below is ~100 lines, resumes bit-exactly (data order keyed
-by ``(seed, epoch)``, RNG/optimizer/scheduler restored) and is no slower than Trainer on the
-same data (see bench/finetune/RESULTS.md).
+by ``(seed, epoch)``, RNG/optimizer/scheduler restored) and ran at the same speed as Trainer
+on the same data, within the noise of the one shared CPU it was measured on
+(bench/finetune/RESULTS.md).
 """
 
 from __future__ import annotations
