@@ -75,7 +75,6 @@ def finetune(
     task: Task,
     out_dir: str | Path,
     config: FinetuneConfig | None = None,
-    *,
     resume: bool = False,
     progress: bool = True,
     callback: Callable[[int, FinetuneModel], None] | None = None,
