@@ -32,7 +32,7 @@ max_sentences = 250
 [[tasks]]
 name = "trec-50"
 data = "sample:trec"
-max_sentences = 300
+max_sentences = 600        # 50 fine labels need more questions than the word-level tasks
 
 [finetune]
 epochs = 2
@@ -45,8 +45,8 @@ probe = "mlp"
 hidden_sizes = [32]
 l2 = [1e-4]
 seeds = 2
-max_iter = 25
-patience = 3
+max_iter = 200
+patience = 10             # early stopping on dev (or a slice of train)
 layers = [1, -1]          # the DirectProbe layers (the paper's table); "all" for every layer
 
 [directprobe]
