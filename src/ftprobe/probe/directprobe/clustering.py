@@ -257,40 +257,39 @@ class _Engine:
         cancellation error.
         """
         D = self.L[lab]
-        cand = np.flatnonzero(D["cand"])
         if len(slots) == 0:
             return
         D["ver"][slots] += 1
-        if len(cand) == 0:
+        ok = D["cand"]
+        if not ok.any():
             D["nn"][slots] = -1
             D["nnd"][slots] = np.inf
             return
-        C = D["cent"][cand]
-        sqc = D["sq"][cand]
-        pos = np.full(len(D["rows"]), -1, np.int64)
-        pos[cand] = np.arange(len(cand))
-        bs = max(1, int(4e6 // len(cand)))
+        cent, sq = D["cent"], D["sq"]
+        n = len(sq)
+        sqmax = float(sq[ok].max())
+        bs = max(1, int(4e6 // n))
         for b0 in range(0, len(slots), bs):
             blk = slots[b0 : b0 + bs]
-            d2 = D["sq"][blk][:, None] + sqc[None, :] - 2.0 * (D["cent"][blk] @ C.T)
+            # Over all slots (no copy of the centroid matrix); dead ones are masked after.
+            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (cent[blk] @ cent.T)
+            d2[:, ~ok] = np.inf
             for r, s in enumerate(blk.tolist()):
                 row = d2[r]
-                if pos[s] >= 0:
-                    row[pos[s]] = np.inf
+                row[s] = np.inf
                 rj = self.rej.get(int(D["rows"][s]))
                 if rj:
-                    p = pos[self.loc[np.fromiter(rj, np.int64, len(rj))]]
-                    row[p[p >= 0]] = np.inf
+                    row[self.loc[np.fromiter(rj, np.int64, len(rj))]] = np.inf
                 m = row.min()
                 if not np.isfinite(m):
                     D["nn"][s] = -1
                     D["nnd"][s] = np.inf
                     continue
-                band = np.flatnonzero(row <= m + 1e-9 * (D["sq"][s] + sqc.max()) + 1e-300)
-                diff = C[band] - D["cent"][s]
+                band = np.flatnonzero(row <= m + 1e-9 * (sq[s] + sqmax) + 1e-300)
+                diff = cent[band] - cent[s]
                 e = np.einsum("ij,ij->i", diff, diff)
                 em = e.min()
-                D["nn"][s] = int(cand[band[e == em]].min())
+                D["nn"][s] = int(band[e == em].min())
                 D["nnd"][s] = em
                 self._push(lab, s)
 
@@ -505,22 +504,30 @@ class _Engine:
             self.stats.inherited_rejections += len(ru)
         # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
         self._nn(lab, keep_s)
-        cand = np.flatnonzero(D["cand"])
-        cand = cand[cand != keep_s]
-        if len(cand) == 0:
+        ok = D["cand"].copy()
+        ok[keep_s] = False
+        if not ok.any():
             return
-        pointed = cand[(D["nn"][cand] == s) | (D["nn"][cand] == t)]
+        nn = D["nn"]
+        pointed = np.flatnonzero(ok & ((nn == s) | (nn == t)))
         self._nn_batch(lab, pointed)
-        diff = D["cent"][cand] - cU
+        # Clusters for which the union is now the nearest partner: screen with one
+        # matrix-vector product, then decide on exact distances.
+        sq = D["sq"]
+        d2f = sq + sq[keep_s] - 2.0 * (D["cent"] @ cU)
+        band = 1e-9 * (sq + sq[keep_s]) + 1e-300
+        near = np.flatnonzero(ok & (d2f <= D["nnd"] + band))
+        if ru and len(near):
+            near = near[~np.isin(D["rows"][near], np.fromiter(ru, np.int64, len(ru)))]
+        if len(near) == 0:
+            return
+        diff = D["cent"][near] - cU
         d2 = np.einsum("ij,ij->i", diff, diff)
-        nnd = D["nnd"][cand]
-        cur = D["nn"][cand]
-        # Closer, or equally close with a smaller representative (keep_id vs current partner).
+        nnd = D["nnd"][near]
+        cur = nn[near]
+        # Closer, or equally close with a smaller representative (keep_s vs current partner).
         better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
-        if ru:
-            bad = np.isin(D["rows"][cand], list(ru))
-            better &= ~bad
-        for c, dc in zip(cand[better].tolist(), d2[better].tolist(), strict=True):
+        for c, dc in zip(near[better].tolist(), d2[better].tolist(), strict=True):
             D["nn"][c] = keep_s
             D["nnd"][c] = dc
             D["ver"][c] += 1

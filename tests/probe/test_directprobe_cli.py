@@ -1,0 +1,66 @@
+"""`ftprobe directprobe` on plain files: outputs, user errors (exit 2, one line)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ftprobe.cli.main import main
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(30, 3)) + c for c in (0, 6, 12)])
+    y = np.repeat(["NOUN", "VERB", "ADJ"], 30)
+    np.save(tmp_path / "X.npy", X)
+    (tmp_path / "y.txt").write_text("\n".join(y) + "\n")
+    np.save(tmp_path / "Xt.npy", X[::5] + 0.05)
+    (tmp_path / "yt.txt").write_text("\n".join(y[::5]) + "\n")
+    return tmp_path
+
+
+def test_cli_plain_files(files, capsys):
+    out = files / "out"
+    rc = main(["directprobe", "--vectors", str(files / "X.npy"), "--labels", str(files / "y.txt"),
+               "--test-vectors", str(files / "Xt.npy"), "--test-labels", str(files / "yt.txt"),
+               "--out", str(out), "--no-progress"])
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_clusters"] == 3 and s["n_labels"] == 3 and s["linear"] is True
+    assert s["accuracy"] == 1.0
+    clusters = np.loadtxt(out / "clusters.txt", dtype=int)
+    assert clusters.shape == (90,) and len(np.unique(clusters)) == 3
+    assert (out / "predictions.txt").read_text().split() == \
+        (files / "yt.txt").read_text().split()
+    assert len((out / "distance_vector.txt").read_text().split()) == 3
+    assert not list(files.glob(".out.*"))  # no temporary folder left behind
+    assert "3 clusters for 3 labels" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("short_labels", "labels for 90 rows"),
+    ("nan", "NaN or inf"),
+    ("missing", "no such file"),
+    ("empty_label", "empty label"),
+])
+def test_cli_user_errors(files, capsys, problem, message):
+    X, labels = files / "X.npy", files / "y.txt"
+    if problem == "short_labels":
+        labels.write_text("A\nB\n")
+    elif problem == "nan":
+        A = np.load(X)
+        A[4, 1] = np.nan
+        np.save(X, A)
+    elif problem == "missing":
+        X = files / "nope.npy"
+    elif problem == "empty_label":
+        labels.write_text("A\n\nB\n")
+    rc = main(["directprobe", "--vectors", str(X), "--labels", str(labels),
+               "--out", str(files / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert not (files / "o").exists()
