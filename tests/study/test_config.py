@@ -143,3 +143,22 @@ def test_cli_dry_run(tmp_path, tiny_bert, capsys):
     err = capsys.readouterr().err
     assert "to run" in err and "finetune" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_shipped_configs_validate(shared_data):
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    demo = load_config(repo / "examples" / "demo.toml")
+    validate_config(demo)
+    paper = load_config(repo / "examples" / "paper-minilm.toml")
+    validate_config(paper)
+    assert {t.name for t in paper.tasks} == {"pos", "dep", "ps-role", "ps-fxn", "trec-50"}
+
+
+def test_demo_config_matches_shipped_example():
+    from ftprobe.study.demo import demo_config
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    shipped = load_config(repo / "examples" / "demo.toml")
+    built = demo_config("demo-out")
+    skip = {"output", "base_dir"}
+    assert shipped.model_dump(exclude=skip) == built.model_dump(exclude=skip)
