@@ -45,8 +45,8 @@ probe = "mlp"
 hidden_sizes = [32]
 l2 = [1e-4]
 seeds = 2
-max_iter = 200
-patience = 10             # early stopping on dev (or a slice of train)
+max_iter = 100
+patience = 5              # early stopping on dev (or a slice of train)
 layers = [1, -1]          # the DirectProbe layers (the paper's table); "all" for every layer
 
 [directprobe]

@@ -218,7 +218,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
                     sim_settings, sim_deps, f"{mi.name}/{ti.name}"))
                 series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
-                series_settings = {"layers": cfg.directprobe.checkpoint_layers,
+                series_settings = {"impl": 2, "layers": cfg.directprobe.checkpoint_layers,
                                    "first_last": cfg.directprobe.layers, **dp_core,
                                    "layers_extract": cfg.layers, **ext_settings}
                 spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,

@@ -301,14 +301,18 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     if not any(Path(c) == Path(ft["final"]) for c in ft["checkpoints"]):
         points.append(("final", lambda: final))
     K = task.n_labels
-    names = [p[0] for p in points]
-    fingerprints = []
-    for i, (name, get_entry) in enumerate(points):
+    fingerprints: list[str] = []
+    names: list[str] = []
+    for name, get_entry in points:
+        i = len(names)
         done_file = work / f"point-{i:03d}.json"
         if done_file.is_file():
             fingerprints.append(json.loads(done_file.read_text())["entry"])
+            names.append(name)
             continue
         entry = get_entry()
+        if fingerprints and entry.id == fingerprints[-1]:
+            continue  # the final model is the last checkpoint: one point, not two
         res = {"name": name, "entry": entry.id, "layers": {}}
         y = np.asarray(entry.labels)
         from ftprobe.compare.geometry import label_centroids
@@ -320,6 +324,8 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
         write_json_atomic(done_file, res)
         fingerprints.append(entry.id)
+        names.append(name)
+    points = names
     per_point = [json.loads((work / f"point-{i:03d}.json").read_text()) for i in range(len(points))]
     for layer in layers:
         np.save(work / f"centroids-L{layer}.npy",
