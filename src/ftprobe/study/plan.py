@@ -185,7 +185,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
         return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
                              f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
 
-    for mi_idx, m in enumerate(cfg.models):
+    for m in cfg.models:
         mi = models[m.name]
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]

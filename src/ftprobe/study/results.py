@@ -164,7 +164,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         model, a, b = cross["model"], cross["finetune"], cross["probe"]
         labels = plan.tasks[b].labels
         p = rd.result(cross["probe_step"])
-        for key, sid in cross["dp"].items():
+        for sid in cross["dp"].values():
             dp_a = rd.result(sid)
             layer = dp_a["layer"]
             before = dp_lookup.get((model, b), {}).get(layer)
