@@ -24,6 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
+
+# Raw LAPACK calls: the small solves run thousands of times, and scipy.linalg's validating
+# wrappers cost more than the arithmetic at these sizes.
 
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
 
@@ -77,15 +81,16 @@ class _Corral:
         return G[1 : n + 1, n] - G[0, n] - G[0, 1 : n + 1] + G[0, 0]
 
     def _extend(self, n: int) -> None:
-        from scipy.linalg import solve_triangular
-
         col = self._mcol(n)
         r = n - 1  # row of the new vertex in the factor
         if r == 0:
             d = col[0]
             row = np.zeros(0)
         else:
-            row = solve_triangular(self.L[:r, :r], col[:-1], lower=True, check_finite=False)
+            row, info = dtrtrs(self.L[:r, :r], col[:-1], lower=1)
+            if info != 0:
+                self.valid = False
+                return
             d = col[-1] - row @ row
         reg = self._reg(col[-1])
         self.L[r, :r] = row
@@ -96,8 +101,6 @@ class _Corral:
         return max(abs(scale), 1e-300) * 1e-13
 
     def _rebuild(self) -> None:
-        from scipy.linalg import cholesky
-
         k = self.k
         if k >= 2:
             G = self.G[:k, :k]
@@ -105,9 +108,10 @@ class _Corral:
             M = G[1:, 1:] - g0[:, None] - g0[None, :] + G[0, 0]
             reg = self._reg(np.trace(M) / (k - 1))
             M[np.diag_indices_from(M)] += reg
-            try:
-                self.L[: k - 1, : k - 1] = cholesky(M, lower=True, check_finite=False)
-            except np.linalg.LinAlgError:
+            c, info = dpotrf(M, lower=1, clean=1)
+            if info == 0:
+                self.L[: k - 1, : k - 1] = c
+            else:
                 w, U = np.linalg.eigh(M)
                 w = np.maximum(w, reg)
                 self.L[: k - 1, : k - 1] = np.linalg.cholesky((U * w) @ U.T)
@@ -139,8 +143,6 @@ class _Corral:
 
     def affine_minimizer(self) -> np.ndarray:
         """Weights mu (sum 1) of the min-norm point of the corral's affine hull."""
-        from scipy.linalg import solve_triangular
-
         k = self.k
         if k == 1:
             return np.ones(1)
@@ -148,9 +150,9 @@ class _Corral:
             self._rebuild()
         G = self.G
         rhs = -(G[0, 1:k] - G[0, 0])
-        L = self.L[: k - 1, : k - 1]
-        t = solve_triangular(L, rhs, lower=True, check_finite=False)
-        t = solve_triangular(L.T, t, lower=False, check_finite=False)
+        t, info = dpotrs(self.L[: k - 1, : k - 1], rhs, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("corral solve failed")
         mu = np.empty(k)
         mu[1:] = t
         mu[0] = 1.0 - t.sum()
