@@ -108,7 +108,7 @@ class ModelBatch:
 
     input_ids: torch.Tensor  # [R, L] rows (windows) of token ids
     attention_mask: torch.Tensor  # [R, L]
-    pool: torch.Tensor  # sparse [U, R*L]: one row per pooled unit (word or sentence)
+    pool: torch.Tensor  # sparse [T*c, R*L]: one row per target slot (word; head, dependent; sentence)
     target_units: torch.Tensor  # [T, 1] or [T, 2]: units whose vectors make each target
     target_index: np.ndarray  # [T]: index of each target in its split
 
@@ -195,13 +195,33 @@ class BatchBuilder:
                 unit_rows, unit_cols, unit_w = np.arange(n_units), tok_flat[pick], np.ones(n_units)
             cols = 1 if kind == "word" else 2
             target_units = word_offset[local_sent][:, None] + target_words[:, :cols]
-        pool = torch.sparse_coo_tensor(
-            torch.as_tensor(np.stack([unit_rows, unit_cols])),
-            torch.as_tensor(np.asarray(unit_w, dtype=np.float32)),
-            size=(n_units, len(rows) * width), check_invariants=False,
-        ).coalesce()
+        target_units = np.asarray(target_units, dtype=np.int64)
+        pool = _target_pooling(np.asarray(unit_rows), np.asarray(unit_cols), np.asarray(unit_w, dtype=np.float32),
+                               n_units, target_units.reshape(-1), len(rows) * width)
         return ModelBatch(torch.as_tensor(input_ids), torch.as_tensor(mask), pool,
                           torch.as_tensor(np.asarray(target_units, dtype=np.int64)), target_index)
+
+
+def _target_pooling(unit_rows: np.ndarray, unit_cols: np.ndarray, unit_w: np.ndarray, n_units: int,
+                    slots: np.ndarray, n_tokens: int) -> torch.Tensor:
+    """The pooling matrix with one row per target slot (a target's word, or head then dependent).
+
+    Units (words, sentences) are weighted sums of tokens; a target slot copies its unit's row,
+    so ``P @ H`` gives the target vectors directly, with no gather afterwards.
+    """
+    order = np.argsort(unit_rows, kind="stable")
+    unit_rows, unit_cols, unit_w = unit_rows[order], unit_cols[order], unit_w[order]
+    counts = np.bincount(unit_rows, minlength=n_units)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_slot = counts[slots]
+    slot_of_entry = np.repeat(np.arange(len(slots)), per_slot)
+    first = np.concatenate([[0], np.cumsum(per_slot)[:-1]])
+    entry = np.repeat(starts[slots], per_slot) + np.arange(per_slot.sum()) - np.repeat(first, per_slot)
+    return torch.sparse_coo_tensor(
+        torch.as_tensor(np.stack([slot_of_entry, unit_cols[entry]])),
+        torch.as_tensor(unit_w[entry]),
+        size=(len(slots), n_tokens), check_invariants=False,
+    ).coalesce()
 
 
 def pool_targets(hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
@@ -212,9 +232,9 @@ def pool_targets(hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
     """
     flat = hidden.reshape(-1, hidden.shape[-1])
     pool = batch.pool.to(dtype=flat.dtype) if flat.dtype != batch.pool.dtype else batch.pool
-    units = torch.sparse.mm(pool, flat)
-    picked = units[batch.target_units]  # [T, c, D]
-    return picked.reshape(picked.shape[0], -1)
+    # A sparse COO product: measured faster on CPU than CSR, a dense P, or gather + index_add.
+    slots = torch.sparse.mm(pool, flat)  # [T * c, D]
+    return slots.reshape(batch.target_units.shape[0], -1)
 
 
 def plan_batches(lengths: np.ndarray, sentence_ids: np.ndarray, batch_size: int) -> list[np.ndarray]:

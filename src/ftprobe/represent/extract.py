@@ -23,6 +23,7 @@ from ftprobe.represent.align import (
     SentenceTokens,
     WordPooling,
     plan_batches,
+    pool_targets,
     tokenize_sentences,
 )
 from ftprobe.represent.encoder import Encoder
@@ -123,15 +124,11 @@ def extract(
                 out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                             output_hidden_states=True)
                 hs = out.hidden_states
-                stacked = torch.stack([hs[layer] for layer in missing], dim=2)  # [R, L, k, D]
-                r, length, n_l, d = stacked.shape
-                flat = stacked.reshape(r * length, n_l * d).float()
-                units = torch.sparse.mm(batch.pool, flat).view(-1, n_l, d)
-                picked = units[batch.target_units]  # [T, c, k, D]
-                vecs = picked.permute(2, 0, 1, 3).reshape(n_l, picked.shape[0], -1)
-                if not torch.isfinite(vecs).all():
-                    raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
-                vecs = vecs.to("cpu", getattr(torch, store_dtype)).numpy()
+                # Pool layer by layer: no [R, L, layers, D] copy of the hidden states.
+                vecs = np.stack([pool_targets(hs[layer].float(), batch).cpu().numpy() for layer in missing])
+            if not np.isfinite(vecs).all():
+                raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
+            vecs = vecs.astype(store_dtype, copy=False)
             for j, layer in enumerate(missing):
                 arrays[layer][batch.target_index] = vecs[j]
             bar.update(1)
