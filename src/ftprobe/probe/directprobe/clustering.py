@@ -126,6 +126,22 @@ def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.isin(inv, mixed_groups)
 
 
+def _fisher_separates(Xs, groups, cent, covs, a, b, tol) -> bool:
+    """Cheap certificate: the projections of two labels on their Fisher direction separate."""
+    for k in (a, b):
+        if k not in covs:
+            Z = Xs[groups[k]]
+            covs[k] = np.atleast_2d(np.cov(Z.T)) if len(Z) > 1 else np.zeros((Xs.shape[1],) * 2)
+    S = covs[a] + covs[b]
+    S = S + np.eye(len(S)) * (1e-3 * max(np.trace(S) / len(S), 1e-12))
+    w = np.linalg.solve(S, cent[a] - cent[b])
+    nw = np.linalg.norm(w)
+    if not np.isfinite(nw) or nw == 0:
+        return False
+    w /= nw
+    return bool((Xs[groups[a]] @ w).min() > (Xs[groups[b]] @ w).max() + tol)
+
+
 def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
     """Which label pairs have meeting hulls (all points of each label taken together)."""
     conflict = np.zeros((n_labels, n_labels), bool)
@@ -137,10 +153,13 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
     ])
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
+    covs = {}
     for a, b in pairs:
         stats.label_pair_tests += 1
         if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
             stats.ball_full += 1
+        elif _fisher_separates(Xs, groups, cent, covs, a, b, tol):
+            stats.slab += 1
         else:
             ok, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
             if not ok:
