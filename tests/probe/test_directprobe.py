@@ -72,6 +72,17 @@ def test_equals_brute_force_clumps(seed):
     assert_valid_partition(X, y, dp.labels_)
 
 
+def test_equals_brute_force_with_compaction(monkeypatch):
+    """Slot compaction (normally only for big labels) forced on: same answer."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_COMPACT_MIN", 4)
+    for seed in (1, 4):
+        X, y = _random_case(seed)
+        dp = DirectProbe().fit(X, y)
+        np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+
+
 def test_equals_brute_force_higher_dim():
     """Small sets in more dimensions than points (affinely independent unions)."""
     rng = np.random.default_rng(7)

@@ -41,6 +41,7 @@ from ftprobe.probe.directprobe.separability import separate
 log = logging.getLogger(__name__)
 
 _PROJ_DIMS = 16
+_COMPACT_MIN = 2048  # labels with fewer slots are never compacted
 
 
 @dataclass
@@ -523,6 +524,11 @@ class _Engine:
             self.stats.inherited_rejections += len(ru)
         # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
         self._nn(lab, keep_s)
+        self._update_neighbours(lab, s, t, keep_s, cU, ru)
+        self._maybe_compact(lab)
+
+    def _update_neighbours(self, lab, s, t, keep_s, cU, ru) -> None:
+        D = self.L[lab]
         ok = D["cand"].copy()
         ok[keep_s] = False
         if not ok.any():
@@ -551,6 +557,34 @@ class _Engine:
             D["nnd"][c] = dc
             D["ver"][c] += 1
             self._push(lab, c)
+
+    def _maybe_compact(self, lab: int) -> None:
+        """Drop dead slots once they are half of a label's arrays (merge cost ~ live clusters).
+
+        Slots are renumbered in the same (row) order, so the tie rule on slots is unchanged;
+        the label's heap entries are rebuilt from the current nearest neighbours.
+        """
+        D = self.L[lab]
+        n = len(D["rows"])
+        live = D["alive"]
+        n_live = int(live.sum())
+        if n < _COMPACT_MIN or n_live > n // 2:
+            return
+        new = np.full(n, -1, np.int64)
+        new[live] = np.arange(n_live)
+        nn = D["nn"]
+        for key in ("rows", "cent", "sq", "count", "pc", "lo", "hi", "prad", "rad", "exact",
+                    "alive", "cand", "nn", "nnd"):
+            D[key] = D[key][live].copy()
+        D["ver"] = np.zeros(n_live, np.int64)
+        nn = D["nn"]
+        has = nn >= 0
+        nn[has] = new[nn[has]]
+        self.loc[D["rows"]] = np.arange(n_live)
+        self.heap = [e for e in self.heap if e[3] != lab]
+        heapq.heapify(self.heap)
+        for s_ in np.flatnonzero(D["cand"] & (nn >= 0)).tolist():
+            self._push(lab, s_)
 
     def clusters(self) -> dict[int, np.ndarray]:
         out = {}
