@@ -1,0 +1,47 @@
+"""Render results.json as the tables in RESULTS.md (python bench/directprobe/report.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    res = json.loads((HERE / "results.json").read_text())
+    print("| case | N | labels | clusters | linear | CPU s | wall s | peak RSS MiB | solver calls |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for k, r in res.items():
+        if not k.startswith("scale/"):
+            continue
+        _, case, n = k.split("/")
+        if "n" not in r:
+            print(f"| {case} | {n} | | | | | {r.get('wall_s', '')} | | {_why(r)} |")
+            continue
+        st = r["stats"]
+        calls = st["solver_sep"] + st["solver_overlap"] + st["lp_fallback"]
+        print(f"| {case} | {r['n']} | {r['n_labels']} | {r['n_clusters']} | {r['linear']} | "
+              f"{r['cpu_s']} | {r['wall_s']} | {r['peak_rss_mib']} | {calls} |")
+    print()
+    print("| case | N | clusters | ftprobe CPU s | naive CPU s | naive LP checks | identical | "
+          "speed-up (CPU) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, r in res.items():
+        if not k.startswith("compare/") or "n" not in r:
+            continue
+        _, case, _n = k.split("/")
+        ident = r.get("identical_clusters", "naive unfinished")
+        sp = r.get("speedup_cpu", f">= {r.get('speedup_cpu_at_least')}")
+        print(f"| {case} | {r['n']} | {r['n_clusters']} | {r['ftprobe_cpu_s']} | "
+              f"{r['naive_cpu_s']} | {r['naive_lp_checks']} | {ident} | {sp} |")
+
+
+def _why(r):
+    if "timeout_s" in r:
+        return f"timed out after {r['timeout_s']} s"
+    return r.get("error", r.get("skipped", ""))[-200:].replace("\n", " ").replace("|", "/")
+
+
+if __name__ == "__main__":
+    main()
