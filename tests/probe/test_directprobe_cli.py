@@ -64,3 +64,29 @@ def test_cli_user_errors(files, capsys, problem, message):
     assert rc == 2
     assert message in err and "Traceback" not in err
     assert not (files / "o").exists()
+
+
+def _fake_entry(root, eid, X, labels, names):
+    """A minimal store entry in the layout of ftprobe.represent.store."""
+    d = root / eid
+    d.mkdir(parents=True)
+    (d / "manifest.json").write_text(json.dumps({"layers": [0, 1], "model": {"name": "fake"}}))
+    np.save(d / "layer_00.npy", X * 0)
+    np.save(d / "layer_01.npy", X)
+    np.savez(d / "targets.npz", labels=np.asarray(labels, np.int64))
+    (d / "labels.json").write_text(json.dumps(names))
+
+
+def test_cli_store_entry(files, tmp_path):
+    rng = np.random.default_rng(1)
+    X = np.concatenate([rng.normal(size=(20, 3)) + c for c in (0, 8)])
+    lab = np.repeat([0, 1], 20)
+    _fake_entry(tmp_path / "store", "abc123", X, lab, ["DET", "NOUN"])
+    _fake_entry(tmp_path / "store", "def456", X[::4], lab[::4], ["DET", "NOUN"])
+    out = tmp_path / "o"
+    rc = main(["directprobe", "--store", str(tmp_path / "store"), "--entry", "abc",
+               "--test-entry", "def", "--layer", "1", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_clusters"] == 2 and s["linear"] and s["accuracy"] == 1.0
+    assert s["labels"] == ["DET", "NOUN"]
