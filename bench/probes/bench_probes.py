@@ -8,10 +8,12 @@ the benchmark skips cleanly when it is missing).
 
 Both sides run the same protocol on the same (sub-sampled) data in one process, on the same
 number of CPU threads: the grid of hidden sizes {32,64,128,256}^2 x L2 {1e-7..1} for each layer,
-early stopping with patience 10 (Adam, batch 200, at most 1000 epochs), the best setting by dev
-accuracy retrained with 5 seeds, test accuracy mean over the seeds. scikit-learn's early stopping
-can only hold out a slice of train (10 %); ftprobe stops on the dev split. Both sides reuse the
-grid's first-seed model as seed 0 of the retrain.
+early stopping with patience 10 (Adam, batch 200, at most 1000 epochs), the best setting
+retrained with 5 seeds, test accuracy mean over the seeds. scikit-learn's early stopping can only
+hold out a slice of train, so by default (``--validation slice``) both sides stop early and pick
+the best setting on a 10 % slice of train; ``--validation dev`` lets ftprobe use the dev split
+(and scikit-learn select by dev accuracy). Both sides reuse the grid's first-seed model as seed
+0 of the retrain.
 
     python bench/probes/bench_probes.py --n-train 3000 --threads 1
 """
@@ -44,6 +46,10 @@ def parse_args(argv=None):
                     help="also time ftprobe with the exhaustive grid (no halving)")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--validation", default="slice", choices=["slice", "dev"],
+                    help="slice: both sides stop early and select on a seeded 10%% slice of train "
+                         "(scikit-learn's only option); dev: ftprobe uses the dev split, "
+                         "scikit-learn selects by dev accuracy")
     ap.add_argument("--out", default=str(HERE / "results.json"))
     return ap.parse_args(argv)
 
@@ -105,8 +111,11 @@ def subsample(layers, labels, n, seed):
         np.asarray(labels)[idx]
 
 
-def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds):
-    """The same grid with MLPClassifier, best by dev accuracy, best retrained with the seeds."""
+def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds, select="slice"):
+    """The same grid with MLPClassifier, best retrained with the seeds.
+
+    The best setting is the one with the highest early-stopping validation score (``slice``,
+    scikit-learn's own held-out 10 % of train) or the highest dev accuracy (``dev``)."""
     import warnings
 
     import numpy as np
@@ -127,7 +136,8 @@ def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds):
             best = None
             for h, a in proto.configs():
                 clf = make(h, a, 0).fit(tr[layer], ytr)
-                score = float((clf.predict(dv[layer]) == ydv).mean())
+                score = (float(clf.best_validation_score_) if select == "slice"
+                         else float((clf.predict(dv[layer]) == ydv).mean()))
                 if best is None or score > best[0]:
                     best = (score, h, a, clf)
             accs = [float((best[3].predict(te[layer]) == yte).mean())]
@@ -161,6 +171,7 @@ def main(argv=None) -> int:
     te, yte = subsample(*vecs["test"], args.n_test, 2)
     K = int(max(ytr.max(), ydv.max(), yte.max())) + 1
     result = {
+        "validation": args.validation,
         "data": {"source": source, "task": "EWT POS (UPOS)", "model": "all-MiniLM-L6-v2",
                  "layers": list(tr), "n_train": len(ytr), "n_dev": len(ydv), "n_test": len(yte),
                  "n_full": {s: int(len(v[1])) for s, v in vecs.items()}, "n_labels": K},
@@ -171,7 +182,9 @@ def main(argv=None) -> int:
         proto = ProbeProtocol(probe="mlp", seeds=args.seeds, search=search, device="cpu",
                               precision=args.precision, threads=args.threads)
         t0 = time.perf_counter()
-        res = run_protocol(tr, ytr, te, yte, dev_layers=dv, y_dev=ydv, protocol=proto, n_labels=K)
+        use_dev = args.validation == "dev"
+        res = run_protocol(tr, ytr, te, yte, dev_layers=dv if use_dev else None,
+                           y_dev=ydv if use_dev else None, protocol=proto, n_labels=K)
         secs = time.perf_counter() - t0
         result[name] = {
             "seconds": secs, "search": search, "precision": args.precision,
@@ -203,7 +216,7 @@ def main(argv=None) -> int:
         proto = ProbeProtocol(probe="mlp", seeds=args.seeds)
         t0 = time.perf_counter()
         with threadpool_limits(args.threads):
-            sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds)
+            sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds, args.validation)
         result["sklearn"] = {"seconds": time.perf_counter() - t0,
                              "layers": {str(k): v for k, v in sk.items()}}
         compare("ftprobe")
