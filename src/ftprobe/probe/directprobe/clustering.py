@@ -80,12 +80,13 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
     return X * f, rms * f
 
 
-def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None):
+def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
+                   direction: np.ndarray | None = None):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None).
 
     w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
     """
-    r = nearest_points(P, Q, stop_above=tol, stop_below=tol)
+    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
     if r.lower > tol:
         w = r.x / np.linalg.norm(r.x)
         lo, hi = float((P @ w).min()), float((Q @ w).max())
@@ -399,10 +400,12 @@ class _Engine:
                 cj = int(M["rows"][t])
                 # Cached planes from either part, verified on the other part's points only.
                 done = False
+                hint = None
                 for part, rest in ((a, b), (b, a)):
                     h = self._plane_get(part, cj)
                     if h is None:
                         continue
+                    hint = h[0]
                     w, lo, hi = h
                     v = self.points(rest) @ w
                     lo2 = min(lo, float(v.min()))
@@ -428,7 +431,8 @@ class _Engine:
                         continue
                 if U is None:
                     U = np.concatenate([self.points(a), self.points(b)])
-                ok, h = hulls_disjoint(U, self.points(cj), tol, self.stats)
+                # A plane that failed still points roughly the right way: start the solver there.
+                ok, h = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint)
                 if not ok:
                     return False, None, (radU, pradU, exactU)
                 new_planes[cj] = h

@@ -165,21 +165,23 @@ _WS_ADD = 512
 
 def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
                    stop_above: float | None = None, stop_below: float | None = None,
-                   max_iter: int = 100_000) -> HullResult:
+                   max_iter: int = 100_000, direction: np.ndarray | None = None) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) with certified bounds (see :func:`_wolfe`).
 
     Large sets are solved on working sets: Wolfe's algorithm on the points that reach furthest
     toward the other set, then one pass over all points gives the certified lower bound; points
     beyond the working set's supporting planes join it and the solve repeats. Upper bounds are
     always explicit points, lower bounds always come from all points, so the certificate is the
-    same as without working sets.
+    same as without working sets. ``direction`` (e.g. a hyperplane normal that separated
+    parts of the sets before) only chooses the starting vertices; the answer does not depend on
+    it.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     if len(P) + len(Q) <= _WS_MIN:
         return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                      max_iter=max_iter)
-    d0 = P.mean(0) - Q.mean(0)
+                      max_iter=max_iter, direction=direction)
+    d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     inp = np.zeros(len(P), bool)
     inq = np.zeros(len(Q), bool)
     k = min(_WS_ADD, len(P))
@@ -190,7 +192,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     while True:
         ip, iq = np.flatnonzero(inp), np.flatnonzero(inq)
         r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
-                   stop_below=stop_below, max_iter=max_iter)
+                   stop_below=stop_below, max_iter=max_iter, direction=direction)
         total_it += r.iterations
         r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
         if stop_below is not None and r.distance <= stop_below:
@@ -227,7 +229,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
 
 def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
            stop_above: float | None = None, stop_below: float | None = None,
-           max_iter: int = 100_000) -> HullResult:
+           max_iter: int = 100_000, direction: np.ndarray | None = None) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
 
     Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
@@ -247,7 +249,7 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
         j = int(np.argmax(sq))
         return i, j, float(sp[i] - sq[j])
 
-    d0 = P.mean(0) - Q.mean(0)
+    d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     i, j, _ = support(d0)
     corral.add(P[i] - Q[j], i, j)
     lam = np.ones(1)
