@@ -21,9 +21,15 @@ What makes it fast without changing the answer:
   being re-tested;
 - identical points with different labels overlap from the start, so no union containing one of
   them can ever pass: such points stay singletons ("frozen") and are not candidates;
-- checks use certificates before any optimisation: bounding spheres in a 1-Lipschitz projection
-  (PCA) and in full space, separating hyperplanes cached per cluster pair and re-verified on the
-  new points only, then the exact nearest-point solver (hull.py), with HiGHS as the fallback.
+- checks use certificates before any optimisation, each of which proves hull distance > tol:
+  slabs (exact min/max of every cluster's projections on PCA axes and on one Fisher direction
+  per conflicting label pair, merged by min/max), bounding spheres in a 1-Lipschitz projection
+  and in full space, separating hyperplanes cached per cluster pair and re-verified on the new
+  points only; then the exact nearest-point solver (hull.py), which returns either a verified
+  separating hyperplane or an explicit pair of points closer than tol, with HiGHS (soft-margin
+  LP, separability.py) as the fallback when it stalls numerically. Affine independence of small
+  sets is available (separability.affinely_independent) but not used here: it proves
+  disjointness without a margin, so it could disagree with the tolerance-aware tests.
 """
 
 from __future__ import annotations
