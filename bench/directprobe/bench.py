@@ -140,6 +140,11 @@ def _spawn(args: list[str], timeout: float) -> dict:
 def _save(key: str, rec: dict) -> None:
     res = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     rec["recorded"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        rec["commit"] = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                       capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
     res[key] = rec
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
