@@ -38,6 +38,8 @@ def main() -> None:
 
 
 def _why(r):
+    if r.get("stopped_by_hand"):
+        return f"stopped after {r['cpu_s_at_stop']} CPU s in the {r['phase_at_stop']} phase"
     if "timeout_s" in r:
         return f"timed out after {r['timeout_s']} s"
     return r.get("error", r.get("skipped", ""))[-200:].replace("\n", " ").replace("|", "/")
