@@ -45,7 +45,7 @@ def accuracy_bars(runs: list[dict]) -> bytes | None:
     lo = min(100 * (row["accuracy_before"] or 0) for _, row in rows)
     ax.set_ylim(max(0, lo - 15), 100)
     ax.legend(fontsize=7)
-    ax.set_title("MLP probe accuracy, last DirectProbe layer: before vs after", fontsize=9)
+    ax.set_title("MLP probe accuracy (last DirectProbe layer)", fontsize=9)
     return _png(fig)
 
 
@@ -147,7 +147,7 @@ def per_layer(run: dict) -> bytes | None:
     ax.set_xlabel("layer")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=6)
+    ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="center left", framealpha=0.8)
     ax.set_title(f"{run['model']} / {run['task']}: change per layer", fontsize=9)
     return _png(fig)
 
