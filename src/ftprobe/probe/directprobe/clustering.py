@@ -43,12 +43,15 @@ import numpy as np
 import scipy.linalg
 
 from ftprobe.probe.directprobe.hull import nearest_points
-from ftprobe.probe.directprobe.separability import separate
+from ftprobe.probe.directprobe.separability import decide_distance, separate
 
 log = logging.getLogger(__name__)
 
 _PROJ_DIMS = 16
 _COMPACT_MIN = 2048  # labels with fewer slots are never compacted
+# Wolfe iterations before an undecided pair goes to the LP decision (max of the two).
+_WOLFE_CAP_MIN = 200
+_WOLFE_CAP_PER_DIM = 1
 
 
 @dataclass
@@ -68,6 +71,9 @@ class ClusterStats:
     solver_sep: int = 0
     solver_overlap: int = 0
     lp_fallback: int = 0
+    lp_sep: int = 0  # pairs Wolfe left undecided within its cap, settled by the LP decision
+    lp_overlap: int = 0
+    lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
     seconds: dict = field(default_factory=dict)
 
 
@@ -92,8 +98,34 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None).
 
     w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
+
+    Wolfe's nearest-point iteration decides most pairs in a few steps, but crawls when the
+    hulls nearly touch in many dimensions (its corral approaches D+1 vertices while the bounds
+    close slowly). It therefore runs for at most ``_WOLFE_CAP`` iterations; an undecided pair
+    then goes to the max-margin LP with constraint generation (separability.decide_distance),
+    seeded with Wolfe's active points, which returns only verified answers (a separating unit
+    normal checked on all points, or two explicit points within tol). Only if that is
+    inconclusive does the uncapped nearest-point solver run, as before.
     """
-    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
+    cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
+    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
+    if not (r.lower > tol or r.distance <= tol or r.converged):
+        t0 = time.perf_counter()
+        dec = decide_distance(P, Q, tol, seed_p=r.corral_p, seed_q=r.corral_q, direction=r.x)
+        if stats is not None:
+            stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (
+                time.perf_counter() - t0)
+        if dec.disjoint is True:
+            if stats is not None:
+                stats.lp_sep += 1
+            return True, (dec.w, dec.lo, dec.hi)
+        if dec.disjoint is False:
+            if stats is not None:
+                stats.lp_overlap += 1
+            return False, None
+        if stats is not None:
+            stats.lp_undecided += 1
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
     if r.lower > tol:
         w = r.x / np.linalg.norm(r.x)
         lo, hi = float((P @ w).min()), float((Q @ w).max())

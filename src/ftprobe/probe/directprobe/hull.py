@@ -192,7 +192,8 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     while True:
         ip, iq = np.flatnonzero(inp), np.flatnonzero(inq)
         r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
-                   stop_below=stop_below, max_iter=max_iter, direction=direction)
+                   stop_below=stop_below, max_iter=max(max_iter - total_it, 1),
+                   direction=direction)
         total_it += r.iterations
         r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
         if stop_below is not None and r.distance <= stop_below:
@@ -210,6 +211,8 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
         r.converged = nx - r.lower <= rtol * nx + atol
         if r.converged or (stop_above is not None and r.lower > stop_above):
             return r
+        if total_it >= max_iter:
+            return r  # iteration budget spent: bounds as they are, not converged
         # Points beyond the working set's supporting levels improve the solution: add them.
         lp_ = float(sp[ip].min())
         lq_ = float(sq[iq].max())

@@ -243,3 +243,196 @@ def balls_disjoint(c1, r1, c2, r2) -> np.ndarray | bool:
     diff = np.asarray(c1) - np.asarray(c2)
     d = np.sqrt(np.einsum("...i,...i->...", diff, diff))
     return d > (np.asarray(r1) + np.asarray(r2)) * (1 + 1e-12) + 1e-12
+
+
+# -- tolerance-aware decision for pairs the nearest-point solver does not settle quickly -------
+
+_DEC_INIT = 64  # points per side nearest the current plane in the first working set
+_DEC_ADD = 128  # violators added per side and round
+_DEC_ROUNDS = 60
+
+
+@dataclass
+class Decision:
+    """Outcome of :func:`decide_distance`: ``disjoint`` True (hull distance > tol, with a verified
+    unit normal ``w``: min P@w - max Q@w > tol), False (an explicit pair ``zp`` in conv(P),
+    ``zq`` in conv(Q) with ||zp - zq|| <= tol), or None (undecided: the caller must fall back to
+    an exact method)."""
+
+    disjoint: bool | None
+    w: np.ndarray | None = None
+    lo: float = 0.0
+    hi: float = 0.0
+    zp: np.ndarray | None = None
+    zq: np.ndarray | None = None
+    rounds: int = 0
+
+
+def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """Convex weights (a on P, b on Q) turned into points; then the same support re-solved by
+    non-negative least squares (removes the LP's tolerance from the weights)."""
+    from scipy.optimize import nnls
+
+    out = []
+    if a.sum() > 0 and b.sum() > 0:
+        out.append((a @ P / a.sum(), b @ Q / b.sum()))
+    sp, sq = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
+    if 0 < len(sp) and 0 < len(sq) and len(sp) + len(sq) <= 4 * P.shape[1] + 8:
+        c = 10.0 * max(float(np.abs(P[sp]).max()), float(np.abs(Q[sq]).max()), 1e-300)
+        dim = P.shape[1]
+        A = np.zeros((dim + 2, len(sp) + len(sq)))
+        A[:dim, : len(sp)] = P[sp].T
+        A[:dim, len(sp) :] = -Q[sq].T
+        A[dim, : len(sp)] = c
+        A[dim + 1, len(sp) :] = c
+        rhs = np.zeros(dim + 2)
+        rhs[dim:] = c
+        try:
+            x, _ = nnls(A, rhs, maxiter=50 * A.shape[1])
+        except RuntimeError:
+            x = None
+        if x is not None:
+            xa, xb = x[: len(sp)], x[len(sp) :]
+            if xa.sum() > 0 and xb.sum() > 0:
+                out.append((xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum()))
+    return out
+
+
+class _MarginLP:
+    """max t  s.t.  w.p + b >= t (p in P),  w.q + b <= -t (q in Q),  -1 <= w_i <= 1.
+
+    Columns w (D), b, t; rows are added incrementally (HiGHS re-solves from the last basis).
+    By LP duality the optimum is half the L1 distance between the hulls of the rows' points:
+    the dual weights (a on P, b on Q) are convex combinations up to a factor 1/2 each, and the
+    dual objective is ||P'a - Q'b||_1.
+    """
+
+    def __init__(self, dim: int):
+        self.h = _new_highs()
+        self.dim = dim
+        n = dim + 2
+        lo = np.r_[np.full(dim, -1.0), -np.inf, -np.inf]
+        hi = np.r_[np.full(dim, 1.0), np.inf, np.inf]
+        cost = np.zeros(n)
+        cost[-1] = -1.0  # minimise -t
+        self.h.addCols(n, cost, lo, hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
+                       np.zeros(0))
+
+    def add(self, Z: np.ndarray, sign: float) -> None:
+        m = len(Z)
+        if m == 0:
+            return
+        d = self.dim
+        per = d + 2
+        idx = np.empty((m, per), np.int32)
+        idx[:, :d] = np.arange(d, dtype=np.int32)
+        idx[:, d] = d
+        idx[:, d + 1] = d + 1
+        val = np.empty((m, per))
+        val[:, :d] = sign * Z
+        val[:, d] = sign
+        val[:, d + 1] = -1.0
+        starts = np.arange(0, m * per, per, dtype=np.int32)
+        self.h.addRows(m, np.zeros(m), np.full(m, np.inf), m * per, starts, idx.ravel(),
+                       val.ravel())
+
+    def solve(self):
+        """(t, w, b, row duals) or None when HiGHS does not reach an optimum."""
+        import highspy
+
+        h = self.h
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value)
+        d = self.dim
+        return float(x[d + 1]), x[:d].copy(), float(x[d]), np.abs(np.asarray(sol.row_dual))
+
+
+def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
+                    seed_p: np.ndarray | None = None, seed_q: np.ndarray | None = None,
+                    direction: np.ndarray | None = None) -> Decision:
+    """Decide hull distance > ``tol`` with a max-margin LP on HiGHS and constraint generation.
+
+    The LP (:class:`_MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
+    set; its optimum is half the L1 distance between the working sets' hulls, and its dual gives
+    the two convex combinations z_P, z_Q that attain it. Violators on the full sets (one
+    matrix-vector product per side) join the working set until the plane holds on all points.
+    Nothing is taken on trust:
+    - overlap (distance <= tol) is accepted only from two explicit points z_P in conv(P),
+      z_Q in conv(Q) with ||z_P - z_Q||_2 <= tol (L2 <= L1, so any working set whose L1
+      distance is at most tol yields one);
+    - disjointness (distance > tol) only from a unit normal whose projections separate *all*
+      points of P and Q by more than tol.
+    The LP's plane maximises an L1 margin, which is within a factor sqrt(D) of the Euclidean
+    one; a pair whose distance falls in that band (or any LP trouble) returns
+    ``disjoint=None`` and the caller keeps its exact method. So this routine can make a decision
+    faster, never different.
+
+    ``seed_p``/``seed_q`` (e.g. the nearest-point solver's active points) and the points nearest
+    the plane orthogonal to ``direction`` (P on its high side) form the first working set.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    if not (tol > 0):
+        return Decision(None)
+    dim = P.shape[1]
+    d = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
+    inP = np.zeros(len(P), bool)
+    inQ = np.zeros(len(Q), bool)
+    if seed_p is not None:
+        inP[np.asarray(seed_p, np.int64)] = True
+    if seed_q is not None:
+        inQ[np.asarray(seed_q, np.int64)] = True
+    sp, sq = P @ d, Q @ d
+    k = min(_DEC_INIT, len(P))
+    inP[np.argpartition(sp, k - 1)[:k] if k < len(P) else slice(None)] = True
+    k = min(_DEC_INIT, len(Q))
+    inQ[np.argpartition(-sq, k - 1)[:k] if k < len(Q) else slice(None)] = True
+    lp = _MarginLP(dim)
+    blocks = [(np.flatnonzero(inP), True), (np.flatnonzero(inQ), False)]
+    for blk, onp in blocks:
+        lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
+    for rounds in range(1, _DEC_ROUNDS + 1):
+        res = lp.solve()
+        if res is None:
+            return Decision(None, rounds=rounds)
+        t, w, b0, dual = res
+        # The dual's pair: explicit points, checked in L2.
+        a = np.zeros(len(P))
+        bq = np.zeros(len(Q))
+        pos = 0
+        for blk, onp in blocks:
+            (a if onp else bq)[blk] += dual[pos : pos + len(blk)]
+            pos += len(blk)
+        a[a < 1e-12 * max(a.max(), 1e-300)] = 0.0
+        bq[bq < 1e-12 * max(bq.max(), 1e-300)] = 0.0
+        if t <= 0.5 * tol or t <= 4.0 * tol * np.sqrt(dim):
+            for zp, zq in _common_point(P, Q, a, bq):
+                if float(np.linalg.norm(zp - zq)) <= tol:
+                    return Decision(False, zp=zp, zq=zq, rounds=rounds)
+            if t <= 0.5 * tol:
+                return Decision(None, rounds=rounds)
+        vp = P @ w
+        vq = Q @ w
+        lo, hi = float(vp.min()), float(vq.max())
+        nw = float(np.linalg.norm(w))
+        if nw > 0 and (lo - hi) / nw > tol:
+            return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds)
+        # Violators of the working-set margin join the working set.
+        eps = 1e-9 * max(1.0, abs(t))
+        badp = np.flatnonzero((vp + b0 < t - eps) & ~inP)
+        badq = np.flatnonzero((vq + b0 > -t + eps) & ~inQ)
+        if len(badp) == 0 and len(badq) == 0:
+            return Decision(None, rounds=rounds)  # in the band between L1 and L2 readings
+        if len(badp) > _DEC_ADD:
+            badp = badp[np.argpartition(vp[badp], _DEC_ADD - 1)[:_DEC_ADD]]
+        if len(badq) > _DEC_ADD:
+            badq = badq[np.argpartition(-vq[badq], _DEC_ADD - 1)[:_DEC_ADD]]
+        inP[badp] = True
+        inQ[badq] = True
+        lp.add(P[badp], 1.0)
+        lp.add(Q[badq], -1.0)
+        blocks += [(badp, True), (badq, False)]
+    return Decision(None, rounds=_DEC_ROUNDS)
