@@ -14,7 +14,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from directprobe_bruteforce import brute_force_clusters, lp_separable  # noqa: E402
 
 from ftprobe.probe.directprobe import DirectProbe, pearson_similarity  # noqa: E402
-from ftprobe.probe.directprobe.hull import hull_distance, nearest_points  # noqa: E402
+from ftprobe.probe.directprobe.hull import (  # noqa: E402
+    hull_distance,
+    nearest_points,
+    point_hull_distance,
+)
 from ftprobe.probe.directprobe.separability import affinely_independent, separate  # noqa: E402
 
 
@@ -332,3 +336,60 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_allclose(back.label_distances(), dp.label_distances())
     assert back.n_clusters_ == dp.n_clusters_ and back.linear_ == dp.linear_
     np.testing.assert_array_equal(back.predict(X[:5]), dp.predict(X[:5]))
+
+
+# -- LP decision for pairs Wolfe leaves undecided ----------------------------------------------
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lp_decision_is_verified_and_agrees_with_exact_distance(seed):
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    rng = np.random.default_rng(300 + seed)
+    d = int(rng.integers(2, 12))
+    P = rng.normal(size=(int(rng.integers(3, 400)), d))
+    Q = rng.normal(size=(int(rng.integers(3, 400)), d)) + rng.uniform(0, 4) * rng.normal(size=d)
+    dist = hull_distance(P, Q)
+    for tol in (1e-6, 0.5 * dist if dist > 0 else 1e-3, 2.0 * dist if dist > 0 else 1e-1):
+        dec = decide_distance(P, Q, tol)
+        if dec.disjoint is True:
+            assert dist > tol
+            assert (P @ dec.w).min() - (Q @ dec.w).max() > tol
+            assert abs(np.linalg.norm(dec.w) - 1) < 1e-12
+        elif dec.disjoint is False:
+            assert dist <= tol * (1 + 1e-9)
+            assert np.linalg.norm(dec.zp - dec.zq) <= tol
+            for z, S in ((dec.zp, P), (dec.zq, Q)):
+                assert point_hull_distance(z, S) <= 1e-7 * (1 + np.abs(S).max())
+
+
+def test_lp_decision_large_overlap_and_separation():
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    rng = np.random.default_rng(9)
+    P = rng.normal(size=(3000, 20))
+    Q = rng.normal(size=(2500, 20)) + np.r_[3.0, np.zeros(19)]  # overlapping tails
+    dec = decide_distance(P, Q, 1e-6)
+    assert dec.disjoint is False and np.linalg.norm(dec.zp - dec.zq) <= 1e-6
+    Q2 = rng.normal(size=(2500, 20)) + np.r_[15.0, np.zeros(19)]
+    dec = decide_distance(P, Q2, 1e-6)
+    assert dec.disjoint is True and (P @ dec.w).min() - (Q2 @ dec.w).max() > 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equals_brute_force_with_wolfe_capped(monkeypatch, seed):
+    """Wolfe stopped after one iteration: every solver check goes through the LP decision
+    (and, when it is inconclusive, the uncapped solver); the partition is unchanged."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    rng = np.random.default_rng(100 + seed)
+    centres = rng.normal(size=(6, 3)) * 2
+    X = np.concatenate([c + 0.6 * rng.normal(size=(6, 3)) for c in centres])
+    y = np.repeat(np.arange(6) % 3, 6)
+    flip = rng.random(len(y)) < 0.15
+    y[flip] = rng.integers(0, 3, flip.sum())
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    s = dp.stats_
+    assert s.lp_sep + s.lp_overlap > 0
