@@ -192,6 +192,8 @@ def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
 
 
 def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
+    import torch
+
     from ftprobe.probe.protocol import ProbeProtocol, run_protocol
 
     s = dict(spec["probe"])
@@ -202,14 +204,21 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
     dev = ctx.entry("dev") if "dev" in ctx.deps else None
     layers = resolve_layers(layers_choice, list(train.layers))
     get = lambda e: {layer: np.asarray(e.layer(layer), dtype=np.float32) for layer in layers}  # noqa: E731
+    # Small batched networks take many tiny steps: on CPU one thread is faster, and with more,
+    # OpenMP barriers stall whenever another process holds a core (measured: 215 s with 2
+    # threads against 18 s with 1 for the same probe on a busy 2-core machine).
     proto = ProbeProtocol(probe=s["probe"], hidden_sizes=tuple(s["hidden_sizes"]), l2=tuple(s["l2"]),
                           seeds=s["seeds"], max_iter=s["max_iter"], patience=s["patience"],
                           batch_size=s["batch_size"], search=s["search"],
-                          threads=ctx.threads, **{"device": "cpu", **options})
-    res = run_protocol(get(train), np.asarray(train.labels), get(test), np.asarray(test.labels),
-                       dev_layers=get(dev) if dev is not None else None,
-                       y_dev=np.asarray(dev.labels) if dev is not None else None,
-                       protocol=proto, n_labels=spec["n_labels"], progress=False)
+                          **{"device": "cpu", "threads": 1, **options})
+    threads_before = torch.get_num_threads()
+    try:
+        res = run_protocol(get(train), np.asarray(train.labels), get(test), np.asarray(test.labels),
+                           dev_layers=get(dev) if dev is not None else None,
+                           y_dev=np.asarray(dev.labels) if dev is not None else None,
+                           protocol=proto, n_labels=spec["n_labels"], progress=False)
+    finally:
+        torch.set_num_threads(threads_before)
     summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
                             "best_hidden": list(r.best_hidden)}
                for layer, r in res.layers.items()}
