@@ -26,8 +26,12 @@ What makes it fast without changing the answer:
   per conflicting label pair, merged by min/max), bounding spheres in a 1-Lipschitz projection
   and in full space, separating hyperplanes cached per cluster pair and re-verified on the new
   points only; then the exact nearest-point solver (hull.py), which returns either a verified
-  separating hyperplane or an explicit pair of points closer than tol, with HiGHS (soft-margin
-  LP, separability.py) as the fallback when it stalls numerically. Affine independence of small
+  separating hyperplane or an explicit pair of points closer than tol. Its iterations are
+  capped: pairs it leaves undecided (hulls nearly touching in many dimensions, where Wolfe
+  crawls) go to a max-margin LP on HiGHS with constraint generation
+  (separability.decide_distance), which answers only with the same two kinds of verified
+  certificates; if it cannot, the uncapped solver runs, with the soft-margin LP
+  (separability.separate) as the last fallback when that stalls numerically. Affine independence of small
   sets is available (separability.affinely_independent) but not used here: it proves
   disjointness without a margin, so it could disagree with the tolerance-aware tests.
 """
