@@ -393,3 +393,18 @@ def test_equals_brute_force_with_wolfe_capped(monkeypatch, seed):
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     s = dp.stats_
     assert s.lp_sep + s.lp_overlap > 0
+
+
+def test_equals_brute_force_when_lp_decision_gives_up(monkeypatch):
+    """LP iteration limit 0: every LP decision is inconclusive, the uncapped solver decides."""
+    import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.separability as sep
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    monkeypatch.setattr(sep, "_DEC_ITER_PER_ROW", 0)
+    monkeypatch.setattr(sep, "_DEC_ITER_BASE", 0)
+    X, y = _random_case(4)
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert dp.stats_.lp_undecided > 0 and dp.stats_.lp_sep + dp.stats_.lp_overlap == 0

@@ -250,6 +250,8 @@ def balls_disjoint(c1, r1, c2, r2) -> np.ndarray | bool:
 _DEC_INIT = 64  # points per side nearest the current plane in the first working set
 _DEC_ADD = 128  # violators added per side and round
 _DEC_ROUNDS = 60
+_DEC_ITER_PER_ROW = 10  # simplex iteration limit per re-solve: this x (rows + columns) + base
+_DEC_ITER_BASE = 2000
 
 
 @dataclass
@@ -337,10 +339,17 @@ class _MarginLP:
                        val.ravel())
 
     def solve(self):
-        """(t, w, b, row duals) or None when HiGHS does not reach an optimum."""
+        """(t, w, b, row duals) or None when HiGHS does not reach an optimum.
+
+        Each run gets a simplex iteration limit (normal re-solves take ~1-3 x the columns; an
+        LP whose optimum sits on exactly shared points, t = 0, was seen to stall for minutes):
+        hitting it means "no answer" and the caller falls back to its exact method.
+        """
         import highspy
 
         h = self.h
+        h.setOptionValue("simplex_iteration_limit",
+                         int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE))
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
