@@ -179,12 +179,7 @@ def _fisher_separates(Xs, groups, cent, covs, a, b, tol) -> bool:
             covs[k] = np.atleast_2d(np.cov(Z.T)) if len(Z) > 1 else np.zeros((Xs.shape[1],) * 2)
     S = covs[a] + covs[b]
     S = S + np.eye(len(S)) * (1e-3 * max(np.trace(S) / len(S), 1e-12))
-    w = np.linalg.solve(S, cent[a] - cent[b])
-    nw = np.linalg.norm(w)
-    if not np.isfinite(nw) or nw == 0:
-        return False
-    w /= nw
-    return bool((Xs[groups[a]] @ w).min() > (Xs[groups[b]] @ w).max() + tol)
+    return _projections_separate(Xs, groups, a, b, np.linalg.solve(S, cent[a] - cent[b]), tol)
 
 
 def _pooled_fisher(Xs, y, cent, pairs) -> dict:
