@@ -185,6 +185,12 @@ def build_plan(cfg: StudyConfig) -> Plan:
         return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
                              f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
 
+    def dp_steps(mi, ti, ex: dict[str, str], stage: str) -> dict[str, dict[str, str]]:
+        """DirectProbe on train and test at every configured layer (the paper's table)."""
+        return {split: {str(layer): directprobe(mi, ti, ex[split], layer, split, stage)
+                        for layer in cfg.directprobe.layers}
+                for split in ("train", "test")}
+
     for m in cfg.models:
         mi = models[m.name]
         for t in cfg.tasks_of(m):
@@ -193,10 +199,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
-            run["dp_original"] = {
-                split: {str(layer): directprobe(mi, ti, orig[split], layer, split, ORIGINAL)
-                        for layer in cfg.directprobe.layers}
-                for split in ("train", "test")}
+            run["dp_original"] = dp_steps(mi, ti, orig, ORIGINAL)
             if t.finetune:
                 ft_deps: dict[str, str] = {}
                 ft_key = content_key("finetune", {"model": mi.fingerprint, "data": ti.fingerprints,
@@ -208,10 +211,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 ft = extracts(mi, ti, ft_id, FINETUNED)
                 run["extract_finetuned"] = ft
                 run["probe_finetuned"] = probe(mi, ti, ft, FINETUNED)
-                run["dp_finetuned"] = {
-                    split: {str(layer): directprobe(mi, ti, ft[split], layer, split, FINETUNED)
-                            for layer in cfg.directprobe.layers}
-                    for split in ("train", "test")}
+                run["dp_finetuned"] = dp_steps(mi, ti, ft, FINETUNED)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
                 sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000}
                 run["similarity"] = plan.add(Step(

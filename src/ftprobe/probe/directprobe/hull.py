@@ -32,6 +32,14 @@ from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
 
 
+def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` entries of ``idx`` with the lowest ``score`` (all when there are fewer): the
+    violators a constraint-generation round adds to its working set."""
+    if len(idx) <= k:
+        return idx
+    return idx[np.argpartition(score, k - 1)[:k]]
+
+
 @dataclass
 class HullResult:
     distance: float  # best upper bound (= exact distance when converged)
@@ -222,10 +230,8 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
             # The working-set solve was not accurate enough to move on; finish on all points.
             return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above,
                           stop_below=stop_below, max_iter=max_iter)
-        if len(vp) > _WS_ADD:
-            vp = vp[np.argpartition(sp[vp], _WS_ADD - 1)[:_WS_ADD]]
-        if len(vq) > _WS_ADD:
-            vq = vq[np.argpartition(-sq[vq], _WS_ADD - 1)[:_WS_ADD]]
+        vp = most_violated(vp, sp[vp], _WS_ADD)
+        vq = most_violated(vq, -sq[vq], _WS_ADD)
         inp[vp] = True
         inq[vq] = True
 

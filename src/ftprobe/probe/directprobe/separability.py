@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftprobe.probe.directprobe.hull import most_violated
+
 # Slack totals below this are "zero" (separable); a real overlap costs at least 2.
 _OBJ_ZERO = 1e-6
 # A verified hyperplane must give values >= 1 - _VERIFY on P and <= -1 + _VERIFY on Q.
@@ -201,10 +203,8 @@ def separate(P: np.ndarray, Q: np.ndarray, wmax: float = 1e6,
             # Working-set points themselves violate beyond tolerance: the LP is not accurate
             # enough to certify; treat as overlap only if a fresh full solve says so.
             return _full(P, Q, wmax, rounds)
-        if len(badp) > _ADD:
-            badp = badp[np.argpartition(vp[badp], _ADD - 1)[:_ADD]]
-        if len(badq) > _ADD:
-            badq = badq[np.argpartition(-vq[badq], _ADD - 1)[:_ADD]]
+        badp = most_violated(badp, vp[badp], _ADD)
+        badq = most_violated(badq, -vq[badq], _ADD)
         inP[badp] = True
         inQ[badq] = True
         lp.add(P[badp], 1.0)
@@ -435,10 +435,8 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         badq = np.flatnonzero((vq + b0 > -t + eps) & ~inQ)
         if len(badp) == 0 and len(badq) == 0:
             return Decision(None, rounds=rounds)  # in the band between L1 and L2 readings
-        if len(badp) > _DEC_ADD:
-            badp = badp[np.argpartition(vp[badp], _DEC_ADD - 1)[:_DEC_ADD]]
-        if len(badq) > _DEC_ADD:
-            badq = badq[np.argpartition(-vq[badq], _DEC_ADD - 1)[:_DEC_ADD]]
+        badp = most_violated(badp, vp[badp], _DEC_ADD)
+        badq = most_violated(badq, -vq[badq], _DEC_ADD)
         inP[badp] = True
         inQ[badq] = True
         lp.add(P[badp], 1.0)
