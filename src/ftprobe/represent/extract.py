@@ -28,6 +28,7 @@ from ftprobe.represent.align import (
 )
 from ftprobe.represent.encoder import Encoder
 from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file, write_json_atomic
+from ftprobe.represent.writer import BackgroundWorker, LayerWriter, RowRuns
 
 log = logging.getLogger(__name__)
 STORE_DTYPES = ("float32", "float16")
@@ -103,18 +104,24 @@ def extract(
     targets_of_batch = _group_targets(batches, sp.sent, len(sp.sentences))
 
     arrays = {
-        layer: np.lib.format.open_memmap(partial / layer_file(layer), mode="r+" if done else "w+",
-                                         dtype=store_dtype, shape=(len(sp), dim))
+        layer: LayerWriter(partial / layer_file(layer), (len(sp), dim), store_dtype, create=not done)
         for layer in missing
     }
     model = encoder.model
     device = next(model.parameters()).device
     bar = _progress(len(batches), done, f"extract {task.name}/{split}", progress)
+    worker = BackgroundWorker()
+
+    def write_batch(runs: RowRuns, per_layer: dict) -> None:
+        for layer, vecs in per_layer.items():
+            arrays[layer].write(runs, vecs)
+
     last_flush = time.monotonic()
     n_windows = 0
     try:
         for k in range(done, len(batches)):
             if max_batches is not None and k >= max_batches:
+                worker.drain()
                 _checkpoint(partial, arrays, plan, k)
                 return None  # type: ignore[return-value]
             sents, sel = batches[k], targets_of_batch[k]
@@ -123,23 +130,28 @@ def extract(
             with torch.inference_mode():
                 out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                             output_hidden_states=True)
-                hs = out.hidden_states
-                # Pool layer by layer: no [R, L, layers, D] copy of the hidden states.
-                vecs = np.stack([pool_targets(hs[layer].float(), batch).cpu().numpy() for layer in missing])
-            if not np.isfinite(vecs).all():
-                raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
-            vecs = vecs.astype(store_dtype, copy=False)
-            for j, layer in enumerate(missing):
-                arrays[layer][batch.target_index] = vecs[j]
+                # Pool layer by layer (no stacked copy); the thread writes while the next batch runs.
+                per_layer = {}
+                for layer in missing:
+                    vecs = pool_targets(out.hidden_states[layer].float(), batch).cpu().numpy()
+                    if not np.isfinite(vecs).all():
+                        raise UserError(f"model {encoder.name}: non-finite hidden states at layer "
+                                        f"{layer} (try --dtype float32)")
+                    per_layer[layer] = vecs
+            worker.submit(write_batch, RowRuns(batch.target_index), per_layer)
             bar.update(1)
             if time.monotonic() - last_flush > FLUSH_SECONDS:
+                worker.drain()
                 _checkpoint(partial, arrays, plan, k + 1)
                 last_flush = time.monotonic()
+        worker.drain()
+        for arr in arrays.values():
+            arr.sync()  # on disk before the entry is renamed complete
     finally:
         bar.close()
-    for arr in arrays.values():
-        arr.flush()
-    del arrays
+        worker.close()
+        for arr in arrays.values():
+            arr.close()
 
     manifest = {
         "format": 1,
@@ -217,7 +229,7 @@ def _resume_point(partial: Path, plan: dict) -> int:
 
 def _checkpoint(partial: Path, arrays: dict, plan: dict, done: int) -> None:
     for arr in arrays.values():
-        arr.flush()
+        arr.sync()
     write_json_atomic(partial / PROGRESS, {"plan": plan, "done": done})
 
 
