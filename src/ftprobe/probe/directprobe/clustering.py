@@ -98,8 +98,8 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
-                   direction: np.ndarray | None = None):
-    """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None).
+                   direction: np.ndarray | None = None, support=None, lp_first: bool = False):
+    """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, support or None).
 
     w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
 
@@ -110,41 +110,45 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     seeded with Wolfe's active points, which returns only verified answers (a separating unit
     normal checked on all points, or two explicit points within tol). Only if that is
     inconclusive does the uncapped nearest-point solver run, as before.
+
+    ``lp_first`` skips Wolfe and goes straight to the LP, seeded with ``support`` (indices into
+    P and Q): for a pair that needed the LP before and has grown since, Wolfe would most likely
+    hit its cap again. A separation found by the LP returns its support (indices into P, Q) so
+    that the caller can do this next time.
     """
-    cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
-    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
-    if not (r.lower > tol or r.distance <= tol or r.converged):
-        t0 = time.perf_counter()
-        dec = decide_distance(P, Q, tol, seed_p=r.corral_p, seed_q=r.corral_q, direction=r.x)
-        if stats is not None:
-            stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (
-                time.perf_counter() - t0)
+    if lp_first:
+        sp, sq = support if support is not None else (None, None)
+        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction)
         if dec.disjoint is True:
-            if stats is not None:
-                stats.lp_sep += 1
-            return True, (dec.w, dec.lo, dec.hi)
+            return True, (dec.w, dec.lo, dec.hi), (dec.support_p, dec.support_q)
         if dec.disjoint is False:
-            if stats is not None:
-                stats.lp_overlap += 1
-            return False, None
-        if stats is not None:
-            stats.lp_undecided += 1
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
+            return False, None, None
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
+    else:
+        cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
+        if not (r.lower > tol or r.distance <= tol or r.converged):
+            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, r.x)
+            if dec.disjoint is True:
+                return True, (dec.w, dec.lo, dec.hi), (dec.support_p, dec.support_q)
+            if dec.disjoint is False:
+                return False, None, None
+            r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
     if r.lower > tol:
         w = r.x / np.linalg.norm(r.x)
         lo, hi = float((P @ w).min()), float((Q @ w).max())
         if lo - hi > tol:
             if stats is not None:
                 stats.solver_sep += 1
-            return True, (w, lo, hi)
+            return True, (w, lo, hi), None
     if r.distance <= tol:
         if stats is not None:
             stats.solver_overlap += 1
-        return False, None
+        return False, None, None
     if r.converged:  # distance known and within [lower, upper]: on the tolerance boundary
         if stats is not None:
             stats.solver_overlap += 1
-        return False, None
+        return False, None, None
     # The nearest-point solver stalled numerically: settle it with the HiGHS LP.
     if stats is not None:
         stats.lp_fallback += 1
@@ -153,8 +157,23 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         w = res.hyperplane.w / np.linalg.norm(res.hyperplane.w)
         lo, hi = float((P @ w).min()), float((Q @ w).max())
         if lo - hi > tol:
-            return True, (w, lo, hi)
-    return False, None
+            return True, (w, lo, hi), None
+    return False, None, None
+
+
+def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction):
+    """decide_distance, with its time and outcome counted in ``stats``."""
+    t0 = time.perf_counter()
+    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction)
+    if stats is not None:
+        stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (time.perf_counter() - t0)
+        if dec.disjoint is True:
+            stats.lp_sep += 1
+        elif dec.disjoint is False:
+            stats.lp_overlap += 1
+        else:
+            stats.lp_undecided += 1
+    return dec
 
 
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -235,7 +254,7 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
         elif _fisher_separates(Xs, groups, cent, covs, a, b, tol):
             stats.slab += 1
         else:
-            ok, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
+            ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
             if not ok:
                 conflict[a, b] = conflict[b, a] = True
                 stats.label_pairs_overlapping += 1
@@ -318,6 +337,9 @@ class _Engine:
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
         self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
+        # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
+        # first working set when the pair, grown, has to be decided again (same keys as planes).
+        self.support: dict[tuple[int, int], np.ndarray] = {}
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
         self.heap: list = []
 
@@ -416,8 +438,10 @@ class _Engine:
             return w, lo, hi
         return -w, -hi, -lo
 
-    def _plane_put(self, a: int, b: int, h) -> None:
+    def _plane_put(self, a: int, b: int, h, support: np.ndarray | None = None) -> None:
         w, lo, hi = h
+        if support is not None:
+            self.support[(a, b) if a < b else (b, a)] = support
         if a < b:
             key, val = (a, b), (w, lo, hi)
         else:
@@ -426,9 +450,13 @@ class _Engine:
         self.plane_keys.setdefault(a, set()).add(key)
         self.plane_keys.setdefault(b, set()).add(key)
 
+    def _support_of(self, a: int, b: int) -> np.ndarray | None:
+        return self.support.get((a, b) if a < b else (b, a))
+
     def _plane_drop(self, cid: int) -> None:
         for key in self.plane_keys.pop(cid, ()):
             self.planes.pop(key, None)
+            self.support.pop(key, None)
             other = key[1] if key[0] == cid else key[0]
             ks = self.plane_keys.get(other)
             if ks is not None:
@@ -437,7 +465,8 @@ class _Engine:
     def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
 
-        Returns (ok, new_planes) where new_planes maps other cluster id -> oriented plane.
+        Returns (ok, new_planes, radii) where new_planes maps other cluster id -> (oriented
+        plane, support rows or None).
         """
         D = self.L[lab]
         a, b = int(D["rows"][sa]), int(D["rows"][sb])
@@ -482,7 +511,7 @@ class _Engine:
                     v = self.points(rest) @ w
                     lo2 = min(lo, float(v.min()))
                     if lo2 - hi > tol:
-                        new_planes[cj] = (w, lo2, hi)
+                        new_planes[cj] = ((w, lo2, hi), self._support_of(part, cj))
                         self.stats.cached_plane += 1
                         done = True
                         break
@@ -503,11 +532,25 @@ class _Engine:
                         continue
                 if U is None:
                     U = np.concatenate([self.points(a), self.points(b)])
-                # A plane that failed still points roughly the right way: start the solver there.
-                ok, h = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint)
+                # A plane that failed still points roughly the right way: start the solver there;
+                # a pair that needed the LP before goes straight to it, from its old support.
+                urows, crows = None, self.member_rows(cj)
+                seeds = None
+                old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+                if old:
+                    urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+                    sup = np.concatenate(old)
+                    seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
+                ok, h, sup = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
+                                            support=seeds, lp_first=seeds is not None)
                 if not ok:
                     return False, None, (radU, pradU, exactU)
-                new_planes[cj] = h
+                rows = None
+                if sup is not None:
+                    if urows is None:
+                        urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+                    rows = np.concatenate([urows[sup[0]], crows[sup[1]]])
+                new_planes[cj] = (h, rows)
         return True, new_planes, (radU, pradU, exactU)
 
     # -- main loop ---------------------------------------------------------------------------
@@ -584,8 +627,8 @@ class _Engine:
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
         self._plane_drop(a)
         self._plane_drop(b)
-        for cj, h in planes.items():
-            self._plane_put(keep_id, cj, h)
+        for cj, (h, support) in planes.items():
+            self._plane_put(keep_id, cj, h, support)
         # Rejections are inherited by the union.
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())

@@ -250,6 +250,7 @@ def balls_disjoint(c1, r1, c2, r2) -> np.ndarray | bool:
 _DEC_INIT = 64  # points per side nearest the current plane in the first working set
 _DEC_ADD = 128  # violators added per side and round
 _DEC_ROUNDS = 60
+_DEC_KEEP = 32  # points per side nearest a verified plane, kept as the pair's support
 _DEC_ITER_PER_ROW = 10  # simplex iteration limit per re-solve: this x (rows + columns) + base
 _DEC_ITER_BASE = 2000
 
@@ -268,6 +269,10 @@ class Decision:
     zp: np.ndarray | None = None
     zq: np.ndarray | None = None
     rounds: int = 0
+    # Indices (into P, Q) of the points that held the last working-set optimum up: a good
+    # first working set when the same pair, grown a little, is decided again.
+    support_p: np.ndarray | None = None
+    support_q: np.ndarray | None = None
 
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
@@ -428,7 +433,12 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         lo, hi = float(vp.min()), float(vq.max())
         nw = float(np.linalg.norm(w))
         if nw > 0 and (lo - hi) / nw > tol:
-            return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds)
+            k_p, k_q = min(_DEC_KEEP, len(P)), min(_DEC_KEEP, len(Q))
+            near_p = np.argpartition(vp, k_p - 1)[:k_p] if k_p < len(P) else np.arange(len(P))
+            near_q = np.argpartition(-vq, k_q - 1)[:k_q] if k_q < len(Q) else np.arange(len(Q))
+            return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds,
+                            support_p=np.union1d(np.flatnonzero(a > 0), near_p),
+                            support_q=np.union1d(np.flatnonzero(bq > 0), near_q))
         # Violators of the working-set margin join the working set.
         eps = 1e-9 * max(1.0, abs(t))
         badp = np.flatnonzero((vp + b0 < t - eps) & ~inP)
