@@ -56,6 +56,7 @@ _COMPACT_MIN = 2048  # labels with fewer slots are never compacted
 # Wolfe iterations before an undecided pair goes to the LP decision (max of the two).
 _WOLFE_CAP_MIN = 200
 _WOLFE_CAP_PER_DIM = 1
+_WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~2k x 386)
 
 
 @dataclass
@@ -98,8 +99,9 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
-                   direction: np.ndarray | None = None, support=None, lp_first: bool = False):
-    """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, support or None).
+                   direction: np.ndarray | None = None, support=None, lp_first: bool = False,
+                   warm=None):
+    """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
     w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
 
@@ -113,14 +115,15 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
 
     ``lp_first`` skips Wolfe and goes straight to the LP, seeded with ``support`` (indices into
     P and Q): for a pair that needed the LP before and has grown since, Wolfe would most likely
-    hit its cap again. A separation found by the LP returns its support (indices into P, Q) so
-    that the caller can do this next time.
+    hit its cap again; ``warm`` continues that earlier LP itself (see decide_distance). A
+    separation found by the LP returns the LP's Decision (its support and its LP), so that the
+    caller can do this next time.
     """
     if lp_first:
         sp, sq = support if support is not None else (None, None)
-        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction)
+        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm)
         if dec.disjoint is True:
-            return True, (dec.w, dec.lo, dec.hi), (dec.support_p, dec.support_q)
+            return True, (dec.w, dec.lo, dec.hi), dec
         if dec.disjoint is False:
             return False, None, None
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
@@ -130,7 +133,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         if not (r.lower > tol or r.distance <= tol or r.converged):
             dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, r.x)
             if dec.disjoint is True:
-                return True, (dec.w, dec.lo, dec.hi), (dec.support_p, dec.support_q)
+                return True, (dec.w, dec.lo, dec.hi), dec
             if dec.disjoint is False:
                 return False, None, None
             r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
@@ -161,10 +164,10 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     return False, None, None
 
 
-def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction):
+def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None):
     """decide_distance, with its time and outcome counted in ``stats``."""
     t0 = time.perf_counter()
-    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction)
+    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction, warm=warm)
     if stats is not None:
         stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (time.perf_counter() - t0)
         if dec.disjoint is True:
@@ -174,6 +177,16 @@ def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction):
         else:
             stats.lp_undecided += 1
     return dec
+
+
+def _local_blocks(blocks, urows: np.ndarray, crows: np.ndarray) -> list:
+    """An LP's row blocks, from global rows to positions in the union (P) and the cluster (Q)."""
+    uo, co = np.argsort(urows), np.argsort(crows)
+    out = []
+    for rows, onp in blocks:
+        order, ref = (uo, urows) if onp else (co, crows)
+        out.append((order[np.searchsorted(ref[order], rows)], onp))
+    return out
 
 
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -340,6 +353,10 @@ class _Engine:
         # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
         # first working set when the pair, grown, has to be decided again (same keys as planes).
         self.support: dict[tuple[int, int], np.ndarray] = {}
+        # The LP itself of the most recent LP-separated pairs (bounded: each holds a dense
+        # working set): (id of the cluster on the LP's P side, HiGHS LP, row blocks as global
+        # rows). Same keys as planes; continued when the P side grows against the same cluster.
+        self.lps: dict[tuple[int, int], tuple] = {}
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
         self.heap: list = []
 
@@ -438,10 +455,16 @@ class _Engine:
             return w, lo, hi
         return -w, -hi, -lo
 
-    def _plane_put(self, a: int, b: int, h, support: np.ndarray | None = None) -> None:
+    def _plane_put(self, a: int, b: int, h, support: np.ndarray | None = None, lp=None) -> None:
         w, lo, hi = h
+        key = (a, b) if a < b else (b, a)
         if support is not None:
-            self.support[(a, b) if a < b else (b, a)] = support
+            self.support[key] = support
+        if lp is not None:
+            self.lps.pop(key, None)
+            self.lps[key] = (a, *lp)  # a is the LP's P side
+            while len(self.lps) > _WARM_LPS:
+                self.lps.pop(next(iter(self.lps)))  # oldest first
         if a < b:
             key, val = (a, b), (w, lo, hi)
         else:
@@ -453,10 +476,18 @@ class _Engine:
     def _support_of(self, a: int, b: int) -> np.ndarray | None:
         return self.support.get((a, b) if a < b else (b, a))
 
+    def _lp_of(self, a: int, b: int):
+        """(LP, blocks of global rows) of the pair when its P side is ``a``, else None."""
+        st = self.lps.get((a, b) if a < b else (b, a))
+        if st is None or st[0] != a:
+            return None
+        return st[1], st[2]
+
     def _plane_drop(self, cid: int) -> None:
         for key in self.plane_keys.pop(cid, ()):
             self.planes.pop(key, None)
             self.support.pop(key, None)
+            self.lps.pop(key, None)
             other = key[1] if key[0] == cid else key[0]
             ks = self.plane_keys.get(other)
             if ks is not None:
@@ -511,7 +542,8 @@ class _Engine:
                     v = self.points(rest) @ w
                     lo2 = min(lo, float(v.min()))
                     if lo2 - hi > tol:
-                        new_planes[cj] = ((w, lo2, hi), self._support_of(part, cj))
+                        new_planes[cj] = ((w, lo2, hi), self._support_of(part, cj),
+                                          self._lp_of(part, cj))
                         self.stats.cached_plane += 1
                         done = True
                         break
@@ -536,21 +568,32 @@ class _Engine:
                 # a pair that needed the LP before goes straight to it, from its old support.
                 urows, crows = None, self.member_rows(cj)
                 seeds = None
+                warm = None
                 old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
                 if old:
                     urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
                     sup = np.concatenate(old)
                     seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
-                ok, h, sup = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
-                                            support=seeds, lp_first=seeds is not None)
+                    for part in (a, b):
+                        st = self._lp_of(part, cj)
+                        if st is not None:
+                            # This LP is continued (and changed): no other pair may hold it.
+                            self.lps.pop((part, cj) if part < cj else (cj, part), None)
+                            warm = (st[0], _local_blocks(st[1], urows, crows))
+                            break
+                ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
+                                            support=seeds, lp_first=seeds is not None, warm=warm)
                 if not ok:
                     return False, None, (radU, pradU, exactU)
-                rows = None
-                if sup is not None:
+                rows = lp = None
+                if dec is not None:
                     if urows is None:
                         urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
-                    rows = np.concatenate([urows[sup[0]], crows[sup[1]]])
-                new_planes[cj] = (h, rows)
+                    rows = np.concatenate([urows[dec.support_p], crows[dec.support_q]])
+                    if dec.lp is not None:
+                        lp = (dec.lp, [(urows[blk] if onp else crows[blk], onp)
+                                       for blk, onp in dec.blocks])
+                new_planes[cj] = (h, rows, lp)
         return True, new_planes, (radU, pradU, exactU)
 
     # -- main loop ---------------------------------------------------------------------------
@@ -627,8 +670,8 @@ class _Engine:
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
         self._plane_drop(a)
         self._plane_drop(b)
-        for cj, (h, support) in planes.items():
-            self._plane_put(keep_id, cj, h, support)
+        for cj, (h, support, lp) in planes.items():
+            self._plane_put(keep_id, cj, h, support, lp)
         # Rejections are inherited by the union.
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())

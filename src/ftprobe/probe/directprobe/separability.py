@@ -273,6 +273,11 @@ class Decision:
     # first working set when the same pair, grown a little, is decided again.
     support_p: np.ndarray | None = None
     support_q: np.ndarray | None = None
+    # The LP at the end (HiGHS instance with its optimal basis) and its rows as blocks of
+    # indices (into P when the flag is True, else into Q), in the order they were added: the
+    # caller may hand both back (``warm``) to decide a superset of P against the same Q.
+    lp: object | None = None
+    blocks: list | None = None
 
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
@@ -366,7 +371,7 @@ class _MarginLP:
 
 def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                     seed_p: np.ndarray | None = None, seed_q: np.ndarray | None = None,
-                    direction: np.ndarray | None = None) -> Decision:
+                    direction: np.ndarray | None = None, warm=None) -> Decision:
     """Decide hull distance > ``tol`` with a max-margin LP on HiGHS and constraint generation.
 
     The LP (:class:`_MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
@@ -386,6 +391,9 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
 
     ``seed_p``/``seed_q`` (e.g. the nearest-point solver's active points) and the points nearest
     the plane orthogonal to ``direction`` (P on its high side) form the first working set.
+    ``warm = (lp, blocks)`` continues an earlier decision's LP instead (its rows re-indexed into
+    this P and Q by the caller): every earlier row is still a valid constraint, HiGHS restarts
+    from the earlier optimal basis, and only the new violators are added.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -404,10 +412,25 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     inP[np.argpartition(sp, k - 1)[:k] if k < len(P) else slice(None)] = True
     k = min(_DEC_INIT, len(Q))
     inQ[np.argpartition(-sq, k - 1)[:k] if k < len(Q) else slice(None)] = True
-    lp = _MarginLP(dim)
-    blocks = [(np.flatnonzero(inP), True), (np.flatnonzero(inQ), False)]
-    for blk, onp in blocks:
-        lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
+    if warm is not None:
+        lp, old_blocks = warm
+        blocks = [(np.asarray(blk, np.int64), onp) for blk, onp in old_blocks]
+        had_p = np.zeros(len(P), bool)
+        had_q = np.zeros(len(Q), bool)
+        for blk, onp in blocks:
+            (had_p if onp else had_q)[blk] = True
+        new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
+        inP |= had_p
+        inQ |= had_q
+        for blk, onp in ((new_p, True), (new_q, False)):
+            if len(blk):
+                lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
+                blocks.append((blk, onp))
+    else:
+        lp = _MarginLP(dim)
+        blocks = [(np.flatnonzero(inP), True), (np.flatnonzero(inQ), False)]
+        for blk, onp in blocks:
+            lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
     for rounds in range(1, _DEC_ROUNDS + 1):
         res = lp.solve()
         if res is None:
@@ -438,7 +461,8 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             near_q = np.argpartition(-vq, k_q - 1)[:k_q] if k_q < len(Q) else np.arange(len(Q))
             return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds,
                             support_p=np.union1d(np.flatnonzero(a > 0), near_p),
-                            support_q=np.union1d(np.flatnonzero(bq > 0), near_q))
+                            support_q=np.union1d(np.flatnonzero(bq > 0), near_q),
+                            lp=lp, blocks=blocks)
         # Violators of the working-set margin join the working set.
         eps = 1e-9 * max(1.0, abs(t))
         badp = np.flatnonzero((vp + b0 < t - eps) & ~inP)
