@@ -26,7 +26,7 @@ def main() -> None:
         calls = st["solver_sep"] + st["solver_overlap"] + st["lp_fallback"] + lp
         lp_s = f"{lp} ({r['phase_s']['lp_decide']:.0f} s)" if "lp_decide" in r["phase_s"] else ""
         print(f"| {case} | {r['n']} | {r['n_labels']} | {r['n_clusters']} | {r['linear']} | "
-              f"{r['cpu_s']} | {r['wall_s']} | {r['peak_rss_mib']} | {calls} | {lp_s} |")
+              f"{r['cpu_s']} | {r['wall_s']} | {r.get('peak_rss_mib', '-')} | {calls} | {lp_s} |")
     print()
     print("| case | N | clusters | ftprobe CPU s | naive CPU s | naive LP checks | identical | "
           "speed-up (CPU) |")
