@@ -408,3 +408,25 @@ def test_equals_brute_force_when_lp_decision_gives_up(monkeypatch):
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_undecided > 0 and dp.stats_.lp_sep + dp.stats_.lp_overlap == 0
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
+    """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
+    that grow against the same cluster are re-decided from their kept support and their
+    earlier LP (warm basis, new rows only); the partition is still the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    rng = np.random.default_rng(200 + seed)
+    A = rng.normal(size=(30, 4))
+    A[:, 0] = np.abs(A[:, 0]) + 0.05
+    B = rng.normal(size=(30, 4))
+    B[:, 0] = -np.abs(B[:, 0]) - 0.05
+    C = rng.normal(size=(8, 4)) * 0.3
+    X = np.concatenate([A, B, C])
+    y = np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0

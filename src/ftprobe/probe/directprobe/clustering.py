@@ -79,6 +79,8 @@ class ClusterStats:
     lp_sep: int = 0  # pairs Wolfe left undecided within its cap, settled by the LP decision
     lp_overlap: int = 0
     lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
+    lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
+    lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
     seconds: dict = field(default_factory=dict)
 
 
@@ -581,6 +583,9 @@ class _Engine:
                             self.lps.pop((part, cj) if part < cj else (cj, part), None)
                             warm = (st[0], _local_blocks(st[1], urows, crows))
                             break
+                if seeds is not None:
+                    self.stats.lp_from_support += 1
+                    self.stats.lp_continued += warm is not None
                 ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
                                             support=seeds, lp_first=seeds is not None, warm=warm)
                 if not ok:
