@@ -137,7 +137,9 @@ def throughput(model: str, args) -> dict:
 def accuracy(model: str, args) -> dict:
     task = load_pos(args.acc_train_sentences, splits=("train", "test"))
     with tempfile.TemporaryDirectory() as tmp:
-        res, wall = run_ftprobe(model, task, args.lr, Path(tmp) / "acc", epochs=args.acc_epochs,
+        # --acc-dir keeps the run (metrics.jsonl grows per epoch, readable while it runs)
+        out = args.acc_dir if args.acc_dir is not None else Path(tmp) / "acc"
+        res, wall = run_ftprobe(model, task, args.lr, out, epochs=args.acc_epochs,
                                 progress=args.progress)
     evs = [m for m in res.metrics if m.get("event") == "eval"]
     return {"train_sentences": len(task.split("train").sentences), "epochs": args.acc_epochs,
@@ -158,6 +160,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--progress", action="store_true")
     p.add_argument("--out", type=Path, default=HERE / "results.json")
+    p.add_argument("--acc-dir", type=Path, default=None, help="keep the accuracy run here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from ftprobe.represent import default_model
