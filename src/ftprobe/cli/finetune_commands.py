@@ -33,7 +33,7 @@ class Finetune(TaskArgs):
     eval_split: str | None = opt(None, help="split evaluated after each epoch (default: dev, else test)")
     eval_batch_size: int = opt(64, help="sentences per evaluation batch")
     grad_accum: int = opt(1, help="micro-batches per optimizer step (same result, less memory)")
-    mixed_precision: str = opt("auto", help="auto (bf16/fp16 on a GPU, none on CPU)",
+    mixed_precision: str = opt("auto", help="auto (bf16/fp16 on a GPU, none on CPU); bf16 also runs on CPU",
                                choices=["auto", "no", "fp16", "bf16"])
     device: str = opt("auto", help="auto, cpu or cuda")
     max_length: int | None = opt(None, help="longest input in subwords (default: the model's)")

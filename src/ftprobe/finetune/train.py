@@ -62,9 +62,11 @@ def resolve_eval_split(task: Task, config: FinetuneConfig) -> str | None:
 def _mixed_precision(config: FinetuneConfig, device: torch.device) -> str:
     mp = config.mixed_precision
     if device.type != "cuda":
-        if mp in ("fp16", "bf16"):
-            raise UserError(f"--mixed-precision {mp} needs a GPU; this run is on {device.type}")
-        return "no"
+        # bf16 autocast also runs on CPUs (fast where they have AMX); fp16 needs CUDA's loss
+        # scaling. "auto" keeps CPU runs in fp32, the recipe's own numerics.
+        if mp == "fp16":
+            raise UserError(f"--mixed-precision fp16 needs a GPU; this run is on {device.type}")
+        return "bf16" if mp == "bf16" else "no"
     if mp == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return mp
@@ -137,7 +139,7 @@ def finetune(
 
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)) \
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)) \
         if precision != "no" else nullcontext
 
     resolved = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
