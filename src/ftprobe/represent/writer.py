@@ -12,6 +12,8 @@ The file is an ordinary ``.npy``: readers memory-map it.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +94,6 @@ class BackgroundWorker:
     """
 
     def __init__(self, depth: int = 2):
-        import queue
-        import threading
-
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="ftprobe-writer", daemon=True)
