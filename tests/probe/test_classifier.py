@@ -204,3 +204,24 @@ def test_directprobe_is_loaded_lazily():
             "assert 'ftprobe.probe.directprobe' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("search", ["grid", "halving"])
+def test_grid_schedule_does_not_change_results(search):
+    """Chunked (cache-sized runs) and lock-step schedules train the same models: every grid
+    score, every chosen setting and every seed's accuracy agree exactly."""
+    from dataclasses import replace
+
+    tr, ytr = _layers(0)
+    te, yte = _layers(1)
+    base = replace(SMALL, search=search, halving_r0=2, halving_eta=2)
+    res = {sch: run_protocol(tr, ytr, te, yte, protocol=replace(base, schedule=sch), n_labels=4,
+                             progress=False)
+           for sch in ("together", "chunks")}
+    for li in (0, 1):
+        a, b = res["together"].layers[li], res["chunks"].layers[li]
+        assert a.grid == b.grid
+        assert (a.best_hidden, a.best_l2) == (b.best_hidden, b.best_l2)
+        assert a.accuracies == b.accuracies
+    if search == "halving":
+        assert any(r["pruned"] for r in res["chunks"].layers[0].grid)

@@ -273,6 +273,11 @@ class BatchedTrainer:
                     curves[k].append(s)
             if prune is not None:
                 new_alive = np.asarray(prune(epoch, best_score.copy(), alive.copy()), dtype=bool)
+                # A model that already stopped on its own is not pruned afterwards: its result
+                # must not depend on how long other models (other layers) keep training.
+                done = np.zeros(G, dtype=bool)
+                done[list(finished)] = True
+                new_alive |= alive & done
                 pruned |= alive & ~new_alive
                 alive = new_alive
             new_groups = []

@@ -66,6 +66,12 @@ class ProbeProtocol:
     control_lowercase: bool = True
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "fp32"  # bf16: matmuls in bf16 (AMX, GPUs)
+    # How the grid is scheduled (the results are the same: models are independent of their
+    # batch). "together": every probe in one lock-step run (best on a GPU); "chunks": one run
+    # per (layer, shape) for the exhaustive grid, per layer for halving, so that the models'
+    # parameters and Adam state stay in cache (on a 2-core CPU: 1.2-1.4x at a fixed number of
+    # epochs, 4-8 % on the paper's grid with early stopping); "auto": chunks on CPU.
+    schedule: Literal["auto", "together", "chunks"] = "auto"
     threads: int | None = None  # torch CPU threads (None: leave torch's setting)
 
     def configs(self) -> list[tuple[tuple[int, ...], float]]:
@@ -267,8 +273,7 @@ def run_protocol(
              for li, k in enumerate(keys) for h, a in configs]
     _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
                    f"{len(y_train)} train / {len(y_dv)} dev targets, device {dev}")
-    prune = _halving(specs, proto) if proto.search == "halving" else None
-    grid = BatchedTrainer(specs, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune)
+    grid = _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd)
     best: dict[int, tuple[tuple[int, ...], float, float]] = {}
     best_model = {}
     grid_rows: dict[int, list[dict]] = {li: [] for li in range(len(keys))}
@@ -359,6 +364,32 @@ def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask
     for m, lg in zip(models, logits, strict=True):
         correct = (lg.argmax(1).numpy() == y_te) & ~wrong_mask
         out[(m.spec.layer, m.spec.seed)] = (float(correct.mean()), m.n_iter)
+    return out
+
+
+def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd):
+    """Train the grid's probes, in one lock-step run or in chunks (see ``schedule``)."""
+    schedule = proto.schedule
+    if schedule not in ("auto", "together", "chunks"):
+        raise UserError(f"schedule must be auto, together or chunks, not {schedule!r}")
+    if schedule == "auto":
+        schedule = "chunks" if dev.type == "cpu" else "together"
+    if schedule == "together":
+        chunks = [list(range(len(specs)))]
+    else:
+        # Halving compares the settings of a layer at each rung: a layer stays in lock-step.
+        by = (lambda s: s.layer) if proto.search == "halving" else (lambda s: (s.layer, s.hidden))
+        groups: dict = {}
+        for i, sp in enumerate(specs):
+            groups.setdefault(by(sp), []).append(i)
+        chunks = list(groups.values())
+    out: list = [None] * len(specs)
+    for idx in chunks:
+        part = [specs[i] for i in idx]
+        prune = _halving(part, proto) if proto.search == "halving" else None
+        for i, m in zip(idx, BatchedTrainer(part, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune),
+                        strict=True):
+            out[i] = m
     return out
 
 
