@@ -62,15 +62,21 @@ def test_equals_brute_force_random(seed):
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
 
 
-@pytest.mark.parametrize("seed", range(2))
-def test_equals_brute_force_clumps(seed):
-    """Interleaved clumps: many rejections, inherited rejections, merges of large clusters."""
+def _clumps(seed):
+    """Six clumps of six points in 3-D, three labels interleaved, 15 % of labels flipped."""
     rng = np.random.default_rng(100 + seed)
     centres = rng.normal(size=(6, 3)) * 2
     X = np.concatenate([c + 0.6 * rng.normal(size=(6, 3)) for c in centres])
     y = np.repeat(np.arange(6) % 3, 6)
     flip = rng.random(len(y)) < 0.15
     y[flip] = rng.integers(0, 3, flip.sum())
+    return X, y
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_equals_brute_force_clumps(seed):
+    """Interleaved clumps: many rejections, inherited rejections, merges of large clusters."""
+    X, y = _clumps(seed)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert_valid_partition(X, y, dp.labels_)
@@ -383,12 +389,7 @@ def test_equals_brute_force_with_wolfe_capped(monkeypatch, seed):
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    rng = np.random.default_rng(100 + seed)
-    centres = rng.normal(size=(6, 3)) * 2
-    X = np.concatenate([c + 0.6 * rng.normal(size=(6, 3)) for c in centres])
-    y = np.repeat(np.arange(6) % 3, 6)
-    flip = rng.random(len(y)) < 0.15
-    y[flip] = rng.integers(0, 3, flip.sum())
+    X, y = _clumps(seed)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     s = dp.stats_

@@ -121,24 +121,23 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     separation found by the LP returns the LP's Decision (its support and its LP), so that the
     caller can do this next time.
     """
+    dec = None
     if lp_first:
         sp, sq = support if support is not None else (None, None)
         dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm)
-        if dec.disjoint is True:
-            return True, (dec.w, dec.lo, dec.hi), dec
-        if dec.disjoint is False:
-            return False, None, None
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
     else:
         cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
         if not (r.lower > tol or r.distance <= tol or r.converged):
-            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, r.x)
-            if dec.disjoint is True:
-                return True, (dec.w, dec.lo, dec.hi), dec
-            if dec.disjoint is False:
-                return False, None, None
-            r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
+            direction = r.x
+            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction)
+    if dec is not None:
+        if dec.disjoint is True:
+            return True, (dec.w, dec.lo, dec.hi), dec
+        if dec.disjoint is False:
+            return False, None, None
+        # The LP could not decide: the uncapped nearest-point solver does.
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
     if r.lower > tol:
         w = r.x / np.linalg.norm(r.x)
         lo, hi = float((P @ w).min()), float((Q @ w).max())
