@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,20 @@ def test_over_long_sentence_uses_windows_not_truncation(tiny_bert, tmp_path):
         per_token[own] = hs[own - start]
     for w in range(90):
         np.testing.assert_allclose(got[w], per_token[tok.word == w].mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["word", "pair", "sentence"])
+def test_stacked_pooling_path_equals_per_layer(encoder, tmp_path, monkeypatch, kind):
+    """The GPU's path (all layers pooled in one product, copies collected a batch late) writes
+    the same vectors as the CPU's layer-by-layer path; here both run on the CPU."""
+    task = _task(kind)
+    got = {}
+    for stacked in (False, True):
+        monkeypatch.setattr(sys.modules["ftprobe.represent.extract"], "_STACKED", stacked)
+        entry = extract(encoder, task, "test", Store(tmp_path / str(stacked)), batch_size=2,
+                        progress=False)
+        got[stacked] = [np.asarray(entry.layer(i)) for i in entry.layers]
+    assert len(got[True]) == encoder.n_layers + 1
+    for a, b in zip(got[False], got[True], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(b, 0)

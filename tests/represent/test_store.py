@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -71,7 +72,10 @@ def test_missing_layers_are_added_to_the_entry(enc, task, tmp_path):
         np.testing.assert_allclose(full.layer(layer), ref.layer(layer), rtol=1e-6)
 
 
-def test_crash_mid_extraction_then_clean_resume(enc, task, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stacked", [False, True], ids=["per-layer", "stacked"])
+def test_crash_mid_extraction_then_clean_resume(enc, task, tmp_path, monkeypatch, stacked):
+    # stacked: the GPU's path (all layers pooled at once, host copies collected one batch late)
+    monkeypatch.setattr(sys.modules["ftprobe.represent.extract"], "_STACKED", stacked)
     store = Store(tmp_path / "s")
     reference = extract(enc, task, "dev", Store(tmp_path / "ref"), batch_size=4, progress=False)
 

@@ -256,17 +256,21 @@ class BatchedTrainer:
                 rows = perms[:, start:start + B]  # [S, b]
                 for g in groups:
                     self._step(g, X, y, rows)
-            # validation, bookkeeping, early stopping
-            for g in groups:
-                scores = self._score(g, X_val, y_val)
+            # validation, bookkeeping, early stopping; one device->host copy for all groups
+            # (a copy per group would drain a GPU's queue once per group and epoch)
+            all_scores = torch.cat([self._score(g, X_val, y_val) for g in groups]).cpu().numpy()
+            offsets = np.cumsum([0] + [len(g) for g in groups])
+            for gk, g in enumerate(groups):
+                scores = all_scores[offsets[gk]:offsets[gk + 1]]
                 gi = g.idx.numpy()
                 n_iter[gi] = epoch
                 improved = scores > best_score[gi]
                 significant = scores >= best_score[gi] + self.tol
                 no_improve[gi] = np.where(significant, 0, no_improve[gi] + 1)
-                for k in np.flatnonzero(improved):
+                if improved.any():
+                    keep_new = torch.from_numpy(improved).to(dev)
                     for bt, p in zip(g.best, g.params, strict=True):
-                        bt[k] = p.detach()[k]
+                        bt[keep_new] = p.detach()[keep_new]
                 best_iter[gi[improved]] = epoch
                 best_score[gi] = np.maximum(best_score[gi], scores)
                 for k, s in zip(gi.tolist(), scores.tolist(), strict=True):
@@ -322,8 +326,7 @@ class BatchedTrainer:
             for j, w in enumerate(g.W):
                 grads[j].addcmul_(w, scale)
             params = [p.detach() for p in g.params]
-            for st in g.steps:
-                st += 1
+            torch._foreach_add_(g.steps, 1.0)  # one launch for all step counters
             if _FUSED_ADAM is not None:
                 _FUSED_ADAM(params, grads, g.m, g.v, [], g.steps, lr=self.lr, beta1=self.beta1,
                             beta2=self.beta2, weight_decay=0.0, eps=self.eps, amsgrad=False,
@@ -342,7 +345,8 @@ class BatchedTrainer:
                               enabled=self.precision == "bf16")
 
     @torch.no_grad()
-    def _score(self, g: _Group, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    def _score(self, g: _Group, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each model's validation score, float64 on the device (accuracy, or minus the loss)."""
         total = torch.zeros(len(g), dtype=torch.float64, device=X.device)
         n = X.shape[1]
         for start in range(0, n, self.eval_chunk):
@@ -357,7 +361,7 @@ class BatchedTrainer:
             else:
                 total += (logits.argmax(-1) == yb).sum(1)
         score = total / n
-        return (-score if self.stop_on == "loss" else score).cpu().numpy()
+        return -score if self.stop_on == "loss" else score
 
 
 @torch.no_grad()
