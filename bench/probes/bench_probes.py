@@ -40,11 +40,23 @@ def parse_args(argv=None):
     ap.add_argument("--n-dev", type=int, default=1000)
     ap.add_argument("--n-test", type=int, default=0, help="0: the whole test split")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="ftprobe's side: cpu, cuda or auto")
+    ap.add_argument("--model", default=None, help="encoder to extract with (default: offline MiniLM)")
+    ap.add_argument("--extract-device", default="cpu")
+    ap.add_argument("--sklearn-jobs", type=int, default=1,
+                    help="run scikit-learn's layers in this many processes (each --threads "
+                         "threads); its reported time is then the sum of the layers' times, "
+                         "i.e. the serial time, and the parallel wall time is reported beside")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "auto"])
     ap.add_argument("--search", default="halving", choices=["grid", "halving"])
     ap.add_argument("--also-grid", action="store_true",
                     help="also time ftprobe with the exhaustive grid (no halving)")
     ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--only-sklearn", action="store_true",
+                    help="skip ftprobe's runs (e.g. to measure scikit-learn against itself)")
+    ap.add_argument("--sklearn-seed-offset", type=int, default=0,
+                    help="scikit-learn's random_state = seed + this (its init and its "
+                         "validation slice): another offset measures its own seed-to-seed spread")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--validation", default="slice", choices=["slice", "dev"],
                     help="slice: both sides stop early and select on a seeded 10%% slice of train "
@@ -92,7 +104,7 @@ def load_vectors(args):
     store_root.mkdir(parents=True, exist_ok=True)
     store = Store(store_root)
     task = load_task("pos", data)
-    enc = load_encoder(None, device="cpu")
+    enc = load_encoder(args.model, device=args.extract_device)
     out = {}
     for s in splits:
         e = extract(enc, task, s, store, layers="all")
@@ -111,8 +123,8 @@ def subsample(layers, labels, n, seed):
         np.asarray(labels)[idx]
 
 
-def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds, select="slice"):
-    """The same grid with MLPClassifier, best retrained with the seeds.
+def sklearn_layer(x_tr, ytr, x_dv, ydv, x_te, yte, proto, seeds, select, threads, offset=0):
+    """One layer's grid with MLPClassifier, best retrained with the seeds.
 
     The best setting is the one with the highest early-stopping validation score (``slice``,
     scikit-learn's own held-out 10 % of train) or the highest dev accuracy (``dev``)."""
@@ -121,34 +133,55 @@ def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds, select="slice"):
     import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     def make(h, a, s):
         return MLPClassifier(hidden_layer_sizes=h, alpha=a, solver="adam", batch_size=200,
                              learning_rate_init=1e-3, max_iter=proto.max_iter,
                              early_stopping=True, validation_fraction=0.1,
-                             n_iter_no_change=proto.patience, tol=proto.tol, random_state=s)
+                             n_iter_no_change=proto.patience, tol=proto.tol,
+                             random_state=s + offset)
 
-    out = {}
-    with warnings.catch_warnings():
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), threadpool_limits(threads):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for layer in tr:
-            t0 = time.perf_counter()
-            best = None
-            for h, a in proto.configs():
-                clf = make(h, a, 0).fit(tr[layer], ytr)
-                score = (float(clf.best_validation_score_) if select == "slice"
-                         else float((clf.predict(dv[layer]) == ydv).mean()))
-                if best is None or score > best[0]:
-                    best = (score, h, a, clf)
-            accs = [float((best[3].predict(te[layer]) == yte).mean())]
-            for s in range(1, seeds):
-                clf = make(best[1], best[2], s).fit(tr[layer], ytr)
-                accs.append(float((clf.predict(te[layer]) == yte).mean()))
-            out[layer] = {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs, ddof=1)),
-                          "accuracies": accs, "best_hidden": list(best[1]), "best_l2": best[2],
-                          "dev_accuracy": best[0], "seconds": time.perf_counter() - t0}
+        best = None
+        for h, a in proto.configs():
+            clf = make(h, a, 0).fit(x_tr, ytr)
+            score = (float(clf.best_validation_score_) if select == "slice"
+                     else float((clf.predict(x_dv) == ydv).mean()))
+            if best is None or score > best[0]:
+                best = (score, h, a, clf)
+        accs = [float((best[3].predict(x_te) == yte).mean())]
+        for s in range(1, seeds):
+            clf = make(best[1], best[2], s).fit(x_tr, ytr)
+            accs.append(float((clf.predict(x_te) == yte).mean()))
+    return {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs, ddof=1)),
+            "accuracies": accs, "best_hidden": list(best[1]), "best_l2": best[2],
+            "dev_accuracy": best[0], "seconds": time.perf_counter() - t0}
+
+
+def run_sklearn(tr, ytr, dv, ydv, te, yte, proto, seeds, select="slice", jobs=1, threads=1,
+                offset=0):
+    """scikit-learn's side, layer by layer; ``jobs`` > 1 runs layers in parallel processes."""
+    out = {}
+    args = {layer: (tr[layer], ytr, dv[layer], ydv, te[layer], yte, proto, seeds, select, threads,
+                    offset) for layer in tr}
+    if jobs <= 1:
+        for layer, a in args.items():
+            out[layer] = sklearn_layer(*a)
             print(f"[sklearn] layer {layer}: acc {out[layer]['accuracy']:.4f} "
                   f"({out[layer]['seconds']:.0f}s)", file=sys.stderr, flush=True)
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        futs = {layer: pool.submit(sklearn_layer, *a) for layer, a in args.items()}
+        for layer, f in futs.items():
+            out[layer] = f.result()
+            print(f"[sklearn] layer {layer}: acc {out[layer]['accuracy']:.4f} "
+                  f"({out[layer]['seconds']:.0f}s, in parallel)", file=sys.stderr, flush=True)
     return out
 
 
@@ -176,10 +209,13 @@ def main(argv=None) -> int:
                  "layers": list(tr), "n_train": len(ytr), "n_dev": len(ydv), "n_test": len(yte),
                  "n_full": {s: int(len(v[1])) for s, v in vecs.items()}, "n_labels": K},
         "machine": {"threads": args.threads, "cpu_count": os.cpu_count(),
-                    "torch": torch.__version__, "load_avg_start": os.getloadavg()},
+                    "torch": torch.__version__, "load_avg_start": os.getloadavg(),
+                    "device": (torch.cuda.get_device_name(0)
+                               if args.device != "cpu" and torch.cuda.is_available() else "cpu"),
+                    "sklearn_jobs": args.sklearn_jobs},
     }
     def run_ours(name, search):
-        proto = ProbeProtocol(probe="mlp", seeds=args.seeds, search=search, device="cpu",
+        proto = ProbeProtocol(probe="mlp", seeds=args.seeds, search=search, device=args.device,
                               precision=args.precision, threads=args.threads)
         t0 = time.perf_counter()
         use_dev = args.validation == "dev"
@@ -187,7 +223,7 @@ def main(argv=None) -> int:
                            y_dev=ydv if use_dev else None, protocol=proto, n_labels=K)
         secs = time.perf_counter() - t0
         result[name] = {
-            "seconds": secs, "search": search, "precision": args.precision,
+            "seconds": secs, "search": search, "precision": args.precision, "device": args.device,
             "layers": {str(k): {"accuracy": v.accuracy_mean, "accuracy_std": v.accuracy_std,
                                 "accuracy_ci95": list(v.accuracy_ci95),
                                 "best_hidden": list(v.best_hidden), "best_l2": v.best_l2,
@@ -204,6 +240,8 @@ def main(argv=None) -> int:
             return
         ours, sk = result[name], result["sklearn"]
         ours["speedup_vs_sklearn"] = sk["seconds"] / ours["seconds"]
+        if "wall_seconds" in sk:
+            ours["speedup_vs_sklearn_parallel_wall"] = sk["wall_seconds"] / ours["seconds"]
         diffs = {k: 100 * (ours["layers"][k]["accuracy"] - sk["layers"][k]["accuracy"])
                  for k in ours["layers"]}
         ours["accuracy_diff_points"] = diffs
@@ -211,17 +249,24 @@ def main(argv=None) -> int:
 
     # order: ftprobe's default run, then scikit-learn, then (optionally) ftprobe's full grid;
     # results.json is rewritten after each, so a long run leaves usable partial results
-    run_ours("ftprobe", args.search)
+    if not args.only_sklearn:
+        run_ours("ftprobe", args.search)
     if not args.skip_sklearn:
         proto = ProbeProtocol(probe="mlp", seeds=args.seeds)
         t0 = time.perf_counter()
         with threadpool_limits(args.threads):
-            sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds, args.validation)
-        result["sklearn"] = {"seconds": time.perf_counter() - t0,
+            sk = run_sklearn(tr, ytr, dv, ydv, te, yte, proto, args.seeds, args.validation,
+                             jobs=args.sklearn_jobs, threads=args.threads,
+                             offset=args.sklearn_seed_offset)
+        wall = time.perf_counter() - t0
+        result["sklearn"] = {"seconds": wall, "seed_offset": args.sklearn_seed_offset,
                              "layers": {str(k): v for k, v in sk.items()}}
+        if args.sklearn_jobs > 1:  # the serial time is what the layers took, one after another
+            result["sklearn"].update(seconds=sum(v["seconds"] for v in sk.values()),
+                                     wall_seconds=wall, jobs=args.sklearn_jobs)
         compare("ftprobe")
         _write(args.out, result)
-    if args.also_grid:
+    if args.also_grid and not args.only_sklearn:
         run_ours("ftprobe_grid", "grid")
     result["machine"]["load_avg_end"] = os.getloadavg()
     _write(args.out, result)
