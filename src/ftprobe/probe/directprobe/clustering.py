@@ -21,6 +21,12 @@ What makes it fast without changing the answer:
   being re-tested;
 - identical points with different labels overlap from the start, so no union containing one of
   them can ever pass: such points stay singletons ("frozen") and are not candidates;
+- the nearest partner of every cluster is kept exactly (exact distances, same tie rule), but
+  found without a pass over the whole label where possible: each cluster caches its K nearest
+  partners from its last search, so a cluster whose partner merged looks only at its cache and
+  at the clusters changed since; full searches and the union's own search are pruned by lower
+  bounds (projected distances, then the norm expansion) and share one pass with the screen
+  for the clusters the union is now nearest to (see ``_Engine._lookup``);
 - checks use certificates before any optimisation, each of which proves hull distance > tol:
   slabs (exact min/max of every cluster's projections on PCA axes and on one Fisher direction
   per conflicting label pair, merged by min/max), bounding spheres in a 1-Lipschitz projection
@@ -57,6 +63,9 @@ _COMPACT_MIN = 2048  # labels with fewer slots are never compacted
 _WOLFE_CAP_MIN = 200
 _WOLFE_CAP_PER_DIM = 1
 _WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~2k x 386)
+_NN_K = 16  # nearest partners cached per slot
+_BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
+_NO_SLOT = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -81,6 +90,9 @@ class ClusterStats:
     lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
     lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
+    nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
+    nn_cached: int = 0  # new nearest partners settled by a slot's cache
+    nn_exact: int = 0  # exact centroid distances computed for nearest partners
     seconds: dict = field(default_factory=dict)
 
 
@@ -327,6 +339,10 @@ class _Engine:
         self.L = {}
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
         self.proj, self.slab_dirs = _directions(Xs, y, eng_rows, rows_by_label, conflict)
+        # Projected distances bound centroid distances from below only if proj is orthonormal:
+        # ||P'x||^2 <= (1 + k max|P'P - I|) ||x||^2, and _BAND covers a defect up to 1e-12.
+        k = self.proj.shape[1]
+        self.lb_ok = bool(k * np.abs(self.proj.T @ self.proj - np.eye(k)).max() <= 1e-12)
         for lab in self.labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
@@ -347,6 +363,16 @@ class _Engine:
                 nn=np.full(len(rows), -1, np.int64),  # slot of nearest candidate partner
                 nnd=np.full(len(rows), np.inf),
                 ver=np.zeros(len(rows), np.int64),
+                # Nearest-partner caches (see _lookup): label time of each slot's last centroid
+                # change, and per slot its K nearest valid partners at its last full search
+                # (time kt; -1: none), with the K-th entry's (distance, slot) (inf: complete).
+                clock=0,
+                chg=np.zeros(len(rows), np.int64),
+                kslot=np.full((len(rows), _NN_K), -1, np.int64),
+                kd=np.full((len(rows), _NN_K), np.inf),
+                kt=np.full(len(rows), -1, np.int64),
+                kthd=np.full(len(rows), np.inf),
+                kths=np.full(len(rows), _NO_SLOT, np.int64),
             )
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
@@ -379,27 +405,250 @@ class _Engine:
         return m[0]
 
     # -- nearest-neighbour bookkeeping -------------------------------------------------------
+    # Every nearest partner is exact: the partner p of slot s minimises the exact squared
+    # distance e(s, p) (the sum of squares of the difference of the two centroids, always with
+    # the same row-wise einsum, which is symmetric and independent of the batch it is computed
+    # in) over the valid partners (candidates of the label other than s, not rejected with s),
+    # ties to the smaller slot. Cheaper quantities only bound e from below, with a margin
+    # ``_BAND * (sq_s + sq_p)`` far above their rounding error, to decide which e to compute:
+    # - the norm expansion sq_s + sq_p - 2 c_s.c_p (a matrix product);
+    # - the distance of the centroids' projections ``pc`` on the orthonormal PCA basis
+    #   (``proj``): ||P'(c_s - c_p)|| <= ||c_s - c_p||, 16 instead of D dimensions;
+    # - a slot's cache of its K nearest valid partners (slots and exact e, ordered by (e, slot))
+    #   from its last full search at label time ``kt``: an unchanged slot outside the cache has
+    #   (e, slot) after the cache's K-th entry, and validity of unchanged pairs only ever gets
+    #   lost (rejections grow, candidates die), so the best of the valid unchanged cache
+    #   entries and of the slots changed since ``kt`` (re-measured) is exact whenever it comes
+    #   before the K-th entry (always, if the search found at most K valid partners).
+    def _exact(self, cent: np.ndarray, idx: np.ndarray, c: np.ndarray) -> np.ndarray:
+        self.stats.nn_exact += len(idx)
+        diff = cent[idx] - c
+        return np.einsum("ij,ij->i", diff, diff)
+
+    def _partners(self, D: dict, s: int) -> np.ndarray:
+        """Mask of the valid partners of slot s."""
+        ok = D["cand"].copy()
+        ok[s] = False
+        rj = self.rej.get(int(D["rows"][s]))
+        if rj:
+            ok[self.loc[np.fromiter(rj, np.int64, len(rj))]] = False
+        return ok
+
     def _nn(self, lab: int, s: int) -> None:
-        self._nn_batch(lab, np.array([s]))
+        self._renn(lab, [s])
 
-    def _nn_batch(self, lab: int, slots: np.ndarray) -> None:
-        """Exact nearest candidate partner of each slot (ties: smaller partner representative).
+    def _renn(self, lab: int, slots) -> None:
+        """New nearest partners of ``slots`` (their cache when it decides, else a search)."""
+        D = self.L[lab]
+        rows, kt = D["rows"], D["kt"]
+        batch, single = [], []
+        for s in slots:
+            s = int(s)
+            (single if kt[s] < 0 or self.rej.get(int(rows[s])) else batch).append(s)
+        if len(batch) > 1:
+            single.extend(self._lookup_batch(lab, np.array(batch)))
+        else:
+            single.extend(batch)
+        for s in single:
+            if self._lookup(lab, s):
+                self.stats.nn_cached += 1
+            else:
+                self._search(lab, s)
 
-        One matrix product finds a band of near-minimal partners per slot; those are then
-        re-measured exactly (difference, not the norm expansion) so the order never depends on
-        cancellation error.
+    def _store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
+        """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
+        which hold the K first valid partners by (e, slot) (all ``n_valid`` of them if fewer)."""
+        D = self.L[lab]
+        K = _NN_K
+        D["ver"][s] += 1
+        D["kt"][s] = D["clock"]
+        if len(idx) > 4 * K:
+            sub = e <= np.partition(e, K - 1)[K - 1]
+            idx, e = idx[sub], e[sub]
+        order = np.lexsort((idx, e))[:K]
+        k = len(order)
+        ks, kd = D["kslot"][s], D["kd"][s]
+        ks[:k], kd[:k] = idx[order], e[order]
+        ks[k:], kd[k:] = -1, np.inf
+        if n_valid > K:
+            D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+        else:
+            D["kthd"][s], D["kths"][s] = np.inf, _NO_SLOT
+        if k == 0:
+            D["nn"][s] = -1
+            D["nnd"][s] = np.inf
+            return
+        D["nn"][s] = ks[0]
+        D["nnd"][s] = kd[0]
+        self._push(lab, s)
+
+    def _lookup(self, lab: int, s: int) -> bool:
+        """Nearest partner of s from its cache and the slots changed since; False if undecided."""
+        D = self.L[lab]
+        kt = D["kt"][s]
+        if kt < 0:
+            return False
+        cand, chg = D["cand"], D["chg"]
+        ks, kd = D["kslot"][s], D["kd"][s]
+        m = ks >= 0
+        ks, kd = ks[m], kd[m]
+        m = cand[ks] & (chg[ks] <= kt)
+        ks, kd = ks[m], kd[m]
+        ch = np.flatnonzero(chg > kt)
+        ch = ch[cand[ch] & (ch != s)]
+        if len(ch) > max(4 * _NN_K, len(cand) // 32):
+            return False
+        rj = self.rej.get(int(D["rows"][s]))
+        if rj:
+            rs = self.loc[np.fromiter(rj, np.int64, len(rj))]
+            m = ~np.isin(ks, rs)
+            ks, kd = ks[m], kd[m]
+            ch = ch[~np.isin(ch, rs)]
+        if len(ch):
+            ks = np.concatenate([ks, ch])
+            kd = np.concatenate([kd, self._exact(D["cent"], ch, D["cent"][s])])
+        kthd, kths = D["kthd"][s], D["kths"][s]
+        m = (kd < kthd) | ((kd == kthd) & (ks < kths))  # before the K-th: exact
+        if not m.any() and kthd != np.inf:
+            return False
+        ks, kd = ks[m], kd[m]
+        order = np.lexsort((ks, kd))[:_NN_K]
+        self._refresh(D, s, ks[order], kd[order], len(ks))
+        D["ver"][s] += 1
+        if len(order) == 0:
+            D["nn"][s] = -1
+            D["nnd"][s] = np.inf
+            return True
+        D["nn"][s] = ks[order[0]]
+        D["nnd"][s] = kd[order[0]]
+        self._push(lab, s)
+        return True
+
+    def _refresh(self, D: dict, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
+        """Slot(s) s's cache from now on: ``ks``, ``kd`` are its first (up to K) valid
+        partners, by (e, slot), of the ``n_before`` that come before its K-th entry; all other
+        valid partners come after the old K-th entry, so after the new one too."""
+        K = _NN_K
+        k = ks.shape[-1]
+        D["kt"][s] = D["clock"]
+        D["kslot"][s, :k], D["kd"][s, :k] = ks, kd
+        D["kslot"][s, k:], D["kd"][s, k:] = -1, np.inf
+        full = np.asarray(n_before) >= K
+        if np.ndim(s) == 0:
+            if full:
+                D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+        elif full.any():
+            D["kthd"][s[full]], D["kths"][s[full]] = kd[full, K - 1], ks[full, K - 1]
+
+    def _lookup_batch(self, lab: int, S: np.ndarray) -> list:
+        """_lookup of several slots at once (slots with a cache and no rejections); returns
+        the slots it leaves undecided."""
+        D = self.L[lab]
+        K = _NN_K
+        cand, chg = D["cand"], D["chg"]
+        kt = D["kt"][S]
+        ks = D["kslot"][S]
+        ksc = np.where(ks >= 0, ks, 0)
+        good = (ks >= 0) & cand[ksc] & (chg[ksc] <= kt[:, None])
+        E = np.where(good, D["kd"][S], np.inf)
+        P = np.where(good, ks, _NO_SLOT)
+        undecided = np.zeros(len(S), bool)
+        ch = np.flatnonzero((chg > kt.min()) & cand)
+        if len(ch):
+            if len(ch) * len(S) > 4_000_000:
+                return S.tolist()
+            M = (chg[ch][None, :] > kt[:, None]) & (ch[None, :] != S[:, None])
+            undecided = M.sum(1) > max(4 * K, len(cand) // 32)
+            M[undecided] = False
+            i, j = np.nonzero(M)
+            if len(i):
+                Ec = np.full(M.shape, np.inf)
+                self.stats.nn_exact += len(i)
+                diff = D["cent"][ch[j]] - D["cent"][S[i]]
+                Ec[i, j] = np.einsum("ij,ij->i", diff, diff)
+                E = np.concatenate([E, Ec], axis=1)
+                P = np.concatenate([P, np.where(M, ch[None, :], _NO_SLOT)], axis=1)
+        kthd, kths = D["kthd"][S][:, None], D["kths"][S][:, None]
+        before = (E < kthd) | ((E == kthd) & (P < kths))  # exact (never true for fillers)
+        nb = before.sum(1)
+        ok = ~undecided & ((nb > 0) | (kthd[:, 0] == np.inf))
+        if not ok.any():
+            return S.tolist()
+        E, P, nb = np.where(before, E, np.inf)[ok], np.where(before, P, _NO_SLOT)[ok], nb[ok]
+        order = np.lexsort((P, E), axis=-1)[:, :K]
+        E, P = np.take_along_axis(E, order, 1), np.take_along_axis(P, order, 1)
+        fill = np.arange(E.shape[1])[None, :] >= nb[:, None]
+        P[fill] = -1
+        Sok = S[ok]
+        self._refresh(D, Sok, P, E, nb)
+        self.stats.nn_cached += len(Sok)
+        for s, p, e in zip(Sok.tolist(), P[:, 0].tolist(), E[:, 0].tolist(), strict=True):
+            D["ver"][s] += 1
+            if p < 0:
+                D["nn"][s] = -1
+                D["nnd"][s] = np.inf
+            else:
+                D["nn"][s] = p
+                D["nnd"][s] = e
+                self._push(lab, s)
+        return S[~ok].tolist()
+
+    def _search(self, lab: int, s: int):
+        """Full search of slot s's K nearest valid partners, pruned by lower bounds.
+
+        Returns (valid partner slots, bounds b with e >= b - band, bands, exact distances or
+        NaN where not computed), for the caller's own use of the same bounds.
         """
         D = self.L[lab]
+        K = _NN_K
+        self.stats.nn_searches += 1
+        cent, sq = D["cent"], D["sq"]
+        idx = np.flatnonzero(self._partners(D, s))
+        nv = len(idx)
+        c = cent[s]
+        band = _BAND * (sq[idx] + sq[s]) + 1e-300
+        if nv <= 2 * K:
+            e = self._exact(cent, idx, c)
+            self._store(lab, s, idx, e, nv)
+            return idx, e, band, e
+        gemv = not self.lb_ok
+        if gemv:
+            bnd = (sq + sq[s] - 2.0 * (cent @ c))[idx]
+        else:
+            dp = D["pc"][idx] - D["pc"][s]
+            bnd = np.einsum("ij,ij->i", dp, dp)
+        e = np.full(nv, np.nan)
+        first = np.argpartition(bnd, 2 * K - 1)[: 2 * K]
+        e[first] = self._exact(cent, idx[first], c)
+        tau = np.partition(e[first], K - 1)[K - 1]
+        # Any slot left out has e > tau: after K computed ones.
+        need = bnd <= tau + band
+        need[first] = False
+        if not gemv and np.count_nonzero(need) > max(2 * K, len(sq) // 16):
+            # The projection prunes too little here: the norm expansion (one pass) as well.
+            approx = (sq + sq[s] - 2.0 * (cent @ c))[idx]
+            bnd = np.maximum(bnd, approx)
+            need &= approx <= tau + band
+        more = np.flatnonzero(need)
+        if len(more):
+            e[more] = self._exact(cent, idx[more], c)
+        done = ~np.isnan(e)
+        self._store(lab, s, idx[done], e[done], nv)
+        return idx, bnd, band, e
+
+    def _search_batch(self, lab: int, slots: np.ndarray) -> None:
+        """Full searches of many slots: one matrix product per block for the norm expansion."""
+        D = self.L[lab]
+        K = _NN_K
         if len(slots) == 0:
             return
-        D["ver"][slots] += 1
         ok = D["cand"]
-        if not ok.any():
-            D["nn"][slots] = -1
-            D["nnd"][slots] = np.inf
-            return
         cent, sq = D["cent"], D["sq"]
         n = len(sq)
+        if not ok.any():
+            for s in slots.tolist():
+                self._store(lab, s, slots[:0], np.zeros(0), 0)
+            return
         sqmax = float(sq[ok].max())
         bs = max(1, int(4e6 // n))
         for b0 in range(0, len(slots), bs):
@@ -413,18 +662,13 @@ class _Engine:
                 rj = self.rej.get(int(D["rows"][s]))
                 if rj:
                     row[self.loc[np.fromiter(rj, np.int64, len(rj))]] = np.inf
-                m = row.min()
-                if not np.isfinite(m):
-                    D["nn"][s] = -1
-                    D["nnd"][s] = np.inf
-                    continue
-                band = np.flatnonzero(row <= m + 1e-9 * (sq[s] + sqmax) + 1e-300)
-                diff = cent[band] - cent[s]
-                e = np.einsum("ij,ij->i", diff, diff)
-                em = e.min()
-                D["nn"][s] = int(band[e == em].min())
-                D["nnd"][s] = em
-                self._push(lab, s)
+                nv = int(np.count_nonzero(row < np.inf))
+                if nv <= K:
+                    idx = np.flatnonzero(row < np.inf)
+                else:
+                    mk = np.partition(row, K - 1)[K - 1]
+                    idx = np.flatnonzero(row <= mk + _BAND * (sq[s] + sqmax) + 1e-300)
+                self._store(lab, s, idx, self._exact(cent, idx, cent[s]), nv)
 
     def _push(self, lab: int, s: int) -> None:
         D = self.L[lab]
@@ -606,7 +850,9 @@ class _Engine:
             D = self.L[lab]
             cand = np.flatnonzero(D["cand"])
             if len(cand) >= 2:
-                self._nn_batch(lab, cand)
+                t0 = time.perf_counter()
+                self._search_batch(lab, cand)
+                self._tick("neighbours_start", t0)
         total = sum(int(self.L[k]["cand"].sum()) for k in self.labels)
         while self.heap:
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
@@ -649,8 +895,9 @@ class _Engine:
             self.stats.rejections += 1
             self.rej.setdefault(a, set()).add(b)
             self.rej.setdefault(b, set()).add(a)
-            self._nn(lab, s)
-            self._nn(lab, t)
+            t0 = time.perf_counter()
+            self._renn(lab, (s, t))
+            self._tick("neighbours", t0)
             return
         self.stats.merges += 1
         keep_s, drop_s = (s, t) if a < b else (t, s)
@@ -671,6 +918,8 @@ class _Engine:
         D["alive"][drop_s] = False
         D["cand"][drop_s] = False
         D["ver"][drop_s] += 1
+        D["clock"] += 1
+        D["chg"][keep_s] = D["chg"][drop_s] = D["clock"]
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
         self._plane_drop(a)
         self._plane_drop(b)
@@ -689,32 +938,42 @@ class _Engine:
             self.rej[keep_id] = ru
             self.stats.inherited_rejections += len(ru)
         # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
-        self._nn(lab, keep_s)
-        self._update_neighbours(lab, s, t, keep_s, cU, ru)
+        t0 = time.perf_counter()
+        found = self._search(lab, keep_s)
+        self._update_neighbours(lab, s, t, keep_s, found)
+        self._tick("neighbours", t0)
         self._maybe_compact(lab)
 
-    def _update_neighbours(self, lab, s, t, keep_s, cU, ru) -> None:
+    def _tick(self, key: str, t0: float) -> None:
+        sec = self.stats.seconds
+        sec[key] = sec.get(key, 0.0) + (time.perf_counter() - t0)
+
+    def _update_neighbours(self, lab, s, t, keep_s, found) -> None:
+        """After a merge into keep_s: new partners of the slots that pointed at s or t, and the
+        union as the new partner of those it is now nearer to (or as near, with a smaller slot).
+
+        ``found`` is the union's search: its valid partners (exactly the candidates other than
+        the union and not rejected with it), lower bounds, bands and exact distances so far.
+        """
         D = self.L[lab]
+        nn = D["nn"]
         ok = D["cand"].copy()
         ok[keep_s] = False
-        if not ok.any():
-            return
-        nn = D["nn"]
         pointed = np.flatnonzero(ok & ((nn == s) | (nn == t)))
-        self._nn_batch(lab, pointed)
-        # Clusters for which the union is now the nearest partner: screen with one
-        # matrix-vector product, then decide on exact distances.
-        sq = D["sq"]
-        d2f = sq + sq[keep_s] - 2.0 * (D["cent"] @ cU)
-        band = 1e-9 * (sq + sq[keep_s]) + 1e-300
-        near = np.flatnonzero(ok & (d2f <= D["nnd"] + band))
-        if ru and len(near):
-            near = near[~np.isin(D["rows"][near], np.fromiter(ru, np.int64, len(ru)))]
+        self._renn(lab, pointed.tolist())
+        idx, bnd, band, e = found
+        if len(idx) == 0:
+            return
+        nnd = D["nnd"][idx]
+        near = np.flatnonzero(bnd <= nnd + band)
         if len(near) == 0:
             return
-        diff = D["cent"][near] - cU
-        d2 = np.einsum("ij,ij->i", diff, diff)
-        nnd = D["nnd"][near]
+        todo = near[np.isnan(e[near])]
+        if len(todo):
+            e[todo] = self._exact(D["cent"], idx[todo], D["cent"][keep_s])
+        d2 = e[near]
+        nnd = nnd[near]
+        near = idx[near]
         cur = nn[near]
         # Closer, or equally close with a smaller representative (keep_s vs current partner).
         better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
@@ -738,14 +997,21 @@ class _Engine:
             return
         new = np.full(n, -1, np.int64)
         new[live] = np.arange(n_live)
-        nn = D["nn"]
+        before = np.cumsum(live) - live  # live slots before each slot: its place in the order
         for key in ("rows", "cent", "sq", "count", "pc", "lo", "hi", "prad", "rad", "exact",
-                    "alive", "cand", "nn", "nnd"):
+                    "alive", "cand", "nn", "nnd", "chg", "kslot", "kd", "kt", "kthd", "kths"):
             D[key] = D[key][live].copy()
         D["ver"] = np.zeros(n_live, np.int64)
         nn = D["nn"]
         has = nn >= 0
         nn[has] = new[nn[has]]
+        ks = D["kslot"]
+        has = ks >= 0
+        ks[has] = new[ks[has]]  # dead partners become -1 (they were invalid already)
+        kths = D["kths"]
+        has = kths != _NO_SLOT
+        # A dead K-th entry keeps its place in the slot order (ties compare slots).
+        kths[has] = before[kths[has]]
         self.loc[D["rows"]] = np.arange(n_live)
         self.heap = [e for e in self.heap if e[3] != lab]
         heapq.heapify(self.heap)

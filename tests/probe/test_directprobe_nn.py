@@ -1,0 +1,188 @@
+"""DirectProbe clustering: the nearest-partner bookkeeping of centroid linkage (per-slot caches
+of the K nearest partners, projected lower bounds, compaction) gives exactly the merge order of
+the definition, ties included.
+
+The merge checks are replaced by a deterministic stub (a function of the pair and its size),
+so that long merge sequences on data full of ties and duplicates can be compared step by step
+with a naive implementation of the order: the globally closest valid same-label pair by the
+exact squared distance of the centroids, ties by (smaller representative, larger
+representative); rejected pairs inherited by unions; centroids updated as the engine does.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ftprobe.probe.directprobe.clustering as cl
+from ftprobe.probe.directprobe import DirectProbe
+
+sys.path.insert(0, str(Path(__file__).parent))
+from directprobe_bruteforce import brute_force_clusters  # noqa: E402
+
+
+def _decide(a: int, b: int, size: float, every: int) -> bool:
+    """Stub check: reject about one pair in ``every``, decided by the pair and its size."""
+    h = (a * 1_000_003 + b * 10_007 + int(size) * 101) * 2_654_435_761 % 2**32
+    return h % every != 0
+
+
+def _naive_sequence(X, y, frozen, every):
+    """[(label, a, b, accepted)] of the definition's merge order under the stub check."""
+    cent = {r: X[r].copy() for r in range(len(X)) if not frozen[r]}
+    count = {r: 1.0 for r in cent}
+    rej: dict[int, set[int]] = {}
+    seq = []
+    while True:
+        best = None
+        for lab in np.unique(y):
+            reps = sorted(r for r in cent if y[r] == lab)
+            if len(reps) < 2:
+                continue
+            C = np.stack([cent[r] for r in reps])
+            R = np.array(reps)
+            for i in range(len(reps) - 1):
+                diff = C[i + 1 :] - C[i]
+                e = np.einsum("ij,ij->i", diff, diff)
+                rj = rej.get(reps[i], set())
+                for j in np.lexsort((R[i + 1 :], e)):
+                    if int(R[i + 1 + j]) in rj:
+                        continue
+                    key = (float(e[j]), reps[i], int(R[i + 1 + j]))
+                    if best is None or key < best[0]:
+                        best = (key, int(lab))
+                    break
+        if best is None:
+            return seq
+        (_, a, b), lab = best
+        ok = _decide(a, b, count[a] + count[b], every)
+        seq.append((lab, a, b, ok))
+        if not ok:
+            rej.setdefault(a, set()).add(b)
+            rej.setdefault(b, set()).add(a)
+            continue
+        na, nb = count.pop(a), count.pop(b)
+        cU = (na * cent.pop(a) + nb * cent.pop(b)) / (na + nb)
+        cent[a], count[a] = cU, na + nb
+        ru = (rej.pop(a, set()) | rej.pop(b, set())) - {a, b}
+        for r in ru:
+            rej[r] -= {a, b}
+            rej[r].add(a)
+        if ru:
+            rej[a] = ru
+
+
+def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True):
+    monkeypatch.setattr(cl, "_NN_K", k)
+    monkeypatch.setattr(cl, "_COMPACT_MIN", compact)
+    seq = []
+
+    def check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
+        D = self.L[lab]
+        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        ok = _decide(a, b, D["count"][sa] + D["count"][sb], every)
+        seq.append((lab, a, b, ok))
+        return ok, {}, (radU, pradU, exactU)
+
+    monkeypatch.setattr(cl._Engine, "_check", check)
+    Xs = np.asarray(X, np.float64)
+    frozen = cl.find_frozen(Xs, y)
+    labels = np.unique(y)
+    conflict = np.ones((labels.max() + 1,) * 2, bool)
+    rows = {int(k_): np.flatnonzero(y == k_) for k_ in labels}
+    eng = cl._Engine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None)
+    if not lb:
+        eng.lb_ok = False
+    eng.run()
+    return seq, frozen
+
+
+def _tied_data(seed, n=240, d=6, n_labels=3):
+    """Small-integer points: many equal distances, duplicates within and across labels."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 3, size=(n, d)).astype(np.float64)
+    y = rng.integers(0, n_labels, n)
+    src = rng.integers(0, n // 2, n - n // 2)
+    X[n // 2 :] = X[src]  # half the rows repeat earlier ones, most with the same label
+    y[n // 2 :] = np.where(rng.random(len(src)) < 0.9, y[src], y[n // 2 :])
+    return X, y
+
+
+@pytest.mark.parametrize(("seed", "k", "compact", "every", "lb"), [
+    (0, 1, 4, 7, True),
+    (1, 2, 8, 5, True),
+    (2, 3, 4, 3, False),
+    (3, 16, 2048, 11, True),
+    (4, 1, 2048, 2, True),
+])
+def test_engine_order_equals_naive_order_with_ties(seed, k, compact, every, lb, monkeypatch):
+    X, y = _tied_data(seed)
+    seq, frozen = _engine_sequence(X, y, every, monkeypatch, k, compact, lb)
+    assert frozen.any() and len(seq) > 100
+    assert seq == _naive_sequence(X, y, frozen, every)
+
+
+def test_engine_order_equals_naive_order_continuous(monkeypatch):
+    """Continuous data in more dimensions than the projection (the lower bounds prune)."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(8, 40)) * 3
+    X = centres[rng.integers(0, 8, 400)] + rng.normal(size=(400, 40))
+    X[::17] = X[1::17][: len(X[::17])]  # some duplicates
+    y = rng.integers(0, 2, 400)
+    seq, frozen = _engine_sequence(X, y, 6, monkeypatch, 2, 16)
+    assert seq == _naive_sequence(X, y, frozen, 6)
+
+
+def test_cache_lookup_agrees_with_full_search(monkeypatch):
+    """Mid-run, every candidate's cached answer equals a fresh full search from scratch."""
+    monkeypatch.setattr(cl, "_NN_K", 2)
+    X, y = _tied_data(9, n=200)
+    Xs = X.astype(np.float64)
+    frozen = cl.find_frozen(Xs, y)
+    rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
+    eng = cl._Engine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None)
+    monkeypatch.setattr(cl._Engine, "_check", lambda self, lab, sa, sb, cU, pcU, radU, pradU,
+                        exactU, loU, hiU: ((int(sa) + int(sb)) % 5 != 0, {},
+                                          (radU, pradU, exactU)))
+    calls = {"n": 0}
+    orig = cl._Engine._merge_or_reject
+
+    def step(self, lab, s, t):
+        orig(self, lab, s, t)
+        calls["n"] += 1
+        if calls["n"] % 10:
+            return
+        for lab_ in self.labels:
+            D = self.L[lab_]
+            slots = np.flatnonzero(D["cand"])
+            got = (D["nn"][slots].copy(), D["nnd"][slots].copy())
+            for s_ in slots.tolist():  # brute force: all valid partners, exact, tie -> slot
+                ok = self._partners(D, s_)
+                idx = np.flatnonzero(ok)
+                if len(idx) == 0:
+                    assert D["nn"][s_] == -1
+                    continue
+                e = self._exact(D["cent"], idx, D["cent"][s_])
+                j = np.lexsort((idx, e))[0]
+                i = int(np.flatnonzero(slots == s_)[0])
+                assert (got[0][i], got[1][i]) == (idx[j], e[j])
+
+    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    eng.run()
+    assert calls["n"] > 50
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_equals_brute_force_duplicates_small_cache(seed, monkeypatch):
+    """Real checks on data with many duplicates and ties, one cached partner per slot."""
+    monkeypatch.setattr(cl, "_NN_K", 1)
+    monkeypatch.setattr(cl, "_COMPACT_MIN", 4)
+    rng = np.random.default_rng(30 + seed)
+    X = rng.integers(0, 4, size=(26, 3)).astype(np.float64)
+    X[18:] = X[rng.integers(0, 18, 8)]
+    y = rng.integers(0, 3, 26)
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
