@@ -431,3 +431,22 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0
+
+
+def test_label_pairs_in_processes_give_the_same_result():
+    """jobs=2 tests the label pairs in forked workers: same clusters, same counters."""
+    from dataclasses import asdict
+
+    rng = np.random.default_rng(7)
+    centres = np.array([[0, 0, 0], [0.5, 0, 0], [8, 0, 0], [0, 8, 0], [8, 8, 0], [0.4, 0.4, 0.2]])
+    y = np.repeat(np.arange(6), 40)
+    X = centres[y] + rng.normal(0, 0.5, (len(y), 3))
+    one = DirectProbe(jobs=1).fit(X, y)
+    two = DirectProbe(jobs=2).fit(X, y)
+    np.testing.assert_array_equal(two.labels_, one.labels_)
+    a, b = asdict(one.stats_), asdict(two.stats_)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+    # both kinds of label pair are exercised: some meet (0, 1, 5), some are far apart
+    assert 0 < one.stats_.label_pairs_overlapping < one.stats_.label_pair_tests == 15
+    assert_valid_partition(X, y, one.labels_)

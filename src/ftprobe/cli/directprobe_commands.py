@@ -44,6 +44,7 @@ class DirectProbeCommand:
                             "count as meeting (default 1e-6)")
     distances: bool = opt(True, help="compute the label-pair distances")
     progress: bool = opt(True, help="progress bars on stderr")
+    jobs: int = opt(1, help="processes for the label-pair phase (same answer for any value)")
 
     def run(self) -> int:
         import numpy as np
@@ -57,8 +58,10 @@ class DirectProbeCommand:
         index = {n: i for i, n in enumerate(vocab)}
         y = np.array([index[n] for n in names], dtype=np.int64)
         t0 = time.perf_counter()
+        if self.jobs < 1:
+            raise UserError("--jobs must be at least 1")
         dp = DirectProbe(min_cluster_size=self.min_cluster_size, tol=self.tol,
-                         progress=self.progress)
+                         progress=self.progress, jobs=self.jobs)
         dp.fit(X, y, n_labels=len(vocab))
         fit_s = time.perf_counter() - t0
         summary = {"n_points": int(len(y)), "dim": int(X.shape[1]), "n_labels": len(vocab),

@@ -41,14 +41,17 @@ class DirectProbe:
         meeting; default 1e-6.
     random_state: unused by the exact algorithm (kept for a scikit-learn-like signature).
     progress: show progress bars on long runs.
+    jobs: processes for the label-pair phase (forked; 1 = in this process). The merge phase is
+        one global sequence and stays in this process; the answer is the same for any value.
     """
 
     def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
-                 random_state: int | None = 0, progress: bool = False):
+                 random_state: int | None = 0, progress: bool = False, jobs: int = 1):
         self.min_cluster_size = int(min_cluster_size)
         self.tol = DEFAULT_TOL if tol is None else float(tol)
         self.random_state = random_state
         self.progress = progress
+        self.jobs = int(jobs)  # processes for the label-pair phase (same answer for any value)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y, n_labels: int | None = None) -> DirectProbe:
@@ -59,7 +62,7 @@ class DirectProbe:
         if n_labels is None:
             n_labels = int(y.max()) + 1
         self.labels_, self.cluster_label_, linear, stats = directprobe_clusters(
-            X, y, n_labels=n_labels, tol=self.tol, progress=self.progress
+            X, y, n_labels=n_labels, tol=self.tol, progress=self.progress, jobs=self.jobs
         )
         self.stats_: ClusterStats = stats
         self.n_labels_ = int(n_labels)

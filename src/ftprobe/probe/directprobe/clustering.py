@@ -46,7 +46,9 @@ from __future__ import annotations
 
 import heapq
 import logging
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +96,15 @@ class ClusterStats:
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
     seconds: dict = field(default_factory=dict)
+
+    def add(self, other: ClusterStats) -> None:
+        """Add another run's counters (and seconds) to these (work done in another process)."""
+        for name, value in vars(other).items():
+            if name == "seconds":
+                for k, v in value.items():
+                    self.seconds[k] = self.seconds.get(k, 0.0) + v
+            else:
+                setattr(self, name, getattr(self, name) + value)
 
 
 def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
@@ -258,8 +269,12 @@ def _projections_separate(Xs, groups, a, b, w, tol) -> bool:
     return bool((Xs[groups[a]] @ w).min() > (Xs[groups[b]] @ w).max() + tol)
 
 
-def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
-    """Which label pairs have meeting hulls (all points of each label taken together)."""
+def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1):
+    """Which label pairs have meeting hulls (all points of each label taken together).
+
+    The pairs are independent: with ``jobs`` > 1 they are tested in that many forked
+    processes (sharing ``Xs`` copy-on-write), the largest pairs first; the answer is the same.
+    """
     conflict = np.zeros((n_labels, n_labels), bool)
     groups = [np.flatnonzero(y == k) for k in range(n_labels)]
     cent = np.stack([Xs[g].mean(0) if len(g) else np.zeros(Xs.shape[1]) for g in groups])
@@ -269,24 +284,55 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None):
     ])
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
-    covs = {}
-    pooled = _pooled_fisher(Xs, y, cent, pairs)
+    ctx = {"Xs": Xs, "groups": groups, "cent": cent, "rad": rad, "tol": tol, "covs": {},
+           "pooled": _pooled_fisher(Xs, y, cent, pairs)}
+    jobs = min(int(jobs), len(pairs))
+    if jobs > 1 and "fork" in mp.get_all_start_methods():
+        pairs.sort(key=lambda p: -len(groups[p[0]]) * len(groups[p[1]]))
+        _PAIR_CTX.update(ctx)  # inherited by the forked workers, never pickled
+        try:
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+                futures = [pool.submit(_label_pair_job, a, b) for a, b in pairs]
+                for fut in as_completed(futures):
+                    a, b, meet, part = fut.result()
+                    stats.add(part)
+                    conflict[a, b] = conflict[b, a] = meet
+                    if progress is not None:
+                        progress(1)
+        finally:
+            _PAIR_CTX.clear()
+        return conflict
     for a, b in pairs:
-        stats.label_pair_tests += 1
-        if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
-            stats.ball_full += 1
-        elif _projections_separate(Xs, groups, a, b, pooled[(a, b)], tol):
-            stats.slab += 1
-        elif _fisher_separates(Xs, groups, cent, covs, a, b, tol):
-            stats.slab += 1
-        else:
-            ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
-            if not ok:
-                conflict[a, b] = conflict[b, a] = True
-                stats.label_pairs_overlapping += 1
+        conflict[a, b] = conflict[b, a] = _label_pair_meets(ctx, a, b, stats)
         if progress is not None:
             progress(1)
     return conflict
+
+
+_PAIR_CTX: dict = {}  # the label-pair phase's data, for forked workers
+
+
+def _label_pair_job(a, b):
+    part = ClusterStats()
+    return a, b, _label_pair_meets(_PAIR_CTX, a, b, part), part
+
+
+def _label_pair_meets(ctx, a, b, stats) -> bool:
+    """True if the hulls of labels a and b meet: certificates first, then the exact test."""
+    Xs, groups, cent, rad, tol = ctx["Xs"], ctx["groups"], ctx["cent"], ctx["rad"], ctx["tol"]
+    stats.label_pair_tests += 1
+    if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
+        stats.ball_full += 1
+    elif _projections_separate(Xs, groups, a, b, ctx["pooled"][(a, b)], tol):
+        stats.slab += 1
+    elif _fisher_separates(Xs, groups, cent, ctx["covs"], a, b, tol):
+        stats.slab += 1
+    else:
+        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
+        if not ok:
+            stats.label_pairs_overlapping += 1
+            return True
+    return False
 
 
 def _directions(Xs, y, eng_rows, rows_by_label, conflict):
@@ -1029,10 +1075,11 @@ class _Engine:
 
 
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
-                         tol: float = 1e-6, progress: bool = False):
+                         tol: float = 1e-6, progress: bool = False, jobs: int = 1):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
-    Cluster ids are 0..C-1 in the order of each cluster's smallest row index.
+    Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
+    processes for the label-pair phase (the merge phase is sequential by definition).
     """
     t0 = time.perf_counter()
     y = np.asarray(y, dtype=np.int64)
@@ -1046,7 +1093,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     stats.seconds["prepare"] = time.perf_counter() - t0
     bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
     t1 = time.perf_counter()
-    conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None)
+    conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs)
     if bar:
         bar.close()
     stats.seconds["label_pairs"] = time.perf_counter() - t1
