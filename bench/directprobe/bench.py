@@ -74,7 +74,15 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def one_scale(case: str, layer: int, n: str) -> dict:
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (label-pair workers)."""
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def one_scale(case: str, layer: int, n: str, jobs: int = 1) -> dict:
     from ftprobe.probe.directprobe import DirectProbe
 
     data = load(case, "train", layer)
@@ -82,12 +90,12 @@ def one_scale(case: str, layer: int, n: str) -> dict:
         return {"skipped": "no data"}
     X, y = _subset(*data, n)
     base = _peak_mib()
-    w0, c0 = time.perf_counter(), time.process_time()
-    dp = DirectProbe(progress=True).fit(X, y)
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    w0, c0 = time.perf_counter(), _cpu_s()
+    dp = DirectProbe(progress=True, jobs=jobs).fit(X, y)
+    wall, cpu = time.perf_counter() - w0, _cpu_s() - c0
     return {"n": int(len(y)), "dim": int(X.shape[1]), "n_labels": int(y.max()) + 1,
             "n_clusters": dp.n_clusters_, "linear": dp.linear_, "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 2), "peak_rss_mib": round(_peak_mib(), 1),
+            "cpu_s": round(cpu, 2), "jobs": jobs, "peak_rss_mib": round(_peak_mib(), 1),
             "rss_before_fit_mib": round(base, 1), "stats": dp.summary()["stats"],
             "phase_s": {k: round(v, 2) for k, v in dp.stats_.seconds.items()}}
 
@@ -160,10 +168,12 @@ def main() -> int:
     ap.add_argument("--naive-budget", type=float, default=1800)
     ap.add_argument("--case")
     ap.add_argument("--n")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="processes for DirectProbe's label-pair phase (scale mode)")
     a = ap.parse_args()
     if a.mode == "_one_scale":
         name, layer = a.case.split(":")
-        print(json.dumps(one_scale(name, int(layer), a.n)))
+        print(json.dumps(one_scale(name, int(layer), a.n, a.jobs)))
         return 0
     if a.mode == "_one_compare":
         name, layer = a.case.split(":")
@@ -175,7 +185,8 @@ def main() -> int:
     for case in a.cases:
         for n in a.sizes:
             if a.mode == "scale":
-                rec = _spawn(["_one_scale", "--case", case, "--n", n], a.timeout)
+                rec = _spawn(["_one_scale", "--case", case, "--n", n, "--jobs", str(a.jobs)],
+                             a.timeout)
                 key = f"scale/{case}/{n}"
             else:
                 rec = _spawn(["_one_compare", "--case", case, "--n", n, "--naive-budget",
