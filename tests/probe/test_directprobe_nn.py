@@ -186,3 +186,33 @@ def test_equals_brute_force_duplicates_small_cache(seed, monkeypatch):
     y = rng.integers(0, 3, 26)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+
+
+def test_float32_screen_is_a_lower_bound():
+    """The float32 norm expansion minus its rounding bound never exceeds the exact squared
+    distance (up to the float64 band), even where float32 cannot resolve the distances (a large
+    common offset, near-duplicates), and it stays within a few rounding bounds of it."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 384)) * rng.uniform(0.01, 3, size=(300, 1)) + 40.0
+    X[150:] = X[:150] + rng.normal(scale=1e-4, size=(150, 384))  # near-duplicates
+    y = np.zeros(300, np.int64)
+    eng = cl._Engine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
+                     1e-9, cl.ClusterStats(), None)
+    D = eng.L[0]
+    sq = D["sq"]
+    for s in range(0, 300, 7):
+        lb = eng._norm_bound(D, s)
+        e = eng._exact(D["cent"], np.arange(300), D["cent"][s])
+        band = cl._BAND * (sq + sq[s])
+        assert (lb <= e + band).all()
+        assert (e - lb <= 3 * eng.f32_rel * (sq + sq[s]) + band).all()
+
+
+def test_engine_order_equals_naive_order_with_a_large_offset(monkeypatch):
+    """Distances far below float32's resolution of the norms: the screens let through many
+    candidates, the exact distances still decide (same order as the definition)."""
+    X, y = _tied_data(6, n=200, d=6)
+    X = X * 1e-3 + 50.0
+    seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 8, lb=False)
+    assert len(seq) > 100
+    assert seq == _naive_sequence(X, y, frozen, 5)

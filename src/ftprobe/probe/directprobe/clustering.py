@@ -389,6 +389,11 @@ class _Engine:
         # ||P'x||^2 <= (1 + k max|P'P - I|) ||x||^2, and _BAND covers a defect up to 1e-12.
         k = self.proj.shape[1]
         self.lb_ok = bool(k * np.abs(self.proj.T @ self.proj - np.eye(k)).max() <= 1e-12)
+        # Norm expansions are screened in float32 (half the memory traffic of the float64 pass).
+        # Rounding the centroids to float32 and a float32 dot product of D terms are off by at
+        # most ((D + 2) u + O(u^2)) |a||b| <= that * (sq_a + sq_b) / 2 with u = 2^-24, for any
+        # summation order; the expansion doubles it. This bound is subtracted from each screen.
+        self.f32_rel = (Xs.shape[1] + 3) * 2.0**-24
         for lab in self.labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
@@ -396,6 +401,7 @@ class _Engine:
             self.L[lab] = dict(
                 rows=rows,
                 cent=C,
+                c32=C.astype(np.float32),  # the centroids rounded, for screening only
                 count=np.ones(len(rows)),
                 sq=np.einsum("ij,ij->i", C, C),
                 pc=C @ self.proj,
@@ -659,7 +665,7 @@ class _Engine:
             return idx, e, band, e
         gemv = not self.lb_ok
         if gemv:
-            bnd = (sq + sq[s] - 2.0 * (cent @ c))[idx]
+            bnd = self._norm_bound(D, s)[idx]
         else:
             dp = D["pc"][idx] - D["pc"][s]
             bnd = np.einsum("ij,ij->i", dp, dp)
@@ -672,7 +678,7 @@ class _Engine:
         need[first] = False
         if not gemv and np.count_nonzero(need) > max(2 * K, len(sq) // 16):
             # The projection prunes too little here: the norm expansion (one pass) as well.
-            approx = (sq + sq[s] - 2.0 * (cent @ c))[idx]
+            approx = self._norm_bound(D, s)[idx]
             bnd = np.maximum(bnd, approx)
             need &= approx <= tau + band
         more = np.flatnonzero(need)
@@ -681,6 +687,13 @@ class _Engine:
         done = ~np.isnan(e)
         self._store(lab, s, idx[done], e[done], nv)
         return idx, bnd, band, e
+
+    def _norm_bound(self, D: dict, s: int) -> np.ndarray:
+        """For every slot p, a lower bound of e(s, p) up to the float64 band: the norm
+        expansion over the float32 centroids minus its rounding bound (see ``f32_rel``)."""
+        sq = D["sq"]
+        dot = (D["c32"] @ D["c32"][s]).astype(np.float64)
+        return (sq + sq[s] - 2.0 * dot) - self.f32_rel * (sq + sq[s])
 
     def _search_batch(self, lab: int, slots: np.ndarray) -> None:
         """Full searches of many slots: one matrix product per block for the norm expansion."""
@@ -700,7 +713,8 @@ class _Engine:
         for b0 in range(0, len(slots), bs):
             blk = slots[b0 : b0 + bs]
             # Over all slots (no copy of the centroid matrix); dead ones are masked after.
-            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (cent[blk] @ cent.T)
+            # float32 products: each entry within f32_rel * (sq_s + sq_p) of the exact one
+            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (D["c32"][blk] @ D["c32"].T).astype(np.float64)
             d2[:, ~ok] = np.inf
             for r, s in enumerate(blk.tolist()):
                 row = d2[r]
@@ -712,8 +726,11 @@ class _Engine:
                 if nv <= K:
                     idx = np.flatnonzero(row < np.inf)
                 else:
+                    # the K-th exact distance is at most the K-th screen plus the error; any
+                    # slot within twice the error (and the float64 band) of it is measured
                     mk = np.partition(row, K - 1)[K - 1]
-                    idx = np.flatnonzero(row <= mk + _BAND * (sq[s] + sqmax) + 1e-300)
+                    slack = (2.0 * self.f32_rel + _BAND) * (sq[s] + sqmax) + 1e-300
+                    idx = np.flatnonzero(row <= mk + slack)
                 self._store(lab, s, idx, self._exact(cent, idx, cent[s]), nv)
 
     def _push(self, lab: int, s: int) -> None:
@@ -953,6 +970,7 @@ class _Engine:
         mb = self.members.pop(b, None) or [np.array([b])]
         self.members[keep_id] = ma + mb
         D["cent"][keep_s] = cU
+        D["c32"][keep_s] = cU
         D["sq"][keep_s] = float(cU @ cU)
         D["pc"][keep_s] = pcU
         D["lo"][keep_s] = loU
@@ -1044,7 +1062,7 @@ class _Engine:
         new = np.full(n, -1, np.int64)
         new[live] = np.arange(n_live)
         before = np.cumsum(live) - live  # live slots before each slot: its place in the order
-        for key in ("rows", "cent", "sq", "count", "pc", "lo", "hi", "prad", "rad", "exact",
+        for key in ("rows", "cent", "c32", "sq", "count", "pc", "lo", "hi", "prad", "rad", "exact",
                     "alive", "cand", "nn", "nnd", "chg", "kslot", "kd", "kt", "kthd", "kths"):
             D[key] = D[key][live].copy()
         D["ver"] = np.zeros(n_live, np.int64)
