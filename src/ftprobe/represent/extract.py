@@ -124,8 +124,13 @@ def extract(
     stacked = _STACKED if _STACKED is not None else device.type == "cuda"
     pending = None
 
-    def collect(job) -> None:
-        event, host, finite, runs = job
+    def collect_pending() -> None:
+        """Hand the batch whose host copy is in flight (if any) to the writer."""
+        nonlocal pending
+        if pending is None:
+            return
+        event, host, finite, runs = pending
+        pending = None
         if event is not None:
             event.synchronize()
         if not bool(finite):
@@ -137,8 +142,7 @@ def extract(
     try:
         for k in range(done, len(batches)):
             if max_batches is not None and k >= max_batches:
-                if pending is not None:
-                    collect(pending)
+                collect_pending()
                 worker.drain()
                 _checkpoint(partial, arrays, plan, k)
                 return None  # type: ignore[return-value]
@@ -161,22 +165,17 @@ def extract(
                                             f"layer {layer} (try --dtype float32)")
                         per_layer[layer] = vecs
             if stacked:
-                if pending is not None:
-                    collect(pending)
+                collect_pending()
                 pending = (*job, RowRuns(batch.target_index))
             else:
                 worker.submit(write_batch, RowRuns(batch.target_index), per_layer)
             bar.update(1)
             if time.monotonic() - last_flush > FLUSH_SECONDS:
-                if pending is not None:
-                    collect(pending)
-                    pending = None
+                collect_pending()
                 worker.drain()
                 _checkpoint(partial, arrays, plan, k + 1)
                 last_flush = time.monotonic()
-        if pending is not None:
-            collect(pending)
-            pending = None
+        collect_pending()
         worker.drain()
         for arr in arrays.values():
             arr.sync()  # on disk before the entry is renamed complete

@@ -507,12 +507,24 @@ class _Engine:
             else:
                 self._search(lab, s)
 
+    def _set_partner(self, lab: int, s: int, p: int, e: float) -> None:
+        """Slot s's nearest partner is now p at exact squared distance e (p < 0: none); its
+        older heap entries become stale and a new one is pushed."""
+        D = self.L[lab]
+        D["ver"][s] += 1
+        if p < 0:
+            D["nn"][s] = -1
+            D["nnd"][s] = np.inf
+            return
+        D["nn"][s] = p
+        D["nnd"][s] = e
+        self._push(lab, s)
+
     def _store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
         """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
         which hold the K first valid partners by (e, slot) (all ``n_valid`` of them if fewer)."""
         D = self.L[lab]
         K = _NN_K
-        D["ver"][s] += 1
         D["kt"][s] = D["clock"]
         if len(idx) > 4 * K:
             sub = e <= np.partition(e, K - 1)[K - 1]
@@ -526,13 +538,7 @@ class _Engine:
             D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
         else:
             D["kthd"][s], D["kths"][s] = np.inf, _NO_SLOT
-        if k == 0:
-            D["nn"][s] = -1
-            D["nnd"][s] = np.inf
-            return
-        D["nn"][s] = ks[0]
-        D["nnd"][s] = kd[0]
-        self._push(lab, s)
+        self._set_partner(lab, s, int(ks[0]), kd[0])  # unfilled entries are (-1, inf)
 
     def _lookup(self, lab: int, s: int) -> bool:
         """Nearest partner of s from its cache and the slots changed since; False if undecided."""
@@ -566,14 +572,10 @@ class _Engine:
         ks, kd = ks[m], kd[m]
         order = np.lexsort((ks, kd))[:_NN_K]
         self._refresh(D, s, ks[order], kd[order], len(ks))
-        D["ver"][s] += 1
         if len(order) == 0:
-            D["nn"][s] = -1
-            D["nnd"][s] = np.inf
-            return True
-        D["nn"][s] = ks[order[0]]
-        D["nnd"][s] = kd[order[0]]
-        self._push(lab, s)
+            self._set_partner(lab, s, -1, np.inf)
+        else:
+            self._set_partner(lab, s, ks[order[0]], kd[order[0]])
         return True
 
     def _refresh(self, D: dict, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
@@ -635,14 +637,7 @@ class _Engine:
         self._refresh(D, Sok, P, E, nb)
         self.stats.nn_cached += len(Sok)
         for s, p, e in zip(Sok.tolist(), P[:, 0].tolist(), E[:, 0].tolist(), strict=True):
-            D["ver"][s] += 1
-            if p < 0:
-                D["nn"][s] = -1
-                D["nnd"][s] = np.inf
-            else:
-                D["nn"][s] = p
-                D["nnd"][s] = e
-                self._push(lab, s)
+            self._set_partner(lab, s, p, e)
         return S[~ok].tolist()
 
     def _search(self, lab: int, s: int):
@@ -1042,10 +1037,7 @@ class _Engine:
         # Closer, or equally close with a smaller representative (keep_s vs current partner).
         better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
         for c, dc in zip(near[better].tolist(), d2[better].tolist(), strict=True):
-            D["nn"][c] = keep_s
-            D["nnd"][c] = dc
-            D["ver"][c] += 1
-            self._push(lab, c)
+            self._set_partner(lab, c, keep_s, dc)
 
     def _maybe_compact(self, lab: int) -> None:
         """Drop dead slots once they are half of a label's arrays (merge cost ~ live clusters).
