@@ -125,6 +125,33 @@ def test_engine_order_equals_naive_order_with_ties(seed, k, compact, every, lb, 
     assert seq == _naive_sequence(X, y, frozen, every)
 
 
+def _clumped_data(seed, n=400, d=40, n_labels=2):
+    """Gaussian clumps in more dimensions than the projection, with some duplicates."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(8, d)) * 3
+    X = centres[rng.integers(0, 8, n)] + rng.normal(size=(n, d))
+    X[::17] = X[1::17][: len(X[::17])]
+    return X, rng.integers(0, n_labels, n)
+
+
+@pytest.mark.parametrize(("k", "every"), [(4, 6), (8, 3), (16, 9)])
+def test_union_partners_from_caches_give_the_naive_order(k, every, monkeypatch):
+    """Unions whose partners come from the merged slots' caches (triangle-inequality bounds
+    instead of a pass over the label): still the definition's order, rejections included."""
+    X, y = _clumped_data(k, n=360, d=24)
+    stats = []
+    orig = cl._Engine.run
+
+    def run(self):
+        orig(self)
+        stats.append(self.stats)
+
+    monkeypatch.setattr(cl._Engine, "run", run)
+    seq, frozen = _engine_sequence(X, y, every, monkeypatch, k, 2048)
+    assert stats[0].nn_union_cached > 30
+    assert seq == _naive_sequence(X, y, frozen, every)
+
+
 def test_engine_order_equals_naive_order_continuous(monkeypatch):
     """Continuous data in more dimensions than the projection (the lower bounds prune)."""
     rng = np.random.default_rng(5)
@@ -136,10 +163,12 @@ def test_engine_order_equals_naive_order_continuous(monkeypatch):
     assert seq == _naive_sequence(X, y, frozen, 6)
 
 
-def test_cache_lookup_agrees_with_full_search(monkeypatch):
-    """Mid-run, every candidate's cached answer equals a fresh full search from scratch."""
-    monkeypatch.setattr(cl, "_NN_K", 2)
-    X, y = _tied_data(9, n=200)
+@pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous")])
+def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
+    """Mid-run, every candidate's cached answer equals a fresh full search from scratch
+    (with K = 8 most unions take their partners from the merged slots' caches)."""
+    monkeypatch.setattr(cl, "_NN_K", k)
+    X, y = _tied_data(9, n=200) if data == "tied" else _clumped_data(3, n=300, d=24, n_labels=3)
     Xs = X.astype(np.float64)
     frozen = cl.find_frozen(Xs, y)
     rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
@@ -171,8 +200,25 @@ def test_cache_lookup_agrees_with_full_search(monkeypatch):
                 assert (got[0][i], got[1][i]) == (idx[j], e[j])
 
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    # The union's bounds, however derived, never exceed the exact distance (up to the band).
+    orig_union = cl._Engine._union_from_caches
+
+    def union(self, lab, u, moved):
+        found = orig_union(self, lab, u, moved)
+        if found is not None:
+            idx, bnd, band, e = found
+            D = self.L[lab]
+            exact = self._exact(D["cent"], idx, D["cent"][u])
+            assert (bnd <= exact + band).all()
+            done = ~np.isnan(e)
+            np.testing.assert_array_equal(e[done], exact[done])
+        return found
+
+    monkeypatch.setattr(cl._Engine, "_union_from_caches", union)
     eng.run()
     assert calls["n"] > 50
+    if k >= 6:
+        assert eng.stats.nn_union_cached > 20  # the path under test was taken
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -95,6 +95,7 @@ class ClusterStats:
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
+    nn_union_cached: int = 0  # unions whose partners were settled from the merged caches
     seconds: dict = field(default_factory=dict)
 
     def add(self, other: ClusterStats) -> None:
@@ -337,7 +338,8 @@ def _label_pair_meets(ctx, a, b, stats) -> bool:
 
 def _directions(Xs, y, eng_rows, rows_by_label, conflict):
     """Unit directions for cheap certificates: PCA axes and one Fisher direction per
-    conflicting label pair. Returns (PCA basis for projected spheres, slab directions)."""
+    conflicting label pair. Returns (PCA basis for projected spheres, slab directions, the
+    column of each conflicting pair's Fisher direction)."""
     sub = Xs[eng_rows]
     mu = sub.mean(0)
     cov = np.cov(sub[:50000].T) if len(sub) > 1 else np.eye(Xs.shape[1])
@@ -347,6 +349,7 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
     pca = vec[:, ::-1][:, :k].copy()  # orthonormal: the projection is 1-Lipschitz
     del mu
     dirs = [pca]
+    first = {}  # conflicting label pair (a < b) -> column of its Fisher direction
     labels = sorted(rows_by_label)
     stats = {}
     for lab in labels:
@@ -363,8 +366,9 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
             w = np.linalg.solve(S, ma - mb)
             nw = np.linalg.norm(w)
             if nw > 0:
+                first[a, b] = k + len(dirs) - 1
                 dirs.append((w / nw)[:, None])
-    return pca, np.hstack(dirs)
+    return pca, np.hstack(dirs), first
 
 
 class _Engine:
@@ -384,7 +388,8 @@ class _Engine:
         self.loc = np.full(n, -1, np.int64)  # row -> slot within its label
         self.L = {}
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
-        self.proj, self.slab_dirs = _directions(Xs, y, eng_rows, rows_by_label, conflict)
+        self.proj, self.slab_dirs, self.first_dir = _directions(Xs, y, eng_rows, rows_by_label,
+                                                                conflict)
         # Projected distances bound centroid distances from below only if proj is orthonormal:
         # ||P'x||^2 <= (1 + k max|P'P - I|) ||x||^2, and _BAND covers a defect up to 1e-12.
         k = self.proj.shape[1]
@@ -405,8 +410,10 @@ class _Engine:
                 count=np.ones(len(rows)),
                 sq=np.einsum("ij,ij->i", C, C),
                 pc=C @ self.proj,
-                lo=C @ self.slab_dirs,  # per cluster: min and max projection on each slab
-                hi=C @ self.slab_dirs,  # direction (exact, merged by min/max)
+                # Per cluster, min and max projection on each slab direction (exact, merged by
+                # min/max); [directions, slots], so one direction is one contiguous row.
+                lo=(C @ self.slab_dirs).T.copy(),
+                hi=(C @ self.slab_dirs).T.copy(),
                 prad=np.zeros(len(rows)),
                 rad=np.zeros(len(rows)),
                 exact=np.ones(len(rows), bool),
@@ -683,6 +690,88 @@ class _Engine:
         self._store(lab, s, idx[done], e[done], nv)
         return idx, bnd, band, e
 
+    def _union_from_caches(self, lab: int, u: int, moved: list):
+        """The union's search (as :meth:`_search` returns it) without a pass over the label's
+        centroids, from the caches of the two merged slots; None where they do not decide.
+
+        The union's centroid lies within ``dx`` of each merged slot x's old one (``moved``), so
+        by the triangle inequality, for every slot p: d(U, p) >= d(x, p) - dx. Two uses:
+        - forward (the union's own partners), from the side x whose bound is larger: a valid
+          partner p that x's cache does not hold and that has not changed since x's search has
+          d(x, p) >= sqrt(kthd_x); so only x's cached slots and the slots changed since need an
+          exact distance, and those below the bound are the union's first partners, exactly;
+        - reverse (slots that may now take the union), from each slot c's own cache: when x has
+          not changed since c's search, d(c, x) is c's cached entry, or at least sqrt(kthd_c).
+        Each bound is a lower bound of the exact e up to the band, like the screens of _search.
+        """
+        D = self.L[lab]
+        K = _NN_K
+        ok = self._partners(D, u)
+        idx = np.flatnonzero(ok)
+        nv = len(idx)
+        if nv <= 2 * K:
+            return None  # a full search is as cheap
+        cent, sq, chg = D["cent"], D["sq"], D["chg"]
+        band = _BAND * (sq[idx] + sq[u]) + 1e-300
+        bandmax = float(band.max())
+        # Forward: the side with the larger bound.
+        side = None
+        for x, dx, _ in moved:
+            if D["kt"][x] < 0:
+                continue
+            lim = np.inf if D["kthd"][x] == np.inf else np.sqrt(max(float(D["kthd"][x]), 0.0)) - dx
+            if lim > 0 and (side is None or lim > side[1]):
+                side = (x, lim)
+        if side is None:
+            return None
+        x, lim = side
+        ks = D["kslot"][x]
+        cands = np.union1d(ks[ks >= 0], np.flatnonzero(chg > D["kt"][x]))
+        cands = cands[ok[cands]]
+        if len(cands) > max(4 * K, len(sq) // 32):
+            return None
+        ec = self._exact(cent, cands, cent[u])
+        lim2 = lim * lim - bandmax if lim != np.inf else np.inf
+        order = np.lexsort((cands, ec))
+        cs, ce = cands[order], ec[order]
+        n_before = int(np.count_nonzero(ce < lim2))
+        if n_before == 0:
+            return None  # no partner provably first: a full search
+        # Reverse bounds for every valid partner c, and the forward bound for the others.
+        bnd = np.full(nv, lim * lim)
+        kt, kthd = D["kt"][idx], D["kthd"][idx]
+        kslot = D["kslot"][idx]
+        for y, dy, chg_y in moved:
+            usable = kt >= chg_y  # y unchanged since c's search (kt = -1: no cache)
+            if not usable.any():
+                continue
+            dl = np.sqrt(np.maximum(kthd, 0.0))
+            r, j = np.nonzero(kslot == y)
+            dl[r] = np.sqrt(D["kd"][idx[r], j])
+            lb = np.maximum(dl - dy, 0.0)
+            bnd = np.maximum(bnd, np.where(usable, lb * lb, 0.0))
+        e = np.full(nv, np.nan)
+        pos = np.searchsorted(idx, cands)
+        e[pos] = ec
+        bnd[pos] = ec
+        if np.count_nonzero((bnd <= D["nnd"][idx] + band) & np.isnan(e)) > max(4 * K, len(sq) // 32):
+            return None  # too many slots might take the union: the pass is cheaper
+        # The union's cache: its first partners by (e, slot); every other valid partner comes
+        # after the K-th of them, or has e >= lim2 (the bound itself is then the K-th entry).
+        k = min(K, n_before)
+        D["kt"][u] = D["clock"]
+        D["kslot"][u, :k], D["kd"][u, :k] = cs[:k], ce[:k]
+        D["kslot"][u, k:], D["kd"][u, k:] = -1, np.inf
+        if n_before >= K:
+            D["kthd"][u], D["kths"][u] = ce[K - 1], cs[K - 1]
+        elif lim2 == np.inf:
+            D["kthd"][u], D["kths"][u] = np.inf, _NO_SLOT
+        else:
+            D["kthd"][u], D["kths"][u] = lim2, -1
+        self._set_partner(lab, u, int(cs[0]), ce[0])
+        self.stats.nn_union_cached += 1
+        return idx, bnd, band, e
+
     def _norm_bound(self, D: dict, s: int) -> np.ndarray:
         """For every slot p, a lower bound of e(s, p) up to the float64 band: the norm
         expansion over the float32 centroids minus its rounding bound (see ``f32_rel``)."""
@@ -811,11 +900,16 @@ class _Engine:
             if other == lab or not self.conflict[lab, other]:
                 continue
             M = self.L[other]
-            idx = np.flatnonzero(M["alive"])
             # Slabs: separated projections on one unit direction prove hull distance > tol.
-            sep = ((M["lo"][idx] > hiU + tol) | (M["hi"][idx] < loU - tol)).any(1)
-            self.stats.slab += int(sep.sum())
-            idx = idx[~sep]
+            # The pair's Fisher direction alone separates most clusters: one pass over it, then
+            # every direction on the few left (the same set as every direction on all).
+            alive, lo, hi = M["alive"], M["lo"], M["hi"]
+            j = self.first_dir.get((min(lab, other), max(lab, other)), 0)
+            idx = np.flatnonzero(alive & (lo[j] <= hiU[j] + tol) & (hi[j] >= loU[j] - tol))
+            if len(idx):
+                sep = ((lo[:, idx] > (hiU + tol)[:, None]) | (hi[:, idx] < (loU - tol)[:, None])).any(0)
+                idx = idx[~sep]
+            self.stats.slab += int(np.count_nonzero(alive)) - len(idx)
             if len(idx) == 0:
                 continue
             dp = np.sqrt(np.einsum("ij,ij->i", M["pc"][idx] - pcU, M["pc"][idx] - pcU))
@@ -945,8 +1039,8 @@ class _Engine:
             radU = float(np.linalg.norm(D["cent"][s] - D["cent"][t])) * 0.5
             pradU = float(np.linalg.norm(D["pc"][s] - D["pc"][t])) * 0.5
             exactU = True
-        loU = np.minimum(D["lo"][s], D["lo"][t])
-        hiU = np.maximum(D["hi"][s], D["hi"][t])
+        loU = np.minimum(D["lo"][:, s], D["lo"][:, t])
+        hiU = np.maximum(D["hi"][:, s], D["hi"][:, t])
         ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU,
                                                         loU, hiU)
         if not ok:
@@ -960,6 +1054,10 @@ class _Engine:
         self.stats.merges += 1
         keep_s, drop_s = (s, t) if a < b else (t, s)
         keep_id = min(a, b)
+        # What the caches of s and t tell about the union (read before the merge changes them):
+        # (slot, distance its centroid moves to the union's, its last change time).
+        moved = [(x, float(np.sqrt(np.einsum("i,i->", cU - D["cent"][x], cU - D["cent"][x]))),
+                  int(D["chg"][x])) for x in (s, t)]
         # Members and statistics.
         ma = self.members.pop(a, None) or [np.array([a])]
         mb = self.members.pop(b, None) or [np.array([b])]
@@ -968,8 +1066,8 @@ class _Engine:
         D["c32"][keep_s] = cU
         D["sq"][keep_s] = float(cU @ cU)
         D["pc"][keep_s] = pcU
-        D["lo"][keep_s] = loU
-        D["hi"][keep_s] = hiU
+        D["lo"][:, keep_s] = loU
+        D["hi"][:, keep_s] = hiU
         D["count"][keep_s] = na + nb
         D["rad"][keep_s] = radU
         D["prad"][keep_s] = pradU
@@ -998,7 +1096,9 @@ class _Engine:
             self.stats.inherited_rejections += len(ru)
         # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
         t0 = time.perf_counter()
-        found = self._search(lab, keep_s)
+        found = self._union_from_caches(lab, keep_s, moved)
+        if found is None:
+            found = self._search(lab, keep_s)
         self._update_neighbours(lab, s, t, keep_s, found)
         self._tick("neighbours", t0)
         self._maybe_compact(lab)
@@ -1054,9 +1154,10 @@ class _Engine:
         new = np.full(n, -1, np.int64)
         new[live] = np.arange(n_live)
         before = np.cumsum(live) - live  # live slots before each slot: its place in the order
-        for key in ("rows", "cent", "c32", "sq", "count", "pc", "lo", "hi", "prad", "rad", "exact",
+        for key in ("rows", "cent", "c32", "sq", "count", "pc", "prad", "rad", "exact",
                     "alive", "cand", "nn", "nnd", "chg", "kslot", "kd", "kt", "kthd", "kths"):
             D[key] = D[key][live].copy()
+        D["lo"], D["hi"] = D["lo"][:, live].copy(), D["hi"][:, live].copy()
         D["ver"] = np.zeros(n_live, np.int64)
         nn = D["nn"]
         has = nn >= 0
