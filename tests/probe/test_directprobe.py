@@ -411,11 +411,12 @@ def test_equals_brute_force_when_lp_decision_gives_up(monkeypatch):
     assert dp.stats_.lp_undecided > 0 and dp.stats_.lp_sep + dp.stats_.lp_overlap == 0
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("seed", [0, 2, 7, 8])
 def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
     that grow against the same cluster are re-decided from their kept support and their
-    earlier LP (warm basis, new rows only); the partition is still the definition's."""
+    earlier LP (warm basis, new rows only), whichever of the two clusters grew (the LP then
+    continues with its sides as they were); the partition is still the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
@@ -428,9 +429,25 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     C = rng.normal(size=(8, 4)) * 0.3
     X = np.concatenate([A, B, C])
     y = np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+    # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
+    # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
+    orig = cl._Engine._merge_or_reject
+    seen = []
+
+    def step(self, lab, s, t):
+        orig(self, lab, s, t)
+        for (a, b), (w, lo, hi) in self.planes.items():
+            assert (self.points(a) @ w).min() >= lo - 1e-12 and (self.points(b) @ w).max() <= hi + 1e-12
+            assert lo - hi > self.tol
+        seen.append(len(self.planes))
+
+    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
     dp = DirectProbe().fit(X, y)
+    assert max(seen) > 0
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0
+    if seed in (2, 7, 8):  # data where both sides of a pair grow in turn
+        assert 0 < dp.stats_.lp_continued_swapped < dp.stats_.lp_continued
 
 
 def test_label_pairs_in_processes_give_the_same_result():

@@ -92,6 +92,7 @@ class ClusterStats:
     lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
     lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
+    lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
@@ -853,8 +854,9 @@ class _Engine:
         if support is not None:
             self.support[key] = support
         if lp is not None:
+            model, blocks, a_is_p = lp
             self.lps.pop(key, None)
-            self.lps[key] = (a, *lp)  # a is the LP's P side
+            self.lps[key] = (a if a_is_p else b, model, blocks)  # first: the LP's P side
             while len(self.lps) > _WARM_LPS:
                 self.lps.pop(next(iter(self.lps)))  # oldest first
         if a < b:
@@ -869,11 +871,11 @@ class _Engine:
         return self.support.get((a, b) if a < b else (b, a))
 
     def _lp_of(self, a: int, b: int):
-        """(LP, blocks of global rows) of the pair when its P side is ``a``, else None."""
+        """(LP, blocks of global rows, whether ``a`` is its P side) of the pair, else None."""
         st = self.lps.get((a, b) if a < b else (b, a))
-        if st is None or st[0] != a:
+        if st is None:
             return None
-        return st[1], st[2]
+        return st[1], st[2], st[0] == a
 
     def _plane_drop(self, cid: int) -> None:
         for key in self.plane_keys.pop(cid, ()):
@@ -966,6 +968,7 @@ class _Engine:
                 urows, crows = None, self.member_rows(cj)
                 seeds = None
                 warm = None
+                flip = False  # the continued LP has the other cluster on its P side
                 old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
                 if old:
                     urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
@@ -976,23 +979,38 @@ class _Engine:
                         if st is not None:
                             # This LP is continued (and changed): no other pair may hold it.
                             self.lps.pop((part, cj) if part < cj else (cj, part), None)
-                            warm = (st[0], _local_blocks(st[1], urows, crows))
+                            model, blocks, flip = st[0], st[1], not st[2]
+                            warm = (model, _local_blocks(blocks, crows, urows) if flip
+                                    else _local_blocks(blocks, urows, crows))
                             break
                 if seeds is not None:
                     self.stats.lp_from_support += 1
                     self.stats.lp_continued += warm is not None
-                ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
-                                            support=seeds, lp_first=seeds is not None, warm=warm)
+                    self.stats.lp_continued_swapped += flip
+                if flip:
+                    # Whichever cluster grew, the earlier LP holds: the same LP with the sides
+                    # swapped (w, b -> -w, -b), so it is continued as it was set up and the
+                    # answer turned round to put the union on the high side.
+                    ok, h, dec = hulls_disjoint(self.points(cj), U, tol, self.stats,
+                                                direction=None if hint is None else -hint,
+                                                support=seeds[::-1], lp_first=True, warm=warm)
+                    if ok:
+                        h = (-h[0], -h[2], -h[1])
+                else:
+                    ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
+                                                support=seeds, lp_first=seeds is not None, warm=warm)
                 if not ok:
                     return False, None, (radU, pradU, exactU)
                 rows = lp = None
                 if dec is not None:
                     if urows is None:
                         urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
-                    rows = np.concatenate([urows[dec.support_p], crows[dec.support_q]])
+                    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
+                    rows = np.concatenate([urows[up], crows[cp]])
                     if dec.lp is not None:
-                        lp = (dec.lp, [(urows[blk] if onp else crows[blk], onp)
-                                       for blk, onp in dec.blocks])
+                        prow, qrow = (crows, urows) if flip else (urows, crows)
+                        lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
+                              not flip)
                 new_planes[cj] = (h, rows, lp)
         return True, new_planes, (radU, pradU, exactU)
 
