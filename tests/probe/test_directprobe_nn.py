@@ -163,12 +163,19 @@ def test_engine_order_equals_naive_order_continuous(monkeypatch):
     assert seq == _naive_sequence(X, y, frozen, 6)
 
 
-@pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous")])
+@pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous"), (2, "offset")])
 def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     """Mid-run, every candidate's cached answer equals a fresh full search from scratch
-    (with K = 8 most unions take their partners from the merged slots' caches)."""
+    (with K = 8 most unions take their partners from the merged slots' caches; with K = 2
+    lookups screen many changed slots in float32, also where float32 cannot resolve the
+    distances: a large common offset)."""
     monkeypatch.setattr(cl, "_NN_K", k)
-    X, y = _tied_data(9, n=200) if data == "tied" else _clumped_data(3, n=300, d=24, n_labels=3)
+    if data == "continuous":
+        X, y = _clumped_data(3, n=300, d=24, n_labels=3)
+    else:
+        X, y = _tied_data(9, n=200)
+        if data == "offset":
+            X = X * 1e-3 + 50.0
     Xs = X.astype(np.float64)
     frozen = cl.find_frozen(Xs, y)
     rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
@@ -219,6 +226,8 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     assert calls["n"] > 50
     if k >= 6:
         assert eng.stats.nn_union_cached > 20  # the path under test was taken
+    else:
+        assert eng.stats.nn_screened > 20  # lookups that screened many changed slots
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -252,6 +261,9 @@ def test_float32_screen_is_a_lower_bound():
         band = cl._BAND * (sq + sq[s])
         assert (lb <= e + band).all()
         assert (e - lb <= 3 * eng.f32_rel * (sq + sq[s]) + band).all()
+        some = np.arange(s % 5, 300, 5)  # the bound for a subset (cache lookups screen so)
+        assert (eng._norm_bound(D, s, some) <= e[some] + band[some]).all()
+        np.testing.assert_allclose(eng._norm_bound(D, s, some), lb[some], rtol=0, atol=1e-9 * sq.max())
 
 
 def test_engine_order_equals_naive_order_with_a_large_offset(monkeypatch):

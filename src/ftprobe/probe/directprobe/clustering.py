@@ -96,6 +96,7 @@ class ClusterStats:
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
+    nn_screened: int = 0  # cache lookups that screened many changed slots instead of a search
     nn_union_cached: int = 0  # unions whose partners were settled from the merged caches
     seconds: dict = field(default_factory=dict)
 
@@ -562,7 +563,9 @@ class _Engine:
         ks, kd = ks[m], kd[m]
         ch = np.flatnonzero(chg > kt)
         ch = ch[cand[ch] & (ch != s)]
-        if len(ch) > max(4 * _NN_K, len(cand) // 32):
+        kthd, kths = D["kthd"][s], D["kths"][s]
+        many = len(ch) > max(4 * _NN_K, len(cand) // 32)
+        if many and (len(ch) > len(cand) // 4 or kthd == np.inf):
             return False
         rj = self.rej.get(int(D["rows"][s]))
         if rj:
@@ -570,10 +573,16 @@ class _Engine:
             m = ~np.isin(ks, rs)
             ks, kd = ks[m], kd[m]
             ch = ch[~np.isin(ch, rs)]
+        if many:
+            # Too many changed slots to measure them all: screen them with the float32 norm
+            # expansion (a lower bound up to the band, see _norm_bound) and measure only those
+            # that may come before the K-th entry.
+            lb = self._norm_bound(D, s, ch)
+            ch = ch[lb <= kthd + _BAND * (D["sq"][ch] + D["sq"][s]) + 1e-300]
+            self.stats.nn_screened += 1
         if len(ch):
             ks = np.concatenate([ks, ch])
             kd = np.concatenate([kd, self._exact(D["cent"], ch, D["cent"][s])])
-        kthd, kths = D["kthd"][s], D["kths"][s]
         m = (kd < kthd) | ((kd == kthd) & (ks < kths))  # before the K-th: exact
         if not m.any() and kthd != np.inf:
             return False
@@ -773,12 +782,14 @@ class _Engine:
         self.stats.nn_union_cached += 1
         return idx, bnd, band, e
 
-    def _norm_bound(self, D: dict, s: int) -> np.ndarray:
-        """For every slot p, a lower bound of e(s, p) up to the float64 band: the norm
-        expansion over the float32 centroids minus its rounding bound (see ``f32_rel``)."""
-        sq = D["sq"]
-        dot = (D["c32"] @ D["c32"][s]).astype(np.float64)
-        return (sq + sq[s] - 2.0 * dot) - self.f32_rel * (sq + sq[s])
+    def _norm_bound(self, D: dict, s: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """For every slot p (or the slots ``idx``), a lower bound of e(s, p) up to the float64
+        band: the norm expansion over the float32 centroids minus its rounding bound (see
+        ``f32_rel``)."""
+        sq, c32 = (D["sq"], D["c32"]) if idx is None else (D["sq"][idx], D["c32"][idx])
+        sqs = sq + D["sq"][s]
+        dot = (c32 @ D["c32"][s]).astype(np.float64)
+        return (sqs - 2.0 * dot) - self.f32_rel * sqs
 
     def _search_batch(self, lab: int, slots: np.ndarray) -> None:
         """Full searches of many slots: one matrix product per block for the norm expansion."""
