@@ -467,3 +467,34 @@ def test_label_pairs_in_processes_give_the_same_result():
     # both kinds of label pair are exercised: some meet (0, 1, 5), some are far apart
     assert 0 < one.stats_.label_pairs_overlapping < one.stats_.label_pair_tests == 15
     assert_valid_partition(X, y, one.labels_)
+
+
+def test_kept_lps_are_bounded_by_rows(monkeypatch):
+    """The LPs kept for continuation hold at most _WARM_LP_ROWS rows in all (beyond a single
+    one), the oldest dropped first; the partition does not depend on what is kept."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    monkeypatch.setattr(cl, "_WARM_LP_ROWS", 60)
+    rng = np.random.default_rng(208)
+    A = rng.normal(size=(30, 4))
+    A[:, 0] = np.abs(A[:, 0]) + 0.05
+    B = rng.normal(size=(30, 4))
+    B[:, 0] = -np.abs(B[:, 0]) - 0.05
+    C = rng.normal(size=(8, 4)) * 0.3
+    X = np.concatenate([A, B, C])
+    y = np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+    orig = cl._Engine._merge_or_reject
+    kept = []
+
+    def step(self, lab, s, t):
+        orig(self, lab, s, t)
+        rows = [st[1].h.getNumRow() for st in self.lps.values()]
+        assert len(rows) <= 1 or sum(rows) <= 60
+        kept.append(len(rows))
+
+    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    dp = DirectProbe().fit(X, y)
+    assert max(kept) >= 1
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))

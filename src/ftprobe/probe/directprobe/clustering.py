@@ -65,6 +65,9 @@ _COMPACT_MIN = 2048  # labels with fewer slots are never compacted
 _WOLFE_CAP_MIN = 200
 _WOLFE_CAP_PER_DIM = 1
 _WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~2k x 386)
+# ... and at most this many rows in all: HiGHS holds ~33 KB per row of 386 dense columns after
+# a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB).
+_WARM_LP_ROWS = 30_000
 _NN_K = 16  # nearest partners cached per slot
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
 _NO_SLOT = np.iinfo(np.int64).max
@@ -868,8 +871,9 @@ class _Engine:
             model, blocks, a_is_p = lp
             self.lps.pop(key, None)
             self.lps[key] = (a if a_is_p else b, model, blocks)  # first: the LP's P side
-            while len(self.lps) > _WARM_LPS:
-                self.lps.pop(next(iter(self.lps)))  # oldest first
+            rows = sum(st[1].h.getNumRow() for st in self.lps.values())
+            while len(self.lps) > _WARM_LPS or (rows > _WARM_LP_ROWS and len(self.lps) > 1):
+                rows -= self.lps.pop(next(iter(self.lps)))[1].h.getNumRow()  # oldest first
         if a < b:
             key, val = (a, b), (w, lo, hi)
         else:
