@@ -134,10 +134,13 @@ def _clumped_data(seed, n=400, d=40, n_labels=2):
     return X, rng.integers(0, n_labels, n)
 
 
-@pytest.mark.parametrize(("k", "every"), [(4, 6), (8, 3), (16, 9)])
-def test_union_partners_from_caches_give_the_naive_order(k, every, monkeypatch):
+@pytest.mark.parametrize(("k", "every", "compact"), [(4, 6, 2048), (8, 3, 2048), (16, 9, 2048),
+                                                     (16, 6, 16), (8, 6, 4)])
+def test_union_partners_from_caches_give_the_naive_order(k, every, compact, monkeypatch):
     """Unions whose partners come from the merged slots' caches (triangle-inequality bounds
-    instead of a pass over the label): still the definition's order, rejections included."""
+    instead of a pass over the label): still the definition's order, rejections included, also
+    through repeated compactions (which renumber the caches' K-th entries, dead ones and the
+    below-every-slot bound included)."""
     X, y = _clumped_data(k, n=360, d=24)
     stats = []
     orig = cl._Engine.run
@@ -147,7 +150,7 @@ def test_union_partners_from_caches_give_the_naive_order(k, every, monkeypatch):
         stats.append(self.stats)
 
     monkeypatch.setattr(cl._Engine, "run", run)
-    seq, frozen = _engine_sequence(X, y, every, monkeypatch, k, 2048)
+    seq, frozen = _engine_sequence(X, y, every, monkeypatch, k, compact)
     assert stats[0].nn_union_cached > 30
     assert seq == _naive_sequence(X, y, frozen, every)
 

@@ -1199,9 +1199,12 @@ class _Engine:
         has = ks >= 0
         ks[has] = new[ks[has]]  # dead partners become -1 (they were invalid already)
         kths = D["kths"]
-        has = kths != _NO_SLOT
-        # A dead K-th entry keeps its place in the slot order (ties compare slots).
-        kths[has] = before[kths[has]]
+        # A dead K-th entry keeps its place in the slot order (ties compare slots): it maps to
+        # the number of live slots before it, which is n_live past the last one (so a later
+        # compaction maps position n to the new n_live). -1 (a bound below every slot, from
+        # _union_from_caches) and _NO_SLOT (complete) stay as they are.
+        has = (kths != _NO_SLOT) & (kths >= 0)
+        kths[has] = np.append(before, n_live)[kths[has]]
         self.loc[D["rows"]] = np.arange(n_live)
         self.heap = [e for e in self.heap if e[3] != lab]
         heapq.heapify(self.heap)
