@@ -411,6 +411,18 @@ def test_equals_brute_force_when_lp_decision_gives_up(monkeypatch):
     assert dp.stats_.lp_undecided > 0 and dp.stats_.lp_sep + dp.stats_.lp_overlap == 0
 
 
+def _gap_data(seed: int):
+    """Two labels on either side of a thin gap and a third one inside it: unions grow towards
+    the same clusters of another label, so pairs are decided again and again."""
+    rng = np.random.default_rng(200 + seed)
+    A = rng.normal(size=(30, 4))
+    A[:, 0] = np.abs(A[:, 0]) + 0.05
+    B = rng.normal(size=(30, 4))
+    B[:, 0] = -np.abs(B[:, 0]) - 0.05
+    C = rng.normal(size=(8, 4)) * 0.3
+    return np.concatenate([A, B, C]), np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+
+
 @pytest.mark.parametrize("seed", [0, 2, 7, 8])
 def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
@@ -421,14 +433,7 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    rng = np.random.default_rng(200 + seed)
-    A = rng.normal(size=(30, 4))
-    A[:, 0] = np.abs(A[:, 0]) + 0.05
-    B = rng.normal(size=(30, 4))
-    B[:, 0] = -np.abs(B[:, 0]) - 0.05
-    C = rng.normal(size=(8, 4)) * 0.3
-    X = np.concatenate([A, B, C])
-    y = np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+    X, y = _gap_data(seed)
     # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
     # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
     orig = cl._Engine._merge_or_reject
@@ -477,14 +482,7 @@ def test_kept_lps_are_bounded_by_rows(monkeypatch):
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     monkeypatch.setattr(cl, "_WARM_LP_ROWS", 60)
-    rng = np.random.default_rng(208)
-    A = rng.normal(size=(30, 4))
-    A[:, 0] = np.abs(A[:, 0]) + 0.05
-    B = rng.normal(size=(30, 4))
-    B[:, 0] = -np.abs(B[:, 0]) - 0.05
-    C = rng.normal(size=(8, 4)) * 0.3
-    X = np.concatenate([A, B, C])
-    y = np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
+    X, y = _gap_data(8)
     orig = cl._Engine._merge_or_reject
     kept = []
 
