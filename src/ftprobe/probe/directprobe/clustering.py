@@ -752,13 +752,13 @@ class _Engine:
             return None  # no partner provably first: a full search
         # Reverse bounds for every valid partner c, and the forward bound for the others.
         bnd = np.full(nv, lim * lim)
-        kt, kthd = D["kt"][idx], D["kthd"][idx]
-        kslot = D["kslot"][idx]
+        kt, kslot = D["kt"][idx], D["kslot"][idx]
+        kth_dist = np.sqrt(np.maximum(D["kthd"][idx], 0.0))
         for y, dy, chg_y in moved:
             usable = kt >= chg_y  # y unchanged since c's search (kt = -1: no cache)
             if not usable.any():
                 continue
-            dl = np.sqrt(np.maximum(kthd, 0.0))
+            dl = kth_dist.copy()
             r, j = np.nonzero(kslot == y)
             dl[r] = np.sqrt(D["kd"][idx[r], j])
             lb = np.maximum(dl - dy, 0.0)
@@ -772,15 +772,9 @@ class _Engine:
         # The union's cache: its first partners by (e, slot); every other valid partner comes
         # after the K-th of them, or has e >= lim2 (the bound itself is then the K-th entry).
         k = min(K, n_before)
-        D["kt"][u] = D["clock"]
-        D["kslot"][u, :k], D["kd"][u, :k] = cs[:k], ce[:k]
-        D["kslot"][u, k:], D["kd"][u, k:] = -1, np.inf
-        if n_before >= K:
-            D["kthd"][u], D["kths"][u] = ce[K - 1], cs[K - 1]
-        elif lim2 == np.inf:
-            D["kthd"][u], D["kths"][u] = np.inf, _NO_SLOT
-        else:
-            D["kthd"][u], D["kths"][u] = lim2, -1
+        self._refresh(D, u, cs[:k], ce[:k], n_before)  # sets the K-th entry when n_before >= K
+        if n_before < K:
+            D["kthd"][u], D["kths"][u] = (np.inf, _NO_SLOT) if lim2 == np.inf else (lim2, -1)
         self._set_partner(lab, u, int(cs[0]), ce[0])
         self.stats.nn_union_cached += 1
         return idx, bnd, band, e
@@ -1062,8 +1056,9 @@ class _Engine:
         na, nb = D["count"][s], D["count"][t]
         cU = (na * D["cent"][s] + nb * D["cent"][t]) / (na + nb)
         pcU = cU @ self.proj
-        radU = max(D["rad"][s] + np.linalg.norm(cU - D["cent"][s]),
-                   D["rad"][t] + np.linalg.norm(cU - D["cent"][t]))
+        # How far each old centroid moves to the union's: for its sphere and its caches' bounds.
+        ds, dt = (float(np.linalg.norm(cU - D["cent"][x])) for x in (s, t))
+        radU = max(D["rad"][s] + ds, D["rad"][t] + dt)
         pradU = max(D["prad"][s] + np.linalg.norm(pcU - D["pc"][s]),
                     D["prad"][t] + np.linalg.norm(pcU - D["pc"][t]))
         exactU = False
@@ -1089,8 +1084,7 @@ class _Engine:
         keep_id = min(a, b)
         # What the caches of s and t tell about the union (read before the merge changes them):
         # (slot, distance its centroid moves to the union's, its last change time).
-        moved = [(x, float(np.sqrt(np.einsum("i,i->", cU - D["cent"][x], cU - D["cent"][x]))),
-                  int(D["chg"][x])) for x in (s, t)]
+        moved = [(s, ds, int(D["chg"][s])), (t, dt, int(D["chg"][t]))]
         # Members and statistics.
         ma = self.members.pop(a, None) or [np.array([a])]
         mb = self.members.pop(b, None) or [np.array([b])]
