@@ -423,8 +423,29 @@ def _gap_data(seed: int):
     return np.concatenate([A, B, C]), np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
 
 
+def _assert_kept_lps_match_their_blocks(eng) -> None:
+    """A kept LP's constraint rows are exactly its blocks' points in order (sign +1 on the P
+    side), as continuing it assumes: after restores (rejected merges) and prunes."""
+    import scipy.sparse
+
+    dim = eng.X.shape[1]
+    for _key, (_p_side, model, blocks) in eng.lps.items():
+        m = model.h.getLp().a_matrix_
+        A = scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
+                                    shape=(m.num_row_, m.num_col_)).toarray()
+        sign = np.concatenate([np.full(len(rows), 1.0 if onp else -1.0) for rows, onp in blocks])
+        want = np.concatenate([eng.X[rows] for rows, _ in blocks]) * sign[:, None]
+        assert A.shape == (len(sign), dim + 2)
+        np.testing.assert_array_equal(A[:, :dim], want)
+        np.testing.assert_array_equal(A[:, dim], sign)
+
+
 @pytest.mark.parametrize("seed", [0, 2, 7, 8])
 def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
+    _fit_with_continued_lps(monkeypatch, seed)
+
+
+def _fit_with_continued_lps(monkeypatch, seed):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
     that grow against the same cluster are re-decided from their kept support and their
     earlier LP (warm basis, new rows only), whichever of the two clusters grew (the LP then
@@ -444,6 +465,7 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
         for (a, b), (w, lo, hi) in self.planes.items():
             assert (self.points(a) @ w).min() >= lo - 1e-12 and (self.points(b) @ w).max() <= hi + 1e-12
             assert lo - hi > self.tol
+        _assert_kept_lps_match_their_blocks(self)
         seen.append(len(self.planes))
 
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
@@ -453,6 +475,58 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0
     if seed in (2, 7, 8):  # data where both sides of a pair grow in turn
         assert 0 < dp.stats_.lp_continued_swapped < dp.stats_.lp_continued
+    return dp
+
+
+def test_lps_of_rejected_merges_are_restored(monkeypatch):
+    """A merge rejected after its check continued an LP puts that LP back as it was (rows
+    and basis), for the unchanged pair; kept LPs still match their blocks (checked after
+    every merge) and the partition is the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    restored = []
+    orig = cl._Engine._restore_lps
+
+    def restore(self, continued):
+        before = {key: (entry[2], n_rows) for key, entry, n_rows, _ in continued}
+        orig(self, continued)
+        for key, (blocks, n_rows) in before.items():
+            assert self.lps[key][2] is blocks and self.lps[key][1].h.getNumRow() == n_rows
+            assert sum(len(r) for r, _ in blocks) == n_rows
+            # the earlier optimum is back without a simplex iteration
+            self.lps[key][1].solve()
+            assert self.lps[key][1].h.getInfo().simplex_iteration_count == 0
+            restored.append(key)
+
+    monkeypatch.setattr(cl._Engine, "_restore_lps", restore)
+    dp = _fit_with_continued_lps(monkeypatch, 8)
+    assert len(restored) == dp.stats_.lp_restored > 0
+
+
+def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
+    """LPs handed back for continuation are pruned to at most one row per column, the rows
+    farthest from the plane first (they are basic: the optimum stays, no iteration needed);
+    continuing pruned LPs gives the definition's partition."""
+    import ftprobe.probe.directprobe.separability as sep
+
+    monkeypatch.setattr(sep, "_DEC_LP_ROWS_PER_COL", 1)
+    pruned = []
+    orig = sep._MarginLP.prune
+
+    def prune(self, blocks, keep, slack):
+        t_before = self.solve()[0]
+        out = orig(self, blocks, keep, slack)
+        if self.h.getNumRow() < sum(len(b) for b, _ in blocks):
+            pruned.append(self.h.getNumRow())
+            t_after = self.solve()[0]
+            assert self.h.getInfo().simplex_iteration_count == 0 and t_after == pytest.approx(t_before)
+        assert self.h.getNumRow() == sum(len(b) for b, _ in out)
+        return out
+
+    monkeypatch.setattr(sep._MarginLP, "prune", prune)
+    for seed in (2, 8):
+        _fit_with_continued_lps(monkeypatch, seed)
+    assert pruned and max(pruned) <= 4 + 2
 
 
 def test_label_pairs_in_processes_give_the_same_result():

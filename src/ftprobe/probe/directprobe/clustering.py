@@ -96,6 +96,7 @@ class ClusterStats:
     lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
     lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
+    lp_restored: int = 0  # continued LPs put back as they were after a rejected merge
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
@@ -907,6 +908,7 @@ class _Engine:
         tol = self.tol
         new_planes = {}
         U = None
+        continued = []  # LPs taken over from the parts' pairs, with their state before
         for other in self.labels:
             if other == lab or not self.conflict[lab, other]:
                 continue
@@ -986,8 +988,11 @@ class _Engine:
                     for part in (a, b):
                         st = self._lp_of(part, cj)
                         if st is not None:
-                            # This LP is continued (and changed): no other pair may hold it.
-                            self.lps.pop((part, cj) if part < cj else (cj, part), None)
+                            # This LP is continued (and changed): no other pair may hold it. If
+                            # the merge is rejected, it is put back as it was (see _restore_lps).
+                            key = (part, cj) if part < cj else (cj, part)
+                            entry = self.lps.pop(key)
+                            continued.append((key, entry, st[0].h.getNumRow(), st[0].h.getBasis()))
                             model, blocks, flip = st[0], st[1], not st[2]
                             warm = (model, _local_blocks(blocks, crows, urows) if flip
                                     else _local_blocks(blocks, urows, crows))
@@ -1009,6 +1014,7 @@ class _Engine:
                     ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
                                                 support=seeds, lp_first=seeds is not None, warm=warm)
                 if not ok:
+                    self._restore_lps(continued)
                     return False, None, (radU, pradU, exactU)
                 rows = lp = None
                 if dec is not None:
@@ -1022,6 +1028,21 @@ class _Engine:
                               not flip)
                 new_planes[cj] = (h, rows, lp)
         return True, new_planes, (radU, pradU, exactU)
+
+    def _restore_lps(self, continued) -> None:
+        """A rejected merge gives back the LPs its check continued: the rows it added are
+        deleted and the earlier optimal basis set again, so the pair of the unchanged part
+        (which may well be decided again soon, e.g. a big cluster that keeps meeting another
+        label's) resumes at once instead of from its support alone."""
+        for key, entry, n_rows, basis in continued:
+            h = entry[1].h
+            extra = h.getNumRow() - n_rows
+            if extra > 0:
+                h.deleteRows(extra, np.arange(n_rows, n_rows + extra, dtype=np.int32))
+            h.setBasis(basis)
+            if key in self.planes:  # both clusters still current
+                self.lps[key] = entry
+                self.stats.lp_restored += 1
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
