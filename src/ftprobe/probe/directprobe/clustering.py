@@ -37,7 +37,10 @@ What makes it fast without changing the answer:
   crawls) go to a max-margin LP on HiGHS with constraint generation
   (separability.decide_distance), which answers only with the same two kinds of verified
   certificates; if it cannot, the uncapped solver runs, with the soft-margin LP
-  (separability.separate) as the last fallback when that stalls numerically. Affine independence of small
+  (separability.separate) as the last fallback when that stalls numerically. A pair that
+  needed the LP is decided again, when either cluster grows, by continuing that LP (warm basis,
+  new rows only, pruned to the rows nearest its plane); a rejected merge gives the LPs its check
+  continued back as they were. Affine independence of small
   sets is available (separability.affinely_independent) but not used here: it proves
   disjointness without a margin, so it could disagree with the tolerance-aware tests.
 """
