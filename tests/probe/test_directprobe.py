@@ -503,6 +503,35 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
     assert len(restored) == dp.stats_.lp_restored > 0
 
 
+def test_continued_lp_decision_only_appends_rows():
+    """Continuing an LP keeps its earlier rows as they were (new rows go after them): what
+    lets a rejected merge give the LP back by deleting the rows past the old count."""
+    import scipy.sparse
+
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    def dense(lp):
+        m = lp.h.getLp().a_matrix_
+        return scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_),
+                                        np.asarray(m.start_)), shape=(m.num_row_, m.num_col_)).toarray()
+
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
+    Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
+    first = decide_distance(P[:300], Q, 1e-6)
+    assert first.disjoint is True
+    before = dense(first.lp)
+    assert len(before) > 2 * (4 + 2)  # more rows than a kept LP would be pruned to
+    for grown in (P, np.vstack([P, [[0.2, 0, 0, 0]]])):  # a separable and a harder growth
+        warm = (first.lp, first.blocks)
+        n = first.lp.h.getNumRow()
+        dec = decide_distance(grown, Q, 1e-6, warm=warm)
+        after = dense(first.lp)
+        np.testing.assert_array_equal(after[:n], before)
+        assert dec.disjoint is True
+        first.lp.h.deleteRows(len(after) - n, np.arange(n, len(after), dtype=np.int32))
+
+
 def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     """LPs handed back for continuation are pruned to at most one row per column, the rows
     farthest from the plane first (they are basic: the optimum stays, no iteration needed);
@@ -513,9 +542,9 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     pruned = []
     orig = sep._MarginLP.prune
 
-    def prune(self, blocks, keep, slack):
+    def prune(self, blocks):
         t_before = self.solve()[0]
-        out = orig(self, blocks, keep, slack)
+        out = orig(self, blocks)
         if self.h.getNumRow() < sum(len(b) for b, _ in blocks):
             pruned.append(self.h.getNumRow())
             t_after = self.solve()[0]

@@ -867,6 +867,7 @@ class _Engine:
             self.support[key] = support
         if lp is not None:
             model, blocks, a_is_p = lp
+            blocks = model.prune(blocks)  # the pair's merge is settled: its LP is kept compact
             self.lps.pop(key, None)
             self.lps[key] = (a if a_is_p else b, model, blocks)  # first: the LP's P side
             rows = sum(st[1].h.getNumRow() for st in self.lps.values())

@@ -253,7 +253,7 @@ _DEC_ROUNDS = 60
 _DEC_KEEP = 32  # points per side nearest a verified plane, kept as the pair's support
 _DEC_ITER_PER_ROW = 10  # simplex iteration limit per re-solve: this x (rows + columns) + base
 _DEC_ITER_BASE = 2000
-_DEC_LP_ROWS_PER_COL = 2  # a separating LP handed back is pruned to at most this x its columns
+_DEC_LP_ROWS_PER_COL = 2  # an LP kept for continuation is pruned to at most this x its columns
 
 
 @dataclass
@@ -349,20 +349,28 @@ class _MarginLP:
         self.h.addRows(m, np.zeros(m), np.full(m, np.inf), m * per, starts, idx.ravel(),
                        val.ravel())
 
-    def prune(self, blocks: list, keep: int, slack: float) -> list:
-        """Delete the rows farthest from the optimal plane until at most ``keep`` are left;
-        return ``blocks`` (index blocks in row order) without them.
+    def prune(self, blocks: list) -> list:
+        """Delete the rows farthest from the optimal plane until at most
+        ``_DEC_LP_ROWS_PER_COL`` x columns are left; return ``blocks`` (index blocks in row
+        order) without them. Call it on an LP at its optimum, when it is kept for continuation.
 
-        Only rows with activity above ``slack`` go: those are basic (a nonbasic row sits at its
-        bound 0), so the optimal basis stays valid and the next solve resumes from it. Every
-        HiGHS run pays for every row (a kept LP of 3,000 rows: ~0.1 s before its first
-        iteration), while the optimum rests on at most as many rows as columns.
+        Only rows clearly off their bound go: those are basic (a nonbasic row sits at its bound
+        0), so the optimal basis stays valid and the next solve resumes from it. Every HiGHS
+        run pays for every row (a kept LP of 3,000 rows: ~0.1 s before its first iteration),
+        while the optimum rests on at most as many rows as columns. Never called during a
+        decision: a continued decision only appends rows, which is what lets a rejected merge
+        give the LP back by deleting them (clustering._Engine._restore_lps).
         """
         h = self.h
         n = h.getNumRow()
+        keep = _DEC_LP_ROWS_PER_COL * (self.dim + 2)
         if n <= keep:
             return blocks
-        act = np.asarray(h.getSolution().row_value)
+        sol = h.getSolution()
+        act = np.asarray(sol.row_value)
+        if len(act) != n:  # no solution of this model to go by
+            return blocks
+        slack = 1e-6 * max(1.0, abs(float(sol.col_value[self.dim + 1])))  # relative to t
         far = np.flatnonzero(act > slack)
         k = min(len(far), n - keep)
         if k <= 0:
@@ -490,7 +498,6 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             k_p, k_q = min(_DEC_KEEP, len(P)), min(_DEC_KEEP, len(Q))
             near_p = np.argpartition(vp, k_p - 1)[:k_p] if k_p < len(P) else np.arange(len(P))
             near_q = np.argpartition(-vq, k_q - 1)[:k_q] if k_q < len(Q) else np.arange(len(Q))
-            blocks = lp.prune(blocks, _DEC_LP_ROWS_PER_COL * (dim + 2), 1e-6 * max(1.0, abs(t)))
             return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds,
                             support_p=np.union1d(np.flatnonzero(a > 0), near_p),
                             support_q=np.union1d(np.flatnonzero(bq > 0), near_q),
