@@ -24,3 +24,26 @@ def test_overlapping_hulls_are_at_zero():
     P = np.array([[0.0, 0.0], [2.0, 2.0]])
     Q = np.array([[0.0, 2.0], [2.0, 0.0]])
     assert qp_hull_distance(P, Q) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_lps_still_solve_after_the_qp_in_a_fresh_process():
+    """HiGHS sets up its thread pool once per process: an instance asking for another number
+    of threads afterwards fails every run. The QP of the distance measures ran first in a
+    study worker, after which every separability LP failed (kNotset). A fresh process, since
+    the pool is process-wide."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from ftprobe.probe.directprobe.measures import qp_hull_distance\n"
+        "from ftprobe.probe.directprobe.separability import decide_distance, separate\n"
+        "rng = np.random.default_rng(0)\n"
+        "P = rng.normal(size=(30, 4)) + 3\n"
+        "Q = rng.normal(size=(30, 4)) - 3\n"
+        "assert qp_hull_distance(P, Q) > 0\n"
+        "assert separate(P, Q).separable\n"
+        "assert decide_distance(P, Q, 1e-6).disjoint is True\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

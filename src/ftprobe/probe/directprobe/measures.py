@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
+from ftprobe.probe.directprobe.separability import _new_highs
 
 
 def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:
@@ -61,8 +62,10 @@ def qp_hull_distance(P: np.ndarray, Q: np.ndarray) -> float | None:
     hess.value_ = np.full(D, 2.0)
     model = highspy.HighsModel()
     model.lp_, model.hessian_ = lp, hess
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    # Through _new_highs (one thread, silent) like every HiGHS instance of ftprobe: HiGHS sets
+    # up its thread pool once per process, and an instance that asks for another number of
+    # threads later fails every run (model status kNotset).
+    h = _new_highs()
     h.passModel(model)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
