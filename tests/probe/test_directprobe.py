@@ -423,16 +423,21 @@ def _gap_data(seed: int):
     return np.concatenate([A, B, C]), np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
 
 
+def _lp_matrix(lp) -> np.ndarray:
+    """The constraint matrix HiGHS holds for a margin LP, read back dense."""
+    import scipy.sparse
+
+    m = lp.h.getLp().a_matrix_
+    return scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
+                                   shape=(m.num_row_, m.num_col_)).toarray()
+
+
 def _assert_kept_lps_match_their_blocks(eng) -> None:
     """A kept LP's constraint rows are exactly its blocks' points in order (sign +1 on the P
     side), as continuing it assumes: after restores (rejected merges) and prunes."""
-    import scipy.sparse
-
     dim = eng.X.shape[1]
     for _key, (_p_side, model, blocks) in eng.lps.items():
-        m = model.h.getLp().a_matrix_
-        A = scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
-                                    shape=(m.num_row_, m.num_col_)).toarray()
+        A = _lp_matrix(model)
         sign = np.concatenate([np.full(len(rows), 1.0 if onp else -1.0) for rows, onp in blocks])
         want = np.concatenate([eng.X[rows] for rows, _ in blocks]) * sign[:, None]
         assert A.shape == (len(sign), dim + 2)
@@ -506,34 +511,27 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
 def test_continued_lp_decision_only_appends_rows():
     """Continuing an LP keeps its earlier rows as they were (new rows go after them): what
     lets a rejected merge give the LP back by deleting the rows past the old count."""
-    import scipy.sparse
-
     from ftprobe.probe.directprobe.separability import decide_distance
-
-    def dense(lp):
-        m = lp.h.getLp().a_matrix_
-        return scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_),
-                                        np.asarray(m.start_)), shape=(m.num_row_, m.num_col_)).toarray()
 
     rng = np.random.default_rng(5)
     P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
     Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
     first = decide_distance(P[:300], Q, 1e-6)
     assert first.disjoint is True
-    before = dense(first.lp)
+    before = _lp_matrix(first.lp)
     assert len(before) > 2 * (4 + 2)  # more rows than a kept LP would be pruned to
     for grown in (P, np.vstack([P, [[0.2, 0, 0, 0]]])):  # a separable and a harder growth
         warm = (first.lp, first.blocks)
         n = first.lp.h.getNumRow()
         dec = decide_distance(grown, Q, 1e-6, warm=warm)
-        after = dense(first.lp)
+        after = _lp_matrix(first.lp)
         np.testing.assert_array_equal(after[:n], before)
         assert dec.disjoint is True
         first.lp.h.deleteRows(len(after) - n, np.arange(n, len(after), dtype=np.int32))
 
 
 def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
-    """LPs handed back for continuation are pruned to at most one row per column, the rows
+    """LPs kept for continuation are pruned (when stored) to at most one row per column, the rows
     farthest from the plane first (they are basic: the optimum stays, no iteration needed);
     continuing pruned LPs gives the definition's partition."""
     import ftprobe.probe.directprobe.separability as sep
