@@ -508,6 +508,79 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
     assert len(restored) == dp.stats_.lp_restored > 0
 
 
+@pytest.mark.parametrize("case", [("clumps", 1), ("clumps", 5), ("random", 3), ("random", 7)])
+def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
+    """A merge the LP rejects after a capped nearest-point run leaves, for each part and the
+    cluster it met, the points of the common pair that belong to them as the pair's support
+    (rows of those two clusters only); later checks of that pair start from it, and the
+    partition is still the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    kept, used = set(), []
+    orig_keep, orig_of = cl._Engine._keep_overlap_support, cl._Engine._support_of
+
+    def keep(self, a, b, cj, dec, flip, urows, crows):
+        orig_keep(self, a, b, cj, dec, flip, urows, crows)
+        assert len(dec.support_p) and len(dec.support_q)
+        for part in (a, b):
+            key = (min(part, cj), max(part, cj))
+            if key in self.support:
+                rows = self.support[key]
+                mine = np.concatenate([self.member_rows(part), self.member_rows(cj)])
+                assert np.isin(rows, mine).all()
+                assert np.isin(rows, self.member_rows(cj)).any()
+                kept.add(key)
+
+    def support_of(self, a, b):
+        sup = orig_of(self, a, b)
+        if sup is not None and (min(a, b), max(a, b)) in kept:
+            used.append((a, b))
+        return sup
+
+    monkeypatch.setattr(cl._Engine, "_keep_overlap_support", keep)
+    monkeypatch.setattr(cl._Engine, "_support_of", support_of)
+    X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert dp.stats_.lp_overlap > 0 and kept and used
+
+
+def test_cached_planes_verified_in_blocks(monkeypatch):
+    """Cached planes are verified for all clusters of a label in one product, in blocks of
+    planes; with blocks of one plane the partition and the counters are the same."""
+    from dataclasses import asdict
+
+    import ftprobe.probe.directprobe.clustering as cl
+
+    X, y = _gap_data(2)
+    whole = DirectProbe().fit(X, y)
+    monkeypatch.setattr(cl, "_PLANE_BLOCK", 1)
+    blocks = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(blocks.labels_, whole.labels_)
+    np.testing.assert_array_equal(whole.labels_, brute_force_clusters(X, y))
+    a, b = asdict(whole.stats_), asdict(blocks.stats_)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b and whole.stats_.cached_plane > 0
+
+
+def test_lp_overlap_decision_carries_its_common_pair():
+    """An overlap decided by the LP returns the points of its convex combinations as support:
+    a subset of each side whose hulls already meet within tol."""
+    from ftprobe.probe.directprobe.hull import nearest_points
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(300, 6))
+    Q = rng.normal(size=(200, 6)) + 0.3
+    dec = decide_distance(P, Q, 1e-6)
+    assert dec.disjoint is False
+    sp, sq = dec.support_p, dec.support_q
+    assert 0 < len(sp) < len(P) and 0 < len(sq) < len(Q)
+    assert nearest_points(P[sp], Q[sq]).distance <= 1e-6
+
+
 def test_continued_lp_decision_only_appends_rows():
     """Continuing an LP keeps its earlier rows as they were (new rows go after them): what
     lets a rejected merge give the LP back by deleting the rows past the old count."""
@@ -557,7 +630,8 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
 
 
 def test_label_pairs_in_processes_give_the_same_result():
-    """jobs=2 tests the label pairs in forked workers: same clusters, same counters."""
+    """jobs=2 tests the label pairs in forked workers (and gives the initial searches 2 BLAS
+    threads): same clusters, same counters."""
     from dataclasses import asdict
 
     rng = np.random.default_rng(7)
@@ -573,6 +647,24 @@ def test_label_pairs_in_processes_give_the_same_result():
     # both kinds of label pair are exercised: some meet (0, 1, 5), some are far apart
     assert 0 < one.stats_.label_pairs_overlapping < one.stats_.label_pair_tests == 15
     assert_valid_partition(X, y, one.labels_)
+
+
+def test_initial_searches_get_the_blas_threads_asked_for():
+    """jobs > 1 lets BLAS use that many threads for the initial searches, and only there."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import ftprobe.probe.directprobe.clustering as cl
+
+    def blas():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    if not blas():
+        pytest.skip("no BLAS library found by threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        with cl._blas_threads(2):
+            assert blas() == {2}
+        assert blas() == {1}
+        with cl._blas_threads(1):
+            assert blas() == {1}
 
 
 def test_kept_lps_are_bounded_by_rows(monkeypatch):

@@ -44,7 +44,8 @@ class DirectProbeCommand:
                             "count as meeting (default 1e-6)")
     distances: bool = opt(True, help="compute the label-pair distances")
     progress: bool = opt(True, help="progress bars on stderr")
-    jobs: int = opt(1, help="processes for the label-pair phase (same answer for any value)")
+    jobs: int = opt(1, help="cores to use: label-pair processes, threads of the initial "
+                            "searches (same answer for any value)")
 
     def run(self) -> int:
         import numpy as np

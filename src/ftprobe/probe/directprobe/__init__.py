@@ -41,8 +41,10 @@ class DirectProbe:
         meeting; default 1e-6.
     random_state: unused by the exact algorithm (kept for a scikit-learn-like signature).
     progress: show progress bars on long runs.
-    jobs: processes for the label-pair phase (forked; 1 = in this process). The merge phase is
-        one global sequence and stays in this process; the answer is the same for any value.
+    jobs: processes for the label-pair phase (forked; 1 = in this process), and BLAS threads
+        for the merge phase's initial nearest-partner searches (large matrix products). The
+        merge phase is one global sequence and stays in this process; the answer is the same
+        for any value.
     """
 
     def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
@@ -51,7 +53,7 @@ class DirectProbe:
         self.tol = DEFAULT_TOL if tol is None else float(tol)
         self.random_state = random_state
         self.progress = progress
-        self.jobs = int(jobs)  # processes for the label-pair phase (same answer for any value)
+        self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y, n_labels: int | None = None) -> DirectProbe:

@@ -72,6 +72,7 @@ _WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~
 # a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB).
 _WARM_LP_ROWS = 30_000
 _NN_K = 16  # nearest partners cached per slot
+_PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
 _NO_SLOT = np.iinfo(np.int64).max
 
@@ -138,6 +139,9 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
                    warm=None):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
+    The LP decision comes back whenever the LP decided, either way (an overlap's carries the
+    points of its common pair as its support).
+
     w is a unit normal with min(P@w) = lo_p > hi_q = max(Q@w) + tol when disjoint.
 
     Wolfe's nearest-point iteration decides most pairs in a few steps, but crawls when the
@@ -168,7 +172,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         if dec.disjoint is True:
             return True, (dec.w, dec.lo, dec.hi), dec
         if dec.disjoint is False:
-            return False, None, None
+            return False, None, dec
         # The LP could not decide: the uncapped nearest-point solver does.
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
     if r.lower > tol:
@@ -383,8 +387,9 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
 class _Engine:
     """The checked centroid-linkage process over the labels that have conflicts."""
 
-    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress):
+    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1):
         self.X = Xs
+        self.jobs = max(1, int(jobs))  # BLAS threads for the initial searches' products
         self.y = y
         self.tol = tol
         self.stats = stats
@@ -912,6 +917,7 @@ class _Engine:
         tol = self.tol
         new_planes = {}
         U = None
+        rest_pts = {}  # each part's points, gathered once for all cached-plane checks
         continued = []  # LPs taken over from the parts' pairs, with their state before
         for other in self.labels:
             if other == lab or not self.conflict[lab, other]:
@@ -940,29 +946,12 @@ class _Engine:
             keep = df <= M["rad"][idx] + radU + tol
             self.stats.ball_full += int((~keep).sum())
             idx, df = idx[keep], df[keep]
-            order = np.argsort(df, kind="stable")
-            for t in idx[order]:
-                t = int(t)
+            ts = idx[np.argsort(df, kind="stable")]
+            # Cached planes from either part, verified on the other part's points only.
+            passed, hints = self._cached_planes(a, b, M["rows"][ts], new_planes, rest_pts)
+            left = np.flatnonzero(~passed).tolist()
+            for t, hint in zip(ts[left].tolist(), [hints[i] for i in left], strict=True):
                 cj = int(M["rows"][t])
-                # Cached planes from either part, verified on the other part's points only.
-                done = False
-                hint = None
-                for part, rest in ((a, b), (b, a)):
-                    h = self._plane_get(part, cj)
-                    if h is None:
-                        continue
-                    hint = h[0]
-                    w, lo, hi = h
-                    v = self.points(rest) @ w
-                    lo2 = min(lo, float(v.min()))
-                    if lo2 - hi > tol:
-                        new_planes[cj] = ((w, lo2, hi), self._support_of(part, cj),
-                                          self._lp_of(part, cj))
-                        self.stats.cached_plane += 1
-                        done = True
-                        break
-                if done:
-                    continue
                 if not M["exact"][t] or not exactU:
                     # Tighter spheres before any solver call.
                     self._refresh_radius(other, t)
@@ -1019,6 +1008,9 @@ class _Engine:
                                                 support=seeds, lp_first=seeds is not None, warm=warm)
                 if not ok:
                     self._restore_lps(continued)
+                    if dec is not None and seeds is None:
+                        # decided by the LP after the nearest-point solver hit its cap
+                        self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
                     return False, None, (radU, pradU, exactU)
                 rows = lp = None
                 if dec is not None:
@@ -1032,6 +1024,77 @@ class _Engine:
                               not flip)
                 new_planes[cj] = (h, rows, lp)
         return True, new_planes, (radU, pradU, exactU)
+
+    def _cached_planes(self, a, b, cjs: np.ndarray, new_planes: dict, rest_pts: dict):
+        """Which of the clusters ``cjs`` a cached plane of part a (else of part b) still
+        separates from the union of a and b, verified on the other part's points: one matrix
+        product per part for all the clusters instead of one product each. The planes that hold
+        go into ``new_planes`` (with their lo lowered to the union's); returns the mask of those
+        clusters and, per cluster, the normal of the last plane tried (a solver's starting
+        direction for the others)."""
+        n = len(cjs)
+        passed = np.zeros(n, bool)
+        hints = [None] * n
+        tol = self.tol
+        for part, rest in ((a, b), (b, a)):
+            sel, W, LO, HI = [], [], [], []
+            for i in np.flatnonzero(~passed).tolist():
+                h = self._plane_get(part, int(cjs[i]))
+                if h is not None:
+                    sel.append(i)
+                    W.append(h[0])
+                    LO.append(h[1])
+                    HI.append(h[2])
+                    hints[i] = h[0]
+            if not sel:
+                continue
+            R = rest_pts.get(rest)
+            if R is None:
+                R = rest_pts[rest] = self.points(rest)
+            Wm = np.stack(W, axis=1)
+            step = max(1, _PLANE_BLOCK // max(len(R), 1))  # bound the [rest x planes] product
+            vmin = np.concatenate([(R @ Wm[:, k : k + step]).min(0) for k in range(0, len(W), step)])
+            lo2 = np.minimum(np.asarray(LO), vmin)
+            ok = lo2 - np.asarray(HI) > tol
+            for k in np.flatnonzero(ok).tolist():
+                i = sel[k]
+                cj = int(cjs[i])
+                new_planes[cj] = ((W[k], float(lo2[k]), HI[k]), self._support_of(part, cj),
+                                  self._lp_of(part, cj))
+                passed[i] = True
+            self.stats.cached_plane += int(np.count_nonzero(ok))
+        return passed, hints
+
+    def _keep_overlap_support(self, a, b, cj, dec, flip, urows, crows) -> None:
+        """A merge of a and b was rejected by an LP (after the nearest-point solver hit its
+        cap) that found the union meeting cluster cj.
+
+        Both parts live on beside cj, and the next union of either part is likely to meet cj
+        in the same place (a big cluster trying to absorb one piece after another lying towards
+        cj), where the nearest-point solver would hit its cap again. The common pair's points of
+        that part and of cj become the pair's support, so the next check of the pair goes
+        straight to the LP from them (seconds saved for clusters of thousands of points, each
+        time). Seeds only choose the LP's first rows: the answer is the same. Rejections the LP
+        decided from a support already are not recorded: their big part has one, and giving
+        one to the small part would send its later, easy checks to the LP instead of the
+        nearest-point solver.
+        """
+        if urows is None:
+            urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+        up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
+        if up is None or cp is None:
+            return
+        u_sup, c_sup = urows[up], crows[cp]
+        for part in (a, b):
+            mine = u_sup[np.isin(u_sup, self.member_rows(part))]
+            if len(mine) == 0:
+                continue
+            key = (part, cj) if part < cj else (cj, part)
+            rows = np.concatenate([mine, c_sup])
+            old = self.support.get(key)
+            self.support[key] = rows if old is None else np.union1d(old, rows)
+            self.plane_keys.setdefault(part, set()).add(key)
+            self.plane_keys.setdefault(cj, set()).add(key)
 
     def _restore_lps(self, continued) -> None:
         """A rejected merge gives back the LPs its check continued: the rows it added are
@@ -1050,13 +1113,16 @@ class _Engine:
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        for lab in self.labels:
-            D = self.L[lab]
-            cand = np.flatnonzero(D["cand"])
-            if len(cand) >= 2:
-                t0 = time.perf_counter()
-                self._search_batch(lab, cand)
-                self._tick("neighbours_start", t0)
+        # The initial searches are large matrix products, the one part of the merge phase that
+        # spreads over threads; the sequence of merges itself is one process.
+        with _blas_threads(self.jobs):
+            for lab in self.labels:
+                D = self.L[lab]
+                cand = np.flatnonzero(D["cand"])
+                if len(cand) >= 2:
+                    t0 = time.perf_counter()
+                    self._search_batch(lab, cand)
+                    self._tick("neighbours_start", t0)
         total = sum(int(self.L[k]["cand"].sum()) for k in self.labels)
         while self.heap:
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
@@ -1245,7 +1311,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
-    processes for the label-pair phase (the merge phase is sequential by definition).
+    processes for the label-pair phase and BLAS threads for the initial nearest-partner
+    searches (the merge phase is sequential by definition).
     """
     t0 = time.perf_counter()
     y = np.asarray(y, dtype=np.int64)
@@ -1276,7 +1343,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
         n_eng = sum(int((~frozen[r]).sum()) for r in rows_by_label.values())
         bar = _bar(progress, max(n_eng - 1, 0), "merge checks")
         eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats,
-                      bar.update if bar else None)
+                      bar.update if bar else None, jobs=jobs)
         eng.run()
         if bar:
             bar.close()
@@ -1287,6 +1354,20 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     cluster_label = y[reps]
     stats.seconds["total"] = time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats
+
+
+def _blas_threads(n: int):
+    """Let BLAS use ``n`` threads inside the block (no change for n = 1 or without
+    threadpoolctl)."""
+    import contextlib
+
+    if n <= 1:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _bar(enabled: bool, total: int, desc: str):

@@ -271,7 +271,8 @@ class Decision:
     zq: np.ndarray | None = None
     rounds: int = 0
     # Indices (into P, Q) of the points that held the last working-set optimum up: a good
-    # first working set when the same pair, grown a little, is decided again.
+    # first working set when the same pair, grown a little, is decided again. For an overlap,
+    # the points of the common pair's convex combinations.
     support_p: np.ndarray | None = None
     support_q: np.ndarray | None = None
     # The LP at the end (HiGHS instance with its optimal basis) and its rows as blocks of
@@ -487,7 +488,9 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         if t <= 0.5 * tol or t <= 4.0 * tol * np.sqrt(dim):
             for zp, zq in _common_point(P, Q, a, bq):
                 if float(np.linalg.norm(zp - zq)) <= tol:
-                    return Decision(False, zp=zp, zq=zq, rounds=rounds)
+                    return Decision(False, zp=zp, zq=zq, rounds=rounds,
+                                    support_p=np.flatnonzero(a > 0),
+                                    support_q=np.flatnonzero(bq > 0))
             if t <= 0.5 * tol:
                 return Decision(None, rounds=rounds)
         vp = P @ w
