@@ -603,6 +603,39 @@ def test_continued_lp_decision_only_appends_rows():
         first.lp.h.deleteRows(len(after) - n, np.arange(n, len(after), dtype=np.int32))
 
 
+@pytest.mark.parametrize("keep_optimum", [True, False])
+def test_continued_lp_decision_adds_the_optimums_violators_first(keep_optimum):
+    """A continued decision puts the new points that violate the LP's kept optimum into its
+    first working set (a first solve without them would keep that optimum and only then find
+    them). Without a kept optimum (a fresh LP has none) the first rows are the seeds alone;
+    either way the answer is the same verified separation."""
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
+    Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
+    first = decide_distance(P, Q, 1e-6)
+    assert first.disjoint is True and first.lp.optimum is not None
+    # New points past the optimum's plane (w0.x + b0 = -t0 / 2, on Q's side of it), far off
+    # along a direction orthogonal to its normal (still separable from Q with a tilt), and
+    # not among the first working set's own points (the lowest along e_1).
+    t0, w0, b0 = first.lp.optimum
+    u = np.r_[0.0, 1.0, 0, 0] - w0 * (w0[1] / (w0 @ w0))
+    u /= np.linalg.norm(u)
+    new = -w0 * (b0 + 0.5 * t0) / (w0 @ w0) + 40.0 * u + 0.1 * rng.normal(size=(20, 4))
+    assert ((new @ w0 + b0) < t0).all()
+    grown = np.vstack([P, new])
+    n_blocks = len(first.blocks)
+    if not keep_optimum:
+        first.lp.optimum = None
+    dec = decide_distance(grown, Q, 1e-6, warm=(first.lp, first.blocks),
+                          direction=np.r_[0.0, 1.0, 0, 0])
+    assert dec.disjoint is True
+    assert (grown @ dec.w).min() - (Q @ dec.w).max() > 1e-6
+    first_new_p = np.concatenate([b for b, onp in dec.blocks[n_blocks:n_blocks + 2] if onp])
+    assert np.isin(np.arange(400, 420), first_new_p).all() == keep_optimum
+
+
 def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     """LPs kept for continuation are pruned (when stored) to at most one row per column, the rows
     farthest from the plane first (they are basic: the optimum stays, no iteration needed);

@@ -985,7 +985,7 @@ class _Engine:
                             # the merge is rejected, it is put back as it was (see _restore_lps).
                             key = (part, cj) if part < cj else (cj, part)
                             entry = self.lps.pop(key)
-                            continued.append((key, entry, st[0].h.getNumRow(), st[0].h.getBasis()))
+                            continued.append((key, entry, st[0].h.getNumRow(), st[0].checkpoint()))
                             model, blocks, flip = st[0], st[1], not st[2]
                             warm = (model, _local_blocks(blocks, crows, urows) if flip
                                     else _local_blocks(blocks, urows, crows))
@@ -1101,12 +1101,8 @@ class _Engine:
         deleted and the earlier optimal basis set again, so the pair of the unchanged part
         (which may well be decided again soon, e.g. a big cluster that keeps meeting another
         label's) resumes at once instead of from its support alone."""
-        for key, entry, n_rows, basis in continued:
-            h = entry[1].h
-            extra = h.getNumRow() - n_rows
-            if extra > 0:
-                h.deleteRows(extra, np.arange(n_rows, n_rows + extra, dtype=np.int32))
-            h.setBasis(basis)
+        for key, entry, n_rows, state in continued:
+            entry[1].rollback(n_rows, state)
             if key in self.planes:  # both clusters still current
                 self.lps[key] = entry
                 self.stats.lp_restored += 1

@@ -331,6 +331,21 @@ class _MarginLP:
         cost[-1] = -1.0  # minimise -t
         self.h.addCols(n, cost, lo, hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
                        np.zeros(0))
+        self.optimum = None  # (t, w, b) of the last optimal solve, for continuing decisions
+
+    def checkpoint(self):
+        """The state that :meth:`rollback` returns to (optimal basis and optimum)."""
+        return self.h.getBasis(), self.optimum
+
+    def rollback(self, n_rows: int, state) -> None:
+        """Delete the rows added after the first ``n_rows`` and set the checkpointed basis and
+        optimum again: the LP is as it was (a re-solve takes no iteration)."""
+        h = self.h
+        extra = h.getNumRow() - n_rows
+        if extra > 0:
+            h.deleteRows(extra, np.arange(n_rows, n_rows + extra, dtype=np.int32))
+        basis, self.optimum = state
+        h.setBasis(basis)
 
     def add(self, Z: np.ndarray, sign: float) -> None:
         m = len(Z)
@@ -406,6 +421,7 @@ class _MarginLP:
         sol = h.getSolution()
         x = np.asarray(sol.col_value)
         d = self.dim
+        self.optimum = (float(x[d + 1]), x[:d].copy(), float(x[d]))
         return float(x[d + 1]), x[:d].copy(), float(x[d]), np.abs(np.asarray(sol.row_dual))
 
 
@@ -459,6 +475,16 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         had_q = np.zeros(len(Q), bool)
         for blk, onp in blocks:
             (had_p if onp else had_q)[blk] = True
+        if lp.optimum is not None:
+            # The new points that violate the LP's optimum join at once: a first solve
+            # without them would keep that optimum (0 iterations) and only then find them.
+            t0, w0, b0 = lp.optimum
+            eps = 1e-9 * max(1.0, abs(t0))
+            vp, vq = P @ w0 + b0, Q @ w0 + b0
+            badp = np.flatnonzero((vp < t0 - eps) & ~inP & ~had_p)
+            badq = np.flatnonzero((vq > -t0 + eps) & ~inQ & ~had_q)
+            inP[most_violated(badp, vp[badp], _DEC_ADD)] = True
+            inQ[most_violated(badq, -vq[badq], _DEC_ADD)] = True
         new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
         inP |= had_p
         inQ |= had_q
