@@ -449,7 +449,8 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     the plane orthogonal to ``direction`` (P on its high side) form the first working set.
     ``warm = (lp, blocks)`` continues an earlier decision's LP instead (its rows re-indexed into
     this P and Q by the caller): every earlier row is still a valid constraint, HiGHS restarts
-    from the earlier optimal basis, and only the new violators are added.
+    from the earlier optimal basis, and only the new violators are added (those of the kept
+    optimum already before the first solve).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
