@@ -888,6 +888,10 @@ class _Engine:
         self.plane_keys.setdefault(a, set()).add(key)
         self.plane_keys.setdefault(b, set()).add(key)
 
+    def _union_rows(self, a: int, b: int) -> np.ndarray:
+        """Rows of the union of clusters a and b, a's first (the order of its points)."""
+        return np.concatenate([self.member_rows(a), self.member_rows(b)])
+
     def _support_of(self, a: int, b: int) -> np.ndarray | None:
         return self.support.get((a, b) if a < b else (b, a))
 
@@ -977,7 +981,7 @@ class _Engine:
                 flip = False  # the continued LP has the other cluster on its P side
                 old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
                 if old:
-                    urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+                    urows = self._union_rows(a, b)
                     sup = np.concatenate(old)
                     seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
                     for part in (a, b):
@@ -1017,7 +1021,7 @@ class _Engine:
                 rows = lp = None
                 if dec is not None:
                     if urows is None:
-                        urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+                        urows = self._union_rows(a, b)
                     up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
                     rows = np.concatenate([urows[up], crows[cp]])
                     if dec.lp is not None:
@@ -1082,7 +1086,7 @@ class _Engine:
         nearest-point solver.
         """
         if urows is None:
-            urows = np.concatenate([self.member_rows(a), self.member_rows(b)])
+            urows = self._union_rows(a, b)
         up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
         if up is None or cp is None:
             return

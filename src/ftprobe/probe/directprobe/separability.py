@@ -425,6 +425,16 @@ class _MarginLP:
         return float(x[d + 1]), x[:d].copy(), float(x[d]), np.abs(np.asarray(sol.row_dual))
 
 
+def _margin_violators(vp, vq, b, t, skip_p, skip_q):
+    """Points outside the working sets (``skip_p``, ``skip_q``) that violate the margin ``t``
+    of the plane with projections ``vp``, ``vq`` and offset ``b``: the ``_DEC_ADD`` worst per
+    side, as indices into P and Q."""
+    eps = 1e-9 * max(1.0, abs(t))
+    badp = np.flatnonzero((vp + b < t - eps) & ~skip_p)
+    badq = np.flatnonzero((vq + b > -t + eps) & ~skip_q)
+    return most_violated(badp, vp[badp], _DEC_ADD), most_violated(badq, -vq[badq], _DEC_ADD)
+
+
 def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                     seed_p: np.ndarray | None = None, seed_q: np.ndarray | None = None,
                     direction: np.ndarray | None = None, warm=None) -> Decision:
@@ -480,12 +490,9 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             # The new points that violate the LP's optimum join at once: a first solve
             # without them would keep that optimum (0 iterations) and only then find them.
             t0, w0, b0 = lp.optimum
-            eps = 1e-9 * max(1.0, abs(t0))
-            vp, vq = P @ w0 + b0, Q @ w0 + b0
-            badp = np.flatnonzero((vp < t0 - eps) & ~inP & ~had_p)
-            badq = np.flatnonzero((vq > -t0 + eps) & ~inQ & ~had_q)
-            inP[most_violated(badp, vp[badp], _DEC_ADD)] = True
-            inQ[most_violated(badq, -vq[badq], _DEC_ADD)] = True
+            badp, badq = _margin_violators(P @ w0, Q @ w0, b0, t0, inP | had_p, inQ | had_q)
+            inP[badp] = True
+            inQ[badq] = True
         new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
         inP |= had_p
         inQ |= had_q
@@ -533,13 +540,9 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                             support_q=np.union1d(np.flatnonzero(bq > 0), near_q),
                             lp=lp, blocks=blocks)
         # Violators of the working-set margin join the working set.
-        eps = 1e-9 * max(1.0, abs(t))
-        badp = np.flatnonzero((vp + b0 < t - eps) & ~inP)
-        badq = np.flatnonzero((vq + b0 > -t + eps) & ~inQ)
+        badp, badq = _margin_violators(vp, vq, b0, t, inP, inQ)
         if len(badp) == 0 and len(badq) == 0:
             return Decision(None, rounds=rounds)  # in the band between L1 and L2 readings
-        badp = most_violated(badp, vp[badp], _DEC_ADD)
-        badq = most_violated(badq, -vq[badq], _DEC_ADD)
         inP[badp] = True
         inQ[badq] = True
         lp.add(P[badp], 1.0)
