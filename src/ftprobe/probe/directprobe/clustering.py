@@ -1115,6 +1115,11 @@ class _Engine:
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
+        self.start()
+        self.loop()
+
+    def start(self) -> None:
+        """Every candidate's first nearest-partner search (before the first decision)."""
         # The initial searches are large matrix products, the one part of the merge phase that
         # spreads over threads; the sequence of merges itself is one process.
         with _blas_threads(self.jobs):
@@ -1125,7 +1130,9 @@ class _Engine:
                     t0 = time.perf_counter()
                     self._search_batch(lab, cand)
                     self._tick("neighbours_start", t0)
-        total = sum(int(self.L[k]["cand"].sum()) for k in self.labels)
+
+    def loop(self) -> None:
+        """The merge decisions, in the global order, until no candidate pair is left."""
         while self.heap:
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
             D = self.L[lab]
@@ -1141,7 +1148,6 @@ class _Engine:
             self._merge_or_reject(lab, s, t)
             if self.progress is not None:
                 self.progress(1)
-        del total
 
     def _merge_or_reject(self, lab, s, t):
         D = self.L[lab]
