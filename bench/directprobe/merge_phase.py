@@ -5,11 +5,23 @@
 
 ``run`` loads (or computes once, with --jobs processes, and caches) the label-pair phase's
 conflicts, then runs the merge engine (``clustering._Engine``) on the conflicting labels, one BLAS
-thread, stopping after --decisions merge decisions. Every call that reaches a solver is logged
-(decision number, sizes, whether it went straight to the LP, whether a kept LP was continued,
-the answer, seconds), with the wall time every 1,000 decisions. A run that finishes also saves
+thread, stopping after --decisions merge decisions or --seconds. Every call that reaches a solver
+is logged (decision number, sizes, whether it went straight to the LP, whether a kept LP was
+continued, the answer, seconds), with the wall time every 1,000 decisions; the log is written
+every 5,000 decisions too, so a run stopped by hand leaves it. A run that finishes also saves
 each row's cluster representative (``OUT_rep.npy``), so that two versions of the code can be
-compared for identical partitions. Files go to --dir (default ../dp-runs beside the repo).
+compared for identical partitions; every run records a digest of its partition and rejections
+at its end (same decisions made <=> same digest). Files go to --dir (default ../dp-runs).
+
+Late windows without the 15 minutes it takes to reach them:
+
+    python bench/directprobe/merge_phase.py run --save-at 35000 --decisions 35000 --out s
+    python bench/directprobe/merge_phase.py run --resume s_35000 --decisions 2000 --out w1
+
+``--save-at`` writes the engine's state (arrays and tables, ``.npz`` without pickles) at those
+decision counts; ``--resume`` starts there instead of at the beginning. The kept LPs are not
+saved (HiGHS models), so the first checks after a resume start their LPs cold: compare
+windows of two versions resumed from the same state, not a window with a continuous run.
 """
 
 from __future__ import annotations
@@ -51,6 +63,93 @@ def _conflicts(layer: int, n: str, jobs: int, out: Path):
     return Xs, y, tol, conf
 
 
+def _digest(eng) -> str:
+    """Hash of the current partition and rejection sets: equal for equal decisions."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for cid, mem in sorted(eng.clusters().items()):
+        h.update(np.int64(cid).tobytes())
+        h.update(np.sort(mem).astype(np.int64).tobytes())
+    for k in sorted(eng.rej):
+        h.update(np.int64(k).tobytes())
+        h.update(np.array(sorted(eng.rej[k]), np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _ragged(d: dict):
+    """dict int/tuple -> 1-D int array as (keys, offsets, values) arrays."""
+    import numpy as np
+
+    keys = list(d)
+    vals = [np.asarray(d[k], np.int64).ravel() for k in keys]
+    off = np.cumsum([0] + [len(v) for v in vals])
+    flat = np.concatenate(vals) if vals else np.zeros(0, np.int64)
+    return np.array(keys, np.int64), off, flat
+
+
+def _save_state(eng, path: Path, dec: int) -> None:
+    """The engine's mutable state (not its kept LPs) as one .npz of plain arrays."""
+    import numpy as np
+
+    arr = {"dec": np.int64(dec), "loc": eng.loc,
+           "stats": np.array(json.dumps(vars(eng.stats)))}
+    for lab, D in eng.L.items():
+        for k, v in D.items():
+            arr[f"L{lab}.{k}"] = np.asarray(v)
+    mk = list(eng.members)
+    arr["members.k"], arr["members.off"], arr["members.v"] = _ragged(
+        {k: np.concatenate(eng.members[k]) for k in mk})
+    arr["rej"] = np.array([(a, b) for a, bs in eng.rej.items() for b in sorted(bs)],
+                          np.int64).reshape(-1, 2)
+    pk = list(eng.planes)
+    arr["planes.k"] = np.array(pk, np.int64).reshape(-1, 2)
+    arr["planes.w"] = (np.stack([eng.planes[k][0] for k in pk]) if pk
+                       else np.zeros((0, eng.X.shape[1])))
+    arr["planes.lohi"] = np.array([eng.planes[k][1:] for k in pk], np.float64).reshape(-1, 2)
+    sk = list(eng.support)
+    arr["support.k"] = np.array(sk, np.int64).reshape(-1, 2)
+    _, arr["support.off"], arr["support.v"] = _ragged({i: eng.support[k] for i, k in enumerate(sk)})
+    arr["heap.d"] = np.array([e[0] for e in eng.heap], np.float64)
+    arr["heap.i"] = np.array([e[1:] for e in eng.heap], np.int64).reshape(-1, 5)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arr)
+    os.replace(tmp, path)
+
+
+def _load_state(eng, path: Path) -> int:
+    """Put a state written by _save_state into a freshly built engine; returns its decisions."""
+    import numpy as np
+
+    z = np.load(path, allow_pickle=False)
+    eng.loc = z["loc"]
+    for lab, D in eng.L.items():
+        for k in D:
+            v = z[f"L{lab}.{k}"]
+            D[k] = int(v) if k == "clock" else v
+    st = json.loads(str(z["stats"]))
+    eng.stats.__dict__.update(st)
+    k, off, v = z["members.k"], z["members.off"], z["members.v"]
+    eng.members = {int(k[i]): [v[off[i] : off[i + 1]]] for i in range(len(k))}
+    eng.rej = {}
+    for a, b in z["rej"].tolist():
+        eng.rej.setdefault(a, set()).add(b)
+    w, lohi = z["planes.w"], z["planes.lohi"]
+    eng.planes = {(a, b): (w[i], float(lohi[i, 0]), float(lohi[i, 1]))
+                  for i, (a, b) in enumerate(z["planes.k"].tolist())}
+    off, v = z["support.off"], z["support.v"]
+    eng.support = {(a, b): v[off[i] : off[i + 1]] for i, (a, b) in enumerate(z["support.k"].tolist())}
+    eng.plane_keys = {}
+    for key in list(eng.planes) + list(eng.support):
+        for c in key:
+            eng.plane_keys.setdefault(c, set()).add(key)
+    eng.lps = {}
+    eng.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
+    return int(z["dec"])
+
+
 def run(a) -> None:
     import numpy as np
 
@@ -75,21 +174,41 @@ def run(a) -> None:
     class Stop(Exception):
         pass
 
-    t0 = time.perf_counter()
+    def write(done: bool, digest: str | None) -> None:
+        res = {"layer": a.layer, "n": a.n, "wall": time.perf_counter() - t0, "done": done,
+               "resumed_at": start, "dec": state["dec"], "marks": marks, "stats": vars(stats),
+               "digest": digest, "log": log}
+        tmp = out / f"{a.out}.json.tmp"
+        tmp.write_text(json.dumps(res))
+        os.replace(tmp, out / f"{a.out}.json")
 
     def progress(k):
         state["dec"] += k
-        if state["dec"] % 1000 == 0:
-            marks.append((state["dec"], time.perf_counter() - t0, stats.merges, stats.rejections))
+        dec = state["dec"]
+        if dec % 1000 == 0:
+            marks.append((dec, time.perf_counter() - t0, stats.merges, stats.rejections))
             print(marks[-1], flush=True)
-        if state["dec"] >= a.decisions:
+            if dec % 5000 == 0:
+                write(False, None)
+        if dec in a.save_at:
+            _save_state(eng, out / f"{a.out}_{dec}.npz", dec)
+            print(f"state saved at {dec}", flush=True)
+        if dec - start >= a.decisions or time.perf_counter() - t0 > a.seconds:
             raise Stop
 
-    cl.hulls_disjoint = logged
+    t0 = time.perf_counter()
     eng = cl._Engine(Xs, y, rows_by_label, conf, frozen, tol, stats, progress)
+    start = 0
+    if a.resume:
+        start = state["dec"] = _load_state(eng, out / f"{a.resume}.npz")
+        print(f"resumed at {start} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        t0 = time.perf_counter()
+    cl.hulls_disjoint = logged
     done = True
     try:
-        eng.run()
+        if not a.resume:
+            eng.start()
+        eng.loop()
     except Stop:
         done = False
     finally:
@@ -100,9 +219,7 @@ def run(a) -> None:
         for cid, mem in eng.clusters().items():
             rep[mem] = cid
         np.save(out / f"{a.out}_rep.npy", rep)
-    res = {"layer": a.layer, "n": a.n, "wall": wall, "done": done, "dec": state["dec"],
-           "marks": marks, "stats": vars(stats), "log": log}
-    (out / f"{a.out}.json").write_text(json.dumps(res))
+    write(done, _digest(eng))
     print(f"wall {wall:.0f} s, finished {done}, {stats.merges} merges, {stats.rejections} rejections")
 
 
@@ -118,7 +235,7 @@ def windows(a) -> None:
         marks = {m[0]: m[1] for m in r["marks"]}
         sec = {k: round(v) for k, v in st["seconds"].items()}
         print(f"{name}: wall {r['wall']:.0f} s, {r['dec']} decisions ({st['merges']} merges, "
-              f"{st['rejections']} rejections), seconds {sec}")
+              f"{st['rejections']} rejections), digest {r.get('digest')}, seconds {sec}")
         print("  decisions     wall  solver  Wolfe-first sep | rej   LP-first sep | rej  (calls/seconds)")
         for lo, hi in WINDOWS:
             if hi > r["dec"]:
@@ -147,7 +264,11 @@ def main() -> int:
     r = sub.add_parser("run")
     r.add_argument("--layer", type=int, default=6)
     r.add_argument("--n", default="full", help="first N words of EWT POS train, or 'full'")
-    r.add_argument("--decisions", type=int, default=10**9, help="stop after this many")
+    r.add_argument("--decisions", type=int, default=10**9, help="stop after this many more")
+    r.add_argument("--seconds", type=float, default=float("inf"), help="stop after this long")
+    r.add_argument("--save-at", type=int, nargs="*", default=[],
+                   help="save the engine's state at these decision counts (OUT_N.npz)")
+    r.add_argument("--resume", help="start from a saved state (its file name without .npz)")
     r.add_argument("--jobs", type=int, default=2, help="processes for the label-pair phase")
     r.add_argument("--out", required=True, help="name of this run's files")
     r.add_argument("--dir", default=str(DIR))
