@@ -166,6 +166,27 @@ def test_engine_order_equals_naive_order_continuous(monkeypatch):
     assert seq == _naive_sequence(X, y, frozen, 6)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
+    """The heap cleared of stale entries after (almost) every decision: the same decisions,
+    in the same order, as the naive implementation (also through slot compactions)."""
+    X, y = _tied_data(seed)
+    monkeypatch.setattr(cl, "_HEAP_MIN", 8)
+    monkeypatch.setattr(cl, "_HEAP_STALE", 1)
+    cleared = []
+    orig = cl._Engine._clear_heap
+
+    def clear(self):
+        n = len(self.heap)
+        orig(self)
+        cleared.append(n - len(self.heap))
+
+    monkeypatch.setattr(cl._Engine, "_clear_heap", clear)
+    seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4)
+    assert sum(c > 0 for c in cleared) > 10  # clearings that dropped stale entries
+    assert seq == _naive_sequence(X, y, frozen, 5)
+
+
 @pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous"), (2, "offset")])
 def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     """Mid-run, every candidate's cached answer equals a fresh full search from scratch

@@ -74,6 +74,8 @@ _WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~
 # a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB).
 _WARM_LP_ROWS = 30_000
 _NN_K = 16  # nearest partners cached per slot
+_HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
+_HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
 _PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
 _NO_SLOT = np.iinfo(np.int64).max
@@ -103,6 +105,7 @@ class ClusterStats:
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
     lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
     lp_restored: int = 0  # continued LPs put back as they were after a rejected merge
+    heap_cleared: int = 0  # times the merge heap was cleared of stale entries
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
@@ -461,6 +464,7 @@ class _Engine:
         self.lps: dict[tuple[int, int], tuple] = {}
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
         self.heap: list = []
+        self.heap_cap = _HEAP_MIN  # see _clear_heap
 
     # -- members -----------------------------------------------------------------------------
     def points(self, cid: int) -> np.ndarray:
@@ -1134,6 +1138,8 @@ class _Engine:
     def loop(self) -> None:
         """The merge decisions, in the global order, until no candidate pair is left."""
         while self.heap:
+            if len(self.heap) > self.heap_cap:
+                self._clear_heap()
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
             D = self.L[lab]
             if not D["cand"][s] or D["ver"][s] != ver:
@@ -1148,6 +1154,30 @@ class _Engine:
             self._merge_or_reject(lab, s, t)
             if self.progress is not None:
                 self.progress(1)
+
+    def _clear_heap(self) -> None:
+        """Drop the heap's stale entries (older versions of a slot's entry, dead slots).
+
+        Every change of a slot's partner or distance pushes a new entry and leaves the old one
+        to be skipped when popped; a big cluster that many slots point at re-pushes them all at
+        each of its merges, so late in a big run stale entries outnumber valid ones ~30 to 1
+        (3.4 million tuples, most of a GiB, at 70k decisions of the full EWT set). The valid
+        entries are exactly those the loop would not skip, and pops take the smallest tuple, so
+        clearing the rest changes no decision.
+        """
+        H = self.heap
+        lab = np.fromiter((e[3] for e in H), np.int64, len(H))
+        slot = np.fromiter((e[4] for e in H), np.int64, len(H))
+        ver = np.fromiter((e[5] for e in H), np.int64, len(H))
+        keep = np.zeros(len(H), bool)
+        for k in np.unique(lab).tolist():
+            m = lab == k
+            D = self.L[k]
+            keep[m] = D["cand"][slot[m]] & (D["ver"][slot[m]] == ver[m])
+        self.heap = [H[i] for i in np.flatnonzero(keep).tolist()]
+        heapq.heapify(self.heap)
+        self.heap_cap = max(_HEAP_MIN, _HEAP_STALE * len(self.heap))
+        self.stats.heap_cleared += 1
 
     def _merge_or_reject(self, lab, s, t):
         D = self.L[lab]
