@@ -547,6 +547,47 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
     assert dp.stats_.lp_overlap > 0 and kept and used
 
 
+@pytest.mark.parametrize("case", [("clumps", 1), ("random", 3), ("random", 7)])
+def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
+    """A union decided by a cold LP from a support starts with the small part's points in its
+    first working set (the piece that may break the pair); the partition is the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    seen = []
+    orig = cl.hulls_disjoint
+
+    def spy(P, Q, tol, stats=None, **kw):
+        if kw.get("lp_first") and kw.get("warm") is None and kw.get("support") is not None:
+            seen.append((len(P), pieces[-1], kw["support"]))  # the check being made
+        return orig(P, Q, tol, stats, **kw)
+
+    monkeypatch.setattr(cl, "hulls_disjoint", spy)
+    pieces = []
+    orig_check = cl._Engine._check
+
+    def check(self, lab, sa, sb, *args):
+        D = self.L[lab]
+        na, nb = (len(self.member_rows(int(D["rows"][x]))) for x in (sa, sb))
+        pieces.append((na, nb))
+        return orig_check(self, lab, sa, sb, *args)
+
+    monkeypatch.setattr(cl._Engine, "_check", check)
+    X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    # the union is P unless a kept LP was continued with it on the Q side (never when cold)
+    hits = 0
+    for n_p, (na, nb), (sp, _) in seen:
+        assert n_p == na + nb
+        if min(na, nb) <= cl._SEED_PIECE:
+            piece = np.arange(na, n_p) if nb <= na else np.arange(na)
+            assert np.isin(piece, sp).all()
+            hits += 1
+    assert hits > 0
+
+
 def test_cached_planes_verified_in_blocks(monkeypatch):
     """Cached planes are verified for all clusters of a label in one product, in blocks of
     planes; with blocks of one plane the partition and the counters are the same."""

@@ -74,6 +74,7 @@ _WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~
 # a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB).
 _WARM_LP_ROWS = 30_000
 _NN_K = 16  # nearest partners cached per slot
+_SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
 _HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
 _HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
 _PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
@@ -1000,6 +1001,13 @@ class _Engine:
                             warm = (model, _local_blocks(blocks, crows, urows) if flip
                                     else _local_blocks(blocks, urows, crows))
                             break
+                if seeds is not None and warm is None and _SEED_PIECE:
+                    # A cold LP from a support: the piece the union adds is what may break it,
+                    # so small pieces' points join the first working set (only its rows differ).
+                    na, nb = len(self.member_rows(a)), len(self.member_rows(b))
+                    if min(na, nb) <= _SEED_PIECE:
+                        piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
+                        seeds = (np.union1d(seeds[0], piece), seeds[1])
                 if seeds is not None:
                     self.stats.lp_from_support += 1
                     self.stats.lp_continued += warm is not None
