@@ -41,10 +41,12 @@ What makes it fast without changing the answer:
   needed the LP is decided again, when either cluster grows, by continuing that LP (warm basis,
   new rows only, pruned to the rows nearest its plane); a rejected merge gives the LPs its check
   continued back as they were, and one the LP rejected after Wolfe's cap leaves the points of
-  its common pair as the surviving pairs' support (their next check starts from the LP).
+  its common pair as the surviving pairs' support (their next check starts from the LP, with
+  the union's small piece in its first working set).
   Affine independence of small sets is available (separability.affinely_independent) but not
   used here: it proves disjointness without a margin, so it could disagree with the
-  tolerance-aware tests.
+  tolerance-aware tests;
+- stale entries of the merge heap (superseded distances) are cleared once they dominate.
 """
 
 from __future__ import annotations
