@@ -63,19 +63,20 @@ def _conflicts(layer: int, n: str, jobs: int, out: Path):
     return Xs, y, tol, conf
 
 
-def _digest(eng) -> str:
-    """Hash of the current partition and rejection sets: equal for equal decisions."""
+def _digest(clusters: dict, rej: dict) -> str:
+    """Hash of a partition (``_Engine.clusters()``) and its rejection sets: equal for equal
+    decisions."""
     import hashlib
 
     import numpy as np
 
     h = hashlib.sha256()
-    for cid, mem in sorted(eng.clusters().items()):
+    for cid, mem in sorted(clusters.items()):
         h.update(np.int64(cid).tobytes())
         h.update(np.sort(mem).astype(np.int64).tobytes())
-    for k in sorted(eng.rej):
+    for k in sorted(rej):
         h.update(np.int64(k).tobytes())
-        h.update(np.array(sorted(eng.rej[k]), np.int64).tobytes())
+        h.update(np.array(sorted(rej[k]), np.int64).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -214,12 +215,13 @@ def run(a) -> None:
     finally:
         cl.hulls_disjoint = decide
     wall = time.perf_counter() - t0
+    clusters = eng.clusters()  # slow at full size (100k+ clusters): once for both uses
     if done:
         rep = np.full(len(y), -1, np.int64)
-        for cid, mem in eng.clusters().items():
+        for cid, mem in clusters.items():
             rep[mem] = cid
         np.save(out / f"{a.out}_rep.npy", rep)
-    write(done, _digest(eng))
+    write(done, _digest(clusters, eng.rej))
     print(f"wall {wall:.0f} s, finished {done}, {stats.merges} merges, {stats.rejections} rejections")
 
 
