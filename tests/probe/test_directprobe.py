@@ -508,6 +508,58 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
     assert len(restored) == dp.stats_.lp_restored > 0
 
 
+@pytest.mark.parametrize("data", [("gap", 0), ("gap", 9), ("clumps", 5), ("random", 2), ("random", 3)])
+def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, data):
+    """An LP built from scratch in the check of a merge that is then rejected is kept for the
+    merge's bigger part: the piece's rows deleted, the rest exactly that part's and the other
+    cluster's points (checked against the LP's own matrix), at an optimum (a re-solve takes no
+    iteration); a later check of the pair continues it; the partition is the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    kept, continued = {}, []  # id of a kept model -> (its key, the model: alive, so ids stay unique)
+    orig_keep = cl._Engine._keep_part_lps
+
+    def keep(self, a, b, built):
+        before = {key: entry[1] for key, entry in self.lps.items()}
+        orig_keep(self, a, b, built)
+        ra, rb = self.member_rows(a), self.member_rows(b)
+        big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
+        for key, (p_side, model, blocks) in self.lps.items():
+            if before.get(key) is model:
+                continue
+            assert p_side == big and big in key
+            cj = key[0] if key[1] == big else key[1]
+            for rows, onp in blocks:
+                assert np.isin(rows, self.member_rows(big) if onp else self.member_rows(cj)).all()
+                assert not np.isin(rows, piece).any()
+            assert np.isin(self.support[key], np.r_[self.member_rows(big), self.member_rows(cj)]).all()
+            assert model.h.getBasis().valid
+            kept[id(model)] = (key, model)
+        _assert_kept_lps_match_their_blocks(self)
+        for model in {id(entry[1]): entry[1] for entry in self.lps.values()}.values():
+            if id(model) in kept:
+                model.solve()
+                assert model.h.getInfo().simplex_iteration_count == 0
+
+    orig_hd = cl.hulls_disjoint
+
+    def spy(P, Q, tol, stats=None, **kw):
+        if kw.get("warm") is not None and id(kw["warm"][0]) in kept:
+            continued.append(kept[id(kw["warm"][0])])
+        return orig_hd(P, Q, tol, stats, **kw)
+
+    monkeypatch.setattr(cl._Engine, "_keep_part_lps", keep)
+    monkeypatch.setattr(cl, "hulls_disjoint", spy)
+    kind, seed = data
+    X, y = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}[kind](seed)
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert dp.stats_.lp_kept_after_rejection == len(kept) > 0
+    assert continued
+
+
 @pytest.mark.parametrize("case", [("clumps", 1), ("clumps", 5), ("random", 3), ("random", 7)])
 def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
     """A merge the LP rejects after a capped nearest-point run leaves, for each part and the

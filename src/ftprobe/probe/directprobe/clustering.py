@@ -108,6 +108,7 @@ class ClusterStats:
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
     lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
     lp_restored: int = 0  # continued LPs put back as they were after a rejected merge
+    lp_kept_after_rejection: int = 0  # LPs built in a rejected merge's check, kept for a part
     heap_cleared: int = 0  # times the merge heap was cleared of stale entries
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
@@ -882,18 +883,22 @@ class _Engine:
         if lp is not None:
             model, blocks, a_is_p = lp
             blocks = model.prune(blocks)  # the pair's merge is settled: its LP is kept compact
-            self.lps.pop(key, None)
-            self.lps[key] = (a if a_is_p else b, model, blocks)  # first: the LP's P side
-            rows = sum(st[1].h.getNumRow() for st in self.lps.values())
-            while len(self.lps) > _WARM_LPS or (rows > _WARM_LP_ROWS and len(self.lps) > 1):
-                rows -= self.lps.pop(next(iter(self.lps)))[1].h.getNumRow()  # oldest first
-        if a < b:
-            key, val = (a, b), (w, lo, hi)
-        else:
-            key, val = (b, a), (-w, -hi, -lo)
-        self.planes[key] = val
-        self.plane_keys.setdefault(a, set()).add(key)
-        self.plane_keys.setdefault(b, set()).add(key)
+            self._lp_put(key, (a if a_is_p else b, model, blocks))  # first: the LP's P side
+        self.planes[key] = (w, lo, hi) if a < b else (-w, -hi, -lo)
+        self._link(key)
+
+    def _link(self, key: tuple[int, int]) -> None:
+        """Register a pair's key under both clusters, so that a merge drops its records."""
+        self.plane_keys.setdefault(key[0], set()).add(key)
+        self.plane_keys.setdefault(key[1], set()).add(key)
+
+    def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
+        """Keep a pair's LP (the most recent last), evicting the oldest beyond the bounds."""
+        self.lps.pop(key, None)
+        self.lps[key] = entry
+        rows = sum(st[1].h.getNumRow() for st in self.lps.values())
+        while len(self.lps) > _WARM_LPS or (rows > _WARM_LP_ROWS and len(self.lps) > 1):
+            rows -= self.lps.pop(next(iter(self.lps)))[1].h.getNumRow()  # oldest first
 
     def _union_rows(self, a: int, b: int) -> np.ndarray:
         """Rows of the union of clusters a and b, a's first (the order of its points)."""
@@ -932,6 +937,7 @@ class _Engine:
         U = None
         rest_pts = {}  # each part's points, gathered once for all cached-plane checks
         continued = []  # LPs taken over from the parts' pairs, with their state before
+        built = []  # LPs built from scratch in this check: (cluster, decision, union's rows)
         for other in self.labels:
             if other == lab or not self.conflict[lab, other]:
                 continue
@@ -1026,11 +1032,16 @@ class _Engine:
                 else:
                     ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
                                                 support=seeds, lp_first=seeds is not None, warm=warm)
+                if dec is not None and dec.lp is not None and warm is None:
+                    if urows is None:
+                        urows = self._union_rows(a, b)
+                    built.append((cj, dec, urows))
                 if not ok:
                     self._restore_lps(continued)
                     if dec is not None and seeds is None:
                         # decided by the LP after the nearest-point solver hit its cap
                         self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
+                    self._keep_part_lps(a, b, built)
                     return False, None, (radU, pradU, exactU)
                 rows = lp = None
                 if dec is not None:
@@ -1113,8 +1124,7 @@ class _Engine:
             rows = np.concatenate([mine, c_sup])
             old = self.support.get(key)
             self.support[key] = rows if old is None else np.union1d(old, rows)
-            self.plane_keys.setdefault(part, set()).add(key)
-            self.plane_keys.setdefault(cj, set()).add(key)
+            self._link(key)
 
     def _restore_lps(self, continued) -> None:
         """A rejected merge gives back the LPs its check continued: the rows it added are
@@ -1123,9 +1133,50 @@ class _Engine:
         label's) resumes at once instead of from its support alone."""
         for key, entry, n_rows, state in continued:
             entry[1].rollback(n_rows, state)
-            if key in self.planes:  # both clusters still current
+            if key in self.planes or key in self.support:  # both clusters still current
                 self.lps[key] = entry
                 self.stats.lp_restored += 1
+
+    def _keep_part_lps(self, a: int, b: int, built: list) -> None:
+        """A rejected merge keeps the LPs its check built from scratch, as LPs of its bigger
+        part: the piece's rows are deleted (the rest are valid rows of that part's pair) and the
+        LP re-optimised, then kept like the LP of a separated pair, with its support.
+
+        The bigger part of a rejected merge usually tries its next piece soon against the same
+        clusters (a big cluster reaching towards another label's), and each such check would
+        otherwise build its LP again from the support (~1,000 simplex iterations, ~1 s at 386
+        columns); continued, it takes tens. A pair that already has a kept LP (restored by
+        _restore_lps) keeps that one. Rows only choose the LP's working set: no answer changes.
+        """
+        if not built:
+            return
+        ra, rb = self.member_rows(a), self.member_rows(b)
+        big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
+        for cj, dec, urows in built:
+            key = (big, cj) if big < cj else (cj, big)
+            if key in self.lps:
+                continue
+            model = dec.lp
+            blocks = model.prune(dec.blocks)  # at the decision's optimum: compact first
+            crows = self.member_rows(cj)
+            gblocks = [(urows[blk] if onp else crows[blk], onp) for blk, onp in blocks]
+            drop, kept, pos = [], [], 0
+            for rows, onp in gblocks:
+                gone = np.isin(rows, piece) if onp else np.zeros(len(rows), bool)
+                drop.append(pos + np.flatnonzero(gone))
+                pos += len(rows)
+                if not gone.all():
+                    kept.append((rows[~gone], onp))
+            if not any(onp for _, onp in kept) or not model.drop_rows(np.concatenate(drop)):
+                continue
+            sup = [urows[dec.support_p], crows[dec.support_q]]
+            sup[0] = sup[0][~np.isin(sup[0], piece)]
+            old = self.support.get(key)
+            rows = np.concatenate(sup)
+            self.support[key] = rows if old is None else np.union1d(old, rows)
+            self._link(key)
+            self._lp_put(key, (big, model, kept))
+            self.stats.lp_kept_after_rejection += 1
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:

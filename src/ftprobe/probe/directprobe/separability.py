@@ -277,7 +277,9 @@ class Decision:
     support_q: np.ndarray | None = None
     # The LP at the end (HiGHS instance with its optimal basis) and its rows as blocks of
     # indices (into P when the flag is True, else into Q), in the order they were added: the
-    # caller may hand both back (``warm``) to decide a superset of P against the same Q.
+    # caller may hand both back (``warm``) to decide a superset of P against the same Q, or,
+    # after deleting rows (``_MarginLP.drop_rows``), a set that shares most of P. Given with
+    # either answer (an overlap's LP too).
     lp: object | None = None
     blocks: list | None = None
 
@@ -403,6 +405,26 @@ class _MarginLP:
                 out.append((blk[m], onp))
         return out
 
+    def drop_rows(self, rows: np.ndarray) -> bool:
+        """Delete the rows ``rows`` (positions) from an LP at its optimum and re-optimise what
+        is left; False if HiGHS does not reach an optimum (the LP is then of no further use).
+
+        Deleting a row that holds the optimum up (nonbasic) would leave HiGHS an invalid basis
+        to repair; freeing the rows first and re-solving makes them basic (two dual simplex
+        runs' worth of work at most), so they go without touching the basis.
+        """
+        idx = np.sort(np.asarray(rows, np.int32))
+        if len(idx) == 0:
+            return True
+        h = self.h
+        h.changeRowsBounds(len(idx), idx, np.full(len(idx), -np.inf), np.full(len(idx), np.inf))
+        if self.solve() is None:
+            return False
+        h.deleteRows(len(idx), idx)
+        if not h.getBasis().valid:  # a free row left nonbasic (degenerate): HiGHS repairs it
+            return self.solve() is not None
+        return True
+
     def solve(self):
         """(t, w, b, row duals) or None when HiGHS does not reach an optimum.
 
@@ -524,7 +546,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                 if float(np.linalg.norm(zp - zq)) <= tol:
                     return Decision(False, zp=zp, zq=zq, rounds=rounds,
                                     support_p=np.flatnonzero(a > 0),
-                                    support_q=np.flatnonzero(bq > 0))
+                                    support_q=np.flatnonzero(bq > 0), lp=lp, blocks=blocks)
             if t <= 0.5 * tol:
                 return Decision(None, rounds=rounds)
         vp = P @ w
