@@ -19,9 +19,10 @@ Late windows without the 15 minutes it takes to reach them:
     python bench/directprobe/merge_phase.py run --resume s_35000 --decisions 2000 --out w1
 
 ``--save-at`` writes the engine's state (arrays and tables, ``.npz`` without pickles) at those
-decision counts; ``--resume`` starts there instead of at the beginning. The kept LPs are not
-saved (HiGHS models), so the first checks after a resume start their LPs cold: compare
-windows of two versions resumed from the same state, not a window with a continuous run.
+decision counts; ``--resume`` starts there instead of at the beginning. The kept HiGHS LPs are
+rebuilt from their rows with their optimal basis, so they continue warm as in the run
+(states saved before this was added resume with their LPs cold: compare windows of two versions
+resumed from the same state, not a window with a continuous run).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _ragged(d: dict):
 
 
 def _save_state(eng, path: Path, dec: int) -> None:
-    """The engine's mutable state (not its kept LPs) as one .npz of plain arrays."""
+    """The engine's mutable state (its kept LPs as rows and basis) as one .npz of plain arrays."""
     import numpy as np
 
     arr = {"dec": np.int64(dec), "loc": eng.loc,
@@ -113,6 +114,23 @@ def _save_state(eng, path: Path, dec: int) -> None:
     sk = list(eng.support)
     arr["support.k"] = np.array(sk, np.int64).reshape(-1, 2)
     _, arr["support.off"], arr["support.v"] = _ragged({i: eng.support[k] for i, k in enumerate(sk)})
+    # Kept LPs: rows (global rows per block, side flags), the optimal basis and the optimum;
+    # rebuilt on loading, so a resumed window continues them warm as the run would have.
+    lk = list(eng.lps)
+    arr["lps.k"] = np.array(lk, np.int64).reshape(-1, 2)
+    arr["lps.pside"] = np.array([eng.lps[k][0] for k in lk], np.int64)
+    blocks = [b for k in lk for b in eng.lps[k][2]]
+    arr["lps.nblocks"] = np.array([len(eng.lps[k][2]) for k in lk], np.int64)
+    arr["lps.onp"] = np.array([onp for _, onp in blocks], bool)
+    _, arr["lps.off"], arr["lps.rows"] = _ragged({i: r for i, (r, _) in enumerate(blocks)})
+    bases = [eng.lps[k][1].h.getBasis() for k in lk]
+    arr["lps.basis"] = np.array([int(x) for b in bases for x in (*b.col_status, *b.row_status)], np.int8)
+    arr["lps.valid"] = np.array([b.valid for b in bases], bool)
+    opt = [eng.lps[k][1].optimum for k in lk]
+    arr["lps.has_opt"] = np.array([o is not None for o in opt], bool)
+    arr["lps.t_b"] = np.array([(o[0], o[2]) if o else (0.0, 0.0) for o in opt], np.float64).reshape(-1, 2)
+    arr["lps.w"] = (np.stack([o[1] if o else np.zeros(eng.X.shape[1]) for o in opt]) if opt
+                    else np.zeros((0, eng.X.shape[1])))
     arr["heap.d"] = np.array([e[0] for e in eng.heap], np.float64)
     arr["heap.i"] = np.array([e[1:] for e in eng.heap], np.int64).reshape(-1, 5)
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -147,8 +165,41 @@ def _load_state(eng, path: Path) -> int:
         for c in key:
             eng.plane_keys.setdefault(c, set()).add(key)
     eng.lps = {}
+    if "lps.k" in z.files:  # states saved before the LPs were: they start cold
+        _load_lps(eng, z)
     eng.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
     return int(z["dec"])
+
+
+def _load_lps(eng, z) -> None:
+    """Rebuild the kept LPs of a saved state: same rows in the same order, same basis."""
+    import highspy
+
+    from ftprobe.probe.directprobe.separability import _MarginLP
+
+    dim = eng.X.shape[1]
+    off, rows, onp = z["lps.off"], z["lps.rows"], z["lps.onp"]
+    basis, pos, blk = z["lps.basis"], 0, 0
+    for i, (a, b) in enumerate(z["lps.k"].tolist()):
+        model = _MarginLP(dim)
+        blocks = []
+        for j in range(blk, blk + int(z["lps.nblocks"][i])):
+            r = rows[off[j] : off[j + 1]]
+            model.add(eng.X[r], 1.0 if onp[j] else -1.0)
+            blocks.append((r, bool(onp[j])))
+        blk += int(z["lps.nblocks"][i])
+        n = model.h.getNumCol() + model.h.getNumRow()
+        if z["lps.valid"][i]:
+            hb = highspy.HighsBasis()
+            st = [highspy.HighsBasisStatus(int(x)) for x in basis[pos : pos + n]]
+            hb.col_status, hb.row_status = st[: model.h.getNumCol()], st[model.h.getNumCol() :]
+            hb.valid = True
+            model.h.setBasis(hb)
+        pos += n
+        if z["lps.has_opt"][i]:
+            t, b0 = z["lps.t_b"][i]
+            model.optimum = (float(t), z["lps.w"][i].copy(), float(b0))
+        eng.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)
 
 
 def run(a) -> None:
@@ -176,7 +227,8 @@ def run(a) -> None:
         pass
 
     def write(done: bool, digest: str | None) -> None:
-        res = {"layer": a.layer, "n": a.n, "wall": time.perf_counter() - t0, "done": done,
+        res = {"layer": a.layer, "n": a.n, "wall": time.perf_counter() - t0,
+               "cpu": time.process_time() - c0, "done": done,
                "resumed_at": start, "dec": state["dec"], "marks": marks, "stats": vars(stats),
                "digest": digest, "log": log}
         tmp = out / f"{a.out}.json.tmp"
@@ -197,13 +249,13 @@ def run(a) -> None:
         if dec - start >= a.decisions or time.perf_counter() - t0 > a.seconds:
             raise Stop
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     eng = cl._Engine(Xs, y, rows_by_label, conf, frozen, tol, stats, progress)
     start = 0
     if a.resume:
         start = state["dec"] = _load_state(eng, out / f"{a.resume}.npz")
         print(f"resumed at {start} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
     cl.hulls_disjoint = logged
     done = True
     try:
@@ -222,7 +274,8 @@ def run(a) -> None:
             rep[mem] = cid
         np.save(out / f"{a.out}_rep.npy", rep)
     write(done, _digest(clusters, eng.rej))
-    print(f"wall {wall:.0f} s, finished {done}, {stats.merges} merges, {stats.rejections} rejections")
+    print(f"wall {wall:.0f} s, CPU {time.process_time() - c0:.0f} s, finished {done}, {stats.merges} merges, "
+          f"{stats.rejections} rejections")
 
 
 def windows(a) -> None:
@@ -236,7 +289,7 @@ def windows(a) -> None:
         st = r["stats"]
         marks = {m[0]: m[1] for m in r["marks"]}
         sec = {k: round(v) for k, v in st["seconds"].items()}
-        print(f"{name}: wall {r['wall']:.0f} s, {r['dec']} decisions ({st['merges']} merges, "
+        print(f"{name}: wall {r['wall']:.0f} s, CPU {r.get('cpu', float('nan')):.0f} s, {r['dec']} decisions ({st['merges']} merges, "
               f"{st['rejections']} rejections), digest {r.get('digest')}, seconds {sec}")
         print("  decisions     wall  solver  Wolfe-first sep | rej   LP-first sep | rej  (calls/seconds)")
         for lo, hi in WINDOWS:
