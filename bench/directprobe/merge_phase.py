@@ -20,7 +20,7 @@ Late windows without the 15 minutes it takes to reach them:
 
 ``--save-at`` writes the engine's state (arrays and tables, ``.npz`` without pickles) at those
 decision counts; ``--resume`` starts there instead of at the beginning. The kept HiGHS LPs are
-rebuilt from their rows with their optimal basis, so they continue warm as in the run
+put back frozen (rows and optimal basis: see separability._MarginLP), so they continue warm as in the run
 (states saved before this was added resume with their LPs cold: compare windows of two versions
 resumed from the same state, not a window with a continuous run).
 """
@@ -123,9 +123,10 @@ def _save_state(eng, path: Path, dec: int) -> None:
     arr["lps.nblocks"] = np.array([len(eng.lps[k][2]) for k in lk], np.int64)
     arr["lps.onp"] = np.array([onp for _, onp in blocks], bool)
     _, arr["lps.off"], arr["lps.rows"] = _ragged({i: r for i, (r, _) in enumerate(blocks)})
-    bases = [eng.lps[k][1].h.getBasis() for k in lk]
-    arr["lps.basis"] = np.array([int(x) for b in bases for x in (*b.col_status, *b.row_status)], np.int8)
-    arr["lps.valid"] = np.array([b.valid for b in bases], bool)
+    bases = [eng.lps[k][1].basis_statuses() for k in lk]
+    arr["lps.nrows"] = np.array([eng.lps[k][1].num_rows for k in lk], np.int64)
+    arr["lps.basis"] = np.concatenate([x for b in bases if b is not None for x in b] + [np.zeros(0, np.int8)])
+    arr["lps.valid"] = np.array([b is not None for b in bases], bool)
     opt = [eng.lps[k][1].optimum for k in lk]
     arr["lps.has_opt"] = np.array([o is not None for o in opt], bool)
     arr["lps.t_b"] = np.array([(o[0], o[2]) if o else (0.0, 0.0) for o in opt], np.float64).reshape(-1, 2)
@@ -172,30 +173,25 @@ def _load_state(eng, path: Path) -> int:
 
 
 def _load_lps(eng, z) -> None:
-    """Rebuild the kept LPs of a saved state: same rows in the same order, same basis."""
-    import highspy
-
+    """Put back the kept LPs of a saved state, frozen: their rows (blocks) and basis, rebuilt
+    in HiGHS when a check continues them."""
     from ftprobe.probe.directprobe.separability import _MarginLP
 
     dim = eng.X.shape[1]
     off, rows, onp = z["lps.off"], z["lps.rows"], z["lps.onp"]
     basis, pos, blk = z["lps.basis"], 0, 0
     for i, (a, b) in enumerate(z["lps.k"].tolist()):
+        nb = int(z["lps.nblocks"][i])
+        blocks = [(rows[off[j] : off[j + 1]], bool(onp[j])) for j in range(blk, blk + nb)]
+        blk += nb
         model = _MarginLP(dim)
-        blocks = []
-        for j in range(blk, blk + int(z["lps.nblocks"][i])):
-            r = rows[off[j] : off[j + 1]]
-            model.add(eng.X[r], 1.0 if onp[j] else -1.0)
-            blocks.append((r, bool(onp[j])))
-        blk += int(z["lps.nblocks"][i])
-        n = model.h.getNumCol() + model.h.getNumRow()
+        model.h = None  # frozen: HiGHS rebuilds it only if it is continued
+        model.frozen_rows = sum(len(r) for r, _ in blocks)
+        nc = dim + 2
         if z["lps.valid"][i]:
-            hb = highspy.HighsBasis()
-            st = [highspy.HighsBasisStatus(int(x)) for x in basis[pos : pos + n]]
-            hb.col_status, hb.row_status = st[: model.h.getNumCol()], st[model.h.getNumCol() :]
-            hb.valid = True
-            model.h.setBasis(hb)
-        pos += n
+            model.frozen_basis = (basis[pos : pos + nc], basis[pos + nc : pos + nc + model.frozen_rows])
+        if z["lps.valid"][i] or "lps.nrows" not in z.files:  # older states stored every basis
+            pos += nc + model.frozen_rows
         if z["lps.has_opt"][i]:
             t, b0 = z["lps.t_b"][i]
             model.optimum = (float(t), z["lps.w"][i].copy(), float(b0))

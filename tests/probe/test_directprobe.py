@@ -434,9 +434,16 @@ def _lp_matrix(lp) -> np.ndarray:
 
 def _assert_kept_lps_match_their_blocks(eng) -> None:
     """A kept LP's constraint rows are exactly its blocks' points in order (sign +1 on the P
-    side), as continuing it assumes: after restores (rejected merges) and prunes."""
+    side), as continuing it assumes: after restores (rejected merges) and prunes. A frozen
+    one has as many rows (rebuilt from the blocks when continued) and a basis for them."""
     dim = eng.X.shape[1]
     for _key, (_p_side, model, blocks) in eng.lps.items():
+        if model.frozen:
+            assert model.num_rows == sum(len(rows) for rows, _ in blocks)
+            if model.frozen_basis is not None:
+                cols, rows_ = model.frozen_basis
+                assert len(cols) == dim + 2 and len(rows_) == model.num_rows
+            continue
         A = _lp_matrix(model)
         sign = np.concatenate([np.full(len(rows), 1.0 if onp else -1.0) for rows, onp in blocks])
         want = np.concatenate([eng.X[rows] for rows, _ in blocks]) * sign[:, None]
@@ -793,25 +800,46 @@ def test_initial_searches_get_the_blas_threads_asked_for():
             assert blas() == {1}
 
 
-def test_kept_lps_are_bounded_by_rows(monkeypatch):
-    """The LPs kept for continuation hold at most _WARM_LP_ROWS rows in all (beyond a single
-    one), the oldest dropped first; the partition does not depend on what is kept."""
+@pytest.mark.parametrize("bounds", [(1, 30_000), (64, 20)])
+@pytest.mark.parametrize("data", [("gap", 8), ("random", 3), ("clumps", 5)])
+def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bounds, data):
+    """Live (HiGHS-held) kept LPs stay within _WARM_LPS and _WARM_LP_ROWS rows in all (beyond
+    a single one); the least recent beyond are frozen (basis and optimum only), and a check
+    that continues one rebuilds it from its blocks at the same optimum (a re-solve takes no
+    iteration and gives the frozen optimum); the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.separability as sep
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    monkeypatch.setattr(cl, "_WARM_LP_ROWS", 60)
-    X, y = _gap_data(8)
+    monkeypatch.setattr(cl, "_WARM_LPS", bounds[0])
+    monkeypatch.setattr(cl, "_WARM_LP_ROWS", bounds[1])
     orig = cl._Engine._merge_or_reject
-    kept = []
+    frozen_seen, thawed = [], []
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
-        rows = [st[1].h.getNumRow() for st in self.lps.values()]
-        assert len(rows) <= 1 or sum(rows) <= 60
-        kept.append(len(rows))
+        live = {key: st[1].num_rows for key, st in self.lps.items() if not st[1].frozen}
+        assert live == self.live and sum(live.values()) == self.live_rows
+        assert len(live) <= bounds[0] and (len(live) <= 1 or sum(live.values()) <= bounds[1])
+        frozen_seen.append(len(self.lps) - len(live))
+        _assert_kept_lps_match_their_blocks(self)
+
+    orig_thaw = sep._MarginLP.thaw
+
+    def thaw(self, Z, signs):
+        t0 = self.optimum
+        orig_thaw(self, Z, signs)
+        res = self.solve()
+        assert self.h.getInfo().simplex_iteration_count == 0
+        assert t0 is not None and abs(res[0] - t0[0]) <= 1e-9 * max(1.0, abs(t0[0]))
+        thawed.append(len(Z))
 
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    monkeypatch.setattr(sep._MarginLP, "thaw", thaw)
+    kind, seed = data
+    X, y = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}[kind](seed)
     dp = DirectProbe().fit(X, y)
-    assert max(kept) >= 1
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert max(frozen_seen) > 0 and dp.stats_.lp_frozen > 0
+    assert len(thawed) == dp.stats_.lp_thawed > 0

@@ -71,10 +71,13 @@ _COMPACT_MIN = 2048  # labels with fewer slots are never compacted
 # Wolfe iterations before an undecided pair goes to the LP decision (max of the two).
 _WOLFE_CAP_MIN = 200
 _WOLFE_CAP_PER_DIM = 1
-_WARM_LPS = 64  # LPs kept for continuation (each a dense working set of up to ~2k x 386)
-# ... and at most this many rows in all: HiGHS holds ~33 KB per row of 386 dense columns after
-# a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB).
+_WARM_LPS = 64  # kept LPs held live in HiGHS (each a dense working set of up to ~2k x 386)
+# ... and at most this many rows in all: HiGHS holds ~35 KB per row of 386 dense columns after
+# a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB). Beyond these,
+# the least recently kept are frozen (basis and optimum only, ~1 byte per row, rebuilt when
+# continued) rather than dropped; frozen or live, at most _KEPT_LPS are kept.
 _WARM_LP_ROWS = 30_000
+_KEPT_LPS = 20_000
 _NN_K = 16  # nearest partners cached per slot
 _SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
 _HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
@@ -109,6 +112,8 @@ class ClusterStats:
     lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
     lp_restored: int = 0  # continued LPs put back as they were after a rejected merge
     lp_kept_after_rejection: int = 0  # LPs built in a rejected merge's check, kept for a part
+    lp_frozen: int = 0  # kept LPs frozen (HiGHS instance given back) beyond the live bounds
+    lp_thawed: int = 0  # ... and rebuilt to be continued
     heap_cleared: int = 0  # times the merge heap was cleared of stale entries
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
@@ -466,6 +471,8 @@ class _Engine:
         # working set): (id of the cluster on the LP's P side, HiGHS LP, row blocks as global
         # rows). Same keys as planes; continued when the P side grows against the same cluster.
         self.lps: dict[tuple[int, int], tuple] = {}
+        self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
+        self.live_rows = 0
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
         self.heap: list = []
         self.heap_cap = _HEAP_MIN  # see _clear_heap
@@ -893,12 +900,29 @@ class _Engine:
         self.plane_keys.setdefault(key[1], set()).add(key)
 
     def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
-        """Keep a pair's LP (the most recent last), evicting the oldest beyond the bounds."""
-        self.lps.pop(key, None)
+        """Keep a pair's LP (the most recent last): the least recent live ones beyond the
+        bounds are frozen, the least recent of all beyond _KEPT_LPS dropped."""
+        self._lp_pop(key)
         self.lps[key] = entry
-        rows = sum(st[1].h.getNumRow() for st in self.lps.values())
-        while len(self.lps) > _WARM_LPS or (rows > _WARM_LP_ROWS and len(self.lps) > 1):
-            rows -= self.lps.pop(next(iter(self.lps)))[1].h.getNumRow()  # oldest first
+        model = entry[1]
+        if not model.frozen:
+            n = model.num_rows
+            self.live[key] = n
+            self.live_rows += n
+        while len(self.live) > _WARM_LPS or (self.live_rows > _WARM_LP_ROWS and len(self.live) > 1):
+            old = next(iter(self.live))
+            self.live_rows -= self.live.pop(old)
+            self.lps[old][1].freeze()
+            self.stats.lp_frozen += 1
+        while len(self.lps) > _KEPT_LPS:
+            self._lp_pop(next(iter(self.lps)))
+
+    def _lp_pop(self, key: tuple[int, int]):
+        """Take a pair's kept LP out (None if it has none)."""
+        n = self.live.pop(key, None)
+        if n is not None:
+            self.live_rows -= n
+        return self.lps.pop(key, None)
 
     def _union_rows(self, a: int, b: int) -> np.ndarray:
         """Rows of the union of clusters a and b, a's first (the order of its points)."""
@@ -918,7 +942,7 @@ class _Engine:
         for key in self.plane_keys.pop(cid, ()):
             self.planes.pop(key, None)
             self.support.pop(key, None)
-            self.lps.pop(key, None)
+            self._lp_pop(key)
             other = key[1] if key[0] == cid else key[0]
             ks = self.plane_keys.get(other)
             if ks is not None:
@@ -1003,8 +1027,9 @@ class _Engine:
                             # This LP is continued (and changed): no other pair may hold it. If
                             # the merge is rejected, it is put back as it was (see _restore_lps).
                             key = (part, cj) if part < cj else (cj, part)
-                            entry = self.lps.pop(key)
-                            continued.append((key, entry, st[0].h.getNumRow(), st[0].checkpoint()))
+                            entry = self._lp_pop(key)
+                            self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
+                            continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
                             model, blocks, flip = st[0], st[1], not st[2]
                             warm = (model, _local_blocks(blocks, crows, urows) if flip
                                     else _local_blocks(blocks, urows, crows))
@@ -1128,13 +1153,14 @@ class _Engine:
 
     def _restore_lps(self, continued) -> None:
         """A rejected merge gives back the LPs its check continued: the rows it added are
-        deleted and the earlier optimal basis set again, so the pair of the unchanged part
+        deleted and the earlier optimal basis set again (one that was frozen is frozen again
+        as it was), so the pair of the unchanged part
         (which may well be decided again soon, e.g. a big cluster that keeps meeting another
         label's) resumes at once instead of from its support alone."""
         for key, entry, n_rows, state in continued:
             entry[1].rollback(n_rows, state)
             if key in self.planes or key in self.support:  # both clusters still current
-                self.lps[key] = entry
+                self._lp_put(key, entry)
                 self.stats.lp_restored += 1
 
     def _keep_part_lps(self, a: int, b: int, built: list) -> None:
