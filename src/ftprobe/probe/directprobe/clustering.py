@@ -42,7 +42,9 @@ What makes it fast without changing the answer:
   new rows only, pruned to the rows nearest its plane); a rejected merge gives the LPs its check
   continued back as they were, and one the LP rejected after Wolfe's cap leaves the points of
   its common pair as the surviving pairs' support (their next check starts from the LP, with
-  the union's small piece in its first working set).
+  the union's small piece in its first working set); an LP built in a rejected merge's check
+  is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
+  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued.
   Affine independence of small sets is available (separability.affinely_independent) but not
   used here: it proves disjointness without a margin, so it could disagree with the
   tolerance-aware tests;
@@ -467,9 +469,10 @@ class _Engine:
         # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
         # first working set when the pair, grown, has to be decided again (same keys as planes).
         self.support: dict[tuple[int, int], np.ndarray] = {}
-        # The LP itself of the most recent LP-separated pairs (bounded: each holds a dense
-        # working set): (id of the cluster on the LP's P side, HiGHS LP, row blocks as global
-        # rows). Same keys as planes; continued when the P side grows against the same cluster.
+        # The LP itself of the pairs an LP decided (at most _KEPT_LPS, of which the most recent
+        # are live within _WARM_LPS / _WARM_LP_ROWS): (id of the cluster on the LP's P side, margin LP, live in HiGHS or frozen
+        # (see _lp_put), row blocks as global rows). Same keys as planes or supports; continued
+        # when either side grows against the other.
         self.lps: dict[tuple[int, int], tuple] = {}
         self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
         self.live_rows = 0
