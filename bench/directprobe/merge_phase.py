@@ -2,6 +2,7 @@
 
     python bench/directprobe/merge_phase.py run --layer 6 --n full --decisions 40000 --out opt40k
     python bench/directprobe/merge_phase.py windows opt40k base40k    # per-window table
+    python bench/directprobe/merge_phase.py windows fin3 --step 5000  # windows of a resumed run
 
 ``run`` loads (or computes once, with --jobs processes, and caches) the label-pair phase's
 conflicts, then runs the merge engine (``clustering._Engine``) on the conflicting labels, one BLAS
@@ -287,19 +288,24 @@ def windows(a) -> None:
         sec = {k: round(v) for k, v in st["seconds"].items()}
         print(f"{name}: wall {r['wall']:.0f} s, CPU {r.get('cpu', float('nan')):.0f} s, {r['dec']} decisions ({st['merges']} merges, "
               f"{st['rejections']} rejections), digest {r.get('digest')}, seconds {sec}")
-        print("  decisions     wall  solver  Wolfe-first sep | rej   LP-first sep | rej  (calls/seconds)")
-        for lo, hi in WINDOWS:
-            if hi > r["dec"]:
-                break
+        print("  decisions       wall  solver  Wolfe-first sep | rej  cold LP sep | rej  "
+              "continued LP sep | rej  (calls/seconds)")
+        start = r.get("resumed_at") or 0
+        wins = WINDOWS if a.step is None else [(lo, lo + a.step) for lo in range(start, r["dec"], a.step)]
+        for lo, hi in wins:
+            if hi > r["dec"] or lo < start:
+                continue
             L = log[(log[:, 0] >= lo) & (log[:, 0] < hi)]
 
             def part(m, L=L):
                 return f"{int(m.sum())}/{L[m, 6].sum():.0f}"
 
-            first, sep = L[:, 3] == 1, L[:, 5] == 1
-            print(f"  {lo:>5}-{hi:<6} {marks.get(hi, np.nan) - marks.get(lo, 0.0):6.0f} "
+            first, warm, sep = L[:, 3] == 1, L[:, 4] == 1, L[:, 5] == 1
+            cold = first & ~warm
+            print(f"  {lo:>6}-{hi:<7} {marks.get(hi, np.nan) - marks.get(lo, 0.0):6.0f} "
                   f"{L[:, 6].sum():7.0f}  {part(~first & sep):>11} | {part(~first & ~sep):<8}"
-                  f"{part(first & sep):>9} | {part(first & ~sep)}")
+                  f"{part(cold & sep):>9} | {part(cold & ~sep):<8}"
+                  f"{part(warm & sep):>12} | {part(warm & ~sep)}")
         f = out / f"{name}_rep.npy"
         if f.exists():
             reps[name] = np.load(f)
@@ -325,6 +331,8 @@ def main() -> int:
     r.add_argument("--dir", default=str(DIR))
     w = sub.add_parser("windows")
     w.add_argument("names", nargs="+")
+    w.add_argument("--step", type=int, help="windows of this many decisions from the run's start "
+                   "(default: the fixed early windows)")
     w.add_argument("--dir", default=str(DIR))
     a = ap.parse_args()
     if a.cmd == "run":
