@@ -21,9 +21,9 @@ Late windows without the 15 minutes it takes to reach them:
 
 ``--save-at`` writes the engine's state (arrays and tables, ``.npz`` without pickles) at those
 decision counts; ``--resume`` starts there instead of at the beginning. The kept HiGHS LPs are
-put back frozen (rows and optimal basis: see separability._MarginLP), so they continue warm as in the run
-(states saved before this was added resume with their LPs cold: compare windows of two versions
-resumed from the same state, not a window with a continuous run).
+put back frozen (rows and optimal basis: see separability._MarginLP), so they continue warm
+as in the run (states saved before this was added resume with their LPs cold: compare windows
+of two versions resumed from the same state, not a window with a continuous run).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _save_state(eng, path: Path, dec: int) -> None:
     arr["support.k"] = np.array(sk, np.int64).reshape(-1, 2)
     _, arr["support.off"], arr["support.v"] = _ragged({i: eng.support[k] for i, k in enumerate(sk)})
     # Kept LPs: rows (global rows per block, side flags), the optimal basis and the optimum;
-    # rebuilt on loading, so a resumed window continues them warm as the run would have.
+    # loaded frozen, so a resumed window continues them warm as the run would have.
     lk = list(eng.lps)
     arr["lps.k"] = np.array(lk, np.int64).reshape(-1, 2)
     arr["lps.pside"] = np.array([eng.lps[k][0] for k in lk], np.int64)
@@ -125,6 +125,7 @@ def _save_state(eng, path: Path, dec: int) -> None:
     arr["lps.onp"] = np.array([onp for _, onp in blocks], bool)
     _, arr["lps.off"], arr["lps.rows"] = _ragged({i: r for i, (r, _) in enumerate(blocks)})
     bases = [eng.lps[k][1].basis_statuses() for k in lk]
+    # (the row counts follow from the blocks; their presence marks that only valid bases are stored)
     arr["lps.nrows"] = np.array([eng.lps[k][1].num_rows for k in lk], np.int64)
     arr["lps.basis"] = np.concatenate([x for b in bases if b is not None for x in b] + [np.zeros(0, np.int8)])
     arr["lps.valid"] = np.array([b is not None for b in bases], bool)
@@ -185,17 +186,15 @@ def _load_lps(eng, z) -> None:
         nb = int(z["lps.nblocks"][i])
         blocks = [(rows[off[j] : off[j + 1]], bool(onp[j])) for j in range(blk, blk + nb)]
         blk += nb
-        model = _MarginLP(dim)
-        model.h = None  # frozen: HiGHS rebuilds it only if it is continued
-        model.frozen_rows = sum(len(r) for r, _ in blocks)
-        nc = dim + 2
-        if z["lps.valid"][i]:
-            model.frozen_basis = (basis[pos : pos + nc], basis[pos + nc : pos + nc + model.frozen_rows])
+        n, nc = sum(len(r) for r, _ in blocks), dim + 2
+        statuses = (basis[pos : pos + nc], basis[pos + nc : pos + nc + n]) if z["lps.valid"][i] else None
         if z["lps.valid"][i] or "lps.nrows" not in z.files:  # older states stored every basis
-            pos += nc + model.frozen_rows
+            pos += nc + n
+        optimum = None
         if z["lps.has_opt"][i]:
             t, b0 = z["lps.t_b"][i]
-            model.optimum = (float(t), z["lps.w"][i].copy(), float(b0))
+            optimum = (float(t), z["lps.w"][i].copy(), float(b0))
+        model = _MarginLP.from_frozen_state(dim, n, statuses, optimum)  # HiGHS rebuilds it if continued
         eng.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)
 
 

@@ -423,6 +423,9 @@ def _gap_data(seed: int):
     return np.concatenate([A, B, C]), np.r_[np.zeros(30, int), np.ones(30, int), np.full(8, 2)]
 
 
+_DATA = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}  # case generators by name
+
+
 def _lp_matrix(lp) -> np.ndarray:
     """The constraint matrix HiGHS holds for a margin LP, read back dense."""
     import scipy.sparse
@@ -560,7 +563,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
     monkeypatch.setattr(cl._Engine, "_keep_part_lps", keep)
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     kind, seed = data
-    X, y = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}[kind](seed)
+    X, y = _DATA[kind](seed)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_kept_after_rejection == len(kept) > 0
@@ -838,7 +841,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
     monkeypatch.setattr(sep._MarginLP, "thaw", thaw)
     kind, seed = data
-    X, y = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}[kind](seed)
+    X, y = _DATA[kind](seed)
     dp = DirectProbe().fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert max(frozen_seen) > 0 and dp.stats_.lp_frozen > 0

@@ -470,9 +470,9 @@ class _Engine:
         # first working set when the pair, grown, has to be decided again (same keys as planes).
         self.support: dict[tuple[int, int], np.ndarray] = {}
         # The LP itself of the pairs an LP decided (at most _KEPT_LPS, of which the most recent
-        # are live within _WARM_LPS / _WARM_LP_ROWS): (id of the cluster on the LP's P side, margin LP, live in HiGHS or frozen
-        # (see _lp_put), row blocks as global rows). Same keys as planes or supports; continued
-        # when either side grows against the other.
+        # are live within _WARM_LPS / _WARM_LP_ROWS, the others frozen: see _lp_put): (id of
+        # the cluster on the LP's P side, margin LP, row blocks as global rows). Same keys as
+        # planes or supports; continued when either side grows against the other.
         self.lps: dict[tuple[int, int], tuple] = {}
         self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
         self.live_rows = 0
@@ -902,6 +902,12 @@ class _Engine:
         self.plane_keys.setdefault(key[0], set()).add(key)
         self.plane_keys.setdefault(key[1], set()).add(key)
 
+    def _add_support(self, key: tuple[int, int], rows: np.ndarray) -> None:
+        """Add rows to a pair's support (the first working set of its next LP)."""
+        old = self.support.get(key)
+        self.support[key] = rows if old is None else np.union1d(old, rows)
+        self._link(key)
+
     def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
         """Keep a pair's LP (the most recent last): the least recent live ones beyond the
         bounds are frozen, the least recent of all beyond _KEPT_LPS dropped."""
@@ -1149,10 +1155,7 @@ class _Engine:
             if len(mine) == 0:
                 continue
             key = (part, cj) if part < cj else (cj, part)
-            rows = np.concatenate([mine, c_sup])
-            old = self.support.get(key)
-            self.support[key] = rows if old is None else np.union1d(old, rows)
-            self._link(key)
+            self._add_support(key, np.concatenate([mine, c_sup]))
 
     def _restore_lps(self, continued) -> None:
         """A rejected merge gives back the LPs its check continued: the rows it added are
@@ -1198,12 +1201,8 @@ class _Engine:
                     kept.append((rows[~gone], onp))
             if not any(onp for _, onp in kept) or not model.drop_rows(np.concatenate(drop)):
                 continue
-            sup = [urows[dec.support_p], crows[dec.support_q]]
-            sup[0] = sup[0][~np.isin(sup[0], piece)]
-            old = self.support.get(key)
-            rows = np.concatenate(sup)
-            self.support[key] = rows if old is None else np.union1d(old, rows)
-            self._link(key)
+            mine = urows[dec.support_p]
+            self._add_support(key, np.concatenate([mine[~np.isin(mine, piece)], crows[dec.support_q]]))
             self._lp_put(key, (big, model, kept))
             self.stats.lp_kept_after_rejection += 1
 

@@ -347,6 +347,15 @@ class _MarginLP:
         h.addCols(n, cost, lo, hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         return h
 
+    @classmethod
+    def from_frozen_state(cls, dim: int, n_rows: int, basis, optimum) -> _MarginLP:
+        """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
+        row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
+        lp = cls.__new__(cls)
+        lp.dim, lp.h, lp.optimum = dim, None, optimum
+        lp.frozen_basis, lp.frozen_rows = basis, n_rows
+        return lp
+
     @property
     def frozen(self) -> bool:
         return self.h is None
