@@ -269,6 +269,114 @@ def test_hull_distance_matches_qp_on_random_sets():
     assert r.distance == pytest.approx(qp, rel=1e-5)
 
 
+def _affine_min_norm_weights(V: np.ndarray) -> np.ndarray:
+    """Weights (sum 1) of the min-norm point of aff(V), from the KKT system solved densely."""
+    k = len(V)
+    K = np.zeros((k + 1, k + 1))
+    K[:k, :k] = V @ V.T
+    K[:k, k] = K[k, :k] = 1.0
+    return np.linalg.lstsq(K, np.r_[np.zeros(k), 1.0], rcond=None)[0][:k]
+
+
+def test_corral_updates_match_a_fresh_solve():
+    """The corral's QR factors, updated through adds and removals (the anchor too, several at
+    once, more than the update limit at once), give the affine minimiser a fresh solve gives."""
+    from ftprobe.probe.directprobe.hull import _QR_MAX_DELETES, _Corral
+
+    rng = np.random.default_rng(5)
+    dim = 40
+    c = _Corral(dim, 4)  # small: the arrays grow on the way
+    n_added = 0
+    for step in range(120):
+        if c.k < 3 or (c.k < 30 and rng.random() < 0.6):
+            c.add(rng.normal(size=dim), n_added, n_added)
+            n_added += 1
+        else:
+            mask = np.ones(c.k, bool)
+            many = step % 25 == 0
+            n_drop = min(c.k - 2, _QR_MAX_DELETES + 3) if many else int(rng.integers(1, 3))
+            mask[rng.choice(c.k, n_drop, replace=False)] = False
+            if step % 7 == 0:
+                mask[0] = False  # the anchor goes
+            c.keep(mask)
+        if c.k >= 2:
+            mu = c.affine_minimizer()
+            np.testing.assert_allclose(mu, _affine_min_norm_weights(c.V[: c.k]), atol=1e-9)
+            if c.Qf is not None:  # the factors are those of B = [v_a - v_0]
+                B = (c.V[1 : c.k] - c.V[0]).T
+                np.testing.assert_allclose(c.Qf @ c.R, B, atol=1e-10)
+
+
+def test_corral_of_dependent_vertices_still_gives_the_min_norm_point():
+    from ftprobe.probe.directprobe.hull import _Corral
+
+    rng = np.random.default_rng(6)
+    c = _Corral(3, 8)
+    V = rng.normal(size=(3, 3))
+    for i, v in enumerate(list(V) + [0.5 * (V[0] + V[1])]):  # the fourth lies in aff(V[:2])
+        c.add(v, i, i)
+    mu = c.affine_minimizer()
+    assert mu.sum() == pytest.approx(1.0)
+    x = mu @ c.V[: c.k]
+    want = _affine_min_norm_weights(V) @ V
+    np.testing.assert_allclose(x, want, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nearest_points_from_a_start_or_seed_agree(monkeypatch, seed):
+    """A corral from an earlier solve (``start``) or a first working set (``seed``) changes
+    where the solve begins, not its answer; working sets small enough to take several rounds."""
+    import ftprobe.probe.directprobe.hull as hull
+
+    monkeypatch.setattr(hull, "_WS_MIN", 40)
+    monkeypatch.setattr(hull, "_WS_ADD", 8)
+    rng = np.random.default_rng(40 + seed)
+    d = 6
+    P = rng.normal(size=(300, d))
+    Q = rng.normal(size=(250, d)) + np.r_[3.5, np.zeros(d - 1)]
+    cold = nearest_points(P, Q)
+    assert cold.converged
+    sub = nearest_points(P[:100], Q[:90])  # a start whose indices are valid in P, Q too
+    warm = nearest_points(P, Q, start=sub.start)
+    seeded = nearest_points(P, Q, seed=(np.arange(0, 300, 7), np.arange(0, 250, 5)),
+                            start=cold.start)
+    for r in (warm, seeded):
+        assert r.converged
+        assert r.distance == pytest.approx(cold.distance, rel=1e-8)
+        assert np.linalg.norm(r.zp - r.zq) == pytest.approx(r.distance)
+    assert seeded.iterations <= 2  # started from the optimum's own corral
+    ip, iq, lam = cold.start
+    assert lam.sum() == pytest.approx(1.0) and (lam > 0).all()
+    np.testing.assert_allclose(lam @ P[ip] - lam @ Q[iq], cold.x, atol=1e-12)
+
+
+def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_set(monkeypatch):
+    """tol just under the true distance: the L1 (box) plane's Euclidean gap is below tol while
+    no common pair is within it, so the LP leaves the pair undecided and hands its working set
+    to the nearest-point solver, which proves the separation."""
+    import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.hull as hull
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    monkeypatch.setattr(hull, "_WS_MIN", 40)
+    rng = np.random.default_rng(11)
+    d = 8
+    P = rng.normal(size=(200, d))
+    Q = rng.normal(size=(180, d)) + 3.0 * rng.normal(size=d)
+    dist = hull_distance(P, Q)
+    tol = 0.999 * dist
+    dec = decide_distance(P, Q, tol)
+    assert dec.disjoint is None and dec.blocks  # the band: undecided, working set given back
+    calls = []
+    real = cl.nearest_points
+    monkeypatch.setattr(cl, "nearest_points", lambda *a, **k: calls.append(k) or real(*a, **k))
+    stats = cl.ClusterStats()
+    ok, (w, lo, hi), _ = cl.hulls_disjoint(P, Q, tol, stats, lp_first=True)
+    assert ok and lo - hi > tol and (P @ w).min() == pytest.approx(lo)
+    assert stats.lp_undecided == 1
+    assert calls and calls[-1]["seed"] is not None and len(calls[-1]["seed"][0]) > 0
+
+
 # -- measures, prediction, persistence ----------------------------------------------------------
 
 def _three_blobs(n=40, seed=0):

@@ -189,8 +189,15 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
             return True, (dec.w, dec.lo, dec.hi), dec
         if dec.disjoint is False:
             return False, None, dec
-        # The LP could not decide: the uncapped nearest-point solver does.
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction)
+        # The LP could not decide: the uncapped nearest-point solver does, its first working
+        # set the LP's (where the two distances' supports mostly lie) and its first corral
+        # Wolfe's capped run's, if any.
+        seed = None
+        if dec.blocks:
+            seed = tuple(np.concatenate([blk for blk, onp in dec.blocks if onp == side]
+                                        + [np.zeros(0, np.int64)]) for side in (True, False))
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
+                           start=None if lp_first else r.start)
     if r.lower > tol:
         w = r.x / np.linalg.norm(r.x)
         lo, hi = float((P @ w).min()), float((Q @ w).max())

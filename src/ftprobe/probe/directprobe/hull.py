@@ -24,12 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
-
-# Raw LAPACK calls: the small solves run thousands of times, and scipy.linalg's validating
-# wrappers cost more than the arithmetic at these sizes.
+from scipy.linalg import qr, qr_delete, qr_insert, qr_update, solve_triangular
 
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
+_QR_MAX_DELETES = 16  # a corral that loses more vertices at once is refactorised instead
 
 
 def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
@@ -51,89 +49,58 @@ class HullResult:
     converged: bool
     corral_p: np.ndarray  # indices into P of the support points
     corral_q: np.ndarray  # indices into Q of the support points
+    # The final corral as vertex pairs (indices into P and Q) with their weights: a later solve
+    # on sets that contain these points can start from it (``start``) instead of one vertex.
+    start: tuple | None = None
 
 
 class _Corral:
-    """Vertices p_i - q_j with their Gram matrix and an incrementally grown Cholesky factor.
+    """Vertices p_i - q_j and a thin QR factorisation of B = [v_1 - v_0, ..., v_{k-1} - v_0].
 
-    The affine minimiser is solved in the basis v_i - v_0 (better conditioned than the bordered
-    Gram system); adding a vertex extends the factor in O(k^2), removing one rebuilds it.
+    The affine minimiser is the least-squares solution of min ||v_0 + B t|| (QR keeps the
+    conditioning of B; the normal equations would square it). Adding or removing a vertex
+    updates the factors by Givens rotations in O(D k) (``scipy.linalg.qr_insert`` /
+    ``qr_delete``; removing the anchor v_0 is a column removal plus a rank-one update), where
+    refactorising would cost O(D k^2) at every step of Wolfe's minor cycles.
     """
 
     def __init__(self, dim: int, cap: int):
         self.V = np.empty((cap, dim))
-        self.G = np.empty((cap, cap))
-        self.L = np.zeros((cap, cap))
         self.ip = np.empty(cap, np.int64)
         self.iq = np.empty(cap, np.int64)
         self.k = 0
-        self.valid = False  # factor matches the corral
+        self.Qf = self.R = None  # factors of B; None: refactorise before the next solve
 
     def add(self, v: np.ndarray, i: int, j: int) -> None:
         k = self.k
         if k == len(self.V):
             self._grow()
         self.V[k] = v
-        g = self.V[: k + 1] @ v
-        self.G[k, : k + 1] = g
-        self.G[: k + 1, k] = g
         self.ip[k] = i
         self.iq[k] = j
         self.k = k + 1
-        if self.valid and k >= 1:
-            self._extend(k)
-
-    def _mcol(self, n: int) -> np.ndarray:
-        """Column n (n >= 1) of M = [(v_a - v_0).(v_b - v_0)] for a = 1..n."""
-        G = self.G
-        return G[1 : n + 1, n] - G[0, n] - G[0, 1 : n + 1] + G[0, 0]
-
-    def _extend(self, n: int) -> None:
-        col = self._mcol(n)
-        r = n - 1  # row of the new vertex in the factor
-        if r == 0:
-            d = col[0]
-            row = np.zeros(0)
+        if k >= 2 and self.Qf is not None and k <= self.V.shape[1]:
+            self.Qf, self.R = qr_insert(self.Qf, self.R, v - self.V[0], k - 1, which="col",
+                                        check_finite=False)
         else:
-            row, info = dtrtrs(self.L[:r, :r], col[:-1], lower=1)
-            if info != 0:
-                self.valid = False
-                return
-            d = col[-1] - row @ row
-        reg = self._reg(col[-1])
-        self.L[r, :r] = row
-        self.L[r, r] = np.sqrt(max(d, 0.0) + reg)
+            self.Qf = None
 
-    @staticmethod
-    def _reg(scale: float) -> float:
-        return max(abs(scale), 1e-300) * 1e-13
-
-    def _rebuild(self) -> None:
-        k = self.k
-        if k >= 2:
-            G = self.G[:k, :k]
-            g0 = G[0, 1:]
-            M = G[1:, 1:] - g0[:, None] - g0[None, :] + G[0, 0]
-            reg = self._reg(np.trace(M) / (k - 1))
-            M[np.diag_indices_from(M)] += reg
-            c, info = dpotrf(M, lower=1, clean=1)
-            if info == 0:
-                self.L[: k - 1, : k - 1] = c
-            else:
-                w, U = np.linalg.eigh(M)
-                w = np.maximum(w, reg)
-                self.L[: k - 1, : k - 1] = np.linalg.cholesky((U * w) @ U.T)
-        self.valid = True
+    def reset(self, V: np.ndarray, ip: np.ndarray, iq: np.ndarray) -> None:
+        """The corral becomes these vertices (factorised at the next solve)."""
+        k = len(V)
+        while k > len(self.V):
+            self._grow()
+        self.V[:k] = V
+        self.ip[:k] = ip
+        self.iq[:k] = iq
+        self.k = k
+        self.Qf = None
 
     def _grow(self) -> None:
         cap = 2 * len(self.V)
         V = np.empty((cap, self.V.shape[1]))
         V[: self.k] = self.V[: self.k]
-        G = np.empty((cap, cap))
-        G[: self.k, : self.k] = self.G[: self.k, : self.k]
-        L = np.zeros((cap, cap))
-        L[: self.k, : self.k] = self.L[: self.k, : self.k]
-        self.V, self.G, self.L = V, G, L
+        self.V = V
         self.ip = np.resize(self.ip, cap)
         self.iq = np.resize(self.iq, cap)
 
@@ -142,25 +109,41 @@ class _Corral:
         m = len(idx)
         if m == self.k:
             return
+        if self.Qf is not None and m >= 2 and self.k - m <= _QR_MAX_DELETES:
+            Qf, R = self.Qf, self.R
+            for a in np.flatnonzero(~mask[: self.k])[::-1]:
+                if a >= 1:
+                    Qf, R = qr_delete(Qf, R, a - 1, which="col", overwrite_qr=True,
+                                      check_finite=False)
+            if idx[0] != 0:  # new anchor v' = v_idx[0]: v_a - v' = (v_a - v_0) - (v' - v_0)
+                b0 = self.V[idx[0]] - self.V[0]
+                Qf, R = qr_delete(Qf, R, 0, which="col", overwrite_qr=True, check_finite=False)
+                Qf, R = qr_update(Qf, R, -b0, np.ones(m - 1), overwrite_qruv=True,
+                                  check_finite=False)
+            n = R.shape[1]  # a square Q (k - 1 = D) comes back full: keep the thin part
+            self.Qf, self.R = Qf[:, :n], R[:n]
+        else:
+            self.Qf = None
         self.V[:m] = self.V[idx]
-        self.G[:m, :m] = self.G[np.ix_(idx, idx)]
         self.ip[:m] = self.ip[idx]
         self.iq[:m] = self.iq[idx]
         self.k = m
-        self.valid = False
 
     def affine_minimizer(self) -> np.ndarray:
         """Weights mu (sum 1) of the min-norm point of the corral's affine hull."""
         k = self.k
         if k == 1:
             return np.ones(1)
-        if not self.valid:
-            self._rebuild()
-        G = self.G
-        rhs = -(G[0, 1:k] - G[0, 0])
-        t, info = dpotrs(self.L[: k - 1, : k - 1], rhs, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("corral solve failed")
+        v0 = self.V[0]
+        if self.Qf is None and k - 1 <= self.V.shape[1]:
+            self.Qf, self.R = qr((self.V[1:k] - v0).T, mode="economic", check_finite=False)
+        t = None
+        if self.Qf is not None:
+            d = np.abs(np.diag(self.R))
+            if d.min() > 1e-13 * max(d.max(), 1e-300):
+                t = -solve_triangular(self.R, self.Qf.T @ v0, check_finite=False)
+        if t is None:  # (numerically) affinely dependent: the minimum-norm least-squares t
+            t = -np.linalg.lstsq((self.V[1:k] - v0).T, v0, rcond=1e-13)[0]
         mu = np.empty(k)
         mu[1:] = t
         mu[0] = 1.0 - t.sum()
@@ -173,7 +156,8 @@ _WS_ADD = 512
 
 def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
                    stop_above: float | None = None, stop_below: float | None = None,
-                   max_iter: int = 100_000, direction: np.ndarray | None = None) -> HullResult:
+                   max_iter: int = 100_000, direction: np.ndarray | None = None,
+                   start: tuple | None = None, seed: tuple | None = None) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) with certified bounds (see :func:`_wolfe`).
 
     Large sets are solved on working sets: Wolfe's algorithm on the points that reach furthest
@@ -181,14 +165,15 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     beyond the working set's supporting planes join it and the solve repeats. Upper bounds are
     always explicit points, lower bounds always come from all points, so the certificate is the
     same as without working sets. ``direction`` (e.g. a hyperplane normal that separated
-    parts of the sets before) only chooses the starting vertices; the answer does not depend on
-    it.
+    parts of the sets before) only chooses the starting vertices, and ``start`` (an earlier
+    result's ``start`` on these sets) the starting corral; the answer does not depend on either.
+    Each working-set round starts from the corral the round before ended with.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     if len(P) + len(Q) <= _WS_MIN:
         return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                      max_iter=max_iter, direction=direction)
+                      max_iter=max_iter, direction=direction, start=start)
     d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     inp = np.zeros(len(P), bool)
     inq = np.zeros(len(Q), bool)
@@ -196,14 +181,24 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     inp[np.argpartition(P @ d0, k - 1)[:k] if k < len(P) else slice(None)] = True
     k = min(_WS_ADD, len(Q))
     inq[np.argpartition(-(Q @ d0), k - 1)[:k] if k < len(Q) else slice(None)] = True
+    if start is not None:
+        inp[start[0]] = True
+        inq[start[1]] = True
+    if seed is not None:
+        inp[seed[0]] = True
+        inq[seed[1]] = True
     total_it = 0
     while True:
         ip, iq = np.flatnonzero(inp), np.flatnonzero(inq)
+        ws_start = None
+        if start is not None:  # the corral in the working sets' own indices (ip, iq sorted)
+            ws_start = (np.searchsorted(ip, start[0]), np.searchsorted(iq, start[1]), start[2])
         r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
                    stop_below=stop_below, max_iter=max(max_iter - total_it, 1),
-                   direction=direction)
+                   direction=direction, start=ws_start)
         total_it += r.iterations
         r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
+        start = r.start = (ip[r.start[0]], iq[r.start[1]], r.start[2])
         if stop_below is not None and r.distance <= stop_below:
             r.iterations = total_it
             return r  # the working sets already meet: so do the full sets
@@ -228,8 +223,10 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
         vq = np.flatnonzero((sq > lq_) & ~inq)
         if len(vp) == 0 and len(vq) == 0:
             # The working-set solve was not accurate enough to move on; finish on all points.
-            return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above,
-                          stop_below=stop_below, max_iter=max_iter)
+            r = _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
+                       max_iter=max(max_iter - total_it, 1), start=start)
+            r.iterations += total_it
+            return r
         vp = most_violated(vp, sp[vp], _WS_ADD)
         vq = most_violated(vq, -sq[vq], _WS_ADD)
         inp[vp] = True
@@ -238,11 +235,14 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
 
 def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
            stop_above: float | None = None, stop_below: float | None = None,
-           max_iter: int = 100_000, direction: np.ndarray | None = None) -> HullResult:
+           max_iter: int = 100_000, direction: np.ndarray | None = None,
+           start: tuple | None = None) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
 
     Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
-    lower bound exceeds ``stop_above`` or the upper bound drops to ``stop_below``.
+    lower bound exceeds ``stop_above`` or the upper bound drops to ``stop_below``. ``start`` =
+    (indices into P, indices into Q, weights) is a corral to begin with (an earlier result's
+    ``start``): its vertices must be affinely independent, as a corral's are.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -258,11 +258,16 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
         j = int(np.argmax(sq))
         return i, j, float(sp[i] - sq[j])
 
-    d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
-    i, j, _ = support(d0)
-    corral.add(P[i] - Q[j], i, j)
-    lam = np.ones(1)
-    x = corral.V[0].copy()
+    if start is not None and len(start[2]) and len(start[2]) <= corral.V.shape[0] - 2:
+        corral.reset(P[start[0]] - Q[start[1]], start[0], start[1])
+        lam = np.asarray(start[2], np.float64) / float(np.sum(start[2]))
+        x = lam @ corral.V[: corral.k]
+    else:
+        d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
+        i, j, _ = support(d0)
+        corral.add(P[i] - Q[j], i, j)
+        lam = np.ones(1)
+        x = corral.V[0].copy()
     best_lower = 0.0
     it = 0
     converged = False
@@ -323,7 +328,9 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
         best_lower = max(best_lower, m / nx)
     return HullResult(distance=nx, lower=max(best_lower, 0.0), x=xx, zp=zp, zq=zq, iterations=it,
                       converged=converged or nx - best_lower <= rtol * nx + atol,
-                      corral_p=np.unique(corral.ip[:k]), corral_q=np.unique(corral.iq[:k]))
+                      corral_p=np.unique(corral.ip[:k]), corral_q=np.unique(corral.iq[:k]),
+                      start=(corral.ip[:k].copy(), corral.iq[:k].copy(),
+                             lam.copy() if len(lam) == k else np.full(k, 1.0 / k)))
 
 
 def hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:

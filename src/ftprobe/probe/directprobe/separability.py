@@ -651,7 +651,9 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         # Violators of the working-set margin join the working set.
         badp, badq = _margin_violators(vp, vq, b0, t, inP, inQ)
         if len(badp) == 0 and len(badq) == 0:
-            return Decision(None, rounds=rounds)  # in the band between L1 and L2 readings
+            # In the band between L1 and L2 readings; the working set goes back as a first
+            # working set for the exact solver.
+            return Decision(None, rounds=rounds, blocks=blocks)
         inP[badp] = True
         inQ[badq] = True
         lp.add(P[badp], 1.0)
