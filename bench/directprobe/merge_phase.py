@@ -107,6 +107,8 @@ def _save_state(eng, path: Path, dec: int) -> None:
         {k: np.concatenate(eng.members[k]) for k in mk})
     arr["rej"] = np.array([(a, b) for a, bs in eng.rej.items() for b in sorted(bs)],
                           np.int64).reshape(-1, 2)
+    arr["witness"] = np.array([(a, b) for a, bs in eng.witness.items() for b in sorted(bs)],
+                              np.int64).reshape(-1, 2)
     pk = list(eng.planes)
     arr["planes.k"] = np.array(pk, np.int64).reshape(-1, 2)
     arr["planes.w"] = (np.stack([eng.planes[k][0] for k in pk]) if pk
@@ -158,6 +160,9 @@ def _load_state(eng, path: Path) -> int:
     eng.rej = {}
     for a, b in z["rej"].tolist():
         eng.rej.setdefault(a, set()).add(b)
+    eng.witness = {}
+    for a, b in (z["witness"].tolist() if "witness" in z.files else []):  # older states: none
+        eng.witness.setdefault(a, set()).add(b)
     w, lohi = z["planes.w"], z["planes.lohi"]
     eng.planes = {(a, b): (w[i], float(lohi[i, 0]), float(lohi[i, 1]))
                   for i, (a, b) in enumerate(z["planes.k"].tolist())}

@@ -717,6 +717,47 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
     assert dp.stats_.lp_overlap > 0 and kept and used
 
 
+@pytest.mark.parametrize("case", [("gap", 1), ("clumps", 1), ("gap", 0), ("random", 3)])
+def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
+    """A rejected merge records the cluster its union met for both parts; a later check of a
+    union of either part runs the solvers on recorded clusters before any other, and the
+    partition is still the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
+    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    checks = []  # per _check: (label, clusters met by either part before, clusters solved)
+    orig_check, orig_rows = cl._Engine._check, cl._Engine.member_rows
+
+    def check(self, lab, sa, sb, *args):
+        D = self.L[lab]
+        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        checks.append((lab, self.witness.get(a, set()) | self.witness.get(b, set()), []))
+        ok, planes, radii = orig_check(self, lab, sa, sb, *args)
+        if not ok:  # the cluster met last is recorded for both parts
+            assert checks[-1][2] and all(checks[-1][2][-1] in self.witness[p] for p in (a, b))
+        return ok, planes, radii
+
+    def member_rows(self, cid):  # the solver pass reads each cluster's rows it checks
+        if checks and self.y[cid] != checks[-1][0]:
+            checks[-1][2].append(int(cid))
+        return orig_rows(self, cid)
+
+    monkeypatch.setattr(cl._Engine, "_check", check)
+    monkeypatch.setattr(cl._Engine, "member_rows", member_rows)
+    X, y = _DATA[case[0]](case[1])
+    dp = DirectProbe().fit(X, y)
+    np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
+    assert dp.stats_.rejections > 0
+    used = 0
+    for _, met, solved in checks:
+        solved = list(dict.fromkeys(solved))
+        firsts = [c in met for c in solved]
+        assert firsts == sorted(firsts, reverse=True), (met, solved)  # met ones lead
+        used += any(firsts)
+    assert used > 0  # a recorded cluster was checked again
+
+
 @pytest.mark.parametrize("case", [("clumps", 1), ("random", 3), ("random", 7)])
 def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
     """A union decided by a cold LP from a support starts with the small part's points in its

@@ -472,6 +472,9 @@ class _Engine:
             )
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
+        # Clusters of other labels that met a union of the cluster (its rejected merges' last
+        # checks): checked first the next time (see _check). Only an order, never an answer.
+        self.witness: dict[int, set[int]] = {}
         self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
         # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
         # first working set when the pair, grown, has to be decided again (same keys as planes).
@@ -978,6 +981,7 @@ class _Engine:
         rest_pts = {}  # each part's points, gathered once for all cached-plane checks
         continued = []  # LPs taken over from the parts' pairs, with their state before
         built = []  # LPs built from scratch in this check: (cluster, decision, union's rows)
+        pending = []  # (label, slot, starting direction) left to the solvers
         for other in self.labels:
             if other == lab or not self.conflict[lab, other]:
                 continue
@@ -1009,92 +1013,103 @@ class _Engine:
             # Cached planes from either part, verified on the other part's points only.
             passed, hints = self._cached_planes(a, b, M["rows"][ts], new_planes, rest_pts)
             left = np.flatnonzero(~passed).tolist()
-            for t, hint in zip(ts[left].tolist(), [hints[i] for i in left], strict=True):
-                cj = int(M["rows"][t])
-                if not M["exact"][t] or not exactU:
-                    # Tighter spheres before any solver call.
-                    self._refresh_radius(other, t)
-                    if not exactU:
-                        U = np.concatenate([self.points(a), self.points(b)])
-                        dU = U - cU
-                        radU = float(np.sqrt(np.einsum("ij,ij->i", dU, dU).max()))
-                        pd = dU @ self.proj
-                        pradU = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
-                        exactU = True
-                    if np.linalg.norm(M["cent"][t] - cU) > M["rad"][t] + radU + tol:
-                        self.stats.ball_full += 1
-                        continue
-                if U is None:
+            pending += [(other, t, hints[i]) for t, i in zip(ts[left].tolist(), left, strict=True)]
+        if pending:
+            # Clusters that met a union of either part before come first: a merge that ends
+            # rejected then costs one solver check instead of the separations before it (the
+            # answer does not depend on the order; every check is exact).
+            met = self.witness.get(a, set()) | self.witness.get(b, set())
+            if met:
+                pending.sort(key=lambda e: int(self.L[e[0]]["rows"][e[1]]) not in met)
+        for other, t, hint in pending:
+            M = self.L[other]
+            cj = int(M["rows"][t])
+            if not M["exact"][t] or not exactU:
+                # Tighter spheres before any solver call.
+                self._refresh_radius(other, t)
+                if not exactU:
                     U = np.concatenate([self.points(a), self.points(b)])
-                # A plane that failed still points roughly the right way: start the solver there;
-                # a pair that needed the LP before goes straight to it, from its old support.
-                urows, crows = None, self.member_rows(cj)
-                seeds = None
-                warm = None
-                flip = False  # the continued LP has the other cluster on its P side
-                old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
-                if old:
+                    dU = U - cU
+                    radU = float(np.sqrt(np.einsum("ij,ij->i", dU, dU).max()))
+                    pd = dU @ self.proj
+                    pradU = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
+                    exactU = True
+                if np.linalg.norm(M["cent"][t] - cU) > M["rad"][t] + radU + tol:
+                    self.stats.ball_full += 1
+                    continue
+            if U is None:
+                U = np.concatenate([self.points(a), self.points(b)])
+            # A plane that failed still points roughly the right way: start the solver there;
+            # a pair that needed the LP before goes straight to it, from its old support.
+            urows, crows = None, self.member_rows(cj)
+            seeds = None
+            warm = None
+            flip = False  # the continued LP has the other cluster on its P side
+            old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+            if old:
+                urows = self._union_rows(a, b)
+                sup = np.concatenate(old)
+                seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
+                for part in (a, b):
+                    st = self._lp_of(part, cj)
+                    if st is not None:
+                        # This LP is continued (and changed): no other pair may hold it. If
+                        # the merge is rejected, it is put back as it was (see _restore_lps).
+                        key = (part, cj) if part < cj else (cj, part)
+                        entry = self._lp_pop(key)
+                        self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
+                        continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
+                        model, blocks, flip = st[0], st[1], not st[2]
+                        warm = (model, _local_blocks(blocks, crows, urows) if flip
+                                else _local_blocks(blocks, urows, crows))
+                        break
+            if seeds is not None and warm is None and _SEED_PIECE:
+                # A cold LP from a support: the piece the union adds is what may break it,
+                # so small pieces' points join the first working set (only its rows differ).
+                na, nb = len(self.member_rows(a)), len(self.member_rows(b))
+                if min(na, nb) <= _SEED_PIECE:
+                    piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
+                    seeds = (np.union1d(seeds[0], piece), seeds[1])
+            if seeds is not None:
+                self.stats.lp_from_support += 1
+                self.stats.lp_continued += warm is not None
+                self.stats.lp_continued_swapped += flip
+            if flip:
+                # Whichever cluster grew, the earlier LP holds: the same LP with the sides
+                # swapped (w, b -> -w, -b), so it is continued as it was set up and the
+                # answer turned round to put the union on the high side.
+                ok, h, dec = hulls_disjoint(self.points(cj), U, tol, self.stats,
+                                            direction=None if hint is None else -hint,
+                                            support=seeds[::-1], lp_first=True, warm=warm)
+                if ok:
+                    h = (-h[0], -h[2], -h[1])
+            else:
+                ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
+                                            support=seeds, lp_first=seeds is not None, warm=warm)
+            if dec is not None and dec.lp is not None and warm is None:
+                if urows is None:
                     urows = self._union_rows(a, b)
-                    sup = np.concatenate(old)
-                    seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
-                    for part in (a, b):
-                        st = self._lp_of(part, cj)
-                        if st is not None:
-                            # This LP is continued (and changed): no other pair may hold it. If
-                            # the merge is rejected, it is put back as it was (see _restore_lps).
-                            key = (part, cj) if part < cj else (cj, part)
-                            entry = self._lp_pop(key)
-                            self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
-                            continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
-                            model, blocks, flip = st[0], st[1], not st[2]
-                            warm = (model, _local_blocks(blocks, crows, urows) if flip
-                                    else _local_blocks(blocks, urows, crows))
-                            break
-                if seeds is not None and warm is None and _SEED_PIECE:
-                    # A cold LP from a support: the piece the union adds is what may break it,
-                    # so small pieces' points join the first working set (only its rows differ).
-                    na, nb = len(self.member_rows(a)), len(self.member_rows(b))
-                    if min(na, nb) <= _SEED_PIECE:
-                        piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
-                        seeds = (np.union1d(seeds[0], piece), seeds[1])
-                if seeds is not None:
-                    self.stats.lp_from_support += 1
-                    self.stats.lp_continued += warm is not None
-                    self.stats.lp_continued_swapped += flip
-                if flip:
-                    # Whichever cluster grew, the earlier LP holds: the same LP with the sides
-                    # swapped (w, b -> -w, -b), so it is continued as it was set up and the
-                    # answer turned round to put the union on the high side.
-                    ok, h, dec = hulls_disjoint(self.points(cj), U, tol, self.stats,
-                                                direction=None if hint is None else -hint,
-                                                support=seeds[::-1], lp_first=True, warm=warm)
-                    if ok:
-                        h = (-h[0], -h[2], -h[1])
-                else:
-                    ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
-                                                support=seeds, lp_first=seeds is not None, warm=warm)
-                if dec is not None and dec.lp is not None and warm is None:
-                    if urows is None:
-                        urows = self._union_rows(a, b)
-                    built.append((cj, dec, urows))
-                if not ok:
-                    self._restore_lps(continued)
-                    if dec is not None and seeds is None:
-                        # decided by the LP after the nearest-point solver hit its cap
-                        self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
-                    self._keep_part_lps(a, b, built)
-                    return False, None, (radU, pradU, exactU)
-                rows = lp = None
-                if dec is not None:
-                    if urows is None:
-                        urows = self._union_rows(a, b)
-                    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-                    rows = np.concatenate([urows[up], crows[cp]])
-                    if dec.lp is not None:
-                        prow, qrow = (crows, urows) if flip else (urows, crows)
-                        lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
-                              not flip)
-                new_planes[cj] = (h, rows, lp)
+                built.append((cj, dec, urows))
+            if not ok:
+                for part in (a, b):
+                    self.witness.setdefault(part, set()).add(cj)
+                self._restore_lps(continued)
+                if dec is not None and seeds is None:
+                    # decided by the LP after the nearest-point solver hit its cap
+                    self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
+                self._keep_part_lps(a, b, built)
+                return False, None, (radU, pradU, exactU)
+            rows = lp = None
+            if dec is not None:
+                if urows is None:
+                    urows = self._union_rows(a, b)
+                up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
+                rows = np.concatenate([urows[up], crows[cp]])
+                if dec.lp is not None:
+                    prow, qrow = (crows, urows) if flip else (urows, crows)
+                    lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
+                          not flip)
+            new_planes[cj] = (h, rows, lp)
         return True, new_planes, (radU, pradU, exactU)
 
     def _cached_planes(self, a, b, cjs: np.ndarray, new_planes: dict, rest_pts: dict):
@@ -1335,6 +1350,9 @@ class _Engine:
         for cj, (h, support, lp) in planes.items():
             self._plane_put(keep_id, cj, h, support, lp)
         # Rejections are inherited by the union.
+        wu = self.witness.pop(a, set()) | self.witness.pop(b, set())
+        if wu:
+            self.witness[keep_id] = wu
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())
         ru = (ra | rb) - {a, b}
