@@ -970,6 +970,9 @@ class _Engine:
     def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
 
+        Two passes: the cheap certificates (slabs, spheres, cached planes) over every label,
+        then the solvers on the clusters left, those that met a union of either part before
+        first (``witness``), so that a merge headed for rejection meets its cluster early.
         Returns (ok, new_planes, radii) where new_planes maps other cluster id -> (oriented
         plane, support rows or None).
         """
