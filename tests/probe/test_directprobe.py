@@ -269,6 +269,76 @@ def test_hull_distance_matches_qp_on_random_sets():
     assert r.distance == pytest.approx(qp, rel=1e-5)
 
 
+@pytest.mark.parametrize("shift", [0.5, 3.0])
+def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkeypatch, shift):
+    """A numerical stall (bounds [lower, upper] around tol, not converged) is retried from
+    scratch along its last direction, and only a second stall goes to the soft-margin LP,
+    whose tolerance band is coarser than the definition's."""
+    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.hull import HullResult
+    from ftprobe.probe.directprobe.separability import Decision
+
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(60, 5))
+    Q = rng.normal(size=(50, 5)) + np.r_[shift, np.zeros(4)] * 3
+    dist = hull_distance(P, Q)
+    tol = 1e-6
+    calls = []
+    real = cl.nearest_points
+
+    def stalls_twice(P_, Q_, **kw):
+        calls.append(kw)
+        r = real(P_, Q_, **kw)
+        if len(calls) <= 2:  # the capped run and the uncapped one stall; the retry does not
+            return HullResult(distance=tol * 2, lower=tol / 2, x=r.x, zp=r.zp, zq=r.zq,
+                              iterations=r.iterations, converged=False, corral_p=r.corral_p,
+                              corral_q=r.corral_q, start=r.start)
+        return r
+
+    monkeypatch.setattr(cl, "nearest_points", stalls_twice)
+    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
+    monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
+    stats = cl.ClusterStats()
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    assert len(calls) == 3 and ok == (dist > tol) and stats.lp_fallback == 0
+    if ok:
+        w, lo, hi = h
+        assert (P @ w).min() == pytest.approx(lo) and lo - hi > tol
+
+
+def test_pivoted_plane_certifies_only_true_separations():
+    """A kept optimum (A against C) turned to take in new points: a plane is returned only if
+    it separates the grown set from C by more than tol on every point; a grown set that meets
+    C gets none; a point just beyond the old plane, off to the side, is taken in."""
+    from ftprobe.probe.directprobe.separability import decide_distance, pivoted_plane
+
+    rng = np.random.default_rng(21)
+    d = 6
+    found = 0
+    for _ in range(20):
+        A = rng.normal(size=(150, d))
+        C = rng.normal(size=(120, d)) + np.r_[9.0, np.zeros(d - 1)]
+        dec = decide_distance(A, C, 1e-6)
+        assert dec.disjoint is True
+        t, w, b = dec.lp.optimum
+        # New points a little beyond the optimum's plane, towards C but off to the side.
+        u = rng.normal(size=d)
+        u -= (u @ w) / (w @ w) * w
+        step = rng.uniform(0.05, 0.6)
+        new = A[np.argmin(A @ w)] - step * t * w / (w @ w) + 3.0 * u / np.linalg.norm(u)
+        U = np.vstack([A, new[None]])
+        h = pivoted_plane(U, C, w, b, t, 1e-6)
+        truth = hull_distance(U, C) > 1e-6
+        if h is not None:
+            v, lo, hi = h
+            assert truth and abs(np.linalg.norm(v) - 1) < 1e-12 and lo - hi > 1e-6
+            assert (U @ v).min() == pytest.approx(lo) and (C @ v).max() == pytest.approx(hi)
+            found += 1
+        # A grown set reaching into C's hull: never a plane.
+        assert pivoted_plane(np.vstack([A, C.mean(0)[None]]), C, w, b, t, 1e-6) is None
+    assert found >= 10
+
+
 def _affine_min_norm_weights(V: np.ndarray) -> np.ndarray:
     """Weights (sum 1) of the min-norm point of aff(V), from the KKT system solved densely."""
     k = len(V)
@@ -569,7 +639,15 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
     _fit_with_continued_lps(monkeypatch, seed)
 
 
-def _fit_with_continued_lps(monkeypatch, seed):
+@pytest.mark.parametrize("seed", [0, 2, 7, 8])
+def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
+    """The same, with kept LP optima turned before any LP continues: planes found that way
+    are verified like the others (checked after every step) and the partition is the same."""
+    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=True)
+    assert dp.stats_.pivoted_plane > 0
+
+
+def _fit_with_continued_lps(monkeypatch, seed, pivot=False):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
     that grow against the same cluster are re-decided from their kept support and their
     earlier LP (warm basis, new rows only), whichever of the two clusters grew (the LP then
@@ -578,6 +656,7 @@ def _fit_with_continued_lps(monkeypatch, seed):
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    monkeypatch.setattr(cl, "_PIVOT", pivot)
     X, y = _gap_data(seed)
     # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
     # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
@@ -597,7 +676,7 @@ def _fit_with_continued_lps(monkeypatch, seed):
     assert max(seen) > 0
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0
-    if seed in (2, 7, 8):  # data where both sides of a pair grow in turn
+    if seed in (2, 7, 8) and not pivot:  # data where both sides of a pair grow in turn
         assert 0 < dp.stats_.lp_continued_swapped < dp.stats_.lp_continued
     return dp
 
@@ -637,6 +716,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
 
     monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+    monkeypatch.setattr(cl, "_PIVOT", False)  # the later checks continue the LP, not turn it
     kept, continued = {}, []  # id of a kept model -> (its key, the model: alive, so ids stay unique)
     orig_keep = cl._Engine._keep_part_lps
 

@@ -64,7 +64,7 @@ import numpy as np
 import scipy.linalg
 
 from ftprobe.probe.directprobe.hull import nearest_points
-from ftprobe.probe.directprobe.separability import decide_distance, separate
+from ftprobe.probe.directprobe.separability import decide_distance, pivoted_plane, separate
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ _WARM_LP_ROWS = 30_000
 _KEPT_LPS = 20_000
 _NN_K = 16  # nearest partners cached per slot
 _SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
+_PIVOT = True  # kept LP optima are turned (separability.pivoted_plane) before an LP continues
 _HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
 _HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
 _PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
@@ -103,6 +104,7 @@ class ClusterStats:
     ball_proj: int = 0
     ball_full: int = 0
     cached_plane: int = 0
+    pivoted_plane: int = 0  # kept LP optima turned to separate a union (separability.pivoted_plane)
     solver_sep: int = 0
     solver_overlap: int = 0
     lp_fallback: int = 0
@@ -213,7 +215,23 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         if stats is not None:
             stats.solver_overlap += 1
         return False, None, None
-    # The nearest-point solver stalled numerically: settle it with the HiGHS LP.
+    # The nearest-point solver stalled numerically (its best vertex already in the corral, or
+    # no progress in float64), which depends on where it started: once more from scratch,
+    # along its last direction. A pair at ~1.0002 tol was seen to stall from one start and be
+    # certified disjoint from another.
+    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
+    if r.lower > tol:
+        w = r.x / np.linalg.norm(r.x)
+        lo, hi = float((P @ w).min()), float((Q @ w).max())
+        if lo - hi > tol:
+            if stats is not None:
+                stats.solver_sep += 1
+            return True, (w, lo, hi), None
+    if r.distance <= tol or r.converged:
+        if stats is not None:
+            stats.solver_overlap += 1
+        return False, None, None
+    # Still stalled: settle it with the soft-margin LP (whose tolerance band is documented).
     if stats is not None:
         stats.lp_fallback += 1
     res = separate(P, Q)
@@ -1042,6 +1060,21 @@ class _Engine:
                     continue
             if U is None:
                 U = np.concatenate([self.points(a), self.points(b)])
+            # The optimum of a part's kept LP against cj, turned to take in the other part:
+            # a verified plane, and the LP goes on to the union unchanged, as a cached plane's.
+            h = None
+            for part in (a, b) if _PIVOT else ():
+                st = self._lp_of(part, cj)
+                if st is not None and st[0].optimum is not None:
+                    t0, w0, b0 = st[0].optimum
+                    sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
+                    h = pivoted_plane(U, self.points(cj), sgn * w0, sgn * b0, t0, tol)
+                    if h is not None:
+                        new_planes[cj] = (h, self._support_of(part, cj), st)
+                        self.stats.pivoted_plane += 1
+                    break
+            if h is not None:
+                continue
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
             urows, crows = None, self.member_rows(cj)
