@@ -553,15 +553,22 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
         return None
     w = w / nw
     sp, sq = P @ w + b / nw, Q @ w + b / nw
-    bad_p, bad_q = sp < t / nw, sq > -t / nw
     dirs = []
     k_p, k_q = min(_PIVOT_NEAR, len(P)), min(_PIVOT_NEAR, len(Q))
-    if bad_p.any():
-        near_q = np.argpartition(-sq, k_q - 1)[:k_q] if k_q < len(Q) else slice(None)
-        dirs.append(P[bad_p].mean(0) - Q[near_q].mean(0))
-    if bad_q.any():
-        near_p = np.argpartition(sp, k_p - 1)[:k_p] if k_p < len(P) else slice(None)
-        dirs.append(P[near_p].mean(0) - Q[bad_q].mean(0))
+    near_q = np.argpartition(-sq, k_q - 1)[:k_q] if k_q < len(Q) else slice(None)
+    near_p = np.argpartition(sp, k_p - 1)[:k_p] if k_p < len(P) else slice(None)
+    # Points beyond the mid-plane, then points inside the margin: the first set is what
+    # mostly breaks the plane, the second catches new points that stop short of it.
+    seen = set()
+    for level in (0.0, t / nw):
+        bad_p, bad_q = sp < level, sq > -level
+        for bad, mean_to in ((bad_p, True), (bad_q, False)):
+            key = (mean_to, bad.tobytes())
+            if not bad.any() or key in seen:
+                continue
+            seen.add(key)
+            dirs.append(P[bad].mean(0) - Q[near_q].mean(0) if mean_to
+                        else P[near_p].mean(0) - Q[bad].mean(0))
     for u in dirs:
         u = u - (u @ w) * w
         nu = float(np.linalg.norm(u))
