@@ -36,10 +36,13 @@ What makes it fast without changing the answer:
   capped: pairs it leaves undecided (hulls nearly touching in many dimensions, where Wolfe
   crawls) go to a max-margin LP on HiGHS with constraint generation
   (separability.decide_distance), which answers only with the same two kinds of verified
-  certificates; if it cannot, the uncapped solver runs, with the soft-margin LP
-  (separability.separate) as the last fallback when that stalls numerically. A pair that
-  needed the LP is decided again, when either cluster grows, by continuing that LP (warm basis,
-  new rows only, pruned to the rows nearest its plane); a rejected merge gives the LPs its check
+  certificates; if it cannot, the uncapped solver runs from the LP's working set (retried once
+  from scratch if it stalls numerically), with the soft-margin LP (separability.separate) as
+  the last fallback. A pair that needed the LP is decided again, when either cluster grows,
+  first by turning that LP's optimal plane to take in the new points
+  (separability.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
+  the rows nearest its plane); the solvers run on the clusters that met a union of either part
+  before first, so that a merge headed for rejection meets its cluster early; a rejected merge gives the LPs its check
   continued back as they were, and one the LP rejected after Wolfe's cap leaves the points of
   its common pair as the surviving pairs' support (their next check starts from the LP, with
   the union's small piece in its first working set); an LP built in a rejected merge's check
@@ -200,37 +203,16 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
                                         + [np.zeros(0, np.int64)]) for side in (True, False))
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
                            start=None if lp_first else r.start)
-    if r.lower > tol:
-        w = r.x / np.linalg.norm(r.x)
-        lo, hi = float((P @ w).min()), float((Q @ w).max())
-        if lo - hi > tol:
-            if stats is not None:
-                stats.solver_sep += 1
-            return True, (w, lo, hi), None
-    if r.distance <= tol:
-        if stats is not None:
-            stats.solver_overlap += 1
-        return False, None, None
-    if r.converged:  # distance known and within [lower, upper]: on the tolerance boundary
-        if stats is not None:
-            stats.solver_overlap += 1
-        return False, None, None
-    # The nearest-point solver stalled numerically (its best vertex already in the corral, or
-    # no progress in float64), which depends on where it started: once more from scratch,
-    # along its last direction. A pair at ~1.0002 tol was seen to stall from one start and be
-    # certified disjoint from another.
-    r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
-    if r.lower > tol:
-        w = r.x / np.linalg.norm(r.x)
-        lo, hi = float((P @ w).min()), float((Q @ w).max())
-        if lo - hi > tol:
-            if stats is not None:
-                stats.solver_sep += 1
-            return True, (w, lo, hi), None
-    if r.distance <= tol or r.converged:
-        if stats is not None:
-            stats.solver_overlap += 1
-        return False, None, None
+    verdict = _nearest_verdict(P, Q, r, tol, stats)
+    if verdict is None:
+        # The nearest-point solver stalled numerically (its best vertex already in the corral,
+        # or no progress in float64), which depends on where it started: once more from
+        # scratch, along its last direction. A pair at ~1.0002 tol was seen to stall from one
+        # start and be certified disjoint from another.
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
+        verdict = _nearest_verdict(P, Q, r, tol, stats)
+    if verdict is not None:
+        return (*verdict, None)
     # Still stalled: settle it with the soft-margin LP (whose tolerance band is documented).
     if stats is not None:
         stats.lp_fallback += 1
@@ -241,6 +223,24 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         if lo - hi > tol:
             return True, (w, lo, hi), None
     return False, None, None
+
+
+def _nearest_verdict(P, Q, r, tol, stats):
+    """(disjoint, plane or None) from a nearest-point result, or None when it stalled with
+    tol between its bounds. Converged bounds around tol (the distance known to rtol and on
+    the tolerance boundary) count as meeting."""
+    if r.lower > tol:
+        w = r.x / np.linalg.norm(r.x)
+        lo, hi = float((P @ w).min()), float((Q @ w).max())
+        if lo - hi > tol:
+            if stats is not None:
+                stats.solver_sep += 1
+            return True, (w, lo, hi)
+    if r.distance <= tol or r.converged:
+        if stats is not None:
+            stats.solver_overlap += 1
+        return False, None
+    return None
 
 
 def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None):
