@@ -73,17 +73,20 @@ class _Corral:
 
     def add(self, v: np.ndarray, i: int, j: int) -> None:
         k = self.k
+        Qf, R = self.Qf, self.R
         if k == len(self.V):
             self._grow()
         self.V[k] = v
         self.ip[k] = i
         self.iq[k] = j
         self.k = k + 1
-        if k >= 2 and self.Qf is not None and k <= self.V.shape[1]:
-            self.Qf, self.R = qr_insert(self.Qf, self.R, v - self.V[0], k - 1, which="col",
-                                        check_finite=False)
-        else:
-            self.Qf = None
+        self.Qf, self.R = None, None
+        if k >= 2 and Qf is not None and k <= self.V.shape[1]:
+            try:
+                self.Qf, self.R = qr_insert(Qf, R, v - self.V[0], k - 1, which="col",
+                                            check_finite=False)
+            except np.linalg.LinAlgError:
+                pass  # v (numerically) in the corral's affine hull: see affine_minimizer
 
     def reset(self, V: np.ndarray, ip: np.ndarray, iq: np.ndarray) -> None:
         """The corral becomes these vertices (factorised at the next solve)."""
@@ -109,21 +112,24 @@ class _Corral:
         m = len(idx)
         if m == self.k:
             return
-        if self.Qf is not None and m >= 2 and self.k - m <= _QR_MAX_DELETES:
-            Qf, R = self.Qf, self.R
-            for a in np.flatnonzero(~mask[: self.k])[::-1]:
-                if a >= 1:
-                    Qf, R = qr_delete(Qf, R, a - 1, which="col", overwrite_qr=True,
+        Qf, R = self.Qf, self.R
+        self.Qf = self.R = None
+        if Qf is not None and m >= 2 and self.k - m <= _QR_MAX_DELETES:
+            try:
+                for a in np.flatnonzero(~mask[: self.k])[::-1]:
+                    if a >= 1:
+                        Qf, R = qr_delete(Qf, R, a - 1, which="col", overwrite_qr=True,
+                                          check_finite=False)
+                if idx[0] != 0:  # new anchor v' = v_idx[0]: v_a - v' = (v_a - v_0) - (v' - v_0)
+                    b0 = self.V[idx[0]] - self.V[0]
+                    Qf, R = qr_delete(Qf, R, 0, which="col", overwrite_qr=True,
                                       check_finite=False)
-            if idx[0] != 0:  # new anchor v' = v_idx[0]: v_a - v' = (v_a - v_0) - (v' - v_0)
-                b0 = self.V[idx[0]] - self.V[0]
-                Qf, R = qr_delete(Qf, R, 0, which="col", overwrite_qr=True, check_finite=False)
-                Qf, R = qr_update(Qf, R, -b0, np.ones(m - 1), overwrite_qruv=True,
-                                  check_finite=False)
-            n = R.shape[1]  # a square Q (k - 1 = D) comes back full: keep the thin part
-            self.Qf, self.R = Qf[:, :n], R[:n]
-        else:
-            self.Qf = None
+                    Qf, R = qr_update(Qf, R, -b0, np.ones(m - 1), overwrite_qruv=True,
+                                      check_finite=False)
+                n = R.shape[1]  # a square Q (k - 1 = D) comes back full: keep the thin part
+                self.Qf, self.R = Qf[:, :n], R[:n]
+            except np.linalg.LinAlgError:
+                pass  # refactorised at the next solve
         self.V[:m] = self.V[idx]
         self.ip[:m] = self.ip[idx]
         self.iq[:m] = self.iq[idx]
