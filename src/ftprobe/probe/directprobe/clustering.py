@@ -207,9 +207,9 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     if verdict is None:
         # The nearest-point solver stalled numerically (its best vertex already in the corral,
         # or no progress in float64), which depends on where it started: once more from
-        # scratch, along its last direction. A pair at ~1.0002 tol was seen to stall from one
-        # start and be certified disjoint from another.
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=r.x)
+        # scratch, from the centroids' direction. A pair at ~1.0002 tol was seen to stall from
+        # one start and be certified disjoint from another.
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol)
         verdict = _nearest_verdict(P, Q, r, tol, stats)
     if verdict is not None:
         return (*verdict, None)
