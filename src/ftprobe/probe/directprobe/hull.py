@@ -171,9 +171,10 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     beyond the working set's supporting planes join it and the solve repeats. Upper bounds are
     always explicit points, lower bounds always come from all points, so the certificate is the
     same as without working sets. ``direction`` (e.g. a hyperplane normal that separated
-    parts of the sets before) only chooses the starting vertices, and ``start`` (an earlier
-    result's ``start`` on these sets) the starting corral; the answer does not depend on either.
-    Each working-set round starts from the corral the round before ended with.
+    parts of the sets before) only chooses the starting vertices, ``start`` (an earlier
+    result's ``start`` on these sets) the starting corral, and ``seed`` (indices into P and Q,
+    e.g. an LP's working set) points of the first working set; the answer depends on none of
+    them. Each working-set round starts from the corral the round before ended with.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
