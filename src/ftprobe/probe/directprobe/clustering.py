@@ -42,10 +42,10 @@ What makes it fast without changing the answer:
   first by turning that LP's optimal plane to take in the new points
   (separability.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
   the rows nearest its plane); the solvers run on the clusters that met a union of either part
-  before first, so that a merge headed for rejection meets its cluster early; a rejected merge gives the LPs its check
-  continued back as they were, and one the LP rejected after Wolfe's cap leaves the points of
-  its common pair as the surviving pairs' support (their next check starts from the LP, with
-  the union's small piece in its first working set); an LP built in a rejected merge's check
+  before first, so that a merge headed for rejection meets its cluster early; a rejected merge
+  gives the LPs its check continued back as they were, and one the LP rejected after Wolfe's
+  cap leaves the points of its common pair as the surviving pairs' support (their next check
+  starts from the LP, with the union's small piece in its first working set); an LP built in a rejected merge's check
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
   frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued.
   Affine independence of small sets is available (separability.affinely_independent) but not
@@ -1060,21 +1060,20 @@ class _Engine:
                     continue
             if U is None:
                 U = np.concatenate([self.points(a), self.points(b)])
-            # The optimum of a part's kept LP against cj, turned to take in the other part:
-            # a verified plane, and the LP goes on to the union unchanged, as a cached plane's.
-            h = None
-            for part in (a, b) if _PIVOT else ():
-                st = self._lp_of(part, cj)
-                if st is not None and st[0].optimum is not None:
-                    t0, w0, b0 = st[0].optimum
-                    sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
-                    h = pivoted_plane(U, self.points(cj), sgn * w0, sgn * b0, t0, tol)
-                    if h is not None:
-                        new_planes[cj] = (h, self._support_of(part, cj), st)
-                        self.stats.pivoted_plane += 1
-                    break
-            if h is not None:
-                continue
+            # The kept LP of the first part that has one against cj (None: neither has).
+            kept = next(((part, st) for part in (a, b)
+                         if (st := self._lp_of(part, cj)) is not None), None)
+            if _PIVOT and kept is not None and kept[1][0].optimum is not None:
+                # Its optimum turned to take in the other part: a verified plane, and the LP
+                # goes on to the union unchanged, as a cached plane's.
+                part, st = kept
+                t0, w0, b0 = st[0].optimum
+                sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
+                h = pivoted_plane(U, self.points(cj), sgn * w0, sgn * b0, t0, tol)
+                if h is not None:
+                    new_planes[cj] = (h, self._support_of(part, cj), st)
+                    self.stats.pivoted_plane += 1
+                    continue
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
             urows, crows = None, self.member_rows(cj)
@@ -1086,19 +1085,17 @@ class _Engine:
                 urows = self._union_rows(a, b)
                 sup = np.concatenate(old)
                 seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
-                for part in (a, b):
-                    st = self._lp_of(part, cj)
-                    if st is not None:
-                        # This LP is continued (and changed): no other pair may hold it. If
-                        # the merge is rejected, it is put back as it was (see _restore_lps).
-                        key = (part, cj) if part < cj else (cj, part)
-                        entry = self._lp_pop(key)
-                        self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
-                        continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
-                        model, blocks, flip = st[0], st[1], not st[2]
-                        warm = (model, _local_blocks(blocks, crows, urows) if flip
-                                else _local_blocks(blocks, urows, crows))
-                        break
+                if kept is not None:
+                    # This LP is continued (and changed): no other pair may hold it. If the
+                    # merge is rejected, it is put back as it was (see _restore_lps).
+                    part, st = kept
+                    key = (part, cj) if part < cj else (cj, part)
+                    entry = self._lp_pop(key)
+                    self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
+                    continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
+                    model, blocks, flip = st[0], st[1], not st[2]
+                    warm = (model, _local_blocks(blocks, crows, urows) if flip
+                            else _local_blocks(blocks, urows, crows))
             if seeds is not None and warm is None and _SEED_PIECE:
                 # A cold LP from a support: the piece the union adds is what may break it,
                 # so small pieces' points join the first working set (only its rows differ).
@@ -1385,10 +1382,11 @@ class _Engine:
         self._plane_drop(b)
         for cj, (h, support, lp) in planes.items():
             self._plane_put(keep_id, cj, h, support, lp)
-        # Rejections are inherited by the union.
+        # Clusters that met either part are the union's to check first.
         wu = self.witness.pop(a, set()) | self.witness.pop(b, set())
         if wu:
             self.witness[keep_id] = wu
+        # Rejections are inherited by the union.
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())
         ru = (ra | rb) - {a, b}

@@ -543,9 +543,8 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
     The points a grown P adds (or new ones of Q) beyond the optimum's mid-plane, or else inside
     its margin, are what a turn must fix: the pencil w + s u, u the direction (orthogonal to w)
     from the other side's points nearest the plane to those points' mean. The separation for
-    each turn s is
-    (min_P - max_Q) / ||w + s u||, evaluated on a grid of turns at once (one matrix product per
-    side) and refined twice around the best. Verified on all points like any plane: a
+    each turn s, (min_P - max_Q) / ||w + s u||, is evaluated on a grid of turns at once (one
+    matrix product per side) and refined twice around the best. Verified on all points like any plane: a
     certificate, never a guess. On full-set late merges ~60 % of the continued LP separations
     are found this way in ~15 ms instead of ~0.2 s of HiGHS.
     """
