@@ -971,6 +971,93 @@ def test_continued_lp_decision_adds_the_optimums_violators_first(keep_optimum):
     assert np.isin(np.arange(400, 420), first_new_p).all() == keep_optimum
 
 
+def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypatch):
+    """A continued decision whose new points lie far beyond the kept plane (in units of its
+    margin) runs its first re-solve with Devex pricing (such pairs meet within a few
+    iterations, so HiGHS's exact steepest-edge weights for the rebuilt basis are not worth
+    computing); points just past the plane keep steepest edge. Answers are verified either way."""
+    import ftprobe.probe.directprobe.separability as sep
+
+    seen = []
+    orig = sep._MarginLP.solve
+
+    def solve(self):
+        seen.append(self.devex)
+        return orig(self)
+
+    monkeypatch.setattr(sep._MarginLP, "solve", solve)
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
+    Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
+    first = sep.decide_distance(P, Q, 1e-6)
+    assert first.disjoint is True
+    t0, w0, b0 = first.lp.optimum
+    for depth, meets in ((0.5, False), (10 * sep._DEVEX_DEPTH, True)):
+        # Q's centroid moved along w0 onto the plane w0.x + b0 = -depth * t0
+        x = Q.mean(0)
+        x = x - w0 * ((x @ w0 + b0 + depth * t0) / (w0 @ w0))
+        assert (x @ w0 + b0) == pytest.approx(-depth * t0)
+        lp, blocks = first.lp, [(b.copy(), o) for b, o in first.blocks]
+        n, state = lp.num_rows, lp.checkpoint()
+        seen.clear()
+        dec = sep.decide_distance(np.vstack([P, x]), Q, 1e-6, warm=(lp, blocks))
+        assert seen[0] == meets and not any(seen[1:])
+        assert dec.disjoint is (not meets)
+        if meets:
+            assert np.linalg.norm(dec.zp - dec.zq) <= 1e-6
+        lp.rollback(n, state)
+
+
+def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap(monkeypatch):
+    """A Devex re-solve that reaches its short cap continues with steepest edge from where it
+    stopped and ends at the same optimum as a plain solve."""
+    import ftprobe.probe.directprobe.separability as sep
+
+    monkeypatch.setattr(sep, "_DEVEX_ITERS", 3)
+    rng = np.random.default_rng(8)
+    P = rng.normal(size=(60, 12)) + 0.8
+    Q = rng.normal(size=(60, 12)) - 0.8
+    optima = []
+    for devex in (False, True):
+        lp = sep._MarginLP(12)
+        lp.add(P, 1.0)
+        lp.add(Q, -1.0)
+        lp.devex = devex
+        t, w, b, _ = lp.solve()
+        optima.append(t)
+        assert lp.devex is False  # one re-solve only
+        assert lp.h.getOptionValue("simplex_dual_edge_weight_strategy")[1] == -1
+        assert lp.h.getInfo().simplex_iteration_count > 3
+    assert optima[1] == pytest.approx(optima[0], rel=1e-9)
+
+
+def test_common_point_runs_nnls_only_when_the_lp_weights_fall_short(monkeypatch):
+    """The LP's own weights are tried first; the NNLS re-solve (tens of ms at a few hundred
+    support points) runs only if the caller asks for the next candidate."""
+    import scipy.optimize
+
+    import ftprobe.probe.directprobe.separability as sep
+
+    calls = []
+    orig = scipy.optimize.nnls
+
+    def nnls(*a, **k):
+        calls.append(1)
+        return orig(*a, **k)
+
+    monkeypatch.setattr(scipy.optimize, "nnls", nnls)
+    P = np.array([[0.0, 0.0], [2.0, 0.0]])
+    Q = np.array([[1.0, -1.0], [1.0, 1.0]])
+    gen = sep._common_point(P, Q, np.array([0.5, 0.5]), np.array([0.5, 0.5]))
+    zp, zq = next(gen)
+    np.testing.assert_allclose(zp, [1.0, 0.0])
+    np.testing.assert_allclose(zq, [1.0, 0.0])
+    assert calls == []
+    zp, zq = next(gen)
+    assert calls == [1]
+    assert np.linalg.norm(zp - zq) < 1e-9
+
+
 def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     """LPs kept for continuation are pruned (when stored) to at most one row per column, the rows
     farthest from the plane first (they are basic: the optimum stays, no iteration needed);

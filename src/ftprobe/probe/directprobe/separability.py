@@ -254,6 +254,10 @@ _DEC_KEEP = 32  # points per side nearest a verified plane, kept as the pair's s
 _DEC_ITER_PER_ROW = 10  # simplex iteration limit per re-solve: this x (rows + columns) + base
 _DEC_ITER_BASE = 2000
 _DEC_LP_ROWS_PER_COL = 2  # an LP kept for continuation is pruned to at most this x its columns
+# A continued LP whose new points lie beyond the kept plane by more than this x its margin
+# runs with Devex pricing (see decide_distance).
+_DEVEX_DEPTH = 100.0
+_DEVEX_ITERS = 100  # ... for at most this many iterations of its first re-solve
 
 
 @dataclass
@@ -286,12 +290,13 @@ class Decision:
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
     """Convex weights (a on P, b on Q) turned into points; then the same support re-solved by
-    non-negative least squares (removes the LP's tolerance from the weights)."""
+    non-negative least squares (removes the LP's tolerance from the weights). A generator:
+    the NNLS (~30 ms at ~380 support points) runs only if the caller asks for the second pair,
+    i.e. when the LP's own weights were not close enough."""
     from scipy.optimize import nnls
 
-    out = []
     if a.sum() > 0 and b.sum() > 0:
-        out.append((a @ P / a.sum(), b @ Q / b.sum()))
+        yield a @ P / a.sum(), b @ Q / b.sum()
     sp, sq = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
     if 0 < len(sp) and 0 < len(sq) and len(sp) + len(sq) <= 4 * P.shape[1] + 8:
         c = 10.0 * max(float(np.abs(P[sp]).max()), float(np.abs(Q[sq]).max()), 1e-300)
@@ -310,8 +315,7 @@ def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
         if x is not None:
             xa, xb = x[: len(sp)], x[len(sp) :]
             if xa.sum() > 0 and xb.sum() > 0:
-                out.append((xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum()))
-    return out
+                yield xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum()
 
 
 class _MarginLP:
@@ -336,6 +340,7 @@ class _MarginLP:
         self.optimum = None  # (t, w, b) of the last optimal solve, for continuing decisions
         self.frozen_basis = None  # (column statuses, row statuses) as int8 while frozen
         self.frozen_rows = 0
+        self.devex = False  # Devex instead of dual steepest-edge pricing for the next solves
 
     def _new_model(self):
         h = _new_highs()
@@ -352,7 +357,7 @@ class _MarginLP:
         """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
         row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
         lp = cls.__new__(cls)
-        lp.dim, lp.h, lp.optimum = dim, None, optimum
+        lp.dim, lp.h, lp.optimum, lp.devex = dim, None, optimum, False
         lp.frozen_basis, lp.frozen_rows = basis, n_rows
         return lp
 
@@ -518,9 +523,23 @@ class _MarginLP:
         import highspy
 
         h = self.h
-        h.setOptionValue("simplex_iteration_limit",
-                         int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE))
-        h.run()
+        limit = int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE)
+        if self.devex:
+            # Devex for a short run only: a re-solve that needs many iterations converges in
+            # far fewer with steepest edge, so it goes on with that (from where Devex stopped).
+            self.devex = False
+            h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+            h.setOptionValue("simplex_iteration_limit", min(limit, _DEVEX_ITERS))
+            h.run()
+            limit -= h.getInfo().simplex_iteration_count
+            if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit and limit > 0:
+                h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
+                h.setOptionValue("simplex_iteration_limit", limit)
+                h.run()
+        else:
+            h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
+            h.setOptionValue("simplex_iteration_limit", limit)
+            h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         sol = h.getSolution()
@@ -652,6 +671,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     inQ[np.argpartition(-sq, k - 1)[:k] if k < len(Q) else slice(None)] = True
     if warm is not None:
         lp, old_blocks = warm
+        lp.devex = False
         blocks = [(np.asarray(blk, np.int64), onp) for blk, onp in old_blocks]
         if lp.frozen:
             lp.thaw(np.concatenate([P[blk] if onp else Q[blk] for blk, onp in blocks] + [P[:0]]),
@@ -665,10 +685,19 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             # The new points that violate the LP's optimum join at once: a first solve
             # without them would keep that optimum (0 iterations) and only then find them.
             t0, w0, b0 = lp.optimum
-            badp, badq = _margin_violators(P @ w0, Q @ w0, b0, t0, inP | had_p, inQ | had_q)
+            vp0, vq0 = P @ w0, Q @ w0
+            badp, badq = _margin_violators(vp0, vq0, b0, t0, inP | had_p, inQ | had_q)
             inP[badp] = True
             inQ[badq] = True
         new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
+        if lp.optimum is not None and t0 > 0:
+            # A new point far beyond the old plane (in units of its margin) almost always
+            # makes the pair meet, which the dual simplex shows in a few iterations: then the
+            # exact steepest-edge weights HiGHS computes for a rebuilt LP (one solve with the
+            # basis per row, as costly as the factorisation) are not worth it.
+            depth = min(float((vp0[new_p] + b0).min()) if len(new_p) else 0.0,
+                        float(-(vq0[new_q] + b0).max()) if len(new_q) else 0.0)
+            lp.devex = depth < -_DEVEX_DEPTH * t0
         inP |= had_p
         inQ |= had_q
         for blk, onp in ((new_p, True), (new_q, False)):
