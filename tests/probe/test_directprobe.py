@@ -981,9 +981,9 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     seen = []
     orig = sep._MarginLP.solve
 
-    def solve(self):
+    def solve(self, **kw):
         seen.append(self.devex)
-        return orig(self)
+        return orig(self, **kw)
 
     monkeypatch.setattr(sep._MarginLP, "solve", solve)
     rng = np.random.default_rng(3)
@@ -1029,6 +1029,52 @@ def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap(monkeypatch):
         assert lp.h.getOptionValue("simplex_dual_edge_weight_strategy")[1] == -1
         assert lp.h.getInfo().simplex_iteration_count > 3
     assert optima[1] == pytest.approx(optima[0], rel=1e-9)
+
+
+def _nearly_touching(rng, dim=12, n=300):
+    """Two clouds a hair apart along e_1 (separable, tiny margin), and a decided LP for them."""
+    from ftprobe.probe.directprobe.separability import decide_distance
+
+    P = rng.normal(size=(n, dim))
+    P[:, 0] = np.abs(P[:, 0]) + 1e-3
+    Q = rng.normal(size=(n, dim))
+    Q[:, 0] = -np.abs(Q[:, 0]) - 1e-3
+    first = decide_distance(P, Q, 1e-6)
+    assert first.disjoint is True
+    return P, Q, first
+
+
+@pytest.mark.parametrize("meets", [True, False])
+def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monkeypatch, meets):
+    """A continued decision with new points deep past the kept plane whose short Devex run
+    ends unfinished tries an overlap certificate by NNLS over the LP's rows and the points
+    nearest the plane: a pair that meets is answered with a verified common pair and the LP
+    left unfinished; a pair that does not goes on to the LP's verified separation."""
+    import ftprobe.probe.directprobe.separability as sep
+
+    monkeypatch.setattr(sep, "_DEVEX_ITERS", 1)  # every deep decision pauses after 1 iteration
+    calls = []
+    orig = sep._overlap_probe
+    monkeypatch.setattr(sep, "_overlap_probe", lambda *a: calls.append(1) or orig(*a))
+    rng = np.random.default_rng(11)
+    P, Q, first = _nearly_touching(rng)
+    t0, w0, b0 = first.lp.optimum
+    # meets: a point inside Q's cloud, deep past the plane; else: as deep past the plane but
+    # far out along a direction in it, where a slightly tilted plane still separates
+    if meets:
+        x = -5.0 * np.eye(12)[0]
+    else:
+        u = np.eye(12)[1] - w0 * (w0[1] / (w0 @ w0))
+        x = -w0 * (b0 + 10 * sep._DEVEX_DEPTH * t0) / (w0 @ w0) + 1e5 * u / np.linalg.norm(u)
+    assert (x @ w0 + b0) < -sep._DEVEX_DEPTH * t0
+    dec = sep.decide_distance(np.vstack([P, x]), Q, 1e-6, warm=(first.lp, first.blocks))
+    assert calls == [1]
+    assert dec.disjoint is (not meets) and dec.probed is meets
+    if meets:
+        assert np.linalg.norm(dec.zp - dec.zq) <= 1e-6
+        assert len(P) in dec.support_p  # the new point is in the common pair
+    else:
+        assert (np.vstack([P, x]) @ dec.w).min() - (Q @ dec.w).max() > 1e-6
 
 
 def test_common_point_runs_nnls_only_when_the_lp_weights_fall_short(monkeypatch):

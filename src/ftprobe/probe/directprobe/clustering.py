@@ -113,6 +113,7 @@ class ClusterStats:
     lp_fallback: int = 0
     lp_sep: int = 0  # pairs Wolfe left undecided within its cap, settled by the LP decision
     lp_overlap: int = 0
+    lp_overlap_probed: int = 0  # ... of which certified by an NNLS probe, the LP unfinished
     lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
     lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
@@ -253,6 +254,7 @@ def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None):
             stats.lp_sep += 1
         elif dec.disjoint is False:
             stats.lp_overlap += 1
+            stats.lp_overlap_probed += dec.probed
         else:
             stats.lp_undecided += 1
     return dec

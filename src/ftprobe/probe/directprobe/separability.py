@@ -258,6 +258,8 @@ _DEC_LP_ROWS_PER_COL = 2  # an LP kept for continuation is pruned to at most thi
 # runs with Devex pricing (see decide_distance).
 _DEVEX_DEPTH = 100.0
 _DEVEX_ITERS = 100  # ... for at most this many iterations of its first re-solve
+# Candidate points (both sides) of the NNLS overlap probe that follows an unfinished Devex run.
+_PROBE_POINTS = 1544
 
 
 @dataclass
@@ -286,6 +288,7 @@ class Decision:
     # either answer (an overlap's LP too).
     lp: object | None = None
     blocks: list | None = None
+    probed: bool = False  # an overlap certified by _overlap_probe, the LP left unfinished
 
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
@@ -293,29 +296,64 @@ def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
     non-negative least squares (removes the LP's tolerance from the weights). A generator:
     the NNLS (~30 ms at ~380 support points) runs only if the caller asks for the second pair,
     i.e. when the LP's own weights were not close enough."""
-    from scipy.optimize import nnls
-
     if a.sum() > 0 and b.sum() > 0:
         yield a @ P / a.sum(), b @ Q / b.sum()
-    sp, sq = np.flatnonzero(a > 0), np.flatnonzero(b > 0)
-    if 0 < len(sp) and 0 < len(sq) and len(sp) + len(sq) <= 4 * P.shape[1] + 8:
-        c = 10.0 * max(float(np.abs(P[sp]).max()), float(np.abs(Q[sq]).max()), 1e-300)
-        dim = P.shape[1]
-        A = np.zeros((dim + 2, len(sp) + len(sq)))
-        A[:dim, : len(sp)] = P[sp].T
-        A[:dim, len(sp) :] = -Q[sq].T
-        A[dim, : len(sp)] = c
-        A[dim + 1, len(sp) :] = c
-        rhs = np.zeros(dim + 2)
-        rhs[dim:] = c
-        try:
-            x, _ = nnls(A, rhs, maxiter=50 * A.shape[1])
-        except RuntimeError:
-            x = None
-        if x is not None:
-            xa, xb = x[: len(sp)], x[len(sp) :]
-            if xa.sum() > 0 and xb.sum() > 0:
-                yield xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum()
+    found = _nnls_common_point(P, Q, np.flatnonzero(a > 0), np.flatnonzero(b > 0))
+    if found is not None:
+        yield found[:2]
+
+
+def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray,
+                       cap: int | None = None):
+    """The pair (zp in conv(P[sp]), zq in conv(Q[sq])) that non-negative least squares puts
+    closest, with the indices (into P and Q) of the points it uses: (zp, zq, up, uq), or None
+    (no answer, or more candidates than ``cap``, default 4 x the dimension: too slow to be
+    worth it)."""
+    from scipy.optimize import nnls
+
+    cap = 4 * P.shape[1] + 8 if cap is None else cap
+    if not (0 < len(sp) and 0 < len(sq) and len(sp) + len(sq) <= cap):
+        return None
+    c = 10.0 * max(float(np.abs(P[sp]).max()), float(np.abs(Q[sq]).max()), 1e-300)
+    dim = P.shape[1]
+    A = np.zeros((dim + 2, len(sp) + len(sq)))
+    A[:dim, : len(sp)] = P[sp].T
+    A[:dim, len(sp) :] = -Q[sq].T
+    A[dim, : len(sp)] = c
+    A[dim + 1, len(sp) :] = c
+    rhs = np.zeros(dim + 2)
+    rhs[dim:] = c
+    try:
+        x, _ = nnls(A, rhs, maxiter=50 * A.shape[1])
+    except RuntimeError:
+        return None
+    xa, xb = x[: len(sp)], x[len(sp) :]
+    if not (xa.sum() > 0 and xb.sum() > 0):
+        return None
+    return (xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum(), sp[xa > 0], sq[xb > 0])
+
+
+def _overlap_probe(P, Q, tol, blocks, vp0, vq0, b0):
+    """An overlap certificate without the LP, for a continued decision whose new points lie
+    deep past the kept plane (w0, b0) and whose LP did not settle within a short run: NNLS
+    over the LP's rows and the points of each side nearest that plane. Such pairs nearly
+    touched before (the kept margin is tiny) and the LP can take thousands of degenerate
+    iterations to reach t = 0, where this takes ~0.3 s. A Decision(False) or None."""
+    rows_p = np.unique(np.concatenate([blk for blk, onp in blocks if onp] + [np.zeros(0, np.int64)]))
+    rows_q = np.unique(np.concatenate([blk for blk, onp in blocks if not onp]
+                                      + [np.zeros(0, np.int64)]))
+    room = (_PROBE_POINTS - len(rows_p) - len(rows_q)) // 2
+    if room <= 0:
+        return None
+    near_p = np.argpartition(vp0, room - 1)[:room] if room < len(P) else np.arange(len(P))
+    near_q = np.argpartition(-vq0, room - 1)[:room] if room < len(Q) else np.arange(len(Q))
+    sp = np.union1d(rows_p, near_p)
+    sq = np.union1d(rows_q, near_q)
+    found = _nnls_common_point(P, Q, sp, sq, cap=_PROBE_POINTS)
+    if found is None or float(np.linalg.norm(found[0] - found[1])) > tol:
+        return None
+    zp, zq, up, uq = found
+    return Decision(False, zp=zp, zq=zq, rounds=1, support_p=up, support_q=uq, probed=True)
 
 
 class _MarginLP:
@@ -340,7 +378,8 @@ class _MarginLP:
         self.optimum = None  # (t, w, b) of the last optimal solve, for continuing decisions
         self.frozen_basis = None  # (column statuses, row statuses) as int8 while frozen
         self.frozen_rows = 0
-        self.devex = False  # Devex instead of dual steepest-edge pricing for the next solves
+        self.devex = False  # Devex pricing for the next solve's first iterations
+        self.paused = False  # the last solve stopped after its Devex run (see solve)
 
     def _new_model(self):
         h = _new_highs()
@@ -357,7 +396,7 @@ class _MarginLP:
         """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
         row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
         lp = cls.__new__(cls)
-        lp.dim, lp.h, lp.optimum, lp.devex = dim, None, optimum, False
+        lp.dim, lp.h, lp.optimum, lp.devex, lp.paused = dim, None, optimum, False, False
         lp.frozen_basis, lp.frozen_rows = basis, n_rows
         return lp
 
@@ -513,16 +552,19 @@ class _MarginLP:
             return self.solve() is not None
         return True
 
-    def solve(self):
+    def solve(self, pause: bool = False):
         """(t, w, b, row duals) or None when HiGHS does not reach an optimum.
 
         Each run gets a simplex iteration limit (normal re-solves take ~1-3 x the columns; an
         LP whose optimum sits on exactly shared points, t = 0, was seen to stall for minutes):
         hitting it means "no answer" and the caller falls back to its exact method.
+        ``pause``: if the short Devex run (``devex``) ends unfinished, return None with
+        ``paused`` set instead of going on; the next call goes on from there.
         """
         import highspy
 
         h = self.h
+        self.paused = False
         limit = int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE)
         if self.devex:
             # Devex for a short run only: a re-solve that needs many iterations converges in
@@ -532,6 +574,9 @@ class _MarginLP:
             h.setOptionValue("simplex_iteration_limit", min(limit, _DEVEX_ITERS))
             h.run()
             limit -= h.getInfo().simplex_iteration_count
+            if pause and h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+                self.paused = True
+                return None
             if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit and limit > 0:
                 h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
                 h.setOptionValue("simplex_iteration_limit", limit)
@@ -669,6 +714,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     inP[np.argpartition(sp, k - 1)[:k] if k < len(P) else slice(None)] = True
     k = min(_DEC_INIT, len(Q))
     inQ[np.argpartition(-sq, k - 1)[:k] if k < len(Q) else slice(None)] = True
+    probe = None  # the kept plane's projections, when an overlap probe may pay (see below)
     if warm is not None:
         lp, old_blocks = warm
         lp.devex = False
@@ -698,6 +744,8 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             depth = min(float((vp0[new_p] + b0).min()) if len(new_p) else 0.0,
                         float(-(vq0[new_q] + b0).max()) if len(new_q) else 0.0)
             lp.devex = depth < -_DEVEX_DEPTH * t0
+            if lp.devex:
+                probe = (vp0, vq0, b0)
         inP |= had_p
         inQ |= had_q
         for blk, onp in ((new_p, True), (new_q, False)):
@@ -710,7 +758,16 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         for blk, onp in blocks:
             lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
     for rounds in range(1, _DEC_ROUNDS + 1):
-        res = lp.solve()
+        res = lp.solve(pause=probe is not None)
+        if lp.paused:
+            # Deep violators and no optimum after the short Devex run: the pair most likely
+            # meets but the LP may need thousands of iterations to show it.
+            dec = _overlap_probe(P, Q, tol, blocks, *probe)
+            if dec is not None:
+                dec.lp, dec.blocks = lp, blocks
+                return dec
+            res = lp.solve()
+        probe = None
         if res is None:
             return Decision(None, rounds=rounds)
         t, w, b0, dual = res
