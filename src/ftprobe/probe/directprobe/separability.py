@@ -335,8 +335,9 @@ def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndar
 
 def _overlap_probe(P, Q, tol, blocks, vp0, vq0, b0):
     """An overlap certificate without the LP, for a continued decision whose new points lie
-    deep past the kept plane (w0, b0) and whose LP did not settle within a short run: NNLS
-    over the LP's rows and the points of each side nearest that plane. Such pairs nearly
+    deep past the kept plane (w0, b0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
+    not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
+    side nearest that plane, checked in L2 like any common pair. Such pairs nearly
     touched before (the kept margin is tiny) and the LP can take thousands of degenerate
     iterations to reach t = 0, where this takes ~0.3 s. A Decision(False) or None."""
     rows_p = np.unique(np.concatenate([blk for blk, onp in blocks if onp] + [np.zeros(0, np.int64)]))
@@ -695,7 +696,10 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     ``warm = (lp, blocks)`` continues an earlier decision's LP instead (its rows re-indexed into
     this P and Q by the caller): every earlier row is still a valid constraint, HiGHS restarts
     from the earlier optimal basis, and only the new violators are added (those of the kept
-    optimum already before the first solve).
+    optimum already before the first solve). When a new point lies more than ``_DEVEX_DEPTH``
+    margins past the kept plane, the pair most likely meets: the first re-solve starts with
+    Devex pricing, and if that short run does not finish, :func:`_overlap_probe` looks for the
+    common pair by NNLS before the LP goes on.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
