@@ -339,6 +339,48 @@ def test_pivoted_plane_certifies_only_true_separations():
     assert found >= 10
 
 
+def test_subspace_plane_certifies_only_true_separations_and_finds_what_turns_miss():
+    """An LP over a few directions (the kept normal, the means' difference, the worst points'
+    offsets) returns a plane only if it separates the grown set from C by more than tol on
+    every point; a grown set reaching into C's hull gets none. Where several new points lie
+    well past the kept plane in different directions, it finds every true separation, some of
+    which the 2-D turn of pivoted_plane misses."""
+    from ftprobe.probe.directprobe.separability import (
+        decide_distance,
+        pivoted_plane,
+        subspace_plane,
+    )
+
+    rng = np.random.default_rng(21)
+    d = 6
+    true = found = missed_by_turns = 0
+    for _ in range(15):
+        A = rng.normal(size=(150, d))
+        C = rng.normal(size=(120, d)) + np.r_[5.0, np.zeros(d - 1)]
+        dec = decide_distance(A, C, 1e-6)
+        if not dec.disjoint:
+            continue
+        t, w, b = dec.lp.optimum
+        news = []
+        for _ in range(4):
+            u = rng.normal(size=d)
+            u -= (u @ w) / (w @ w) * w
+            depth = rng.uniform(1.5, 3.0) * t
+            news.append(A[np.argmin(A @ w)] - depth * w / (w @ w) + u / np.linalg.norm(u))
+        U = np.vstack([A] + news)
+        truth = hull_distance(U, C) > 1e-6
+        h = subspace_plane(U, C, w, 1e-6)
+        true += truth
+        if h is not None:
+            v, lo, hi = h
+            assert truth and abs(np.linalg.norm(v) - 1) < 1e-12 and lo - hi > 1e-6
+            assert (U @ v).min() == pytest.approx(lo) and (C @ v).max() == pytest.approx(hi)
+            found += 1
+            missed_by_turns += pivoted_plane(U, C, w, b, t, 1e-6) is None
+        assert subspace_plane(np.vstack([A, C.mean(0)[None]]), C, w, 1e-6) is None
+    assert true >= 8 and found == true and missed_by_turns > 0
+
+
 def _affine_min_norm_weights(V: np.ndarray) -> np.ndarray:
     """Weights (sum 1) of the min-norm point of aff(V), from the KKT system solved densely."""
     k = len(V)
@@ -647,6 +689,17 @@ def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
     are verified like the others (checked after every step) and the partition is the same."""
     dp = _fit_with_continued_lps(monkeypatch, seed, pivot=True)
     assert dp.stats_.pivoted_plane > 0
+
+
+@pytest.mark.parametrize("seed", [0, 2, 7, 8])
+def test_equals_brute_force_with_kept_optima_repaired_in_a_subspace(monkeypatch, seed):
+    """The same with the 2-D turns off, so that every kept optimum a union breaks goes to the
+    LP over a few directions first (separability.subspace_plane)."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    monkeypatch.setattr(cl, "pivoted_plane", lambda *a: None)
+    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=True)
+    assert dp.stats_.subspace_plane > 0 and dp.stats_.pivoted_plane == 0
 
 
 def _fit_with_continued_lps(monkeypatch, seed, pivot=False):

@@ -67,7 +67,12 @@ import numpy as np
 import scipy.linalg
 
 from ftprobe.probe.directprobe.hull import nearest_points
-from ftprobe.probe.directprobe.separability import decide_distance, pivoted_plane, separate
+from ftprobe.probe.directprobe.separability import (
+    decide_distance,
+    pivoted_plane,
+    separate,
+    subspace_plane,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,7 @@ _KEPT_LPS = 20_000
 _NN_K = 16  # nearest partners cached per slot
 _SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
 _PIVOT = True  # kept LP optima are turned (separability.pivoted_plane) before an LP continues
+_SUBSPACE = True  # ... and then tried in a few directions (separability.subspace_plane)
 _HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
 _HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
 _PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
@@ -108,6 +114,7 @@ class ClusterStats:
     ball_full: int = 0
     cached_plane: int = 0
     pivoted_plane: int = 0  # kept LP optima turned to separate a union (separability.pivoted_plane)
+    subspace_plane: int = 0  # ... else separated by an LP over a few directions (subspace_plane)
     solver_sep: int = 0
     solver_overlap: int = 0
     lp_fallback: int = 0
@@ -1075,6 +1082,13 @@ class _Engine:
                 if h is not None:
                     new_planes[cj] = (h, self._support_of(part, cj), st)
                     self.stats.pivoted_plane += 1
+                    continue
+                # Else an LP over a few directions (the optimum's normal, the points it now
+                # fails worst): most of the rest in ~10 ms.
+                h = subspace_plane(U, self.points(cj), sgn * w0, tol) if _SUBSPACE else None
+                if h is not None:
+                    new_planes[cj] = (h, self._support_of(part, cj), st)
+                    self.stats.subspace_plane += 1
                     continue
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.

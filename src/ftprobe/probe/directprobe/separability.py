@@ -661,6 +661,72 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
     return None
 
 
+# subspace_plane: points per side nearest the current plane that form the LP's rows, points
+# per side whose offsets from their side's mean join the directions each round, rounds.
+_SUB_NEAR = 256
+_SUB_WORST = 4
+_SUB_ROUNDS = 8
+
+
+def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float):
+    """A unit normal separating all of P (high side) from all of Q by more than ``tol``, found
+    by a max-margin LP over a few directions instead of all coordinates, or None.
+
+    The directions are ``w`` (an earlier plane's normal, P on its high side), the difference
+    of the means, and the offsets from their side's mean of the points each plane so far fails
+    worst; the LP's rows are the points nearest the current plane. A plane that leaves a gap
+    of more than ``tol`` over all points is returned (verified like any plane: a certificate,
+    never a guess); else the next round adds directions. Where a grown cluster breaks a kept
+    LP's plane against another cluster, this finds a separating plane in ~10 ms for most pairs
+    that the 2-D turn of :func:`pivoted_plane` misses, instead of ~0.4 s of a continued LP.
+    """
+    from scipy.optimize import linprog
+
+    nw = float(np.linalg.norm(w))
+    if nw == 0.0 or len(P) == 0 or len(Q) == 0:
+        return None
+    mp, mq = P.mean(0), Q.mean(0)
+    vp, vq = P @ w, Q @ w
+    new = [w / nw, mp - mq]
+    V = np.zeros((P.shape[1], 0))
+    YP, YQ = np.zeros((len(P), 0)), np.zeros((len(Q), 0))
+    k_p, k_q = min(_SUB_NEAR, len(P)), min(_SUB_NEAR, len(Q))
+    w_p, w_q = min(_SUB_WORST, len(P)), min(_SUB_WORST, len(Q))
+    for _ in range(_SUB_ROUNDS):
+        new += [P[i] - mp for i in np.argpartition(vp, w_p - 1)[:w_p]]
+        new += [Q[i] - mq for i in np.argpartition(-vq, w_q - 1)[:w_q]]
+        D = np.array(new).T
+        D = D[:, np.linalg.norm(D, axis=0) > 0]
+        D /= np.linalg.norm(D, axis=0)
+        new = []
+        V = np.hstack([V, D])
+        YP, YQ = np.hstack([YP, P @ D]), np.hstack([YQ, Q @ D])
+        near_p = np.argpartition(vp, k_p - 1)[:k_p] if k_p < len(P) else np.arange(len(P))
+        near_q = np.argpartition(-vq, k_q - 1)[:k_q] if k_q < len(Q) else np.arange(len(Q))
+        # max t  s.t.  YP a + b >= t,  YQ a + b <= -t,  |a_i| <= 1   (variables a, b, t)
+        k = V.shape[1]
+        A = np.vstack([np.c_[-YP[near_p], -np.ones(len(near_p)), np.ones(len(near_p))],
+                       np.c_[YQ[near_q], np.ones(len(near_q)), np.ones(len(near_q))]])
+        cost = np.zeros(k + 2)
+        cost[-1] = -1.0
+        res = linprog(cost, A_ub=A, b_ub=np.zeros(len(A)), method="highs",
+                      bounds=[(-1.0, 1.0)] * k + [(None, None), (None, None)])
+        if res.status != 0 or not (res.x[-1] > 0):
+            return None  # no separating plane in these directions, even on the near points
+        a = res.x[:k]
+        v = V @ a
+        nv = float(np.linalg.norm(v))
+        if nv == 0.0:
+            return None
+        vp, vq = YP @ a, YQ @ a
+        if (float(vp.min()) - float(vq.max())) / nv > tol:
+            v /= nv
+            lo, hi = float((P @ v).min()), float((Q @ v).max())
+            if lo - hi > tol:
+                return v, lo, hi
+    return None
+
+
 def _margin_violators(vp, vq, b, t, skip_p, skip_q):
     """Points outside the working sets (``skip_p``, ``skip_q``) that violate the margin ``t``
     of the plane with projections ``vp``, ``vq`` and offset ``b``: the ``_DEC_ADD`` worst per
