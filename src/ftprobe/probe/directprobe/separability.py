@@ -384,6 +384,9 @@ class _MarginLP:
 
     def _new_model(self):
         h = _new_highs()
+        # Presolve finds little to remove in these dense rows (one point each): solves from
+        # scratch take ~10 % less time without it (16 captured pairs, same optima).
+        h.setOptionValue("presolve", "off")
         n = self.dim + 2
         lo = np.r_[np.full(self.dim, -1.0), -np.inf, -np.inf]
         hi = np.r_[np.full(self.dim, 1.0), np.inf, np.inf]
