@@ -1069,26 +1069,23 @@ class _Engine:
                     continue
             if U is None:
                 U = np.concatenate([self.points(a), self.points(b)])
+            C = self.points(cj)
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
                          if (st := self._lp_of(part, cj)) is not None), None)
             if _PIVOT and kept is not None and kept[1][0].optimum is not None:
-                # Its optimum turned to take in the other part: a verified plane, and the LP
-                # goes on to the union unchanged, as a cached plane's.
+                # Its optimum turned to take in the other part, else an LP over a few
+                # directions (the optimum's normal, the points it now fails worst): a verified
+                # plane, and the LP goes on to the union unchanged, as a cached plane's.
                 part, st = kept
                 t0, w0, b0 = st[0].optimum
                 sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
-                h = pivoted_plane(U, self.points(cj), sgn * w0, sgn * b0, t0, tol)
+                h, how = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol), "pivoted_plane"
+                if h is None and _SUBSPACE:
+                    h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
                 if h is not None:
                     new_planes[cj] = (h, self._support_of(part, cj), st)
-                    self.stats.pivoted_plane += 1
-                    continue
-                # Else an LP over a few directions (the optimum's normal, the points it now
-                # fails worst): most of the rest in ~10 ms.
-                h = subspace_plane(U, self.points(cj), sgn * w0, tol) if _SUBSPACE else None
-                if h is not None:
-                    new_planes[cj] = (h, self._support_of(part, cj), st)
-                    self.stats.subspace_plane += 1
+                    setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
@@ -1127,13 +1124,13 @@ class _Engine:
                 # Whichever cluster grew, the earlier LP holds: the same LP with the sides
                 # swapped (w, b -> -w, -b), so it is continued as it was set up and the
                 # answer turned round to put the union on the high side.
-                ok, h, dec = hulls_disjoint(self.points(cj), U, tol, self.stats,
+                ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
                                             direction=None if hint is None else -hint,
                                             support=seeds[::-1], lp_first=True, warm=warm)
                 if ok:
                     h = (-h[0], -h[2], -h[1])
             else:
-                ok, h, dec = hulls_disjoint(U, self.points(cj), tol, self.stats, direction=hint,
+                ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
                                             support=seeds, lp_first=seeds is not None, warm=warm)
             if dec is not None and dec.lp is not None and warm is None:
                 if urows is None:

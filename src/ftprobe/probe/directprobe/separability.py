@@ -333,9 +333,9 @@ def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndar
     return (xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum(), sp[xa > 0], sq[xb > 0])
 
 
-def _overlap_probe(P, Q, tol, blocks, vp0, vq0, b0):
+def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
     """An overlap certificate without the LP, for a continued decision whose new points lie
-    deep past the kept plane (w0, b0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
+    deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
     not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
     side nearest that plane, checked in L2 like any common pair. Such pairs nearly
     touched before (the kept margin is tiny) and the LP can take thousands of degenerate
@@ -568,27 +568,28 @@ class _MarginLP:
         import highspy
 
         h = self.h
+
+        def run(pricing: int, iterations: int) -> None:  # 1: Devex, -1: HiGHS's choice (DSE)
+            h.setOptionValue("simplex_dual_edge_weight_strategy", pricing)
+            h.setOptionValue("simplex_iteration_limit", iterations)
+            h.run()
+
         self.paused = False
         limit = int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE)
         if self.devex:
             # Devex for a short run only: a re-solve that needs many iterations converges in
             # far fewer with steepest edge, so it goes on with that (from where Devex stopped).
             self.devex = False
-            h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
-            h.setOptionValue("simplex_iteration_limit", min(limit, _DEVEX_ITERS))
-            h.run()
+            run(1, min(limit, _DEVEX_ITERS))
             limit -= h.getInfo().simplex_iteration_count
-            if pause and h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-                self.paused = True
-                return None
-            if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit and limit > 0:
-                h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
-                h.setOptionValue("simplex_iteration_limit", limit)
-                h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+                if pause:
+                    self.paused = True
+                    return None
+                if limit > 0:
+                    run(-1, limit)
         else:
-            h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
-            h.setOptionValue("simplex_iteration_limit", limit)
-            h.run()
+            run(-1, limit)
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
         sol = h.getSolution()
@@ -818,7 +819,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                         float(-(vq0[new_q] + b0).max()) if len(new_q) else 0.0)
             lp.devex = depth < -_DEVEX_DEPTH * t0
             if lp.devex:
-                probe = (vp0, vq0, b0)
+                probe = (vp0, vq0)
         inP |= had_p
         inQ |= had_q
         for blk, onp in ((new_p, True), (new_q, False)):
