@@ -117,6 +117,11 @@ def _save_state(eng, path: Path, dec: int) -> None:
     sk = list(eng.support)
     arr["support.k"] = np.array(sk, np.int64).reshape(-1, 2)
     _, arr["support.off"], arr["support.v"] = _ragged({i: eng.support[k] for i, k in enumerate(sk)})
+    ok = [(a, c) for a, d in eng.overlap_rows.items() for c in d]
+    arr["overlap.k"] = np.array(ok, np.int64).reshape(-1, 2)
+    # each pair's two row sets (its cluster's side, then the other's) one after the other
+    sides = [r for a, c in ok for r in eng.overlap_rows[a][c]]
+    _, arr["overlap.off"], arr["overlap.v"] = _ragged(dict(enumerate(sides)))
     # Kept LPs: rows (global rows per block, side flags), the optimal basis and the optimum;
     # loaded frozen, so a resumed window continues them warm as the run would have.
     lk = list(eng.lps)
@@ -163,6 +168,12 @@ def _load_state(eng, path: Path) -> int:
     eng.witness = {}
     for a, b in (z["witness"].tolist() if "witness" in z.files else []):  # older states: none
         eng.witness.setdefault(a, set()).add(b)
+    eng.overlap_rows = {}
+    if "overlap.k" in z.files:  # older states: none
+        off, v = z["overlap.off"], z["overlap.v"]
+        for i, (a, c) in enumerate(z["overlap.k"].tolist()):
+            eng.overlap_rows.setdefault(a, {})[c] = (v[off[2 * i] : off[2 * i + 1]],
+                                                     v[off[2 * i + 1] : off[2 * i + 2]])
     w, lohi = z["planes.w"], z["planes.lohi"]
     eng.planes = {(a, b): (w[i], float(lohi[i, 0]), float(lohi[i, 1]))
                   for i, (a, b) in enumerate(z["planes.k"].tolist())}

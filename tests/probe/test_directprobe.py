@@ -702,6 +702,32 @@ def test_equals_brute_force_with_kept_optima_repaired_in_a_subspace(monkeypatch,
     assert dp.stats_.subspace_plane > 0 and dp.stats_.pivoted_plane == 0
 
 
+@pytest.mark.parametrize("seed,pivot", [(1, True), (11, True), (7, False), (11, False)])
+def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
+    """Rejections certified from the points of a common pair found before (no LP run): each
+    such union does meet the cluster (an independent LP finds no separating plane), and the
+    partition is the definition's, as with recall off."""
+    import ftprobe.probe.directprobe.clustering as cl
+
+    recalled = []
+    orig = cl._Engine._recalled_overlap
+
+    def recall(self, a, b, cj, U, C):
+        met = orig(self, a, b, cj, U, C)
+        if met:
+            assert not lp_separable(U, C)
+            recalled.append(cj)
+        return met
+
+    monkeypatch.setattr(cl._Engine, "_recalled_overlap", recall)
+    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=pivot)
+    assert len(recalled) == dp.stats_.overlap_recalled > 0
+    monkeypatch.setattr(cl, "_RECALL", False)
+    off = _fit_with_continued_lps(monkeypatch, seed, pivot=pivot)
+    assert off.stats_.overlap_recall_tried == 0
+    np.testing.assert_array_equal(dp.labels_, off.labels_)
+
+
 def _fit_with_continued_lps(monkeypatch, seed, pivot=False):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
     that grow against the same cluster are re-decided from their kept support and their
@@ -1235,6 +1261,8 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     monkeypatch.setattr(cl, "_WARM_LPS", bounds[0])
     monkeypatch.setattr(cl, "_WARM_LP_ROWS", bounds[1])
+    # Recalled overlaps would settle some of the continued checks without thawing their LP.
+    monkeypatch.setattr(cl, "_RECALL", False)
     orig = cl._Engine._merge_or_reject
     frozen_seen, thawed = [], []
 

@@ -68,6 +68,8 @@ import scipy.linalg
 
 from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.separability import (
+    _PROBE_POINTS,
+    _nnls_common_point,
     decide_distance,
     pivoted_plane,
     separate,
@@ -92,6 +94,11 @@ _NN_K = 16  # nearest partners cached per slot
 _SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
 _PIVOT = True  # kept LP optima are turned (separability.pivoted_plane) before an LP continues
 _SUBSPACE = True  # ... and then tried in a few directions (separability.subspace_plane)
+# ... and then, for a pair whose unions met the other cluster before, NNLS over that common
+# pair's points and the smaller part's (when it has at most _RECALL_PIECE points): see
+# _recalled_overlap.
+_RECALL = True
+_RECALL_PIECE = 128
 _HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
 _HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
 _PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
@@ -121,6 +128,8 @@ class ClusterStats:
     lp_sep: int = 0  # pairs Wolfe left undecided within its cap, settled by the LP decision
     lp_overlap: int = 0
     lp_overlap_probed: int = 0  # ... of which certified by an NNLS probe, the LP unfinished
+    overlap_recalled: int = 0  # rejections certified from an earlier common pair's points
+    overlap_recall_tried: int = 0  # ... attempts (the others go on to the LP)
     lp_undecided: int = 0  # ... and left to the uncapped nearest-point solver
     lp_from_support: int = 0  # re-decisions that went straight to the LP from a kept support
     lp_continued: int = 0  # ... of which continued the pair's earlier LP (warm basis)
@@ -502,6 +511,9 @@ class _Engine:
         # Clusters of other labels that met a union of the cluster (its rejected merges' last
         # checks): checked first the next time (see _check). Only an order, never an answer.
         self.witness: dict[int, set[int]] = {}
+        # cluster -> {other cluster: global rows (this side, other side) of the common pair
+        # last found between a union of the cluster and the other}: see _recalled_overlap.
+        self.overlap_rows: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
         # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
         # first working set when the pair, grown, has to be decided again (same keys as planes).
@@ -1087,6 +1099,13 @@ class _Engine:
                     new_planes[cj] = (h, self._support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
+            if _RECALL and kept is not None and self._recalled_overlap(a, b, cj, U, C):
+                # The rejection as the LP's would end it (its continued LPs given back).
+                for part in (a, b):
+                    self.witness.setdefault(part, set()).add(cj)
+                self._restore_lps(continued)
+                self._keep_part_lps(a, b, built)
+                return False, None, (radU, pradU, exactU)
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
             urows, crows = None, self.member_rows(cj)
@@ -1139,6 +1158,11 @@ class _Engine:
             if not ok:
                 for part in (a, b):
                     self.witness.setdefault(part, set()).add(cj)
+                if _RECALL and dec is not None and dec.support_p is not None:
+                    if urows is None:
+                        urows = self._union_rows(a, b)
+                    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
+                    self._keep_overlap_rows(a, b, cj, urows[up], crows[cp])
                 self._restore_lps(continued)
                 if dec is not None and seeds is None:
                     # decided by the LP after the nearest-point solver hit its cap
@@ -1197,6 +1221,40 @@ class _Engine:
                 passed[i] = True
             self.stats.cached_plane += int(np.count_nonzero(ok))
         return passed, hints
+
+    def _keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
+        for part in (a, b):
+            self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
+
+    def _recalled_overlap(self, a, b, cj, U, C) -> bool:
+        """Does the union of a and b meet cj where a union of either part met it before?
+
+        Late in a big task set, one big cluster keeps trying to take in small pieces lying
+        towards a cluster it nearly touches, and most such unions meet that cluster in the same
+        place. NNLS over the points of the common pairs found there before, the pair's LP
+        support and the new piece (a few hundred candidates, ~40 ms) certifies most of these
+        overlaps without thawing and running the pair's LP (~0.3 s). A common pair within tol
+        (checked in L2, like any) is the certificate; else the LP decides as always."""
+        wa, wb = self.overlap_rows.get(a, {}).get(cj), self.overlap_rows.get(b, {}).get(cj)
+        if wa is None and wb is None:
+            return False
+        ra, rb = self.member_rows(a), self.member_rows(b)
+        if min(len(ra), len(rb)) > _RECALL_PIECE:
+            return False
+        urows, crows = np.concatenate([ra, rb]), self.member_rows(cj)
+        sup = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+        known = [w for w in (wa, wb) if w is not None]
+        cand_u = np.concatenate([w[0] for w in known] + [rb if len(rb) <= len(ra) else ra] + sup)
+        cand_c = np.concatenate([w[1] for w in known] + sup)
+        su = np.flatnonzero(np.isin(urows, cand_u))
+        sc = np.flatnonzero(np.isin(crows, cand_c))
+        self.stats.overlap_recall_tried += 1
+        found = _nnls_common_point(U, C, su, sc, cap=_PROBE_POINTS)
+        if found is None or float(np.linalg.norm(found[0] - found[1])) > self.tol:
+            return False
+        self.stats.overlap_recalled += 1
+        self._keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])
+        return True
 
     def _keep_overlap_support(self, a, b, cj, dec, flip, urows, crows) -> None:
         """A merge of a and b was rejected by an LP (after the nearest-point solver hit its
@@ -1397,6 +1455,10 @@ class _Engine:
             self._plane_put(keep_id, cj, h, support, lp)
         # Clusters that met either part are the union's to check first.
         wu = self.witness.pop(a, set()) | self.witness.pop(b, set())
+        # Common pairs found with either part stay candidates for the union's.
+        ova, ovb = self.overlap_rows.pop(a, {}), self.overlap_rows.pop(b, {})
+        if ova or ovb:
+            self.overlap_rows[keep_id] = {**ova, **ovb}
         if wu:
             self.witness[keep_id] = wu
         # Rejections are inherited by the union.
