@@ -68,8 +68,7 @@ import scipy.linalg
 
 from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.separability import (
-    _PROBE_POINTS,
-    _nnls_common_point,
+    common_pair,
     decide_distance,
     pivoted_plane,
     separate,
@@ -1100,10 +1099,7 @@ class _Engine:
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
             if _RECALL and kept is not None and self._recalled_overlap(a, b, cj, U, C):
-                # The rejection as the LP's would end it (its continued LPs given back).
-                for part in (a, b):
-                    self.witness.setdefault(part, set()).add(cj)
-                self._restore_lps(continued)
+                self._rejected(a, b, cj, continued)
                 self._keep_part_lps(a, b, built)
                 return False, None, (radU, pradU, exactU)
             # A plane that failed still points roughly the right way: start the solver there;
@@ -1156,14 +1152,12 @@ class _Engine:
                     urows = self._union_rows(a, b)
                 built.append((cj, dec, urows))
             if not ok:
-                for part in (a, b):
-                    self.witness.setdefault(part, set()).add(cj)
                 if _RECALL and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
                     up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
                     self._keep_overlap_rows(a, b, cj, urows[up], crows[cp])
-                self._restore_lps(continued)
+                self._rejected(a, b, cj, continued)
                 if dec is not None and seeds is None:
                     # decided by the LP after the nearest-point solver hit its cap
                     self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
@@ -1222,6 +1216,13 @@ class _Engine:
             self.stats.cached_plane += int(np.count_nonzero(ok))
         return passed, hints
 
+    def _rejected(self, a, b, cj, continued) -> None:
+        """A merge of a and b found meeting cj: cj is checked first next time, and the LPs
+        the check continued are given back."""
+        for part in (a, b):
+            self.witness.setdefault(part, set()).add(cj)
+        self._restore_lps(continued)
+
     def _keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
         for part in (a, b):
             self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
@@ -1249,8 +1250,8 @@ class _Engine:
         su = np.flatnonzero(np.isin(urows, cand_u))
         sc = np.flatnonzero(np.isin(crows, cand_c))
         self.stats.overlap_recall_tried += 1
-        found = _nnls_common_point(U, C, su, sc, cap=_PROBE_POINTS)
-        if found is None or float(np.linalg.norm(found[0] - found[1])) > self.tol:
+        found = common_pair(U, C, su, sc, self.tol)
+        if found is None:
             return False
         self.stats.overlap_recalled += 1
         self._keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])

@@ -333,6 +333,16 @@ def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndar
     return (xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum(), sp[xa > 0], sq[xb > 0])
 
 
+def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, tol: float):
+    """An overlap certificate from candidates: the pair (zp in conv(P[sp]), zq in conv(Q[sq]))
+    that NNLS puts closest, if within ``tol`` in L2, as (zp, zq, up, uq) with the indices of the
+    points it uses; else None (also beyond ``_PROBE_POINTS`` candidates)."""
+    found = _nnls_common_point(P, Q, sp, sq, cap=_PROBE_POINTS)
+    if found is None or float(np.linalg.norm(found[0] - found[1])) > tol:
+        return None
+    return found
+
+
 def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
     """An overlap certificate without the LP, for a continued decision whose new points lie
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
@@ -350,8 +360,8 @@ def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
     near_q = np.argpartition(-vq0, room - 1)[:room] if room < len(Q) else np.arange(len(Q))
     sp = np.union1d(rows_p, near_p)
     sq = np.union1d(rows_q, near_q)
-    found = _nnls_common_point(P, Q, sp, sq, cap=_PROBE_POINTS)
-    if found is None or float(np.linalg.norm(found[0] - found[1])) > tol:
+    found = common_pair(P, Q, sp, sq, tol)
+    if found is None:
         return None
     zp, zq, up, uq = found
     return Decision(False, zp=zp, zq=zq, rounds=1, support_p=up, support_q=uq, probed=True)
