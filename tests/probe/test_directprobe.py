@@ -979,6 +979,25 @@ def test_cached_planes_verified_in_blocks(monkeypatch):
     assert a == b and whole.stats_.cached_plane > 0
 
 
+def test_common_pair_certifies_only_pairs_within_tol():
+    """separability.common_pair: two triangles crossing at a known point give a pair within
+    tol whose points lie in the hulls of the candidates it names; the same triangles
+    moved 10 apart give none at tol 1e-6, nor a candidate set that cannot form one."""
+    from ftprobe.probe.directprobe.separability import common_pair
+
+    P = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 2.0]])
+    Q = np.array([[0.0, 1.0], [2.0, 1.0], [1.0, -1.0]])  # both contain (1, 0.5)
+    found = common_pair(P, Q, np.arange(3), np.arange(3), 1e-6)
+    assert found is not None
+    zp, zq, up, uq = found
+    assert np.linalg.norm(zp - zq) <= 1e-6
+    assert lp_separable(P[up], zp[None]) is False and lp_separable(Q[uq], zq[None]) is False
+    apart = P + np.array([10.0, 0.0])
+    assert common_pair(apart, Q, np.arange(3), np.arange(3), 1e-6) is None
+    # a pair only a part of the candidates can form: none from the apex alone
+    assert common_pair(P, Q, np.array([2]), np.arange(3), 1e-6) is None
+
+
 def test_lp_overlap_decision_carries_its_common_pair():
     """An overlap decided by the LP returns the points of its convex combinations as support:
     a subset of each side whose hulls already meet within tol."""
