@@ -1242,7 +1242,7 @@ class _Engine:
         ra, rb = self.member_rows(a), self.member_rows(b)
         if min(len(ra), len(rb)) > _RECALL_PIECE:
             return False
-        urows, crows = np.concatenate([ra, rb]), self.member_rows(cj)
+        urows, crows = self._union_rows(a, b), self.member_rows(cj)
         sup = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
         known = [w for w in (wa, wb) if w is not None]
         cand_u = np.concatenate([w[0] for w in known] + [rb if len(rb) <= len(ra) else ra] + sup)
