@@ -24,6 +24,11 @@ for part in "$@"; do
     tests)
       timeout 300 python3 -m pytest -q -p no:cacheprovider tests/gpu tests/probe/test_classifier.py \
         tests/represent 2>&1 | tee "$OUT/pytest_gpu.txt" | tail -15 ;;
+    suite)
+      # the whole default suite with CUDA visible (device auto -> cuda) on this image's own
+      # torch/transformers, 8 workers
+      OMP_NUM_THREADS=2 timeout 300 python3 -m pytest -q -p no:cacheprovider -n 8 -m "not slow" \
+        tests 2>&1 | tee "$OUT/pytest_suite.txt" | tail -25 ;;
     extract)
       timeout 240 python3 bench/extract/bench_extract.py --model $MODEL --device cuda \
         --data $DATA/ud_english_ewt --repeats 5 --memory-sizes "" --out "$OUT/extract_cuda.json"

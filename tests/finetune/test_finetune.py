@@ -60,8 +60,9 @@ def test_checkpoint_reloads_with_automodel(tiny_bert, tmp_path):
 
     def grab(step, net):
         if step == 2:
-            seen["encoder"] = {k: v.clone() for k, v in net.encoder.state_dict().items()}
-            seen["head"] = {k: v.clone() for k, v in net.head.state_dict().items()}
+            # on the CPU: the run may train on a GPU, the checkpoint is read back to the CPU
+            seen["encoder"] = {k: v.detach().cpu().clone() for k, v in net.encoder.state_dict().items()}
+            seen["head"] = {k: v.detach().cpu().clone() for k, v in net.head.state_dict().items()}
 
     out = tmp_path / "run"
     result = finetune(str(tiny_bert), task, out, fast(epochs=1, checkpoint_every_steps=2), progress=False,
@@ -183,7 +184,8 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_bert, tmp_path):
     task = ragged_word_task()
     runs = {}
     for accum in (1, 3):
-        cfg = fast(epochs=1, grad_accum=accum, head_dropout=0.0, checkpoint_every_epoch=False)
+        # on the CPU, whose rounding this tolerance is for (a GPU's reductions round otherwise)
+        cfg = fast(epochs=1, grad_accum=accum, head_dropout=0.0, checkpoint_every_epoch=False, device="cpu")
         runs[accum] = _weights(finetune(str(model), task, tmp_path / f"a{accum}", cfg, progress=False).final_dir)
     (enc1, head1), (enc3, head3) = runs[1], runs[3]
     base = _weights_of_base(model)
@@ -199,7 +201,7 @@ def test_bf16_autocast_runs_on_cpu_and_fp16_is_refused(tiny_bert, tmp_path):
     from ftprobe.errors import UserError
 
     task = toy_task("word")
-    cfg = fast(epochs=3, mixed_precision="bf16", checkpoint_every_epoch=False)
+    cfg = fast(epochs=3, mixed_precision="bf16", checkpoint_every_epoch=False, device="cpu")
     result = finetune(str(tiny_bert), task, tmp_path / "bf16", cfg, progress=False)
     ev = evals(result.metrics)
     assert ev[-1]["train_loss"] < 0.6 * ev[0]["train_loss"]
@@ -209,5 +211,5 @@ def test_bf16_autocast_runs_on_cpu_and_fp16_is_refused(tiny_bert, tmp_path):
     for t in [*body.values(), *head.values()]:
         assert t.dtype == torch.float32 and torch.isfinite(t).all()
     with pytest.raises(UserError, match="fp16 needs a GPU"):
-        finetune(str(tiny_bert), task, tmp_path / "fp16", fast(epochs=1, mixed_precision="fp16"),
-                 progress=False)
+        finetune(str(tiny_bert), task, tmp_path / "fp16",
+                 fast(epochs=1, mixed_precision="fp16", device="cpu"), progress=False)
