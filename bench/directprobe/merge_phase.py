@@ -19,11 +19,12 @@ Late windows without the 15 minutes it takes to reach them:
     python bench/directprobe/merge_phase.py run --save-at 35000 --decisions 35000 --out s
     python bench/directprobe/merge_phase.py run --resume s_35000 --decisions 2000 --out w1
 
-``--save-at`` writes the engine's state (arrays and tables, ``.npz`` without pickles) at those
-decision counts; ``--resume`` starts there instead of at the beginning. The kept HiGHS LPs are
-put back frozen (rows and optimal basis: see separability._MarginLP), so they continue warm
-as in the run (states saved before this was added resume with their LPs cold: compare windows
-of two versions resumed from the same state, not a window with a continuous run).
+``--save-at`` writes the engine's state (``ftprobe.probe.directprobe.state``, the format a fit
+saves with ``state_path``) at those decision counts; ``--resume`` starts there instead of at
+the beginning. The kept HiGHS LPs are put back frozen (rows and optimal basis), so they
+continue warm as in the run (states saved before session 8 resume with their LPs cold:
+compare windows of two versions resumed from the same state, not a window with a continuous
+run).
 """
 
 from __future__ import annotations
@@ -82,142 +83,11 @@ def _digest(clusters: dict, rej: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def _ragged(d: dict):
-    """dict int/tuple -> 1-D int array as (keys, offsets, values) arrays."""
-    import numpy as np
-
-    keys = list(d)
-    vals = [np.asarray(d[k], np.int64).ravel() for k in keys]
-    off = np.cumsum([0] + [len(v) for v in vals])
-    flat = np.concatenate(vals) if vals else np.zeros(0, np.int64)
-    return np.array(keys, np.int64), off, flat
-
-
-def _save_state(eng, path: Path, dec: int) -> None:
-    """The engine's mutable state (its kept LPs as rows and basis) as one .npz of plain arrays."""
-    import numpy as np
-
-    arr = {"dec": np.int64(dec), "loc": eng.loc,
-           "stats": np.array(json.dumps(vars(eng.stats)))}
-    for lab, D in eng.L.items():
-        for k, v in D.items():
-            arr[f"L{lab}.{k}"] = np.asarray(v)
-    mk = list(eng.members)
-    arr["members.k"], arr["members.off"], arr["members.v"] = _ragged(
-        {k: np.concatenate(eng.members[k]) for k in mk})
-    arr["rej"] = np.array([(a, b) for a, bs in eng.rej.items() for b in sorted(bs)],
-                          np.int64).reshape(-1, 2)
-    arr["witness"] = np.array([(a, b) for a, bs in eng.witness.items() for b in sorted(bs)],
-                              np.int64).reshape(-1, 2)
-    pk = list(eng.planes)
-    arr["planes.k"] = np.array(pk, np.int64).reshape(-1, 2)
-    arr["planes.w"] = (np.stack([eng.planes[k][0] for k in pk]) if pk
-                       else np.zeros((0, eng.X.shape[1])))
-    arr["planes.lohi"] = np.array([eng.planes[k][1:] for k in pk], np.float64).reshape(-1, 2)
-    sk = list(eng.support)
-    arr["support.k"] = np.array(sk, np.int64).reshape(-1, 2)
-    _, arr["support.off"], arr["support.v"] = _ragged({i: eng.support[k] for i, k in enumerate(sk)})
-    ok = [(a, c) for a, d in eng.overlap_rows.items() for c in d]
-    arr["overlap.k"] = np.array(ok, np.int64).reshape(-1, 2)
-    # each pair's two row sets (its cluster's side, then the other's) one after the other
-    sides = [r for a, c in ok for r in eng.overlap_rows[a][c]]
-    _, arr["overlap.off"], arr["overlap.v"] = _ragged(dict(enumerate(sides)))
-    # Kept LPs: rows (global rows per block, side flags), the optimal basis and the optimum;
-    # loaded frozen, so a resumed window continues them warm as the run would have.
-    lk = list(eng.lps)
-    arr["lps.k"] = np.array(lk, np.int64).reshape(-1, 2)
-    arr["lps.pside"] = np.array([eng.lps[k][0] for k in lk], np.int64)
-    blocks = [b for k in lk for b in eng.lps[k][2]]
-    arr["lps.nblocks"] = np.array([len(eng.lps[k][2]) for k in lk], np.int64)
-    arr["lps.onp"] = np.array([onp for _, onp in blocks], bool)
-    _, arr["lps.off"], arr["lps.rows"] = _ragged({i: r for i, (r, _) in enumerate(blocks)})
-    bases = [eng.lps[k][1].basis_statuses() for k in lk]
-    # (the row counts follow from the blocks; their presence marks that only valid bases are stored)
-    arr["lps.nrows"] = np.array([eng.lps[k][1].num_rows for k in lk], np.int64)
-    arr["lps.basis"] = np.concatenate([x for b in bases if b is not None for x in b] + [np.zeros(0, np.int8)])
-    arr["lps.valid"] = np.array([b is not None for b in bases], bool)
-    opt = [eng.lps[k][1].optimum for k in lk]
-    arr["lps.has_opt"] = np.array([o is not None for o in opt], bool)
-    arr["lps.t_b"] = np.array([(o[0], o[2]) if o else (0.0, 0.0) for o in opt], np.float64).reshape(-1, 2)
-    arr["lps.w"] = (np.stack([o[1] if o else np.zeros(eng.X.shape[1]) for o in opt]) if opt
-                    else np.zeros((0, eng.X.shape[1])))
-    arr["heap.d"] = np.array([e[0] for e in eng.heap], np.float64)
-    arr["heap.i"] = np.array([e[1:] for e in eng.heap], np.int64).reshape(-1, 5)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arr)
-    os.replace(tmp, path)
-
-
-def _load_state(eng, path: Path) -> int:
-    """Put a state written by _save_state into a freshly built engine; returns its decisions."""
-    import numpy as np
-
-    z = np.load(path, allow_pickle=False)
-    eng.loc = z["loc"]
-    for lab, D in eng.L.items():
-        for k in D:
-            v = z[f"L{lab}.{k}"]
-            D[k] = int(v) if k == "clock" else v
-    st = json.loads(str(z["stats"]))
-    eng.stats.__dict__.update(st)
-    k, off, v = z["members.k"], z["members.off"], z["members.v"]
-    eng.members = {int(k[i]): [v[off[i] : off[i + 1]]] for i in range(len(k))}
-    eng.rej = {}
-    for a, b in z["rej"].tolist():
-        eng.rej.setdefault(a, set()).add(b)
-    eng.witness = {}
-    for a, b in (z["witness"].tolist() if "witness" in z.files else []):  # older states: none
-        eng.witness.setdefault(a, set()).add(b)
-    eng.overlap_rows = {}
-    if "overlap.k" in z.files:  # older states: none
-        off, v = z["overlap.off"], z["overlap.v"]
-        for i, (a, c) in enumerate(z["overlap.k"].tolist()):
-            eng.overlap_rows.setdefault(a, {})[c] = (v[off[2 * i] : off[2 * i + 1]],
-                                                     v[off[2 * i + 1] : off[2 * i + 2]])
-    w, lohi = z["planes.w"], z["planes.lohi"]
-    eng.planes = {(a, b): (w[i], float(lohi[i, 0]), float(lohi[i, 1]))
-                  for i, (a, b) in enumerate(z["planes.k"].tolist())}
-    off, v = z["support.off"], z["support.v"]
-    eng.support = {(a, b): v[off[i] : off[i + 1]] for i, (a, b) in enumerate(z["support.k"].tolist())}
-    eng.plane_keys = {}
-    for key in list(eng.planes) + list(eng.support):
-        for c in key:
-            eng.plane_keys.setdefault(c, set()).add(key)
-    eng.lps = {}
-    if "lps.k" in z.files:  # states saved before the LPs were: they start cold
-        _load_lps(eng, z)
-    eng.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
-    return int(z["dec"])
-
-
-def _load_lps(eng, z) -> None:
-    """Put back the kept LPs of a saved state, frozen: their rows (blocks) and basis, rebuilt
-    in HiGHS when a check continues them."""
-    from ftprobe.probe.directprobe.separability import _MarginLP
-
-    dim = eng.X.shape[1]
-    off, rows, onp = z["lps.off"], z["lps.rows"], z["lps.onp"]
-    basis, pos, blk = z["lps.basis"], 0, 0
-    for i, (a, b) in enumerate(z["lps.k"].tolist()):
-        nb = int(z["lps.nblocks"][i])
-        blocks = [(rows[off[j] : off[j + 1]], bool(onp[j])) for j in range(blk, blk + nb)]
-        blk += nb
-        n, nc = sum(len(r) for r, _ in blocks), dim + 2
-        statuses = (basis[pos : pos + nc], basis[pos + nc : pos + nc + n]) if z["lps.valid"][i] else None
-        if z["lps.valid"][i] or "lps.nrows" not in z.files:  # older states stored every basis
-            pos += nc + n
-        optimum = None
-        if z["lps.has_opt"][i]:
-            t, b0 = z["lps.t_b"][i]
-            optimum = (float(t), z["lps.w"][i].copy(), float(b0))
-        model = _MarginLP.from_frozen_state(dim, n, statuses, optimum)  # HiGHS rebuilds it if continued
-        eng.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)
-
-
 def run(a) -> None:
     import numpy as np
 
     import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.state import SavedState, restore_engine, save_state
 
     out = Path(a.dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -256,7 +126,7 @@ def run(a) -> None:
             if dec % 5000 == 0:
                 write(False, None)
         if dec in a.save_at:
-            _save_state(eng, out / f"{a.out}_{dec}.npz", dec)
+            save_state(eng, out / f"{a.out}_{dec}.npz", dec, conf)
             print(f"state saved at {dec}", flush=True)
         if dec - start >= a.decisions or time.perf_counter() - t0 > a.seconds:
             raise Stop
@@ -265,7 +135,7 @@ def run(a) -> None:
     eng = cl._Engine(Xs, y, rows_by_label, conf, frozen, tol, stats, progress)
     start = 0
     if a.resume:
-        start = state["dec"] = _load_state(eng, out / f"{a.resume}.npz")
+        start = state["dec"] = restore_engine(eng, SavedState(out / f"{a.resume}.npz"))
         print(f"resumed at {start} ({time.perf_counter() - t0:.0f} s)", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
     cl.hulls_disjoint = logged

@@ -90,3 +90,60 @@ def test_cli_store_entry(files, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["n_clusters"] == 2 and s["linear"] and s["accuracy"] == 1.0
     assert s["labels"] == ["DET", "NOUN"]
+
+
+def test_cli_resumes_a_stopped_fit_and_removes_its_state(tmp_path, monkeypatch, capsys):
+    """A fit stopped in its merge phase leaves OUT/directprobe-state.npz; the same command run
+    again resumes there (no decision made twice), writes what an uninterrupted run writes and
+    removes the state. A state of other data is refused with one line (exit 2)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_directprobe import _gap_data
+
+    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.cli.directprobe_commands import STATE_FILE
+    from ftprobe.probe.directprobe import DirectProbe
+
+    X, y = _gap_data(8)
+    names = np.array(["A", "B", "C"])[y]  # sorted names: the CLI's label ids are y's
+    np.save(tmp_path / "X.npy", X)
+    (tmp_path / "y.txt").write_text("\n".join(names) + "\n")
+    args = ["directprobe", "--vectors", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.txt"),
+            "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+
+    class Stop(Exception):
+        pass
+
+    orig, calls = cl._Engine._merge_or_reject, []
+
+    def step(self, lab, s, t):
+        if len(calls) == 5:
+            raise Stop
+        calls.append(1)
+        orig(self, lab, s, t)
+
+    out = tmp_path / "resumed"
+    out.mkdir()
+    with monkeypatch.context() as m:
+        m.setattr(cl._Engine, "_merge_or_reject", step)
+        with pytest.raises(Stop):
+            DirectProbe().fit(X, y, n_labels=3, state_path=out / STATE_FILE, save_every=0)
+    calls.clear()
+    monkeypatch.setattr(cl._Engine, "_merge_or_reject", lambda self, *a: (calls.append(1), orig(self, *a)))
+    assert main([*args, "--out", str(out), "--progress"]) == 0
+    assert "resuming from" in capsys.readouterr().err
+    whole = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert len(calls) == whole["stats"]["merges"] + whole["stats"]["rejections"] - 5
+    for name in ("clusters.txt", "cluster_labels.txt", "distance_vector.txt"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert not (out / STATE_FILE).exists()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    DirectProbe().fit(X + 1.0, y, n_labels=3, state_path=other / STATE_FILE, save_every=0)
+    assert main([*args, "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "other data or settings" in err and "Traceback" not in err

@@ -14,6 +14,8 @@ from pathlib import Path
 from ftprobe.cli.framework import command, opt
 from ftprobe.errors import UserError
 
+STATE_FILE = "directprobe-state.npz"  # the fit's progress, removed once the results are written
+
 
 @command("directprobe")
 @dataclass
@@ -26,7 +28,8 @@ class DirectProbeCommand:
                     [--test-vectors Xt.npy --test-labels yt.txt]
     Labels: one per line, aligned with the rows. DIR gets clusters.txt (one cluster id per input
     row), cluster_labels.txt, label_distances.tsv/.npy, distance_vector.txt, min_distances.tsv,
-    spread.txt, predictions.txt (with test data) and summary.json.
+    spread.txt, predictions.txt (with test data) and summary.json. A long fit saves its
+    progress in DIR every --save-every seconds; the same command run again resumes there.
     """
 
     store: Path | None = opt(None, help="representation store folder")
@@ -46,11 +49,14 @@ class DirectProbeCommand:
     progress: bool = opt(True, help="progress bars on stderr")
     jobs: int = opt(1, help="cores to use: label-pair processes, threads of the initial "
                             "searches (same answer for any value)")
+    save_every: float = opt(600.0, help="seconds between saves of the merge phase's progress "
+                            f"to OUT/{STATE_FILE}; the same command run again resumes there")
 
     def run(self) -> int:
         import numpy as np
 
         from ftprobe.probe.directprobe import DirectProbe
+        from ftprobe.probe.directprobe.state import StateMismatch
 
         if self.out is None:
             raise UserError("--out DIR is required")
@@ -61,9 +67,17 @@ class DirectProbeCommand:
         t0 = time.perf_counter()
         if self.jobs < 1:
             raise UserError("--jobs must be at least 1")
+        if self.save_every < 0:
+            raise UserError("--save-every must be at least 0")
         dp = DirectProbe(min_cluster_size=self.min_cluster_size, tol=self.tol,
                          progress=self.progress, jobs=self.jobs)
-        dp.fit(X, y, n_labels=len(vocab))
+        state = self._state_path()
+        if state.exists():
+            self._say(f"resuming from {state}")
+        try:
+            dp.fit(X, y, n_labels=len(vocab), state_path=state, save_every=self.save_every)
+        except StateMismatch as exc:
+            raise UserError(str(exc)) from None
         fit_s = time.perf_counter() - t0
         summary = {"n_points": int(len(y)), "dim": int(X.shape[1]), "n_labels": len(vocab),
                    "n_clusters": dp.n_clusters_, "linear": dp.linear_,
@@ -102,11 +116,20 @@ class DirectProbeCommand:
             summary["accuracy"] = acc
         files["summary.json"] = json.dumps(summary, indent=2) + "\n"
         _write_folder(self.out, files, arrays)
+        state.unlink(missing_ok=True)
         print(f"{dp.n_clusters_} clusters for {len(vocab)} labels "
               f"({'linear' if dp.linear_ else 'not linear'}) in {fit_s:.1f}s"
               + (f"; DirectProbe accuracy {summary['accuracy']:.4f}" if test is not None else "")
               + f"; wrote {self.out}")
         return 0
+
+    def _state_path(self) -> Path:
+        """OUT/directprobe-state.npz, OUT made if need be (the results land there later)."""
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out}: exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        return out / STATE_FILE
 
     def _say(self, msg: str) -> None:
         if self.progress:

@@ -56,7 +56,11 @@ class DirectProbe:
         self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, y, n_labels: int | None = None) -> DirectProbe:
+    def fit(self, X, y, n_labels: int | None = None, *, state_path=None,
+            save_every: float = 600.0) -> DirectProbe:
+        """Cluster (X, y). ``state_path``: save the merge phase's progress there every
+        ``save_every`` seconds and resume from it if it exists (same result as one
+        uninterrupted fit; a state of other inputs raises ValueError); remove it when done."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.asarray(y)
         _validate(X, y)
@@ -64,7 +68,8 @@ class DirectProbe:
         if n_labels is None:
             n_labels = int(y.max()) + 1
         self.labels_, self.cluster_label_, linear, stats = directprobe_clusters(
-            X, y, n_labels=n_labels, tol=self.tol, progress=self.progress, jobs=self.jobs
+            X, y, n_labels=n_labels, tol=self.tol, progress=self.progress, jobs=self.jobs,
+            state_path=state_path, save_every=save_every,
         )
         self.stats_: ClusterStats = stats
         self.n_labels_ = int(n_labels)

@@ -62,6 +62,7 @@ import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg
@@ -143,6 +144,7 @@ class ClusterStats:
     nn_exact: int = 0  # exact centroid distances computed for nearest partners
     nn_screened: int = 0  # cache lookups that screened many changed slots instead of a search
     nn_union_cached: int = 0  # unions whose partners were settled from the merged caches
+    resumed_at: int = 0  # merge decisions read from a saved state (0: none); see .state
     seconds: dict = field(default_factory=dict)
 
     def add(self, other: ClusterStats) -> None:
@@ -1569,13 +1571,23 @@ class _Engine:
 
 
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
-                         tol: float = 1e-6, progress: bool = False, jobs: int = 1):
+                         tol: float = 1e-6, progress: bool = False, jobs: int = 1,
+                         state_path=None, save_every: float = 600.0):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
     processes for the label-pair phase and BLAS threads for the initial nearest-partner
     searches (the merge phase is sequential by definition).
+
+    ``state_path``: a file where the merge phase's progress is saved (after its first searches,
+    then every ``save_every`` seconds of work, between two decisions; see :mod:`.state`). If
+    it exists, the fit resumes from it, skipping the label pairs and every decision already
+    made, with the same result as an uninterrupted fit; a state written for other inputs is
+    refused (state.StateMismatch, a ValueError). The file is left in place: the caller
+    removes it once the results are safe.
     """
+    from ftprobe.probe.directprobe import state as saved_state
+
     t0 = time.perf_counter()
     y = np.asarray(y, dtype=np.int64)
     if n_labels is None:
@@ -1585,13 +1597,24 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     tol = tol * unit
     frozen = find_frozen(Xs, y)
     stats.frozen_points = int(frozen.sum())
+    fp, saved = None, None
+    if state_path is not None:
+        fp = saved_state.fingerprint(X, y, tol, n_labels)
+        if Path(state_path).exists():
+            saved = saved_state.SavedState(state_path)
+            if saved.fingerprint != fp or saved.conflict is None:
+                raise saved_state.StateMismatch(
+                    f"{state_path}: saved by a fit of other data or settings; remove it to start over")
     stats.seconds["prepare"] = time.perf_counter() - t0
-    bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
     t1 = time.perf_counter()
-    conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs)
-    if bar:
-        bar.close()
-    stats.seconds["label_pairs"] = time.perf_counter() - t1
+    if saved is not None:
+        conflict = saved.conflict
+    else:
+        bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
+        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs)
+        if bar:
+            bar.close()
+        stats.seconds["label_pairs"] = time.perf_counter() - t1
     involved = np.flatnonzero(conflict.any(1))
     rep = np.full(len(y), -1, np.int64)  # representative row per row
     linear = not conflict.any()
@@ -1604,17 +1627,34 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
         rows_by_label = {int(k): np.flatnonzero(y == k) for k in involved}
         n_eng = sum(int((~frozen[r]).sum()) for r in rows_by_label.values())
         bar = _bar(progress, max(n_eng - 1, 0), "merge checks")
-        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats,
-                      bar.update if bar else None, jobs=jobs)
-        eng.run()
+        done = {"dec": 0, "saved_at": time.perf_counter()}
+
+        def step(k: int) -> None:
+            done["dec"] += k
+            if bar:
+                bar.update(k)
+            if state_path is not None and time.perf_counter() - done["saved_at"] >= save_every:
+                saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
+                done["saved_at"] = time.perf_counter()
+
+        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs)
+        if saved is not None:
+            done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
+            if bar:
+                bar.update(done["dec"])
+        else:
+            eng.start()
+            if state_path is not None:
+                saved_state.save_state(eng, state_path, 0, conflict, fp)
+        eng.loop()
         if bar:
             bar.close()
         for cid, mem in eng.clusters().items():
             rep[mem] = cid
-    stats.seconds["merge"] = time.perf_counter() - t2
+    stats.seconds["merge"] = stats.seconds.get("merge", 0.0) + time.perf_counter() - t2
     reps, labels_ = np.unique(rep, return_inverse=True)
     cluster_label = y[reps]
-    stats.seconds["total"] = time.perf_counter() - t0
+    stats.seconds["total"] = stats.seconds.get("total", 0.0) + time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats
 
 
