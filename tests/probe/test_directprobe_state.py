@@ -116,3 +116,26 @@ def test_a_linear_set_writes_no_state(tmp_path):
     y = np.r_[np.zeros(20, int), np.ones(20, int)]
     dp = DirectProbe().fit(X, y, state_path=tmp_path / "s.npz", save_every=0)
     assert dp.linear_ and not (tmp_path / "s.npz").exists()
+
+
+def test_study_steps_resume_their_directprobe_fits(monkeypatch, lp_heavy, tmp_path):
+    """The study's DirectProbe steps keep the state in their work folder (left in place by an
+    interrupted run): a rerun resumes the fit, and the state is removed once fitted."""
+    import ftprobe.study.steps as steps
+    from ftprobe.study.steps import _fit_directprobe
+
+    monkeypatch.setattr(steps, "DIRECTPROBE_SAVE_EVERY", 0)
+    X, y = _DATA["gap"](8)
+    plain = DirectProbe().fit(X, y, n_labels=3)
+    state = tmp_path / "directprobe-state.npz"
+    with monkeypatch.context() as m:
+        _count_decisions(m, stop_after=6)
+        with pytest.raises(Stop):
+            _fit_directprobe(X, y, {}, 3, state)
+    assert SavedState(state).decisions == 6
+    calls = _count_decisions(monkeypatch)
+    dp = _fit_directprobe(X, y, {}, 3, state)
+    assert dp.stats_.resumed_at == 6
+    assert len(calls) == plain.stats_.merges + plain.stats_.rejections - 6
+    np.testing.assert_array_equal(dp.labels_, plain.labels_)
+    assert not state.exists()

@@ -72,5 +72,6 @@ class FakeDirectProbe:
         (Path(path) / "fake.json").write_text(json.dumps({"n": int(self.n_clusters_)}))
 
 
-def fake_fit(X, y, options, n_labels):
+def fake_fit(X, y, options, n_labels, state):
+    assert state.parent.is_dir()  # a path in the step's work folder
     return FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)

@@ -256,17 +256,26 @@ def _nan_list(a: np.ndarray) -> list:
     return [[_f(v) for v in row] for row in a]
 
 
-def _fit_directprobe(X, y, options: dict, n_labels: int):
+DIRECTPROBE_SAVE_EVERY = 600.0  # seconds between saves of a DirectProbe fit's progress
+
+
+def _fit_directprobe(X, y, options: dict, n_labels: int, state: Path):
+    """Fit, saving the merge phase's progress to ``state`` in the step's work folder (kept by
+    an interrupted run), so that a rerun resumes a long fit; removed once fitted."""
     from ftprobe.probe.directprobe import DirectProbe
 
-    return DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels)
+    dp = DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels,
+                                    state_path=state, save_every=DIRECTPROBE_SAVE_EVERY)
+    state.unlink(missing_ok=True)
+    return dp
 
 
 def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     entry = ctx.entry("entry")
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
     names = list(entry.label_names)
-    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"], len(names))
+    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"], len(names),
+                          work / "directprobe-state.npz")
     try:
         dp.save(work / "directprobe")
     except Exception as exc:  # the summary is what the analyses read; keep going
@@ -327,7 +336,7 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
 
         for layer in layers:
             X = entry.layer(layer)
-            dp = _fit_directprobe(X, y, spec["directprobe"], K)
+            dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz")
             res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
         write_json_atomic(done_file, res)
