@@ -1626,13 +1626,15 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     if len(involved):
         rows_by_label = {int(k): np.flatnonzero(y == k) for k in involved}
         n_eng = sum(int((~frozen[r]).sum()) for r in rows_by_label.values())
-        bar = _bar(progress, max(n_eng - 1, 0), "merge checks")
+        # merges out of the most there can be (rejections, which do not count, can outnumber
+        # the merges late in a big set, so decisions would run past any fixed total)
+        bar = _bar(progress, max(n_eng - 1, 0), "merges")
         done = {"dec": 0, "saved_at": time.perf_counter()}
 
         def step(k: int) -> None:
             done["dec"] += k
             if bar:
-                bar.update(k)
+                bar.update(stats.merges - bar.n)
             if state_path is not None and time.perf_counter() - done["saved_at"] >= save_every:
                 saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
                 done["saved_at"] = time.perf_counter()
@@ -1641,7 +1643,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:
-                bar.update(done["dec"])
+                bar.update(stats.merges)
         else:
             eng.start()
             if state_path is not None:
