@@ -287,6 +287,13 @@ def _local_blocks(blocks, urows: np.ndarray, crows: np.ndarray) -> list:
     return out
 
 
+def _common_rows(dec, flip: bool, urows: np.ndarray, crows: np.ndarray):
+    """A decision's common pair (or support) as global rows: (the union's, the cluster's).
+    ``flip``: the decision came from a kept LP that has the cluster on its P side."""
+    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
+    return urows[up], crows[cp]
+
+
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Rows whose exact vector also occurs with another label (they overlap from the start)."""
     _, inv = np.unique(Xs, axis=0, return_inverse=True)
@@ -1157,8 +1164,7 @@ class _Engine:
                 if _RECALL and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
-                    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-                    self._keep_overlap_rows(a, b, cj, urows[up], crows[cp])
+                    self._keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
                 self._rejected(a, b, cj, continued)
                 if dec is not None and seeds is None:
                     # decided by the LP after the nearest-point solver hit its cap
@@ -1169,8 +1175,7 @@ class _Engine:
             if dec is not None:
                 if urows is None:
                     urows = self._union_rows(a, b)
-                up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-                rows = np.concatenate([urows[up], crows[cp]])
+                rows = np.concatenate(_common_rows(dec, flip, urows, crows))
                 if dec.lp is not None:
                     prow, qrow = (crows, urows) if flip else (urows, crows)
                     lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
@@ -1275,10 +1280,9 @@ class _Engine:
         """
         if urows is None:
             urows = self._union_rows(a, b)
-        up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-        if up is None or cp is None:
+        if dec.support_p is None or dec.support_q is None:
             return
-        u_sup, c_sup = urows[up], crows[cp]
+        u_sup, c_sup = _common_rows(dec, flip, urows, crows)
         for part in (a, b):
             mine = u_sup[np.isin(u_sup, self.member_rows(part))]
             if len(mine) == 0:
