@@ -306,6 +306,62 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
         assert (P @ w).min() == pytest.approx(lo) and lo - hi > tol
 
 
+@pytest.mark.parametrize("ratio", [0.5, 1.5])
+def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_margin_lp(
+        monkeypatch, ratio):
+    """When the retry stalls too, NNLS on working sets decides with the same certificates, so
+    a pair at 1.5 tol (inside the soft-margin LP's band, which would call it meeting) is
+    separated and one at 0.5 tol meets; the soft-margin LP is never reached."""
+    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.hull import HullResult
+    from ftprobe.probe.directprobe.separability import Decision
+
+    rng = np.random.default_rng(4)
+    P = rng.normal(size=(400, 30))
+    Q = rng.normal(size=(300, 30)) + np.r_[7.0, np.zeros(29)]
+    dist = hull_distance(P, Q)
+    assert dist > 0.1
+    tol = dist / ratio
+    real = cl.nearest_points
+
+    def always_stalls(P_, Q_, **kw):
+        r = real(P_, Q_, **{**kw, "max_iter": 3})
+        return HullResult(distance=tol * 2, lower=tol / 2, x=r.x, zp=r.zp, zq=r.zq,
+                          iterations=r.iterations, converged=False, corral_p=r.corral_p,
+                          corral_q=r.corral_q, start=r.start)
+
+    monkeypatch.setattr(cl, "nearest_points", always_stalls)
+    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
+    monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
+    stats = cl.ClusterStats()
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    assert ok == (ratio > 1) and stats.stall_nnls == 1 and stats.lp_fallback == 0
+    if ok:
+        w, lo, hi = h
+        assert (P @ w).min() >= lo and (Q @ w).max() <= hi and lo - hi > tol
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_nnls_decide_agrees_with_the_exact_hull_distance(seed):
+    """Against Wolfe's certified distance, on sets bigger than one working set: a verdict is
+    always right, and away from tol (10 % either side) there is always one."""
+    from ftprobe.probe.directprobe.separability import nnls_decide
+
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 40))
+    P = rng.normal(size=(int(rng.integers(1, 500)), d))
+    Q = rng.normal(size=(int(rng.integers(1, 500)), d)) + np.r_[rng.uniform(0, 8), np.zeros(d - 1)]
+    dist = hull_distance(P, Q)
+    for tol in (dist / 1.1, dist * 1.1) if dist > 0 else (1e-6,):
+        got = nnls_decide(P, Q, tol)
+        assert got is not None
+        assert got[0] == (dist > tol)
+        if got[0]:
+            w, lo, hi = got[1]
+            assert np.linalg.norm(w) == pytest.approx(1.0)
+            assert (P @ w).min() >= lo - 1e-12 and (Q @ w).max() <= hi + 1e-12 and lo - hi > tol
+
+
 def test_pivoted_plane_certifies_only_true_separations():
     """A kept optimum (A against C) turned to take in new points: a plane is returned only if
     it separates the grown set from C by more than tol on every point; a grown set that meets

@@ -37,8 +37,10 @@ What makes it fast without changing the answer:
   crawls) go to a max-margin LP on HiGHS with constraint generation
   (separability.decide_distance), which answers only with the same two kinds of verified
   certificates; if it cannot, the uncapped solver runs from the LP's working set (retried once
-  from scratch if it stalls numerically), with the soft-margin LP (separability.separate) as
-  the last fallback. A pair that needed the LP is decided again, when either cluster grows,
+  from scratch if it stalls numerically, then NNLS on working sets, separability.nnls_decide,
+  with the same certificates), with the soft-margin LP (separability.separate) as the last
+  fallback, reached only when no certificate holds, i.e. the distance is within float noise
+  of tol. A pair that needed the LP is decided again, when either cluster grows,
   first by turning that LP's optimal plane to take in the new points
   (separability.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
   the rows nearest its plane); the solvers run on the clusters that met a union of either part
@@ -71,6 +73,7 @@ from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.separability import (
     common_pair,
     decide_distance,
+    nnls_decide,
     pivoted_plane,
     separate,
     subspace_plane,
@@ -124,7 +127,8 @@ class ClusterStats:
     subspace_plane: int = 0  # ... else separated by an LP over a few directions (subspace_plane)
     solver_sep: int = 0
     solver_overlap: int = 0
-    lp_fallback: int = 0
+    stall_nnls: int = 0  # pairs the nearest-point solver stalled on twice, decided by NNLS
+    lp_fallback: int = 0  # ... and left to the soft-margin LP
     lp_sep: int = 0  # pairs Wolfe left undecided within its cap, settled by the LP decision
     lp_overlap: int = 0
     lp_overlap_probed: int = 0  # ... of which certified by an NNLS probe, the LP unfinished
@@ -231,7 +235,13 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         verdict = _nearest_verdict(P, Q, r, tol, stats)
     if verdict is not None:
         return (*verdict, None)
-    # Still stalled: settle it with the soft-margin LP (whose tolerance band is documented).
+    # Still stalled: NNLS on working sets (a finite active-set method) from where Wolfe ended.
+    verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x)
+    if verdict is not None:
+        if stats is not None:
+            stats.stall_nnls += 1
+        return (*verdict, None)
+    # Only within float noise of tol: the soft-margin LP (whose tolerance band is documented).
     if stats is not None:
         stats.lp_fallback += 1
     res = separate(P, Q)

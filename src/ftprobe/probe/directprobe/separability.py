@@ -343,6 +343,54 @@ def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, to
     return found
 
 
+def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=None,
+                direction: np.ndarray | None = None, rounds: int = 12):
+    """Hull distance against tol by non-negative least squares on working sets, for pairs the
+    nearest-point solver left stalled: (True, (w, lo, hi)) with a unit normal verified on all
+    points to separate by more than tol, (False, None) with two explicit hull points within tol
+    in L2, or None when neither certificate comes (the distance within float noise of tol, or
+    the working set past NNLS's size cap).
+
+    Lawson-Hanson NNLS is a finite active-set method, so it does not stall where Wolfe's
+    iteration can when the hulls touch in many dimensions. Each round solves the working sets'
+    nearest pair (the convex-weight constraints as heavily weighted rows, the weights then
+    normalised, so the points are exact hull points however NNLS rounds) and adds the points
+    beyond its supporting planes, most violated first, as the nearest-point solver's working
+    sets do. ``seed_p``/``seed_q`` (indices) and ``direction`` choose the first working set
+    only.
+    """
+    d = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
+    inp = np.zeros(len(P), bool)
+    inq = np.zeros(len(Q), bool)
+    inp[most_violated(np.arange(len(P)), P @ d, _ADD)] = True
+    inq[most_violated(np.arange(len(Q)), -(Q @ d), _ADD)] = True
+    for seed, mask in ((seed_p, inp), (seed_q, inq)):
+        if seed is not None and len(seed):
+            mask[np.asarray(seed)] = True
+    for _ in range(rounds):
+        found = _nnls_common_point(P, Q, np.flatnonzero(inp), np.flatnonzero(inq),
+                                   cap=_PROBE_POINTS)
+        if found is None:
+            return None
+        zp, zq = found[0], found[1]
+        w = zp - zq
+        dist = float(np.linalg.norm(w))
+        if dist <= tol:
+            return False, None
+        w = w / dist
+        sp, sq = P @ w, Q @ w
+        lo, hi = float(sp.min()), float(sq.max())
+        if lo - hi > tol:
+            return True, (w, lo, hi)
+        vp = np.flatnonzero((sp < float(zp @ w)) & ~inp)
+        vq = np.flatnonzero((sq > float(zq @ w)) & ~inq)
+        if len(vp) == 0 and len(vq) == 0:
+            return None  # the working sets' optimum is the full sets' one, within float noise
+        inp[most_violated(vp, sp[vp], _ADD)] = True
+        inq[most_violated(vq, -sq[vq], _ADD)] = True
+    return None
+
+
 def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
     """An overlap certificate without the LP, for a continued decision whose new points lie
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
