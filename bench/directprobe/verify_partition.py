@@ -58,6 +58,11 @@ def lp_margin(P: np.ndarray, Q: np.ndarray) -> float:
     return float(-res.fun)
 
 
+def duplicate_rows(P: np.ndarray, Q: np.ndarray) -> bool:
+    """Two singletons holding the same row (with two labels): the definition's meeting pair."""
+    return len(P) == len(Q) == 1 and bool((P == Q).all())
+
+
 def fisher_gap(P: np.ndarray, Q: np.ndarray) -> float:
     """A lower bound on the L2 distance of two hulls: the gap between the projections of P and
     Q on a regularised Fisher direction, over its length (-inf when they overlap on it)."""
@@ -75,7 +80,7 @@ def random_pairs(Xs, groups, ids, cross, iu, tol, k, seed) -> dict:
         i, j = int(iu[0][c]), int(iu[1][c])
         P, Q = Xs[groups[i]], Xs[groups[j]]
         rec = {"clusters": [int(ids[i]), int(ids[j])], "sizes": [len(P), len(Q)]}
-        if len(P) == len(Q) == 1 and (P == Q).all():
+        if duplicate_rows(P, Q):
             rec.update(duplicate_rows=True, separable=False)
         elif fisher_gap(P, Q) > tol:
             rec.update(by="fisher", separable=True)
@@ -140,7 +145,7 @@ def main() -> None:
     for k in cross:
         i, j = int(iu[0][k]), int(iu[1][k])
         t = lp_margin(Xs[groups[i]], Xs[groups[j]])
-        dup = len(groups[i]) == len(groups[j]) == 1 and bool((Xs[groups[i]] == Xs[groups[j]]).all())
+        dup = duplicate_rows(Xs[groups[i]], Xs[groups[j]])
         sep.append({"clusters": [int(ids[i]), int(ids[j])], "sizes": [len(groups[i]), len(groups[j])],
                     "half_l1": t, "separable": t > tol / 2, "duplicate_rows": dup})
         print("cross", sep[-1], flush=True)
