@@ -1,0 +1,205 @@
+"""A study's projected cost, step by step, before any work (``ftprobe study --dry-run``).
+
+Each step's seconds come from its sizes (sentences, targets, layers, epochs, checkpoints, the
+encoder's depth and width) times a measured rate. The rates are this package's own benchmark
+numbers (bench/finetune, bench/extract, bench/probes, bench/gpu, and the DirectProbe timings of
+PUD POS at 16,857 words): an estimate to plan a run by, within a factor of about two, not a
+promise. DirectProbe's time depends on how far from linear a space is, which no size tells;
+the embedding layer (layer 0) is the slowest in every measured case and gets its own factor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ftprobe.study.plan import Plan, Step
+
+REF_LAYERS, REF_HIDDEN = 6, 384  # all-MiniLM-L6-v2, the encoder the rates were measured on
+REF_DP_TARGETS = 16_857  # PUD POS train, 80/10/10 split
+WORDS_PER_SENTENCE = {"word": 18.0, "pair": 17.0, "sentence": 1.0}  # targets per sentence (PUD, STREUSLE, TREC)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Measured throughputs of one machine kind (seconds are wall seconds of one step)."""
+
+    name: str
+    finetune_sentences_per_s: float  # training sentences per second, reference encoder
+    extract_sentences_per_s: float  # forward passes with every layer written to the store
+    probe_s_per_target_layer: float  # full grid (128 settings) + 5 seeds, per train target and layer
+    directprobe_s_at_ref: float  # fit + distances + prediction, REF_DP_TARGETS targets, d = 384
+    directprobe_exponent: float = 1.3  # time ~ targets ** exponent (PUD: 5k -> 16.9k words)
+    directprobe_layer0_factor: float = 2.5  # layer 0: 740 s against ~300 s for upper layers at 16.9k
+    similarity_s: float = 5.0
+
+
+# 2 CPU cores: fine-tuning 41 sentences/s (bench/finetune), extraction ~350 sentences/s
+# (bench/extract: EWT dev, 2,001 sentences in 5.8 s), the probe grid ~125 s for 2,000 targets x 7
+# layers (bench/probes), DirectProbe ~300 s per fit with measures at 16.9k targets (issue 22's table).
+CPU_2_CORES = Rates("2 CPU cores", 41.0, 350.0, 0.0089, 300.0)
+# one H200 (bench/gpu): fine-tuning 1,379 sentences/s, extraction ~10x the CPU's, the probe grid
+# 128 s for 20,000 targets x 7 layers; DirectProbe runs on the CPU cores beside it.
+H200 = Rates("one H200 GPU (DirectProbe on its CPU cores)", 1379.0, 3500.0, 0.00091, 300.0)
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    step_id: str
+    kind: str
+    label: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    rates: Rates
+    steps: tuple[StepEstimate, ...]
+    by_kind: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s.seconds for s in self.steps)
+
+    def wall_seconds(self, workers: int) -> float:
+        """Wall time with ``workers`` steps at once: no better than the longest step, nor than
+        the total spread evenly."""
+        if not self.steps:
+            return 0.0
+        return max(max(s.seconds for s in self.steps), self.total_seconds / max(1, workers))
+
+    def summary(self, workers: int = 1) -> str:
+        parts = ", ".join(f"{k} {_hours(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
+        return (f"projected on {self.rates.name}: {_hours(self.total_seconds)} of step time "
+                f"({parts}); wall with {workers} worker(s) ~{_hours(self.wall_seconds(workers))}")
+
+
+def _hours(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def encoder_size(source: str) -> tuple[int, int]:
+    """(layers, hidden) from a local model folder's config.json; the reference size otherwise
+    (a hub name not yet downloaded)."""
+    cfg = Path(source) / "config.json"
+    if not cfg.is_file():
+        return REF_LAYERS, REF_HIDDEN
+    c = json.loads(cfg.read_text(encoding="utf-8"))
+    layers = c.get("num_hidden_layers") or c.get("n_layer") or c.get("num_layers") or REF_LAYERS
+    hidden = c.get("hidden_size") or c.get("n_embd") or c.get("d_model") or REF_HIDDEN
+    return int(layers), int(hidden)
+
+
+class _Sizes:
+    """What the plan knows of each step's inputs: its task, split sizes, the encoder's size."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.model_size = {n: encoder_size(m.source) for n, m in plan.models.items()}
+
+    def task_of(self, step: Step):
+        spec_task = step.spec.get("task")
+        if isinstance(spec_task, dict) and spec_task.get("name") in self.plan.tasks:
+            return self.plan.tasks[spec_task["name"]]
+        for dep in step.deps.values():  # probe and directprobe steps: through their inputs
+            t = self.task_of(self.plan.steps[dep])
+            if t is not None:
+                return t
+        return None
+
+    def split_of(self, step: Step) -> str:
+        if "split" in step.spec:
+            return step.spec["split"]
+        for dep in step.deps.values():
+            return self.split_of(self.plan.steps[dep])
+        return "train"
+
+    def size_factor(self, step: Step) -> float:
+        """Forward/backward cost relative to the reference encoder (~ layers x hidden^2)."""
+        layers, hidden = self._model_size(step)
+        return (layers * hidden * hidden) / (REF_LAYERS * REF_HIDDEN * REF_HIDDEN)
+
+    def _model_size(self, step: Step) -> tuple[int, int]:
+        if len(self.model_size) == 1:
+            return next(iter(self.model_size.values()))
+        model = step.label.split("/", 1)[0]  # labels start with the study's model name
+        return self.model_size.get(model, (REF_LAYERS, REF_HIDDEN))
+
+    def n_layers(self, step: Step) -> int:
+        return self._model_size(step)[0] + 1  # + embeddings
+
+    def hidden(self, step: Step) -> int:
+        return self._model_size(step)[1]
+
+
+def _sentences(task, split: str) -> float:
+    return task.n_targets.get(split, 0) / WORDS_PER_SENTENCE.get(task.kind, 1.0)
+
+
+def _directprobe_seconds(r: Rates, n: int, dim: int, layer: int) -> float:
+    t = r.directprobe_s_at_ref * (max(n, 1) / REF_DP_TARGETS) ** r.directprobe_exponent
+    t *= math.sqrt(dim / REF_HIDDEN)
+    return t * (r.directprobe_layer0_factor if layer == 0 else 1.0)
+
+
+def _epochs(plan: Plan, step: Step, n_layers: int) -> int:
+    ft = step.spec.get("finetune") or plan.config.finetune.model_dump()
+    return int(ft.get("epochs") or (3 if n_layers - 1 >= 12 else 10))
+
+
+def _n_checkpoints(plan: Plan, task, epochs: int) -> int:
+    ft = plan.config.finetune
+    n = epochs if ft.checkpoint_every_epoch else 0
+    if ft.checkpoint_every_steps:
+        steps = math.ceil(_sentences(task, "train") / ft.batch_size) * epochs
+        n += steps // ft.checkpoint_every_steps
+    return max(n, 1)
+
+
+def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
+    """Seconds for every step of ``plan`` on a machine with ``rates``."""
+    sz = _Sizes(plan)
+    out: list[StepEstimate] = []
+    for sid, step in plan.steps.items():
+        task = sz.task_of(step)
+        secs = 0.0
+        if task is not None:
+            n_layers = sz.n_layers(step)
+            dim = sz.hidden(step) * (2 if task.kind == "pair" else 1)
+            if step.kind == "finetune":
+                epochs = _epochs(plan, step, n_layers)
+                secs = _sentences(task, "train") * epochs / rates.finetune_sentences_per_s * sz.size_factor(step)
+            elif step.kind == "extract":
+                secs = _sentences(task, sz.split_of(step)) / rates.extract_sentences_per_s * sz.size_factor(step)
+            elif step.kind == "probe":
+                p = step.spec["probe"]
+                grid = len(p["hidden_sizes"]) ** 2 * len(p["l2"]) / 128
+                layers = n_layers if p["layers"] == "all" else len(p["layers"])
+                secs = (task.n_targets.get("train", 0) * layers * rates.probe_s_per_target_layer
+                        * grid * (1 + p["seeds"]) / 6 * math.sqrt(dim / REF_HIDDEN))
+            elif step.kind == "directprobe":
+                n = task.n_targets.get(sz.split_of(step), 0)
+                secs = _directprobe_seconds(rates, n, dim, int(step.spec["layer"]))
+            elif step.kind == "series":
+                epochs = _epochs(plan, step, n_layers)
+                ck = _n_checkpoints(plan, task, epochs)
+                layers = step.spec["checkpoint_layers"]
+                chosen = (range(n_layers) if layers == "all" else range(0, n_layers, 2)
+                          if layers == "every-other" else layers)
+                n = task.n_targets.get("train", 0)
+                per_ck = sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
+                per_ck += _sentences(task, "train") / rates.extract_sentences_per_s * sz.size_factor(step)
+                secs = ck * per_ck
+            elif step.kind == "similarity":
+                secs = rates.similarity_s
+        out.append(StepEstimate(sid, step.kind, step.label, secs))
+    by_kind: dict[str, float] = {}
+    for s in out:
+        by_kind[s.kind] = by_kind.get(s.kind, 0.0) + s.seconds
+    return PlanEstimate(rates, tuple(out), by_kind)

@@ -1,0 +1,73 @@
+"""The projected cost of a plan: each step's seconds from its sizes and the measured rates."""
+
+import pytest
+
+from ftprobe.study.config import StudyConfig
+from ftprobe.study.estimate import (
+    CPU_2_CORES,
+    REF_DP_TARGETS,
+    WORDS_PER_SENTENCE,
+    Rates,
+    encoder_size,
+    estimate_plan,
+)
+from ftprobe.study.plan import build_plan
+
+from .helpers import tiny_config
+
+RATES = Rates("test", finetune_sentences_per_s=10.0, extract_sentences_per_s=100.0,
+              probe_s_per_target_layer=0.01, directprobe_s_at_ref=100.0, directprobe_exponent=1.0,
+              directprobe_layer0_factor=3.0, similarity_s=7.0)
+
+
+@pytest.fixture()
+def plan(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path / "out")
+    cfg["directprobe"] = {"layers": [0, -1], "checkpoint_layers": [1], "min_cluster_size": 0}
+    return build_plan(StudyConfig.model_validate(cfg))
+
+
+def test_encoder_size_reads_the_model_config(tiny_bert, tmp_path):
+    assert encoder_size(str(tiny_bert)) == (2, 32)
+    assert encoder_size(str(tmp_path / "not-downloaded")) == (6, 384)  # the reference size
+
+
+def test_each_step_from_its_sizes(plan):
+    est = estimate_plan(plan, RATES)
+    by_id = {s.step_id: s for s in est.steps}
+    pos = plan.tasks["pos"]
+    size = (2 * 32 * 32) / (6 * 384 * 384)  # tiny BERT against the reference encoder
+    sentences = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    ft = next(s for s in plan.steps.values() if s.kind == "finetune")
+    assert by_id[ft.id].seconds == pytest.approx(sentences * 1 / 10.0 * size)  # 1 epoch
+    dp = [s for s in plan.steps.values() if s.kind == "directprobe" and "pos/train" in s.label
+          and "original" in s.label]
+    by_layer = {s.spec["layer"]: by_id[s.id].seconds for s in dp}
+    linear = 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
+    assert by_layer[-1] == pytest.approx(linear)
+    assert by_layer[0] == pytest.approx(3.0 * linear)  # the embedding layer's factor
+    sim = next(s for s in plan.steps.values() if s.kind == "similarity")
+    assert by_id[sim.id].seconds == 7.0
+    assert est.by_kind["finetune"] == pytest.approx(by_id[ft.id].seconds)
+    assert est.total_seconds == pytest.approx(sum(est.by_kind.values()))
+
+
+def test_series_counts_checkpoints_and_layers(plan):
+    est = estimate_plan(plan, RATES)
+    series = next(s for s in plan.steps.values() if s.kind == "series")
+    pos = plan.tasks["pos"]
+    # checkpoint_every_steps = 2 with batch 4 over one epoch
+    n_sent = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    n_ck = int(-(-n_sent // 4)) // 2
+    dp_l1 = 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
+    extract = n_sent / 100.0 * (2 * 32 * 32) / (6 * 384 * 384)
+    got = next(s.seconds for s in est.steps if s.step_id == series.id)
+    assert got == pytest.approx(max(n_ck, 1) * (dp_l1 + extract))
+
+
+def test_wall_time_bounds_and_summary(plan):
+    est = estimate_plan(plan, CPU_2_CORES)
+    longest = max(s.seconds for s in est.steps)
+    assert est.wall_seconds(1) == pytest.approx(est.total_seconds)
+    assert est.wall_seconds(10_000) == pytest.approx(longest)
+    assert "projected on 2 CPU cores" in est.summary(2)
