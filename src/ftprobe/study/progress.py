@@ -54,7 +54,8 @@ class ProgressFile:
                *, force: bool = False) -> None:
         now = time.monotonic()
         last_phase, last_t = self._last
-        if not force and phase == last_phase and now - last_t < MIN_INTERVAL:
+        finished = done is not None and total is not None and done >= total
+        if not (force or finished) and phase == last_phase and now - last_t < MIN_INTERVAL:
             return
         self._last = (phase, now)
         p = StepProgress(os.getpid(), socket.gethostname(), phase, done, total, detail)
