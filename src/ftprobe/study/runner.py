@@ -99,8 +99,10 @@ def run_study(
         from ftprobe.study.placement import check_gpus
         from ftprobe.study.ray_executor import RayExecutor
 
+        # here: a Ray of `workers` steps at once, each with its share of the threads; on a
+        # cluster, as many steps in flight as it has CPUs unless --workers says otherwise
         executor = RayExecutor(ray_address, workers=workers if (ray_address is None or workers > 1) else None,
-                               cpus=threads if ray_address is None else None)
+                               cpus=max(threads, workers * per_worker) if ray_address is None else None)
     if executor is not None and hasattr(executor, "check_folder_visible"):
         from ftprobe.study.placement import check_gpus
 
