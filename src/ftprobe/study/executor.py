@@ -34,6 +34,17 @@ class Executor(Protocol):
     def shutdown(self, cancel: bool = False) -> None: ...
 
 
+@runtime_checkable
+class ClusterExecutor(Executor, Protocol):
+    """An executor whose steps may run on other machines: the runner checks, before any work,
+    that they all see the output folder, and places GPU steps by the cluster's GPUs."""
+
+    has_gpus: bool
+    gpu_share: float  # of one GPU, asked by each GPU step
+
+    def check_folder_visible(self, folder) -> None: ...
+
+
 class SerialExecutor:
     """Runs each step in this process, when it is submitted."""
 

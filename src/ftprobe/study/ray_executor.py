@@ -97,12 +97,10 @@ class RayExecutor:
         share = gpu_share if gpu_share is not None else \
             min(1.0, self.cluster_gpus / self.workers) if self.cluster_gpus else 0.0
         self.gpu_share = share
+        self.has_gpus = self.cluster_gpus > 0
         self._remote = ray.remote(_run_step_in_worker)
         self._refs: dict[Future, object] = {}
 
-    @property
-    def has_gpus(self) -> bool:
-        return self.cluster_gpus > 0
 
     def check_folder_visible(self, folder: Path) -> None:
         """Every alive node must read what this driver writes in ``folder``: a token file is

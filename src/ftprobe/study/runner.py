@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ftprobe.study.cache import StepCache, write_json_atomic
 from ftprobe.study.config import StudyConfig
-from ftprobe.study.executor import Executor, make_executor
+from ftprobe.study.executor import ClusterExecutor, Executor, make_executor
 from ftprobe.study.lock import FolderLock
 from ftprobe.study.plan import Plan, Step, build_plan
 from ftprobe.study.progress import read_progress
@@ -94,50 +94,42 @@ def run_study(
     threads = cfg.threads
     per_worker = max(1, threads // max(1, workers))
     own_executor = executor is None
-    has_gpus, gpu_share = False, 0.0
     if executor is None and executor_kind == "ray":
-        from ftprobe.study.placement import check_gpus
         from ftprobe.study.ray_executor import RayExecutor
 
         # here: a Ray of `workers` steps at once, each with its share of the threads; on a
         # cluster, as many steps in flight as it has CPUs unless --workers says otherwise
         executor = RayExecutor(ray_address, workers=workers if (ray_address is None or workers > 1) else None,
                                cpus=max(threads, workers * per_worker) if ray_address is None else None)
-    if executor is not None and hasattr(executor, "check_folder_visible"):
-        from ftprobe.study.placement import check_gpus
-
-        has_gpus, gpu_share = executor.has_gpus, executor.gpu_share
-        try:
-            check_gpus(cfg, has_gpus)
-        except BaseException:
-            if own_executor:
-                executor.shutdown()
-            raise
     lock = FolderLock(out, "ftprobe study")
     try:
-        lock.acquire()
-        if executor is not None and hasattr(executor, "check_folder_visible"):
+        if isinstance(executor, ClusterExecutor):  # every check before any work
+            from ftprobe.study.placement import check_gpus
+
+            check_gpus(cfg, executor.has_gpus)
+            lock.acquire()
             executor.check_folder_visible(out)
-    except BaseException:
-        lock.release()
-        if own_executor and executor is not None:
-            executor.shutdown()
-        raise
-    try:
+        else:
+            lock.acquire()
         write_json_atomic(out / "study.json", cfg.to_json())
         executor = executor or make_executor(workers, threads)
         if executor.workers <= 1:
             set_threads(threads)
+        on_cluster = isinstance(executor, ClusterExecutor)
         _run_steps(plan, cache, summary, executor, own_executor, stop_after, per_worker,
-                   has_gpus, gpu_share, console, progress)
+                   executor.has_gpus if on_cluster else False, executor.gpu_share if on_cluster else 0.0,
+                   console, progress)
+
+        from ftprobe.report import write_report
+        from ftprobe.study.results import collect_results
+
+        paths = write_report(collect_results(plan, cache), out)
+    except BaseException:
+        if own_executor and executor is not None:
+            executor.shutdown(cancel=True)  # a no-op when _run_steps shut it down already
+        raise
     finally:
         lock.release()
-
-    from ftprobe.report import write_report
-    from ftprobe.study.results import collect_results
-
-    results = collect_results(plan, cache)
-    paths = write_report(results, out)
     summary.report = paths["html"]
     summary.results = paths["json"]
     summary.seconds = time.monotonic() - t0
