@@ -49,9 +49,16 @@ def test_study_on_ray_equals_serial(tiny_bert, tmp_path, ray_cluster):
     serial = tmp_path / "serial"
     on_ray = tmp_path / "ray"
     run_study(parse_config(micro_config(tiny_bert, serial), "t"), progress=False)
-    summary = run_study(parse_config(micro_config(tiny_bert, on_ray), "t"), progress=False,
-                        executor_kind="ray", workers=2)
-    assert len(summary.executed) == len(summary.plan.steps)
+    from rich.console import Console
+
+    view = tmp_path / "view.txt"
+    with open(view, "w") as fh:
+        summary = run_study(parse_config(micro_config(tiny_bert, on_ray), "t"), executor_kind="ray",
+                            workers=2, console=Console(file=fh, force_terminal=True, width=200))
+    n = len(summary.plan.steps)
+    assert len(summary.executed) == n
+    shown = view.read_text()
+    assert f"[{n}/{n}]" in shown and "failed 0" in shown and "running " in shown  # the one view
     assert _results(on_ray) == _results(serial)
     cache = StepCache(on_ray / "steps")
     for s in summary.plan.steps.values():
@@ -174,6 +181,19 @@ def test_driver_killed_and_rerun_does_nothing_twice(tiny_bert, tmp_path, ray_clu
     ref = tmp_path / "ref"
     run_study(parse_config(_long_finetune(tiny_bert, ref), "t"), progress=False)
     assert _results(out) == _results(ref)
+
+
+@pytest.mark.slow
+def test_progress_view_shows_a_running_steps_own_progress(tiny_bert, tmp_path, ray_cluster):
+    from rich.console import Console
+
+    view = tmp_path / "view.txt"
+    with open(view, "w") as fh:
+        run_study(parse_config(_long_finetune(tiny_bert, tmp_path / "out"), "t"), executor_kind="ray",
+                  console=Console(file=fh, force_terminal=True, width=200))
+    shown = view.read_text()
+    assert "fine-tuning " in shown and "/60 (epoch " in shown  # from the worker's progress file
+    assert "checkpoints " in shown  # the series step, checkpoint i of n
 
 
 @pytest.mark.slow
