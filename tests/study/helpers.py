@@ -75,3 +75,18 @@ class FakeDirectProbe:
 def fake_fit(X, y, options, n_labels, state):
     assert state.parent.is_dir()  # a path in the step's work folder
     return FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)
+
+
+def stable_results(results: dict) -> dict:
+    """results.json without what legitimately differs between two runs of one study: the
+    output folder and wall-clock timings."""
+
+    def strip(o):
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items()
+                    if not ("seconds" in k or k.endswith("per_s") or k == "config")}
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+
+    return strip(results)

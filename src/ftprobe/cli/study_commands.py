@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ftprobe.cli.framework import command, opt
 
@@ -22,9 +23,15 @@ class StudyCommand:
     workers: int | None = opt(None, help="steps run in parallel (default: the config's workers)")
     output: Path | None = opt(None, help="override the config's output folder")
     progress: bool = opt(True, help="show progress")
+    executor: Literal["local", "ray"] = opt("local", help="where steps run: this machine (serial, or "
+                                            "a process pool with --workers) or Ray")
+    ray_address: str | None = opt(None, help="join the Ray cluster at HEAD:PORT (with --executor ray; "
+                                  "default: start Ray on this machine)")
+    gc: bool = opt(False, help="remove cached steps and store entries the config no longer reaches, "
+                   "and stop (with --dry-run: only list them)")
 
     def run(self) -> int:
-        from ftprobe.study import load_config, run_study
+        from ftprobe.study import load_config
 
         cfg = load_config(self.config)
         if self.output is not None:
@@ -33,7 +40,13 @@ class StudyCommand:
             from ftprobe.errors import UserError
 
             raise UserError("--workers must be at least 1")
-        summary = run_study(cfg, workers=self.workers, dry_run=self.dry_run, progress=self.progress)
+        if self.gc:
+            from ftprobe.study.gc import collect_garbage
+
+            print(collect_garbage(cfg, dry_run=self.dry_run).describe(self.dry_run))
+            return 0
+        _check_executor(self.executor, self.ray_address)
+        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address)
         if not self.dry_run:
             _print_done(summary)
         return 0
@@ -50,20 +63,36 @@ class DemoCommand:
     dry_run: bool = opt(False, help="print the plan and stop")
     write_config: Path | None = opt(None, help="only write the demo's config (TOML) here and stop")
     progress: bool = opt(True, help="show progress")
+    executor: Literal["local", "ray"] = opt("local", help="where steps run: this machine or Ray")
+    ray_address: str | None = opt(None, help="join the Ray cluster at HEAD:PORT (with --executor ray)")
 
     def run(self) -> int:
-        from ftprobe.study import run_study
         from ftprobe.study.demo import demo_config, demo_toml
 
         if self.write_config is not None:
             self.write_config.write_text(demo_toml(output=str(self.out)), encoding="utf-8")
             print(f"wrote {self.write_config}")
             return 0
+        _check_executor(self.executor, self.ray_address)
         cfg = demo_config(self.out.resolve())
-        summary = run_study(cfg, workers=self.workers, dry_run=self.dry_run, progress=self.progress)
+        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address)
         if not self.dry_run:
             _print_done(summary)
         return 0
+
+
+def _check_executor(executor: str, ray_address: str | None) -> None:
+    if ray_address is not None and executor != "ray":
+        from ftprobe.errors import UserError
+
+        raise UserError("--ray-address needs --executor ray")
+
+
+def _run(cfg, workers, dry_run: bool, progress: bool, executor: str, ray_address: str | None):
+    from ftprobe.study import run_study
+
+    return run_study(cfg, workers=workers, dry_run=dry_run, progress=progress, executor_kind=executor,
+                     ray_address=ray_address)
 
 
 def _print_done(summary) -> None:

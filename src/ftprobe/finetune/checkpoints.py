@@ -79,6 +79,29 @@ def write_folder_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
     return target
 
 
+def share_identical_files(folder: Path, source: Path) -> int:
+    """Hard-link each file of ``folder`` that is byte-identical to ``source``'s file of the same
+    name (the final model saved at the step of the last checkpoint), so its weights are stored
+    once. Returns the bytes saved; a file system without hard links keeps the copies."""
+    import filecmp
+
+    saved = 0
+    for f in sorted(folder.iterdir()):
+        twin = source / f.name
+        if not (f.is_file() and twin.is_file()) or f.stat().st_size != twin.stat().st_size:
+            continue
+        if os.path.samefile(f, twin) or not filecmp.cmp(f, twin, shallow=False):
+            continue
+        tmp = f.with_name(f".link-{f.name}")
+        try:
+            os.link(twin, tmp)
+        except OSError:
+            continue
+        os.replace(tmp, f)
+        saved += f.stat().st_size
+    return saved
+
+
 # ---------------------------------------------------------------------------------------------
 # Optimizer / scheduler / RNG state <-> (tensors, JSON)
 

@@ -236,6 +236,9 @@ def finetune(
 
     net.eval()
     save(final_dir, False)
+    saved = ck.list_checkpoints(out_dir)
+    if saved and ck.read_trainer_state(saved[-1]).get("step") == step:  # the same weights: store once
+        ck.share_identical_files(final_dir, saved[-1])
     seconds = sum(m.get("train_seconds", 0.0) for m in metrics)
     rate = sum(m.get("train_sentences", 0) for m in metrics) / max(seconds, 1e-9)
     return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), metrics, seconds, rate,

@@ -60,9 +60,19 @@ class FinetuneSettings(_Base):
     lr: float = Field(5e-5, gt=0)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
+    seeds: list[int] | None = Field(None, min_length=1)  # a sweep: one fine-tuned model per seed
     checkpoint_every_steps: int | None = Field(None, ge=1)
     checkpoint_every_epoch: bool = True
+    # false: a checkpoint's weights are deleted once the study has every vector it needs from them
+    keep_checkpoints: bool = False
     options: dict[str, Any] = Field(default_factory=dict)  # further FinetuneConfig fields
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v):
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"seeds {v}: each seed once")
+        return v
 
 
 class ProbeSettings(_Base):

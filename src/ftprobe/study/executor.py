@@ -12,16 +12,37 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class StepResources:
+    """What one step asks of the machine it runs on (a cluster scheduler places it by these)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
 
 
 @runtime_checkable
 class Executor(Protocol):
     workers: int
 
-    def submit(self, fn: Callable[[dict], dict], payload: dict) -> Future: ...
+    def submit(self, fn: Callable[[dict], dict], payload: dict,
+               resources: StepResources | None = None) -> Future: ...
 
     def shutdown(self, cancel: bool = False) -> None: ...
+
+
+@runtime_checkable
+class ClusterExecutor(Executor, Protocol):
+    """An executor whose steps may run on other machines: the runner checks, before any work,
+    that they all see the output folder, and places GPU steps by the cluster's GPUs."""
+
+    has_gpus: bool
+    gpu_share: float  # of one GPU, asked by each GPU step
+
+    def check_folder_visible(self, folder) -> None: ...
 
 
 class SerialExecutor:
@@ -29,7 +50,8 @@ class SerialExecutor:
 
     workers = 1
 
-    def submit(self, fn: Callable[[dict], dict], payload: dict) -> Future:
+    def submit(self, fn: Callable[[dict], dict], payload: dict,
+               resources: StepResources | None = None) -> Future:
         fut: Future = Future()
         try:
             fut.set_result(fn(payload))
@@ -65,7 +87,8 @@ class LocalPoolExecutor:
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                          initializer=_init_worker, initargs=(threads_per_worker,))
 
-    def submit(self, fn: Callable[[dict], dict], payload: dict) -> Future:
+    def submit(self, fn: Callable[[dict], dict], payload: dict,
+               resources: StepResources | None = None) -> Future:
         return self._pool.submit(fn, payload)
 
     def shutdown(self, cancel: bool = False) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
+from ftprobe.study.sweep import variants
 
 STEP_VERSION = 1
 ORIGINAL = "original"
@@ -70,6 +71,14 @@ class Plan:
 
     def pending(self, cache: StepCache) -> list[Step]:
         return [s for s in self.steps.values() if not cache.done(s.kind, s.key)]
+
+    def dependents(self) -> dict[str, list[str]]:
+        """Step id -> the ids of the steps that read it."""
+        out: dict[str, list[str]] = {sid: [] for sid in self.steps}
+        for sid, s in self.steps.items():
+            for dep in s.deps.values():
+                out[dep].append(sid)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +159,6 @@ def build_plan(cfg: StudyConfig) -> Plan:
     plan = Plan(cfg, {}, models, tasks, {"runs": [], "cross": []})
 
     ext_settings = cfg.extract.model_dump()
-    ft_settings = cfg.finetune.model_dump()
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
     dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
@@ -191,11 +199,13 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         for layer in cfg.directprobe.layers}
                 for split in ("train", "test")}
 
-    for m in cfg.models:
+    for m, variant in ((model, v) for model in cfg.models for v in variants(cfg, model)):
         mi = models[m.name]
+        ft_settings = variant.finetune_settings(cfg.finetune.model_dump())
+        tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]
-            run: dict[str, Any] = {"model": m.name, "task": t.name}
+            run: dict[str, Any] = {"model": variant.label, "task": t.name}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
@@ -206,17 +216,17 @@ def build_plan(cfg: StudyConfig) -> Plan:
                                                   **ft_settings}, ft_deps, STEP_VERSION)
                 ft_spec = {"model": {"source": mi.source, "revision": mi.revision}, "task": ti.spec,
                            "finetune": ft_settings}
-                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{mi.name}/{ti.name}"))
+                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{variant.label}/{ti.name}"))
                 run["finetune"] = ft_id
-                ft = extracts(mi, ti, ft_id, FINETUNED)
+                ft = extracts(mi, ti, ft_id, tuned)
                 run["extract_finetuned"] = ft
-                run["probe_finetuned"] = probe(mi, ti, ft, FINETUNED)
-                run["dp_finetuned"] = dp_steps(mi, ti, ft, FINETUNED)
+                run["probe_finetuned"] = probe(mi, ti, ft, tuned)
+                run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
                 sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000}
                 run["similarity"] = plan.add(Step(
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
-                    sim_settings, sim_deps, f"{mi.name}/{ti.name}"))
+                    sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
                 series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
                 series_settings = {"impl": 2, "layers": cfg.directprobe.checkpoint_layers,
                                    "first_last": cfg.directprobe.layers, **dp_core,
@@ -227,18 +237,19 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
                 run["series"] = plan.add(Step(
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),
-                    spec, series_deps, f"{mi.name}/{ti.name} checkpoints"))
+                    spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
             plan.index["runs"].append(run)
 
         for pair in cfg.cross_task:
             names = {t.name for t in cfg.tasks_of(m)}
             if not {pair.finetune, pair.probe} <= names:
                 continue
-            run_a = next(r for r in plan.index["runs"] if r["model"] == m.name and r["task"] == pair.finetune)
+            run_a = next(r for r in plan.index["runs"]
+                         if r["model"] == variant.label and r["task"] == pair.finetune)
             ti_b = tasks[pair.probe]
-            stage = f"tuned on {pair.finetune}"
+            stage = f"tuned on {pair.finetune}" + (f", {variant.suffix}" if variant.suffix else "")
             ex = extracts(mi, ti_b, run_a["finetune"], stage)
-            cross = {"model": m.name, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
+            cross = {"model": variant.label, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
                      "probe_step": probe(mi, ti_b, ex, stage),
                      "dp": {str(layer): directprobe(mi, ti_b, ex["train"], layer, "train", stage)
                             for layer in cfg.directprobe.layers}}

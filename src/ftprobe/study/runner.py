@@ -9,9 +9,13 @@ from pathlib import Path
 
 from ftprobe.study.cache import StepCache, write_json_atomic
 from ftprobe.study.config import StudyConfig
-from ftprobe.study.executor import Executor, make_executor
+from ftprobe.study.executor import ClusterExecutor, Executor, make_executor
+from ftprobe.study.lock import FolderLock
 from ftprobe.study.plan import Plan, Step, build_plan
+from ftprobe.study.progress import read_progress
 from ftprobe.study.steps import run_step, set_threads
+
+POLL_S = 0.5  # seconds between two looks at the running steps' progress files
 
 
 class StudyInterrupted(Exception):
@@ -65,8 +69,15 @@ def run_study(
     console=None,
     progress: bool = True,
     executor: Executor | None = None,
+    executor_kind: str = "local",
+    ray_address: str | None = None,
 ) -> RunSummary:
-    """Run the study; ``stop_after`` stops (as if killed) after that many executed steps."""
+    """Run the study; ``stop_after`` stops (as if killed) after that many executed steps.
+
+    ``executor_kind``: ``local`` (in this process, or a process pool of ``workers``) or ``ray``
+    (a Ray instance started here, or the cluster at ``ray_address``). One runner per output
+    folder: a second one is refused while this one runs.
+    """
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -78,23 +89,71 @@ def run_study(
     if dry_run:
         print_plan(plan, cache, console)
         return summary
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "study.json", cfg.to_json())
 
     workers = workers or cfg.workers
     threads = cfg.threads
     per_worker = max(1, threads // max(1, workers))
     own_executor = executor is None
-    executor = executor or make_executor(workers, threads)
-    if executor.workers <= 1:
-        set_threads(threads)
+    if executor is None and executor_kind == "ray":
+        from ftprobe.study.ray_executor import RayExecutor
 
+        # here: a Ray of `workers` steps at once, each with its share of the threads; on a
+        # cluster, as many steps in flight as it has CPUs unless --workers says otherwise
+        executor = RayExecutor(ray_address, workers=workers if (ray_address is None or workers > 1) else None,
+                               cpus=max(threads, workers * per_worker) if ray_address is None else None)
+    lock = FolderLock(out, "ftprobe study")
+    try:
+        if isinstance(executor, ClusterExecutor):  # every check before any work
+            from ftprobe.study.placement import check_gpus
+
+            check_gpus(cfg, executor.has_gpus)
+            lock.acquire()
+            executor.check_folder_visible(out)
+        else:
+            lock.acquire()
+        write_json_atomic(out / "study.json", cfg.to_json())
+        executor = executor or make_executor(workers, threads)
+        if executor.workers <= 1:
+            set_threads(threads)
+        on_cluster = isinstance(executor, ClusterExecutor)
+        _run_steps(plan, cache, summary, executor, own_executor, stop_after, per_worker,
+                   executor.has_gpus if on_cluster else False, executor.gpu_share if on_cluster else 0.0,
+                   console, progress)
+
+        from ftprobe.report import write_report
+        from ftprobe.study.results import collect_results
+
+        paths = write_report(collect_results(plan, cache), out)
+    except BaseException:
+        if own_executor and executor is not None:
+            executor.shutdown(cancel=True)  # a no-op when _run_steps shut it down already
+        raise
+    finally:
+        lock.release()
+    summary.report = paths["html"]
+    summary.results = paths["json"]
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Executor, own_executor: bool,
+               stop_after: int | None, per_worker: int, has_gpus: bool, gpu_share: float,
+               console, progress: bool) -> None:
+    """Submit each step as soon as its inputs are done; poll the running ones' progress."""
+    from ftprobe.study.placement import step_resources
+
+    cfg = plan.config
+    out = cfg.output_dir
     steps = plan.steps
+    weights = _Weights(plan, cache)
     done = {sid for sid, s in steps.items() if cache.done(s.kind, s.key)}
+    done -= weights.needed_again(done)
     summary.cached = sorted(done)
     pending = [sid for sid in steps if sid not in done]
     running: dict[Future, str] = {}
     failed: list[tuple[str, BaseException]] = []
+    interrupted = False
+    weights.release(done)
 
     bar = _Progress(console, len(steps), len(done), progress)
     try:
@@ -108,8 +167,9 @@ def run_study(
                     s = steps[sid]
                     if all(d in done for d in s.deps.values()):
                         pending.remove(sid)
+                        res = step_resources(s, cfg, per_worker, has_gpus, gpu_share)
                         bar.start(s)
-                        fut = executor.submit(run_step, _payload(s, plan, out, per_worker))
+                        fut = executor.submit(run_step, _payload(s, plan, out, int(res.cpus)), res)
                         running[fut] = sid
             if not running:
                 if stop_after is not None and len(summary.executed) >= stop_after and pending:
@@ -118,7 +178,7 @@ def run_study(
                     break
                 raise RuntimeError("study plan has steps whose inputs never finish: "
                                    + ", ".join(pending[:5]))
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(running), timeout=POLL_S, return_when=FIRST_COMPLETED)
             for fut in finished:
                 sid = running.pop(fut)
                 s = steps[sid]
@@ -130,31 +190,69 @@ def run_study(
                 done.add(sid)
                 summary.executed.append(sid)
                 bar.finish(s, fut.result().get("_seconds"))
+                weights.release(done)
+            bar.poll({sid: cache.partial(steps[sid].kind, steps[sid].key) for sid in running.values()},
+                     len(pending), len(failed))
+    except KeyboardInterrupt:
+        interrupted = True
+        if progress:
+            console.print(f"interrupted: cancelling {len(running)} running step(s); "
+                          "run again to resume (finished steps are kept)")
+        raise
     finally:
         bar.close()
         if own_executor:
-            executor.shutdown(cancel=bool(failed))
+            executor.shutdown(cancel=bool(failed) or interrupted)
     if failed:
         sid, exc = failed[0]
         from ftprobe.errors import UserError
 
         if isinstance(exc, UserError):
             raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {exc}") from exc
+        cause = getattr(exc, "cause", None)  # Ray wraps a step's exception; show the step's own
+        if isinstance(cause, UserError):
+            raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {cause}") from exc
         raise exc
 
-    from ftprobe.report import write_report
-    from ftprobe.study.results import collect_results
 
-    results = collect_results(plan, cache)
-    paths = write_report(results, out)
-    summary.report = paths["html"]
-    summary.results = paths["json"]
-    summary.seconds = time.monotonic() - t0
-    return summary
+class _Weights:
+    """``keep_checkpoints = false``: a fine-tuning step's weights go once all its readers are done."""
+
+    def __init__(self, plan: Plan, cache: StepCache):
+        self.keep = plan.config.finetune.keep_checkpoints
+        self.cache = cache
+        self.plan = plan
+        self.readers = {sid: r for sid, r in plan.dependents().items() if plan.steps[sid].kind == "finetune"}
+        self.released: set[str] = set()
+
+    def needed_again(self, done: set[str]) -> set[str]:
+        """Done fine-tuning steps whose weights were removed but that a step still to run reads:
+        taken out of the cache, to run again."""
+        from ftprobe.study.weights import forget_step, weights_removed
+
+        again = set()
+        for sid, readers in self.readers.items():
+            s = self.plan.steps[sid]
+            if sid in done and any(r not in done for r in readers) and weights_removed(self.cache, s.key):
+                forget_step(self.cache, s.kind, s.key)
+                again.add(sid)
+        return again
+
+    def release(self, done: set[str]) -> None:
+        if self.keep:
+            return
+        from ftprobe.study.weights import remove_weights
+
+        for sid, readers in self.readers.items():
+            if sid in done and sid not in self.released and all(r in done for r in readers):
+                remove_weights(self.cache, self.plan.steps[sid].key)
+                self.released.add(sid)
 
 
 class _Progress:
-    """One progress view: a bar over all steps, and a line per finished step."""
+    """One progress view: a bar over all steps with the counts (done / running / failed / to
+    run), a line per running step with its own progress (read from the progress file it writes
+    in its work folder, wherever it runs), and a line per finished step."""
 
     def __init__(self, console, total: int, cached: int, enabled: bool):
         self.console = console
@@ -162,7 +260,9 @@ class _Progress:
         self.total = total
         self.count = cached
         self.t: dict[str, float] = {}
+        self.labels: dict[str, str] = {}
         self._progress = None
+        self._lines: dict[str, object] = {}
         if enabled:
             from rich.progress import (
                 BarColumn,
@@ -172,21 +272,42 @@ class _Progress:
                 TimeElapsedColumn,
             )
 
-            self._progress = Progress(TextColumn("study"), BarColumn(), MofNCompleteColumn(),
+            self._progress = Progress(TextColumn("{task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("{task.description}"),
                                       console=console, transient=True)
-            self._task = self._progress.add_task("", total=total, completed=cached)
+            self._task = self._progress.add_task("", total=total, completed=cached, name="study")
             self._progress.start()
             if cached:
                 console.print(f"{cached} of {total} steps already done (cached)")
 
     def start(self, step: Step) -> None:
         self.t[step.id] = time.monotonic()
+        self.labels[step.id] = f"{step.kind} {step.label}"
         if self._progress:
-            self._progress.update(self._task, description=f"{step.kind} {step.label}")
+            self._lines[step.id] = self._progress.add_task("", total=None, name=f"  {step.kind} {step.label}")
+
+    def poll(self, running: dict[str, Path], to_run: int, failed: int) -> None:
+        """Refresh the counts and each running step's own progress."""
+        if not self._progress:
+            return
+        self._progress.update(self._task, description=f"done {self.count}, running {len(running)}, "
+                                                      f"failed {failed}, to run {to_run}")
+        for sid, work in running.items():
+            line = self._lines.get(sid)
+            p = read_progress(work)
+            if line is None or p is None:
+                continue
+            self._progress.update(line, description=f"{p.describe()} [{p.host}:{p.pid}]",
+                                  completed=p.done or 0, total=p.total or None)
+
+    def _drop(self, step: Step) -> None:
+        line = self._lines.pop(step.id, None)
+        if line is not None and self._progress:
+            self._progress.remove_task(line)
 
     def finish(self, step: Step, seconds) -> None:
         self.count += 1
+        self._drop(step)
         took = time.monotonic() - self.t.get(step.id, time.monotonic())
         if self._progress:
             self._progress.update(self._task, advance=1)
@@ -194,6 +315,7 @@ class _Progress:
                                f"{step.label}  ({took:.1f}s)", markup=False, highlight=False)
 
     def fail(self, step: Step, exc: BaseException) -> None:
+        self._drop(step)
         if self.enabled:
             self.console.print(f"FAILED {step.kind} {step.label}: {exc}", markup=False, highlight=False)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, write_json_atomic
+from ftprobe.study.progress import ProgressFile
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ class Context:
         self.store_root = self.out / "store"
         self.deps: dict[str, dict] = payload["deps"]  # name -> {"kind", "key"}
         self.threads = int(payload.get("threads") or 1)
+        self.progress: ProgressFile | None = None  # set by run_step, in the step's work folder
+
+    def report(self, phase: str, done: int | None = None, total: int | None = None, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress.update(phase, done, total, detail)
 
     def dep_result(self, name: str) -> dict:
         d = self.deps[name]
@@ -58,6 +64,8 @@ def run_step(payload: dict) -> dict:
         return ctx.cache.load(kind, key)
     set_threads(ctx.threads)
     work = ctx.cache.begin(kind, key)
+    ctx.progress = ProgressFile(work)
+    ctx.progress.started()
     fn = STEP_FUNCTIONS[kind]
     t0 = time.monotonic()
     result = fn(payload["spec"], ctx, work)
@@ -165,7 +173,19 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     options = s.pop("options", {}) or {}
     task = _load_task(spec["task"], "train", None)
     config = FinetuneConfig(**s, **options)
-    res = finetune(spec["model"]["source"], task, work / "run", config=config, resume=True, progress=False)
+    run_dir = work / "run"
+    schedule: dict[str, int] = {}
+
+    def report(step: int, _net) -> None:
+        if not schedule:  # written by finetune before its first step
+            resolved = json.loads((run_dir / "run.json").read_text()).get("resolved", {})
+            schedule.update(total=int(resolved.get("total_steps", 0)),
+                            per_epoch=max(1, int(resolved.get("steps_per_epoch", 1))))
+        epoch = (step - 1) // schedule["per_epoch"] + 1
+        ctx.report("fine-tuning", step, schedule["total"], f"(epoch {epoch})")
+
+    res = finetune(spec["model"]["source"], task, run_dir, config=config, resume=True, progress=False,
+                   callback=report)
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
@@ -181,6 +201,7 @@ def _plain(o: Any):
 
 
 def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
+    ctx.report("extracting")
     task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
     enc = _encoder(spec["model"], ctx, spec["extract"]["device"])
     entry = _extract(enc, task, spec["split"], ctx, spec["layers"], spec["extract"])
@@ -274,6 +295,7 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     entry = ctx.entry("entry")
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
     names = list(entry.label_names)
+    ctx.report("DirectProbe", detail=f"layer {layer}, {entry.n_targets} points")
     dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"], len(names),
                           work / "directprobe-state.npz")
     try:
@@ -320,8 +342,9 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     K = task.n_labels
     fingerprints: list[str] = []
     names: list[str] = []
-    for name, get_entry in points:
+    for n_point, (name, get_entry) in enumerate(points):
         i = len(names)
+        ctx.report("checkpoints", n_point, len(points), f"({name})")
         done_file = work / f"point-{i:03d}.json"
         if done_file.is_file():
             fingerprints.append(json.loads(done_file.read_text())["entry"])

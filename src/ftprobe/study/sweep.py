@@ -1,0 +1,68 @@
+"""Sweeps: the fine-tuned models a study makes, one ``Variant`` per point of the cross product.
+
+A variant is a model with values for the swept fine-tuning settings (``[finetune] seeds`` today;
+any further list-valued setting, such as fine-tuning methods, is one more ``SweepDimension``).
+Steps that do not depend on a swept setting (the original model's vectors and probes) have the
+same content key in every variant, so the plan holds them, and the study runs them, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+from ftprobe.study.config import ModelConfig, StudyConfig
+
+# Settings that decide how a study runs, not what a fine-tuned model is: never in a step's key.
+NOT_IN_KEY = ("seeds", "keep_checkpoints")
+
+
+@dataclass(frozen=True)
+class SweepDimension:
+    """One swept fine-tuning setting: ``setting`` (a ``[finetune]`` key) takes each of ``values``."""
+
+    setting: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model fine-tuned with one value of every swept setting."""
+
+    model: str
+    settings: tuple[tuple[str, Any], ...] = ()  # (setting, value) per dimension, in order
+    swept: tuple[str, ...] = ()  # the settings with more than one value (they name the variant)
+
+    @property
+    def suffix(self) -> str:
+        """The values of the swept settings (``seed=1``); empty when nothing is swept."""
+        return " ".join(f"{k}={v}" for k, v in self.settings if k in self.swept)
+
+    @property
+    def label(self) -> str:
+        """The name in tables: the model, plus the settings that vary (``minilm seed=1``)."""
+        return f"{self.model} {self.suffix}" if self.suffix else self.model
+
+    def finetune_settings(self, base: dict[str, Any]) -> dict[str, Any]:
+        """The ``[finetune]`` settings of this variant's fine-tuning step (what its key hashes)."""
+        out = {k: v for k, v in base.items() if k not in NOT_IN_KEY}
+        out.update(dict(self.settings))
+        return out
+
+
+def sweep_dimensions(cfg: StudyConfig) -> list[SweepDimension]:
+    """The swept settings of a study (none when every setting has one value)."""
+    dims = []
+    if cfg.finetune.seeds is not None:
+        dims.append(SweepDimension("seed", tuple(cfg.finetune.seeds)))
+    return dims
+
+
+def variants(cfg: StudyConfig, model: ModelConfig) -> list[Variant]:
+    """Every variant of ``model``: the cross product of the swept settings, in config order."""
+    dims = sweep_dimensions(cfg)
+    swept = tuple(d.setting for d in dims if len(d.values) > 1)
+    combos = product(*(d.values for d in dims)) if dims else [()]
+    return [Variant(model.name, tuple(zip([d.setting for d in dims], combo, strict=True)), swept)
+            for combo in combos]

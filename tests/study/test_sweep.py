@@ -1,0 +1,70 @@
+"""Sweeps: [finetune] seeds (with models and tasks) give the cross product; shared steps once."""
+
+from __future__ import annotations
+
+from ftprobe.study import build_plan, parse_config
+from ftprobe.study.sweep import SweepDimension, Variant, sweep_dimensions, variants
+
+from .conftest import micro_config
+
+
+def _kinds(plan) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in plan.steps.values():
+        out[s.kind] = out.get(s.kind, 0) + 1
+    return out
+
+
+def test_seeds_cross_models_and_tasks(tiny_bert, tiny_distilbert, tmp_path):
+    base = micro_config(tiny_bert, tmp_path / "o")
+    base["tasks"] = [{"name": "pos", "data": "sample:ewt", "max_sentences": 12},
+                     {"name": "trec-50", "data": "sample:trec", "max_sentences": 20}]
+    base["models"] = [{"name": "a", "path": str(tiny_bert)}, {"name": "b", "path": str(tiny_distilbert)}]
+    one = build_plan(parse_config(base, "t"))
+    ft = dict(base["finetune"], seeds=[0, 1, 2])
+    three = build_plan(parse_config({**base, "finetune": ft}, "t"))
+    k1, k3 = _kinds(one), _kinds(three)
+    assert k1["finetune"] == 2 * 2 and k3["finetune"] == 2 * 2 * 3  # models x tasks x seeds
+    # the original model's extractions, probes and DirectProbes do not depend on the seed
+    n_orig_extract = sum(1 for s in one.steps.values() if s.kind == "extract" and "(original)" in s.label)
+    n3_orig_extract = sum(1 for s in three.steps.values() if s.kind == "extract" and "(original)" in s.label)
+    assert n_orig_extract == n3_orig_extract == 2 * 5  # models x (train/dev/test of pos, train/test of trec)
+    assert k3["series"] == 3 * k1["series"] and k3["similarity"] == 3 * k1["similarity"]
+    labels = sorted({r["model"] for r in three.index["runs"]})
+    assert labels == ["a seed=0", "a seed=1", "a seed=2", "b seed=0", "b seed=1", "b seed=2"]
+    assert len(three.index["runs"]) == 2 * 2 * 3
+
+
+def test_one_seed_is_the_plain_study(tiny_bert, tmp_path):
+    base = micro_config(tiny_bert, tmp_path / "o")
+    plain = build_plan(parse_config(base, "t"))
+    listed = build_plan(parse_config({**base, "finetune": dict(base["finetune"], seeds=[0])}, "t"))
+    other = build_plan(parse_config({**base, "finetune": dict(base["finetune"], seed=5)}, "t"))
+    assert set(plain.steps) == set(listed.steps)  # same keys: nothing reruns
+    assert [r["model"] for r in listed.index["runs"]] == ["tiny"]
+    assert set(plain.steps) != set(other.steps)
+    keep = build_plan(parse_config({**base, "finetune": dict(base["finetune"], keep_checkpoints=True)}, "t"))
+    assert set(keep.steps) == set(plain.steps)  # keeping weights changes no result
+
+
+def test_variant_is_the_cross_product_of_dimensions(tiny_bert, tmp_path):
+    cfg = parse_config({**micro_config(tiny_bert, tmp_path / "o"), "finetune": {"seeds": [3, 4]}}, "t")
+    assert sweep_dimensions(cfg) == [SweepDimension("seed", (3, 4))]
+    vs = variants(cfg, cfg.models[0])
+    assert vs == [Variant("tiny", (("seed", 3),), ("seed",)), Variant("tiny", (("seed", 4),), ("seed",))]
+    assert vs[1].finetune_settings({"seed": 0, "lr": 1.0, "seeds": [3, 4], "keep_checkpoints": False}) == \
+        {"seed": 4, "lr": 1.0}
+    # a further dimension (e.g. fine-tuning methods) multiplies the variants
+    v = Variant("m", (("seed", 1), ("method", "lora")), ("method",))
+    assert v.label == "m method=lora" and v.finetune_settings({})["method"] == "lora"
+
+
+def test_bad_seeds_named(tiny_bert, tmp_path):
+    import pytest
+
+    from ftprobe.errors import UserError
+
+    with pytest.raises(UserError, match=r"finetune.seeds"):
+        parse_config({**micro_config(tiny_bert, tmp_path / "o"), "finetune": {"seeds": [1, 1]}}, "t")
+    with pytest.raises(UserError, match=r"finetune.seeds"):
+        parse_config({**micro_config(tiny_bert, tmp_path / "o"), "finetune": {"seeds": []}}, "t")
