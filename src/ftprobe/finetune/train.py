@@ -34,6 +34,7 @@ from ftprobe.errors import UserError
 from ftprobe.finetune import checkpoints as ck
 from ftprobe.finetune.config import FinetuneConfig
 from ftprobe.finetune.data import SplitBatches
+from ftprobe.finetune.methods import apply_method, count_trainable, load_adapters
 from ftprobe.finetune.model import FinetuneModel
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,13 @@ def finetune(
     start = ck.last_resumable(out_dir) if resuming else None
 
     torch.manual_seed(config.seed)
-    encoder = load_encoder(str(start) if start else model, device="cpu")
+    method = config.parsed_method()
+    # a LoRA checkpoint holds merged weights: resume from the base model and the saved adapters
+    encoder = load_encoder(str(start) if start and method.name != "lora" else model, device="cpu")
+    apply_method(method, encoder.model, config.lora())  # a method that does not fit fails here
     max_length = min(config.max_length or encoder.max_length, encoder.max_length)
-    builder = BatchBuilder(encoder.tokenizer, max_length)
+    sentence_pooling = encoder.default_sentence_pooling  # [CLS], or the last token of a decoder
+    builder = BatchBuilder(encoder.tokenizer, max_length, sentence_pooling=sentence_pooling)
     train = SplitBatches(train_split, task.kind, encoder.tokenizer, builder)
     evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
                   if eval_name else None)
@@ -125,9 +130,12 @@ def finetune(
     if dropout is None:
         dropout = next((float(v) for k in ("classifier_dropout", "hidden_dropout_prob", "dropout")
                         if isinstance(v := getattr(cfg, k, None), int | float)), 0.1)
-    net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout)
+    net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout, container=encoder.container)
     if start:
         net.load_head(start)
+        if method.name == "lora":
+            load_adapters(net.encoder, start)
+    trainable = count_trainable(method, net.encoder, net.head)
     net.to(device)
 
     epochs = config.resolved_epochs(encoder.n_layers)
@@ -145,9 +153,9 @@ def finetune(
     resolved = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
                 "warmup_steps": warmup_steps, "eval_split": eval_name, "max_length": max_length,
                 "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
-                "train_sentences": len(train), "train_targets": len(train_split)}
+                "train_sentences": len(train), "train_targets": len(train_split), **trainable.to_dict()}
     head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
-                 "pooling": {"sentence": "cls"} if task.kind == "sentence" else {"word": "mean"},
+                 "pooling": {"sentence": sentence_pooling} if task.kind == "sentence" else {"word": "mean"},
                  "layer": "last"}
 
     step = 0
