@@ -57,7 +57,9 @@ def check_sentence_pooling(encoder: Encoder, pooling: str | None) -> str:
     token is no summary (decoder-only models see nothing after it; T5 starts with a word)."""
     if pooling is None:
         return encoder.default_sentence_pooling
-    if pooling == "cls" and encoder.default_sentence_pooling != "cls":
+    from ftprobe.represent.align import special_tokens
+
+    if pooling == "cls" and (encoder.family == "decoder" or not special_tokens(encoder.tokenizer)[0]):
         raise UserError(f"sentence pooling 'cls': model {encoder.name!r} ({encoder.family}) has no [CLS]-like "
                         f"first token; use {encoder.default_sentence_pooling} or mean")
     return pooling
