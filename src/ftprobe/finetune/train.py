@@ -14,6 +14,8 @@ on the same data, within the noise of the one shared CPU it was measured on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
@@ -81,11 +83,15 @@ def finetune(
     resume: bool = False,
     progress: bool = True,
     callback: Callable[[int, FinetuneModel], None] | None = None,
+    record_store: str | Path | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (hub name or folder) on ``task``'s train split into ``out_dir``.
 
     ``callback(step, model)`` runs after every optimizer step (and after that step's
     checkpoint); tests use it to look at the model or to interrupt the run. Returns the final folder, the checkpoints and the metrics.
+    With ``config.record_every_steps`` the probe split's vectors are recorded into the store
+    ``record_store`` (default ``out_dir/records``) at step 0 and every k steps (a ``record``
+    event in the metrics names each entry).
     """
     from ftprobe.represent.align import BatchBuilder
     from ftprobe.represent.encoder import load_encoder, resolve_device
@@ -125,6 +131,8 @@ def finetune(
     evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
                   if eval_name else None)
 
+    recorder = _recorder(config, task, eval_name, encoder, sentence_pooling, run_info,
+                         Path(record_store) if record_store is not None else out_dir / "records")
     cfg = encoder.model.config
     dropout = config.head_dropout
     if dropout is None:
@@ -197,8 +205,16 @@ def finetune(
     def checkpoint() -> None:
         save(out_dir / ck.CHECKPOINTS / ck.checkpoint_name(step), True)
 
+    def record_probe_set() -> None:
+        entry = recorder.record(step, net.encoder)
+        event = {"event": "record", "step": step, "entry": entry.id, "split": recorder.split}
+        metrics.append(event)
+        ck.append_metrics(out_dir, event)
+
     if step == 0 and config.checkpoint_at_start and not ck.list_checkpoints(out_dir):
         checkpoint()
+    if step == 0 and recorder is not None:
+        record_probe_set()
 
     bar = _progress(total_steps, step, f"finetune {task.name}", progress)
     try:
@@ -234,6 +250,9 @@ def finetune(
                     ck.append_metrics(out_dir, record)
                     running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
                     tick = time.perf_counter()
+                if recorder is not None and recorder.due(step):  # before the checkpoint, which lists it
+                    record_probe_set()
+                    tick = time.perf_counter()
                 if (every and step % every == 0) or (last and config.checkpoint_every_epoch):
                     checkpoint()
                     tick = time.perf_counter()
@@ -248,6 +267,23 @@ def finetune(
     rate = sum(m.get("train_sentences", 0) for m in metrics) / max(seconds, 1e-9)
     return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), metrics, seconds, rate,
                           extra={"resolved": resolved})
+
+
+def _recorder(config: FinetuneConfig, task: Task, eval_name: str | None, encoder, sentence_pooling: str,
+              run_info: dict[str, Any], store: Path):
+    """The probe recorder of this run (None without ``record_every_steps``)."""
+    if config.record_every_steps is None:
+        return None
+    from ftprobe.finetune.recorder import ProbeRecorder
+
+    split = config.record_split or eval_name
+    if split is None:
+        raise UserError(f"--record-split: task {task.name!r} has no dev or test split; name the split to record")
+    identity = {k: run_info[k] for k in ("model", "settings")} | {"task": run_info["task"]["fingerprint"]}
+    run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return ProbeRecorder(task, split, store, encoder.tokenizer, every_steps=config.record_every_steps, run=run,
+                         layers=config.record_layers, sentence_pooling=sentence_pooling,
+                         batch_size=config.eval_batch_size)
 
 
 def _optimizer(net: FinetuneModel, config: FinetuneConfig) -> torch.optim.Optimizer:
