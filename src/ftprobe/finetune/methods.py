@@ -171,7 +171,10 @@ def _model_type(encoder: nn.Module) -> str:
 def _inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
     import warnings
 
-    from peft import LoraConfig, inject_adapter_in_model
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError:
+        raise UserError("--method lora needs PEFT: pip install -c constraints.txt 'ftprobe[peft]'") from None
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
     targets = list(settings.target_modules) if settings.target_modules else DEFAULTS.get(_model_type(encoder))

@@ -57,6 +57,10 @@ class TaskConfig(_Base):
 
 class FinetuneSettings(_Base):
     epochs: int | None = Field(None, ge=1)  # None: the paper's (10; 3 for 12+ layers)
+    # a sweep: one fine-tuned model per method (full, lora, bitfit, freeze:K, head); checked in
+    # validate_config with the LoRA settings of ``options`` (lora_rank, lora_alpha, ...)
+    methods: list[str] | None = Field(None, min_length=1)
+    record_every_steps: int | None = Field(None, ge=1)  # the dev split's vectors every K steps, into the store
     lr: float = Field(5e-5, gt=0)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
@@ -333,6 +337,26 @@ def validate_config(cfg: StudyConfig) -> None:
             if m.tasks is not None and not {pair.finetune, pair.probe} <= set(m.tasks):
                 continue
     _check_options(cfg)
+    _check_methods(cfg)
+
+
+def _check_methods(cfg: StudyConfig) -> None:
+    """Each method, with the LoRA settings of ``finetune.options``, is one FinetuneConfig can run."""
+    from ftprobe.finetune import FinetuneConfig
+
+    methods = cfg.finetune.methods or [cfg.finetune.options.get("method", "full")]
+    if len(set(methods)) != len(methods):
+        raise UserError(f"finetune.methods {methods}: each method once")
+    if cfg.finetune.methods and "method" in cfg.finetune.options:
+        raise UserError("finetune.options.method: give the methods in finetune.methods only")
+    for i, method in enumerate(methods):
+        try:
+            FinetuneConfig(**{**cfg.finetune.options, "method": method}).validate()
+        except UserError as exc:
+            flag = str(exc).split(" ", 1)[0].rstrip(":")
+            key = (f"finetune.methods[{i}]" if flag == "--method" and cfg.finetune.methods
+                   else f"finetune.options.{flag[2:].replace('-', '_')}" if flag.startswith("--") else "finetune")
+            raise UserError(f"{key}: {exc}") from None
 
 
 def _check_options(cfg: StudyConfig) -> None:

@@ -142,6 +142,17 @@ def task_info(cfg: StudyConfig, i: int) -> TaskInfo:
 # The graph
 
 
+def method_settings(finetune: dict[str, Any], method: str | None) -> dict[str, Any]:
+    """The ``[finetune]`` settings of one method's fine-tuning step (what its key hashes): unset
+    new settings and the full method are left out, so a study without them keeps its keys."""
+    out = {k: v for k, v in finetune.items() if k != "methods"}
+    if out.get("record_every_steps") is None:
+        out.pop("record_every_steps", None)
+    if method not in (None, "full"):
+        out["method"] = method
+    return out
+
+
 def build_plan(cfg: StudyConfig) -> Plan:
     """Validate the config against the file system, load the tasks, and lay out every step."""
     validate_config(cfg)
@@ -150,7 +161,6 @@ def build_plan(cfg: StudyConfig) -> Plan:
     plan = Plan(cfg, {}, models, tasks, {"runs": [], "cross": []})
 
     ext_settings = cfg.extract.model_dump()
-    ft_settings = cfg.finetune.model_dump()
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
     dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
@@ -191,11 +201,13 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         for layer in cfg.directprobe.layers}
                 for split in ("train", "test")}
 
-    for m in cfg.models:
+    for m, method in ((model, meth) for model in cfg.models for meth in cfg.finetune.methods or [None]):
         mi = models[m.name]
+        label = m.name + (f" method={method}" if len(cfg.finetune.methods or []) > 1 else "")
+        ft_settings = method_settings(cfg.finetune.model_dump(), method)
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]
-            run: dict[str, Any] = {"model": m.name, "task": t.name}
+            run: dict[str, Any] = {"model": label, "task": t.name}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
@@ -206,17 +218,18 @@ def build_plan(cfg: StudyConfig) -> Plan:
                                                   **ft_settings}, ft_deps, STEP_VERSION)
                 ft_spec = {"model": {"source": mi.source, "revision": mi.revision}, "task": ti.spec,
                            "finetune": ft_settings}
-                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{mi.name}/{ti.name}"))
+                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{label}/{ti.name}"))
                 run["finetune"] = ft_id
-                ft = extracts(mi, ti, ft_id, FINETUNED)
+                tuned = FINETUNED + (f", method={method}" if label != m.name else "")
+                ft = extracts(mi, ti, ft_id, tuned)
                 run["extract_finetuned"] = ft
-                run["probe_finetuned"] = probe(mi, ti, ft, FINETUNED)
-                run["dp_finetuned"] = dp_steps(mi, ti, ft, FINETUNED)
+                run["probe_finetuned"] = probe(mi, ti, ft, tuned)
+                run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
                 sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000}
                 run["similarity"] = plan.add(Step(
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
-                    sim_settings, sim_deps, f"{mi.name}/{ti.name}"))
+                    sim_settings, sim_deps, f"{label}/{ti.name}"))
                 series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
                 series_settings = {"impl": 2, "layers": cfg.directprobe.checkpoint_layers,
                                    "first_last": cfg.directprobe.layers, **dp_core,
@@ -227,18 +240,18 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
                 run["series"] = plan.add(Step(
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),
-                    spec, series_deps, f"{mi.name}/{ti.name} checkpoints"))
+                    spec, series_deps, f"{label}/{ti.name} checkpoints"))
             plan.index["runs"].append(run)
 
         for pair in cfg.cross_task:
             names = {t.name for t in cfg.tasks_of(m)}
             if not {pair.finetune, pair.probe} <= names:
                 continue
-            run_a = next(r for r in plan.index["runs"] if r["model"] == m.name and r["task"] == pair.finetune)
+            run_a = next(r for r in plan.index["runs"] if r["model"] == label and r["task"] == pair.finetune)
             ti_b = tasks[pair.probe]
-            stage = f"tuned on {pair.finetune}"
+            stage = f"tuned on {pair.finetune}" + (f", method={method}" if label != m.name else "")
             ex = extracts(mi, ti_b, run_a["finetune"], stage)
-            cross = {"model": m.name, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
+            cross = {"model": label, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
                      "probe_step": probe(mi, ti_b, ex, stage),
                      "dp": {str(layer): directprobe(mi, ti_b, ex["train"], layer, "train", stage)
                             for layer in cfg.directprobe.layers}}

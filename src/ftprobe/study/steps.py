@@ -165,7 +165,8 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     options = s.pop("options", {}) or {}
     task = _load_task(spec["task"], "train", None)
     config = FinetuneConfig(**s, **options)
-    res = finetune(spec["model"]["source"], task, work / "run", config=config, resume=True, progress=False)
+    res = finetune(spec["model"]["source"], task, work / "run", config=config, resume=True, progress=False,
+                   record_store=ctx.store_root)  # recorded steps are store entries like any other
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
