@@ -53,3 +53,21 @@ def test_loss_falls_and_the_checkpoint_reads_back(family, kind, method, tmp_path
         assert all(k.startswith("encoder.") or k == "shared.weight" for k in changed), sorted(changed)
     if method == "lora":  # GPT-2's fused attention matrix is a Conv1D (W stored transposed)
         assert {k.rsplit(".", 2)[-2] for k in changed} == {"c_attn"}
+
+
+@pytest.mark.parametrize("family, embeddings, layer0", [
+    ("gpt2", {"wte.weight", "wpe.weight"}, "h.0."),
+    ("llama", {"embed_tokens.weight"}, "layers.0."),
+    ("mistral", {"embed_tokens.weight"}, "layers.0."),
+    ("t5", {"embed_tokens.weight"}, "block.0."),
+    ("bart", {"embed_tokens.weight", "embed_positions.weight", "layernorm_embedding.weight",
+              "layernorm_embedding.bias"}, "layers.0."),
+])
+def test_freeze_finds_each_familys_embeddings_and_lowest_layer(family, embeddings, layer0, tmp_path):
+    from ftprobe.finetune.methods import Method, apply_method
+    from ftprobe.represent import load_encoder
+
+    encoder = load_encoder(str(save_tiny_family(family, tmp_path / family)), device="cpu").model
+    apply_method(Method.parse("freeze:1"), encoder)
+    frozen = {name for name, p in encoder.named_parameters() if not p.requires_grad}
+    assert frozen == embeddings | {name for name, _ in encoder.named_parameters() if name.startswith(layer0)}

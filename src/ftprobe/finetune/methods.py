@@ -175,17 +175,8 @@ def _inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError:
         raise UserError("--method lora needs PEFT: pip install -c constraints.txt 'ftprobe[peft]'") from None
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
-    targets = list(settings.target_modules) if settings.target_modules else DEFAULTS.get(_model_type(encoder))
-    if not targets:
-        raise UserError(f"--lora-target-modules: PEFT has no default for model type {_model_type(encoder)!r}; "
-                        "name the modules to adapt (e.g. q_lin v_lin)")
-    names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules()}
-    absent = [t for t in targets if t not in names]
-    if absent:
-        raise UserError(f"--lora-target-modules: {', '.join(absent)} not in model type "
-                        f"{_model_type(encoder)!r} (its linear modules: {', '.join(_linear_names(encoder))})")
+    targets = lora_targets(encoder, settings)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=targets, bias="none",
                         fan_in_fan_out=_model_type(encoder) == "gpt2")  # GPT-2's Conv1D stores W^T
@@ -198,6 +189,33 @@ def _inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_" in name)
     return model
+
+
+def lora_targets(encoder: nn.Module, settings: LoraSettings) -> list[str]:
+    """The module names LoRA adapts in ``encoder``; a one-line UserError when one is absent."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    targets = list(settings.target_modules) if settings.target_modules else DEFAULTS.get(_model_type(encoder))
+    if not targets:
+        raise UserError(f"--lora-target-modules: PEFT has no default for model type {_model_type(encoder)!r}; "
+                        "name the modules to adapt (e.g. q_lin v_lin)")
+    names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules()}
+    absent = [t for t in targets if t not in names]
+    if absent:
+        raise UserError(f"--lora-target-modules: {', '.join(absent)} not in model type "
+                        f"{_model_type(encoder)!r} (its linear modules: {', '.join(_linear_names(encoder))})")
+    return targets
+
+
+def check_lora_fits(model_folder: str, settings: LoraSettings) -> None:
+    """Before any work: LoRA's target modules exist in the model of ``model_folder`` (the model is
+    built on the meta device from its config: no weight is read)."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(model_folder)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    lora_targets(model.get_encoder() if getattr(config, "is_encoder_decoder", False) else model, settings)
 
 
 def _linear_names(encoder: nn.Module) -> list[str]:

@@ -351,7 +351,13 @@ def _check_methods(cfg: StudyConfig) -> None:
         raise UserError("finetune.options.method: give the methods in finetune.methods only")
     for i, method in enumerate(methods):
         try:
-            FinetuneConfig(**{**cfg.finetune.options, "method": method}).validate()
+            config = FinetuneConfig(**{**cfg.finetune.options, "method": method}).validate()
+            if config.parsed_method().name == "lora":
+                from ftprobe.finetune.methods import check_lora_fits
+
+                for m in cfg.models:  # local folders: the target modules exist (hub models: at fine-tuning)
+                    if Path(source := model_source(m, cfg)).is_dir():
+                        check_lora_fits(source, config.lora())
         except UserError as exc:
             flag = str(exc).split(" ", 1)[0].rstrip(":")
             key = (f"finetune.methods[{i}]" if flag == "--method" and cfg.finetune.methods
