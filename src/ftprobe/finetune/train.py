@@ -116,7 +116,8 @@ def finetune(
     if resuming and (final_dir / ck.TRAINER_STATE).is_file():
         state = ck.read_trainer_state(final_dir)
         log.info("%s: already finished", out_dir)
-        return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), state.get("metrics", []))
+        return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), state.get("metrics", []),
+                              extra={"resolved": state.get("resolved", {})})
     start = ck.last_resumable(out_dir) if resuming else None
 
     torch.manual_seed(config.seed)

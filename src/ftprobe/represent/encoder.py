@@ -55,6 +55,15 @@ class Encoder:
     name: str
     fingerprint: str
     revision: str | None = None
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
     # the whole model a checkpoint saves when ``model`` is the encoder of an encoder-decoder
     container: Any = None
 
@@ -74,14 +83,6 @@ class Encoder:
         if self.family == "encoder" and special_tokens(self.tokenizer)[0]:
             return "cls"
         return "mean"
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.model.config.num_hidden_layers)
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
 
     @property
     def max_length(self) -> int:

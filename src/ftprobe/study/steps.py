@@ -170,7 +170,8 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
-            "metrics": json.loads(json.dumps(metrics, default=_plain))}
+            "metrics": json.loads(json.dumps(metrics, default=_plain)),
+            "method": config.method, "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
 
 
 def _plain(o: Any):
