@@ -65,7 +65,10 @@ def test_a_study_with_methods_and_recording_runs(tiny_bert, tmp_path):
     raw["cross_task"] = []
     run_study(parse_config(raw, "test"), progress=False)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert "tiny method=bitfit" in json.dumps(results)
+    tuned = {r["model"]: r["finetune"] for r in results["runs"] if r["task"] == "pos"}
+    assert {m: (f["method"], f["trainable_parameters"] > 0) for m, f in tuned.items()} == {
+        "tiny method=full": ("full", True), "tiny method=bitfit": ("bitfit", True)}
+    assert tuned["tiny method=bitfit"]["trainable_parameters"] < tuned["tiny method=full"]["trainable_parameters"]
     store = Store(tmp_path / "out" / "store")
     recorded = [e for e in store.entries() if "@step-" in e.manifest["model"]["name"]]
     assert len(recorded) == 2 * 4  # two methods, steps 0..3 of the pos task's dev split
