@@ -72,3 +72,17 @@ def test_a_study_with_methods_and_recording_runs(tiny_bert, tmp_path):
     store = Store(tmp_path / "out" / "store")
     recorded = [e for e in store.entries() if "@step-" in e.manifest["model"]["name"]]
     assert len(recorded) == 2 * 4  # two methods, steps 0..3 of the pos task's dev split
+
+
+def test_a_decoder_only_model_in_a_study_needs_a_sentence_pooling_that_fits(tmp_path):
+    """[CLS] (the study's default) is refused before any work for a decoder-only model with a
+    sentence task; "auto" takes its last token."""
+    from ftprobe.study.config import validate_config
+    from tiny_families import save_tiny_family
+
+    model = save_tiny_family("gpt2", tmp_path / "gpt2")
+    raw = tiny_config(model, tmp_path / "out", tasks=[{"name": "trec-6", "data": "sample:trec", "max_sentences": 20}],
+                      cross_task=[])
+    with pytest.raises(UserError, match=r"^extract.sentence_pooling: 'cls' for model 'tiny' \(decoder\)"):
+        validate_config(parse_config(raw, "test"))
+    validate_config(parse_config({**raw, "extract": {"sentence_pooling": "auto"}}, "test"))

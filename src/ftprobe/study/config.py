@@ -93,7 +93,8 @@ class ExtractSettings(_Base):
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
     word_pooling: Literal["mean", "first", "last"] = "mean"
-    sentence_pooling: Literal["cls", "mean"] = "cls"
+    # "auto" follows the model ([CLS] for encoders, the last token for decoder-only models, else the mean)
+    sentence_pooling: Literal["cls", "mean", "last", "auto"] = "cls"
 
 
 class CrossTaskPair(_Base):
@@ -338,6 +339,26 @@ def validate_config(cfg: StudyConfig) -> None:
                 continue
     _check_options(cfg)
     _check_methods(cfg)
+    _check_sentence_pooling(cfg)
+
+
+def _check_sentence_pooling(cfg: StudyConfig) -> None:
+    """[CLS] pooling of sentence tasks only for models whose input starts with one (local folders)."""
+    if cfg.extract.sentence_pooling != "cls":
+        return
+    from ftprobe.represent.encoder import model_family
+
+    for m in cfg.models:
+        source = model_source(m, cfg)
+        if not (Path(source) / "config.json").is_file() or not any(
+                t.reader in ("trec-50", "trec-6") for t in cfg.tasks_of(m)):
+            continue
+        from transformers import AutoConfig
+
+        family = model_family(AutoConfig.from_pretrained(source))
+        if family == "decoder":
+            raise UserError(f"extract.sentence_pooling: 'cls' for model {m.name!r} ({family}), whose first "
+                            "token is no sentence summary; use \"auto\", \"last\" or \"mean\"")
 
 
 def _check_methods(cfg: StudyConfig) -> None:

@@ -143,7 +143,8 @@ def _extract(enc, task, split: str, ctx: Context, layers, ext: dict):
     from ftprobe.represent import Store, extract
 
     return extract(enc, task, split, Store(ctx.store_root), layers=None if layers == "all" else layers,
-                   word_pooling=ext["word_pooling"], sentence_pooling=ext["sentence_pooling"],
+                   word_pooling=ext["word_pooling"],
+                   sentence_pooling=None if ext["sentence_pooling"] == "auto" else ext["sentence_pooling"],
                    batch_size=ext["batch_size"], progress=False)
 
 
