@@ -151,11 +151,13 @@ def test_cli_bad_model_writes_nothing(tmp_path, capsys):
     assert not store.exists()
 
 
-def test_not_an_encoder(tmp_path, capsys):
+def test_unloadable_models(tmp_path, capsys):
+    """A config without weights or tokenizer, and an empty folder (T5 itself loads: its encoder,
+    tests/represent/test_families.py)."""
     from transformers import T5Config
 
     T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, vocab_size=50).save_pretrained(tmp_path / "t5")
-    with pytest.raises(UserError, match="not an encoder"):
+    with pytest.raises(UserError, match="cannot be loaded"):
         load_encoder(str(tmp_path / "t5"), device="cpu")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="cannot be loaded"):

@@ -37,6 +37,18 @@ class Finetune(TaskArgs):
                                choices=["auto", "no", "fp16", "bf16"])
     device: str = opt("auto", help="auto, cpu or cuda")
     max_length: int | None = opt(None, help="longest input in subwords (default: the model's)")
+    method: str = opt("full", help="what learns: full, lora, bitfit (biases), freeze:K (all but the embeddings "
+                      "and the lowest K layers), head (the encoder frozen)")
+    lora_rank: int = opt(8, help="LoRA rank r")
+    lora_alpha: float = opt(16.0, help="LoRA alpha (the update is scaled by alpha / r)")
+    lora_dropout: float = opt(0.1, help="dropout on LoRA's input")
+    lora_target_modules: list[str] = opt([], help="modules LoRA adapts (default: PEFT's for the "
+                                         "architecture, e.g. query value for BERT)")
+    record_every_steps: int | None = opt(None, help="record the probe split's vectors into --record-store "
+                                         "every K optimizer steps (and at step 0)")
+    record_split: str | None = opt(None, help="split recorded (default: the evaluation split)")
+    record_layers: list[str] = opt(["all"], help="layers recorded: all, or indices (0 = embeddings)")
+    record_store: Path | None = opt(None, help="store the recorded vectors go to (default: OUT/records)")
     resume: bool = opt(False, help="continue the run in --out from its last checkpoint")
     progress: bool = opt(True, help="show a progress bar")
 
@@ -52,14 +64,35 @@ class Finetune(TaskArgs):
             checkpoint_at_start=self.checkpoint_at_start, eval_split=self.eval_split,
             eval_batch_size=self.eval_batch_size, grad_accum=self.grad_accum,
             mixed_precision=self.mixed_precision, device=self.device, max_length=self.max_length,
-        ).validate()  # a bad schedule fails before any data is read
+            method=self.method, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout, lora_target_modules=self.lora_target_modules or None,
+            record_every_steps=self.record_every_steps, record_split=self.record_split,
+            record_layers=_layers(self.record_layers),
+        ).validate()  # a bad schedule or method fails before any data is read
         task = self.load()
         result = finetune(self.model or default_model(), task, self.out, config, resume=self.resume,
-                          progress=self.progress)
+                          progress=self.progress, record_store=self.record_store)
         evals = [m for m in result.metrics if m.get("event") == "eval" and "accuracy" in m]
         if evals:
             last = evals[-1]
             print(f"{last['split']} accuracy after epoch {last['epoch']}: {last['accuracy']:.4f} "
                   f"(loss {last['loss']:.4f})")
+        records = [m for m in result.metrics if m.get("event") == "record"]
+        if records:
+            print(f"{len(records)} recorded steps -> {self.record_store or self.out / 'records'}")
+        trainable = result.extra.get("resolved", {}).get("trainable_parameters")
+        if trainable is not None:
+            print(f"method {self.method}: {trainable:,} trainable parameters")
         print(f"{len(result.checkpoints)} checkpoints; final model -> {result.final_dir}")
         return 0
+
+
+def _layers(values: list[str]) -> str | list[int]:
+    if values in (["all"], []):
+        return "all"
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        from ftprobe.errors import UserError
+
+        raise UserError(f"--record-layers {' '.join(values)}: expected all, or layer indices") from None

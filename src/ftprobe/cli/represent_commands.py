@@ -21,7 +21,8 @@ class Extract(TaskArgs):
     layers: list[str] = opt(["all"], help="layers: all, or indices (0 = embeddings; -1 = last)")
     store: Path = opt(DEFAULT_STORE, help="store folder")
     word_pooling: str = opt("mean", help="subwords -> word", choices=["mean", "first", "last"])
-    sentence_pooling: str = opt("cls", help="sentence targets", choices=["cls", "mean"])
+    sentence_pooling: str | None = opt(None, help="sentence targets (default: cls for encoders, last for "
+                                       "decoder-only models, else mean)", choices=["cls", "mean", "last"])
     batch_size: int = opt(32, help="sentences per batch")
     device: str = opt("auto", help="auto, cpu or cuda")
     dtype: str = opt("float32", help="compute dtype", choices=["float32", "float16", "bfloat16"])

@@ -16,7 +16,11 @@ from ftprobe.errors import UserError
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 #: Settings that change the result; a run folder holding other values is another run.
 #: (device, mixed precision and accumulation only change how the same recipe is computed.)
-RUNTIME_ONLY = ("device", "mixed_precision", "grad_accum", "eval_batch_size")
+#: (recording probe vectors during training reads the model without changing it.)
+RUNTIME_ONLY = ("device", "mixed_precision", "grad_accum", "eval_batch_size",
+                "record_every_steps", "record_layers", "record_split")
+#: Settings of one method only; they define a run of that method alone.
+LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules")
 
 
 @dataclass
@@ -44,6 +48,14 @@ class FinetuneConfig:
     device: str = "auto"
     max_length: int | None = None  # None: the model's own limit (longer sentences are windowed)
     head_dropout: float | None = None  # None: the encoder's hidden dropout (as HF heads do)
+    method: str = "full"  # full, lora, bitfit, freeze:K, head (ftprobe.finetune.methods)
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] | None = None  # None: PEFT's default for the architecture
+    record_every_steps: int | None = None  # extract the probe set into the store every K steps
+    record_layers: list[int] | str = "all"
+    record_split: str | None = None  # None: the evaluation split
 
     def validate(self) -> FinetuneConfig:
         """Raise a one-line UserError for settings no run can use."""
@@ -75,7 +87,23 @@ class FinetuneConfig:
             bad(f"--max-length {self.max_length}: must be at least 4")
         if self.head_dropout is not None and not 0 <= self.head_dropout < 1:
             bad(f"--head-dropout {self.head_dropout}: must be in [0, 1)")
+        if self.record_every_steps is not None and (isinstance(self.record_every_steps, bool) or not isinstance(
+                self.record_every_steps, int) or self.record_every_steps < 1):
+            bad(f"--record-every-steps {self.record_every_steps!r}: must be a positive integer")
+        self.parsed_method()
+        self.lora()
         return self
+
+    def parsed_method(self):
+        from ftprobe.finetune.methods import Method
+
+        return Method.parse(self.method)
+
+    def lora(self):
+        """The LoRA settings, validated (a wrong type is an error naming the setting)."""
+        from ftprobe.finetune.methods import lora_settings
+
+        return lora_settings(self.lora_rank, self.lora_alpha, self.lora_dropout, self.lora_target_modules)
 
     def resolved_epochs(self, n_layers: int) -> int:
         return self.epochs if self.epochs is not None else (3 if n_layers >= 12 else 10)
@@ -90,4 +118,11 @@ class FinetuneConfig:
 
     def identity(self) -> dict[str, Any]:
         """The settings that define the run (what a resumed run must share)."""
-        return {k: v for k, v in asdict(self).items() if k not in RUNTIME_ONLY}
+        out = {k: v for k, v in asdict(self).items() if k not in RUNTIME_ONLY}
+        # a full run's identity is what it was before methods existed (old run folders resume)
+        if self.method == "full":
+            del out["method"]
+        if self.method != "lora":
+            for key in LORA_SETTINGS:
+                del out[key]
+        return out

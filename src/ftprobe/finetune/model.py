@@ -29,9 +29,13 @@ HEAD_META = "head.json"
 class FinetuneModel(nn.Module):
     """``encoder`` (an ``AutoModel``) plus dropout and one linear layer over pooled targets."""
 
-    def __init__(self, encoder: nn.Module, kind: str, n_labels: int, dropout: float):
+    def __init__(self, encoder: nn.Module, kind: str, n_labels: int, dropout: float,
+                 container: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
+        # what a checkpoint writes: the whole model when ``encoder`` is part of one (the encoder
+        # of T5 or BART), so AutoModel reads the folder back; not a submodule (no double params)
+        self._container = [container if container is not None else encoder]
         self.kind = kind
         hidden = int(encoder.config.hidden_size)
         self.in_dim = hidden * (2 if kind == "pair" else 1)
@@ -58,8 +62,16 @@ class FinetuneModel(nn.Module):
         from safetensors.torch import save_file
 
         transformers.utils.logging.disable_progress_bar()  # a bar per checkpoint is noise
+        from ftprobe.finetune.methods import has_adapters, merged_state_dict, save_adapters
+
         path.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(path)
+        container = self._container[0]
+        if has_adapters(self.encoder):
+            # LoRA: a plain model folder with the adapters merged in, and the adapters beside it
+            container.save_pretrained(path, state_dict=merged_state_dict(container))
+            save_adapters(self.encoder, path)
+        else:
+            container.save_pretrained(path)
         tokenizer.save_pretrained(path)
         save_file({k: v.detach().float().cpu().contiguous() for k, v in self.head.state_dict().items()},
                   str(path / HEAD_WEIGHTS))

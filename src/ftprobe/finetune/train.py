@@ -14,6 +14,8 @@ on the same data, within the noise of the one shared CPU it was measured on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
@@ -34,6 +36,7 @@ from ftprobe.errors import UserError
 from ftprobe.finetune import checkpoints as ck
 from ftprobe.finetune.config import FinetuneConfig
 from ftprobe.finetune.data import SplitBatches
+from ftprobe.finetune.methods import apply_method, count_trainable, load_adapters
 from ftprobe.finetune.model import FinetuneModel
 
 log = logging.getLogger(__name__)
@@ -80,11 +83,15 @@ def finetune(
     resume: bool = False,
     progress: bool = True,
     callback: Callable[[int, FinetuneModel], None] | None = None,
+    record_store: str | Path | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (hub name or folder) on ``task``'s train split into ``out_dir``.
 
     ``callback(step, model)`` runs after every optimizer step (and after that step's
     checkpoint); tests use it to look at the model or to interrupt the run. Returns the final folder, the checkpoints and the metrics.
+    With ``config.record_every_steps`` the probe split's vectors are recorded into the store
+    ``record_store`` (default ``out_dir/records``) at step 0 and every k steps (a ``record``
+    event in the metrics names each entry).
     """
     from ftprobe.represent.align import BatchBuilder
     from ftprobe.represent.encoder import load_encoder, resolve_device
@@ -109,25 +116,35 @@ def finetune(
     if resuming and (final_dir / ck.TRAINER_STATE).is_file():
         state = ck.read_trainer_state(final_dir)
         log.info("%s: already finished", out_dir)
-        return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), state.get("metrics", []))
+        return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), state.get("metrics", []),
+                              extra={"resolved": state.get("resolved", {})})
     start = ck.last_resumable(out_dir) if resuming else None
 
     torch.manual_seed(config.seed)
-    encoder = load_encoder(str(start) if start else model, device="cpu")
+    method = config.parsed_method()
+    # a LoRA checkpoint holds merged weights: resume from the base model and the saved adapters
+    encoder = load_encoder(str(start) if start and method.name != "lora" else model, device="cpu")
+    apply_method(method, encoder.model, config.lora())  # a method that does not fit fails here
     max_length = min(config.max_length or encoder.max_length, encoder.max_length)
-    builder = BatchBuilder(encoder.tokenizer, max_length)
+    sentence_pooling = encoder.default_sentence_pooling  # [CLS], or the last token of a decoder
+    builder = BatchBuilder(encoder.tokenizer, max_length, sentence_pooling=sentence_pooling)
     train = SplitBatches(train_split, task.kind, encoder.tokenizer, builder)
     evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
                   if eval_name else None)
 
+    recorder = _recorder(config, task, eval_name, encoder, sentence_pooling, run_info,
+                         Path(record_store) if record_store is not None else out_dir / "records")
     cfg = encoder.model.config
     dropout = config.head_dropout
     if dropout is None:
         dropout = next((float(v) for k in ("classifier_dropout", "hidden_dropout_prob", "dropout")
                         if isinstance(v := getattr(cfg, k, None), int | float)), 0.1)
-    net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout)
+    net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout, container=encoder.container)
     if start:
         net.load_head(start)
+        if method.name == "lora":
+            load_adapters(net.encoder, start)
+    trainable = count_trainable(method, net.encoder, net.head)
     net.to(device)
 
     epochs = config.resolved_epochs(encoder.n_layers)
@@ -145,9 +162,9 @@ def finetune(
     resolved = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
                 "warmup_steps": warmup_steps, "eval_split": eval_name, "max_length": max_length,
                 "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
-                "train_sentences": len(train), "train_targets": len(train_split)}
+                "train_sentences": len(train), "train_targets": len(train_split), **trainable.to_dict()}
     head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
-                 "pooling": {"sentence": "cls"} if task.kind == "sentence" else {"word": "mean"},
+                 "pooling": {"sentence": sentence_pooling} if task.kind == "sentence" else {"word": "mean"},
                  "layer": "last"}
 
     step = 0
@@ -189,8 +206,16 @@ def finetune(
     def checkpoint() -> None:
         save(out_dir / ck.CHECKPOINTS / ck.checkpoint_name(step), True)
 
+    def record_probe_set() -> None:
+        entry = recorder.record(step, net.encoder)
+        event = {"event": "record", "step": step, "entry": entry.id, "split": recorder.split}
+        metrics.append(event)
+        ck.append_metrics(out_dir, event)
+
     if step == 0 and config.checkpoint_at_start and not ck.list_checkpoints(out_dir):
         checkpoint()
+    if step == 0 and recorder is not None:
+        record_probe_set()
 
     bar = _progress(total_steps, step, f"finetune {task.name}", progress)
     try:
@@ -226,6 +251,9 @@ def finetune(
                     ck.append_metrics(out_dir, record)
                     running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
                     tick = time.perf_counter()
+                if recorder is not None and recorder.due(step):  # before the checkpoint, which lists it
+                    record_probe_set()
+                    tick = time.perf_counter()
                 if (every and step % every == 0) or (last and config.checkpoint_every_epoch):
                     checkpoint()
                     tick = time.perf_counter()
@@ -243,6 +271,23 @@ def finetune(
     rate = sum(m.get("train_sentences", 0) for m in metrics) / max(seconds, 1e-9)
     return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), metrics, seconds, rate,
                           extra={"resolved": resolved})
+
+
+def _recorder(config: FinetuneConfig, task: Task, eval_name: str | None, encoder, sentence_pooling: str,
+              run_info: dict[str, Any], store: Path):
+    """The probe recorder of this run (None without ``record_every_steps``)."""
+    if config.record_every_steps is None:
+        return None
+    from ftprobe.finetune.recorder import ProbeRecorder
+
+    split = config.record_split or eval_name
+    if split is None:
+        raise UserError(f"--record-split: task {task.name!r} has no dev or test split; name the split to record")
+    identity = {k: run_info[k] for k in ("model", "settings")} | {"task": run_info["task"]["fingerprint"]}
+    run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return ProbeRecorder(task, split, store, encoder.tokenizer, every_steps=config.record_every_steps, run=run,
+                         layers=config.record_layers, sentence_pooling=sentence_pooling,
+                         batch_size=config.eval_batch_size)
 
 
 def _optimizer(net: FinetuneModel, config: FinetuneConfig) -> torch.optim.Optimizer:

@@ -5,7 +5,18 @@ matrix product ``P @ H`` (differentiable, so fine-tuning uses the very same code
 
 * a word is the mean (default), the first or the last of its subwords;
 * a pair target is its head's vector followed by its dependent's;
-* a sentence is the first token ([CLS]; default) or the mean of its subwords.
+* a sentence is the first token ([CLS]), the last token (decoder-only models, whose last token
+  is the only one that has seen the whole sentence) or the mean of its subwords; the default
+  follows the model (``Encoder.default_sentence_pooling``).
+
+Words are mapped to subwords in one of two ways, chosen per tokenizer by :func:`alignment_mode`:
+through the fast tokenizer's word ids on pre-split words, when that gives the very tokens the
+joined sentence gives (WordPiece, SentencePiece, byte-level BPE with a prefix space); otherwise
+(byte-level BPE that marks a word's leading space, as GPT-2's ``Ġcat``, without a prefix-space
+option: Llama 3, Qwen) by tokenizing the sentence joined with spaces and assigning each token to
+the word its characters fall in, so ``Ġcat`` is the word ``cat`` with its leading space.
+Batches are always padded on the right whatever the tokenizer's ``padding_side``: with causal
+attention a real token never sees a right pad, and positions count from 0 in every row.
 
 Policies for the awkward cases:
 
@@ -31,7 +42,10 @@ import torch
 from ftprobe.errors import UserError
 
 WordPooling = Literal["mean", "first", "last"]
-SentencePooling = Literal["cls", "mean"]
+SentencePooling = Literal["cls", "mean", "last"]
+AlignmentMode = Literal["word_ids", "offsets"]
+# A probe sentence for alignment_mode: plain words, one with trailing punctuation.
+_PROBE_WORDS = ["Hello", "world", "again,", "friends"]
 
 
 @dataclass
@@ -43,15 +57,46 @@ class SentenceTokens:
     n_words: int
 
 
+def alignment_mode(tokenizer, name: str = "") -> AlignmentMode:
+    """How this tokenizer's subwords are mapped to words (see the module docstring).
+
+    Raises a UserError naming the model when neither way works.
+    """
+    text = " ".join(_PROBE_WORDS)
+    try:
+        split = tokenizer([_PROBE_WORDS], is_split_into_words=True, add_special_tokens=False)["input_ids"][0]
+        if any(tokenizer(t, add_special_tokens=False)["input_ids"] == split for t in (text, " " + text)):
+            return "word_ids"
+    except (TypeError, ValueError, NotImplementedError):
+        pass
+    try:
+        offsets = np.asarray(tokenizer(text, add_special_tokens=False,
+                                       return_offsets_mapping=True)["offset_mapping"]).reshape(-1, 2)
+    except (TypeError, ValueError, NotImplementedError, KeyError):
+        offsets = np.zeros((0, 2), dtype=np.int64)
+    if len(offsets) and offsets[:, 1].max() == len(text) and (offsets[:, 1] > offsets[:, 0]).any():
+        return "offsets"
+    raise UserError(f"model {name or type(tokenizer).__name__!r}: its tokenizer cannot align words to "
+                    "subwords (pre-split words give other tokens than the sentence, and it has no "
+                    "character offsets)")
+
+
 def tokenize_sentences(tokenizer, sentences: Sequence[Sequence[str]]) -> list[SentenceTokens]:
     """Tokenize pre-split sentences with the fast tokenizer, keeping the subword->word map."""
     if not sentences:
         return []
-    enc = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
+    if alignment_mode(tokenizer) == "word_ids":
+        enc = tokenizer(list(map(list, sentences)), is_split_into_words=True, add_special_tokens=False)
+        words_of = lambda i: np.array([-1 if w is None else w for w in enc.word_ids(i)],  # noqa: E731
+                                      dtype=np.int64)
+    else:
+        texts, starts, ends = _joined(sentences)
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        words_of = lambda i: _words_of_offsets(enc["offset_mapping"][i], starts[i], ends[i])  # noqa: E731
     out: list[SentenceTokens] = []
     retry: list[int] = []
     for i, words in enumerate(sentences):
-        word_ids = np.array([-1 if w is None else w for w in enc.word_ids(i)], dtype=np.int64)
+        word_ids = words_of(i)
         ids = np.asarray(enc["input_ids"][i], dtype=np.int64)
         keep = word_ids >= 0
         tok = SentenceTokens(ids[keep], word_ids[keep], len(words))
@@ -72,6 +117,30 @@ def tokenize_sentences(tokenizer, sentences: Sequence[Sequence[str]]) -> list[Se
         for i, tok in zip(retry, tokenize_sentences(tokenizer, fixed), strict=True):
             out[i] = tok
     return out
+
+
+def _joined(sentences: Sequence[Sequence[str]]) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Each sentence as one string (words joined by a space) and each word's character span."""
+    texts, starts, ends = [], [], []
+    for words in sentences:
+        lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        start = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]).astype(np.int64)
+        texts.append(" ".join(words))
+        starts.append(start)
+        ends.append(start + lengths)
+    return texts, starts, ends
+
+
+def _words_of_offsets(offsets, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The word of each token from its character span: the word its last character lies in; a
+    token of the spaces between words (or of no characters) belongs to the word after it."""
+    offs = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    if not len(offs) or not len(starts):
+        return np.full(len(offs), -1, dtype=np.int64)
+    last = np.where(offs[:, 1] > offs[:, 0], offs[:, 1] - 1, offs[:, 0])
+    word = np.maximum(np.searchsorted(starts, last, side="right") - 1, 0)
+    word = np.where(last >= ends[word], word + 1, word)
+    return np.minimum(word, len(starts) - 1)
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
@@ -124,8 +193,8 @@ class BatchBuilder:
                  sentence_pooling: SentencePooling = "cls"):
         if word_pooling not in ("mean", "first", "last"):
             raise UserError(f"word pooling {word_pooling!r}: expected mean, first or last")
-        if sentence_pooling not in ("cls", "mean"):
-            raise UserError(f"sentence pooling {sentence_pooling!r}: expected cls or mean")
+        if sentence_pooling not in ("cls", "mean", "last"):
+            raise UserError(f"sentence pooling {sentence_pooling!r}: expected cls, mean or last")
         self.prefix, self.suffix = special_tokens(tokenizer)
         self.capacity = max_length - len(self.prefix) - len(self.suffix)
         if self.capacity < 2:
@@ -146,12 +215,14 @@ class BatchBuilder:
         rows: list[np.ndarray] = []
         tok_sent, tok_word, tok_row, tok_pos = [], [], [], []
         first_row = np.empty(len(sentence_ids), dtype=np.int64)
+        last_row = np.empty(len(sentence_ids), dtype=np.int64)
         for b, s in enumerate(sentence_ids):  # per sentence: assemble its windows
             st = tokens[s]
             starts, assign = windows(len(st.ids), self.capacity)
             first_row[b] = len(rows)
             for start in starts:
                 rows.append(np.concatenate([self.prefix, st.ids[start:start + self.capacity], self.suffix]))
+            last_row[b] = len(rows) - 1
             local = np.arange(len(st.ids)) - starts[assign]
             tok_sent.append(np.full(len(st.ids), b))
             tok_word.append(st.word)
@@ -173,6 +244,10 @@ class BatchBuilder:
             if self.sentence_pooling == "cls":
                 unit_rows = np.arange(len(sentence_ids))
                 unit_cols = first_row * width
+                unit_w = np.ones(len(sentence_ids))
+            elif self.sentence_pooling == "last":  # the last token of the last window (pads on the right)
+                unit_rows = np.arange(len(sentence_ids))
+                unit_cols = last_row * width + np.array([len(rows[r]) for r in last_row]) - 1
                 unit_w = np.ones(len(sentence_ids))
             else:
                 counts = np.bincount(tok_sent_a, minlength=len(sentence_ids))

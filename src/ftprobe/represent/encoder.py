@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-# Decoder-only families: their hidden states exist, but they are not the encoders this study is about.
+# Decoder-only families (causal attention): a token sees only what precedes it, so a sentence is
+# its last token (or the mean), never its first.
 _DECODER_ONLY = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral", "opt", "bloom",
                  "falcon", "qwen2", "qwen3", "phi", "phi3", "gemma", "gemma2", "olmo", "codegen"}
 
@@ -63,6 +64,26 @@ class Encoder:
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
+    # the whole model a checkpoint saves when ``model`` is the encoder of an encoder-decoder
+    container: Any = None
+
+    @property
+    def family(self) -> str:
+        """``encoder``, ``decoder`` (decoder-only) or ``encoder-decoder`` (``model`` is its encoder)."""
+        return model_family(self.model.config)
+
+    @property
+    def default_sentence_pooling(self) -> str:
+        """The last token for decoder-only models, [CLS] for encoders that start inputs with one,
+        else the mean of the subwords (T5, whose inputs start with a word)."""
+        from ftprobe.represent.align import special_tokens
+
+        if self.family == "decoder":
+            return "last"
+        if self.family == "encoder" and special_tokens(self.tokenizer)[0]:
+            return "cls"
+        return "mean"
+
     @property
     def max_length(self) -> int:
         """The longest input the model takes, special tokens included."""
@@ -82,10 +103,21 @@ class Encoder:
             "revision": self.revision,
             "fingerprint": self.fingerprint,
             "model_type": config.model_type,
+            "family": self.family,
             "config_hash": config_hash(config),
             "n_layers": self.n_layers,
             "hidden_size": self.hidden_size,
         }
+
+
+def model_family(config) -> str:
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    architectures = getattr(config, "architectures", None) or []
+    if (config.model_type in _DECODER_ONLY or getattr(config, "is_decoder", False)
+            or any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures)):
+        return "decoder"
+    return "encoder"
 
 
 def config_hash(config) -> str:
@@ -126,7 +158,9 @@ def load_encoder(
     """Load ``AutoModel`` and a fast ``AutoTokenizer`` from a hub name or a local folder.
 
     Offline use works as in transformers (``HF_HUB_OFFLINE=1`` and a cached or local model).
-    Any model whose forward returns ``hidden_states`` works: BERT, RoBERTa, DistilBERT, ...
+    Any model whose forward returns ``hidden_states`` works: encoders (BERT, RoBERTa, DistilBERT,
+    ...), decoder-only models (GPT-2, Llama, Qwen, Mistral, ...) and the encoder of an
+    encoder-decoder (T5, BART).
     """
     import transformers
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -145,9 +179,6 @@ def load_encoder(
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}") from None
-    if (getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False)
-            or config.model_type in _DECODER_ONLY):
-        raise UserError(f"model {name!r} is not an encoder ({config.model_type})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, use_fast=True,
                                                   trust_remote_code=trust_remote_code)
@@ -161,10 +192,20 @@ def load_encoder(
     except (OSError, ValueError) as exc:
         raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise UserError(f"model {name!r}: ftprobe needs a fast tokenizer (word alignment)")
+        raise UserError(f"model {name!r}: its tokenizer cannot align words to subwords (ftprobe needs a "
+                        "fast tokenizer: word ids or character offsets)")
+    from ftprobe.represent.align import alignment_mode
+
+    alignment_mode(tokenizer, name)  # a tokenizer that cannot align words fails here, before any work
     model.eval()
     model.to(resolve_device(device))
-    return Encoder(model, tokenizer, name=name, fingerprint=model_fingerprint(model, source), revision=revision)
+    fingerprint = model_fingerprint(model, source)
+    container = None
+    if getattr(config, "is_encoder_decoder", False):
+        # T5, BART: the encoder's hidden states; the whole model is what a checkpoint saves
+        container, model = model, model.get_encoder()
+    return Encoder(model, tokenizer, name=name, fingerprint=fingerprint, revision=revision,
+                   container=container)
 
 
 def _first_line(exc: Exception) -> str:

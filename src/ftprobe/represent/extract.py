@@ -52,6 +52,19 @@ def resolve_layers(layers: Sequence[int] | str | None, n_layers: int) -> list[in
     return sorted(set(out))
 
 
+def check_sentence_pooling(encoder: Encoder, pooling: str | None) -> str:
+    """The sentence pooling to use: the model's default for None; [CLS] refused where the first
+    token is no summary (decoder-only models see nothing after it; T5 starts with a word)."""
+    if pooling is None:
+        return encoder.default_sentence_pooling
+    from ftprobe.represent.align import special_tokens
+
+    if pooling == "cls" and (encoder.family == "decoder" or not special_tokens(encoder.tokenizer)[0]):
+        raise UserError(f"sentence pooling 'cls': model {encoder.name!r} ({encoder.family}) has no [CLS]-like "
+                        f"first token; use {encoder.default_sentence_pooling} or mean")
+    return pooling
+
+
 def pooling_key(kind: str, word_pooling: str, sentence_pooling: str) -> dict[str, str]:
     return {"sentence": sentence_pooling} if kind == "sentence" else {"word": word_pooling}
 
@@ -64,7 +77,7 @@ def extract(
     *,
     layers: Sequence[int] | str | None = None,
     word_pooling: WordPooling = "mean",
-    sentence_pooling: SentencePooling = "cls",
+    sentence_pooling: SentencePooling | None = None,
     batch_size: int = 32,
     store_dtype: str = "float32",
     progress: bool = True,
@@ -75,7 +88,10 @@ def extract(
     Sentences are batched by length; vectors stream into memory-mapped files, flushed and
     check-pointed every few seconds, so an interrupted run resumes where it stopped.
     ``max_batches`` stops early, leaving a resumable partial entry (used to test resumption).
+    ``sentence_pooling=None`` follows the model (``Encoder.default_sentence_pooling``).
     """
+    if task.kind == "sentence" or sentence_pooling is None:
+        sentence_pooling = check_sentence_pooling(encoder, sentence_pooling)
     if store_dtype not in STORE_DTYPES:
         raise UserError(f"store dtype {store_dtype!r}: expected one of {', '.join(STORE_DTYPES)}")
     if batch_size < 1:

@@ -57,6 +57,10 @@ class TaskConfig(_Base):
 
 class FinetuneSettings(_Base):
     epochs: int | None = Field(None, ge=1)  # None: the paper's (10; 3 for 12+ layers)
+    # a sweep: one fine-tuned model per method (full, lora, bitfit, freeze:K, head); checked in
+    # validate_config with the LoRA settings of ``options`` (lora_rank, lora_alpha, ...)
+    methods: list[str] | None = Field(None, min_length=1)
+    record_every_steps: int | None = Field(None, ge=1)  # the dev split's vectors every K steps, into the store
     lr: float = Field(5e-5, gt=0)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
@@ -99,7 +103,8 @@ class ExtractSettings(_Base):
     batch_size: int = Field(32, ge=1)
     device: str = "auto"
     word_pooling: Literal["mean", "first", "last"] = "mean"
-    sentence_pooling: Literal["cls", "mean"] = "cls"
+    # "auto" follows the model ([CLS] for encoders, the last token for decoder-only models, else the mean)
+    sentence_pooling: Literal["cls", "mean", "last", "auto"] = "cls"
 
 
 class CrossTaskPair(_Base):
@@ -343,6 +348,52 @@ def validate_config(cfg: StudyConfig) -> None:
             if m.tasks is not None and not {pair.finetune, pair.probe} <= set(m.tasks):
                 continue
     _check_options(cfg)
+    _check_methods(cfg)
+    _check_sentence_pooling(cfg)
+
+
+def _check_sentence_pooling(cfg: StudyConfig) -> None:
+    """[CLS] pooling of sentence tasks only for models whose input starts with one (local folders)."""
+    if cfg.extract.sentence_pooling != "cls":
+        return
+    from ftprobe.represent.encoder import model_family
+
+    for m in cfg.models:
+        source = model_source(m, cfg)
+        if not (Path(source) / "config.json").is_file() or not any(
+                t.reader in ("trec-50", "trec-6") for t in cfg.tasks_of(m)):
+            continue
+        from transformers import AutoConfig
+
+        family = model_family(AutoConfig.from_pretrained(source))
+        if family == "decoder":
+            raise UserError(f"extract.sentence_pooling: 'cls' for model {m.name!r} ({family}), whose first "
+                            "token is no sentence summary; use \"auto\", \"last\" or \"mean\"")
+
+
+def _check_methods(cfg: StudyConfig) -> None:
+    """Each method, with the LoRA settings of ``finetune.options``, is one FinetuneConfig can run."""
+    from ftprobe.finetune import FinetuneConfig
+
+    methods = cfg.finetune.methods or [cfg.finetune.options.get("method", "full")]
+    if len(set(methods)) != len(methods):
+        raise UserError(f"finetune.methods {methods}: each method once")
+    if cfg.finetune.methods and "method" in cfg.finetune.options:
+        raise UserError("finetune.options.method: give the methods in finetune.methods only")
+    for i, method in enumerate(methods):
+        try:
+            config = FinetuneConfig(**{**cfg.finetune.options, "method": method}).validate()
+            if config.parsed_method().name == "lora":
+                from ftprobe.finetune.methods import check_lora_fits
+
+                for m in cfg.models:  # local folders: the target modules exist (hub models: at fine-tuning)
+                    if Path(source := model_source(m, cfg)).is_dir():
+                        check_lora_fits(source, config.lora())
+        except UserError as exc:
+            flag = str(exc).split(" ", 1)[0].rstrip(":")
+            key = (f"finetune.methods[{i}]" if flag == "--method" and cfg.finetune.methods
+                   else f"finetune.options.{flag[2:].replace('-', '_')}" if flag.startswith("--") else "finetune")
+            raise UserError(f"{key}: {exc}") from None
 
 
 def _check_options(cfg: StudyConfig) -> None:

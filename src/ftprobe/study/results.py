@@ -115,7 +115,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             out["accuracy"]["finetuned"] = p1["layers"]
             dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
             ft = rd.result(run["finetune"])
-            out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"]}
+            out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
+                               "method": ft.get("method", "full"), "trainable_parameters": ft.get("trainable_parameters")}
         # the table: per DirectProbe layer
         table = []
         for key in run["dp_original"]["train"]:

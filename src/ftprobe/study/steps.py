@@ -151,7 +151,8 @@ def _extract(enc, task, split: str, ctx: Context, layers, ext: dict):
     from ftprobe.represent import Store, extract
 
     return extract(enc, task, split, Store(ctx.store_root), layers=None if layers == "all" else layers,
-                   word_pooling=ext["word_pooling"], sentence_pooling=ext["sentence_pooling"],
+                   word_pooling=ext["word_pooling"],
+                   sentence_pooling=None if ext["sentence_pooling"] == "auto" else ext["sentence_pooling"],
                    batch_size=ext["batch_size"], progress=False)
 
 
@@ -185,11 +186,12 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
         ctx.report("fine-tuning", step, schedule["total"], f"(epoch {epoch})")
 
     res = finetune(spec["model"]["source"], task, run_dir, config=config, resume=True, progress=False,
-                   callback=report)
+                   callback=report, record_store=ctx.store_root)  # recorded steps: store entries
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
-            "metrics": json.loads(json.dumps(metrics, default=_plain))}
+            "metrics": json.loads(json.dumps(metrics, default=_plain)),
+            "method": config.method, "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
 
 
 def _plain(o: Any):

@@ -1,7 +1,7 @@
 """Sweeps: the fine-tuned models a study makes, one ``Variant`` per point of the cross product.
 
-A variant is a model with values for the swept fine-tuning settings (``[finetune] seeds`` today;
-any further list-valued setting, such as fine-tuning methods, is one more ``SweepDimension``).
+A variant is a model with values for the swept fine-tuning settings (``[finetune] methods`` and
+``seeds``; any further list-valued setting is one more ``SweepDimension``).
 Steps that do not depend on a swept setting (the original model's vectors and probes) have the
 same content key in every variant, so the plan holds them, and the study runs them, once.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from ftprobe.study.config import ModelConfig, StudyConfig
 
 # Settings that decide how a study runs, not what a fine-tuned model is: never in a step's key.
-NOT_IN_KEY = ("seeds", "keep_checkpoints")
+NOT_IN_KEY = ("seeds", "methods", "keep_checkpoints")
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,19 @@ class Variant:
         """The ``[finetune]`` settings of this variant's fine-tuning step (what its key hashes)."""
         out = {k: v for k, v in base.items() if k not in NOT_IN_KEY}
         out.update(dict(self.settings))
+        # unset new settings and the full method stay out, so a study without them keeps its keys
+        if out.get("record_every_steps") is None:
+            out.pop("record_every_steps", None)
+        if out.get("method") in (None, "full"):
+            out.pop("method", None)
         return out
 
 
 def sweep_dimensions(cfg: StudyConfig) -> list[SweepDimension]:
     """The swept settings of a study (none when every setting has one value)."""
     dims = []
+    if cfg.finetune.methods is not None:
+        dims.append(SweepDimension("method", tuple(cfg.finetune.methods)))
     if cfg.finetune.seeds is not None:
         dims.append(SweepDimension("seed", tuple(cfg.finetune.seeds)))
     return dims

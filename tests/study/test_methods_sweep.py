@@ -1,0 +1,88 @@
+"""``[finetune] methods`` as a sweep dimension and ``record_every_steps`` in a study."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftprobe.errors import UserError
+from ftprobe.study import parse_config
+from ftprobe.study.plan import build_plan
+
+from .helpers import tiny_config
+
+
+def _plan(tiny_bert, tmp_path, **finetune):
+    raw = tiny_config(tiny_bert, tmp_path / "out")
+    raw["finetune"] = {**raw["finetune"], **finetune}
+    return build_plan(parse_config(raw, "test"))
+
+
+def _kinds(plan, kind):
+    return [s for s in plan.steps.values() if s.kind == kind]
+
+
+def test_each_method_is_one_finetuned_model_and_shared_steps_run_once(tiny_bert, tmp_path):
+    one = _plan(tiny_bert, tmp_path)
+    swept = _plan(tiny_bert, tmp_path, methods=["full", "lora", "head"], options={"lora_rank": 4})
+    assert len(_kinds(one, "finetune")) == 1 and len(_kinds(swept, "finetune")) == 3
+    assert sorted(s.spec["finetune"].get("method", "full") for s in _kinds(swept, "finetune")) == [
+        "full", "head", "lora"]
+    assert [r["model"] for r in swept.index["runs"] if r["task"] == "pos"] == [
+        "tiny method=full", "tiny method=lora", "tiny method=head"]
+    # the original model's vectors and probes do not depend on the method: planned once
+    originals = {r["extract_original"]["train"] for r in swept.index["runs"]}
+    assert len(originals) == 2  # one per task
+    # a study without methods, or with only "full", keeps the fine-tuning step's key
+    assert {s.key for s in _kinds(one, "finetune")} == {s.key for s in _kinds(_plan(tiny_bert, tmp_path,
+                                                                                     methods=["full"]), "finetune")}
+    assert len(swept.index["cross"]) == 3
+
+
+@pytest.mark.parametrize("finetune, key", [
+    ({"methods": ["full", "lora-ish"]}, "finetune.methods[1]: --method 'lora-ish'"),
+    ({"methods": ["lora"], "options": {"lora_rank": "8"}}, "finetune.options.lora_rank: --lora-rank '8'"),
+    ({"methods": ["lora", "lora"]}, "finetune.methods"),
+    ({"record_every_steps": 0}, "finetune.record_every_steps"),
+    ({"methods": ["full", "lora"], "options": {"lora_target_modules": ["q_proj"]}},
+     "finetune.options.lora_target_modules: --lora-target-modules: q_proj not in model type 'bert'"),
+])
+def test_bad_methods_are_one_line_naming_the_key(tiny_bert, tmp_path, finetune, key):
+    with pytest.raises(UserError) as err:
+        _plan(tiny_bert, tmp_path, **finetune)
+    assert key in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_study_with_methods_and_recording_runs(tiny_bert, tmp_path):
+    from ftprobe.represent import Store
+    from ftprobe.study import run_study
+
+    raw = tiny_config(tiny_bert, tmp_path / "out")
+    raw["finetune"] = {**raw["finetune"], "methods": ["full", "bitfit"], "record_every_steps": 1}
+    raw["cross_task"] = []
+    run_study(parse_config(raw, "test"), progress=False)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    tuned = {r["model"]: r["finetune"] for r in results["runs"] if r["task"] == "pos"}
+    assert {m: (f["method"], f["trainable_parameters"] > 0) for m, f in tuned.items()} == {
+        "tiny method=full": ("full", True), "tiny method=bitfit": ("bitfit", True)}
+    assert tuned["tiny method=bitfit"]["trainable_parameters"] < tuned["tiny method=full"]["trainable_parameters"]
+    store = Store(tmp_path / "out" / "store")
+    recorded = [e for e in store.entries() if "@step-" in e.manifest["model"]["name"]]
+    assert len(recorded) == 2 * 4  # two methods, steps 0..3 of the pos task's dev split
+
+
+def test_a_decoder_only_model_in_a_study_needs_a_sentence_pooling_that_fits(tmp_path):
+    """[CLS] (the study's default) is refused before any work for a decoder-only model with a
+    sentence task; "auto" takes its last token."""
+    from ftprobe.study.config import validate_config
+    from tiny_families import save_tiny_family
+
+    model = save_tiny_family("gpt2", tmp_path / "gpt2")
+    raw = tiny_config(model, tmp_path / "out", tasks=[{"name": "trec-6", "data": "sample:trec", "max_sentences": 20}],
+                      cross_task=[])
+    with pytest.raises(UserError, match=r"^extract.sentence_pooling: 'cls' for model 'tiny' \(decoder\)"):
+        validate_config(parse_config(raw, "test"))
+    validate_config(parse_config({**raw, "extract": {"sentence_pooling": "auto"}}, "test"))
