@@ -2,10 +2,13 @@
 clusters are than those of the same points with labels permuted within the split.
 
 Random labels keep the label counts but carry no structure, so DirectProbe needs many clusters
-and finds them close together. The control ratios say how far the real labels are from that:
-``cluster_ratio`` = real clusters / shuffled clusters (well below 1 for a structured space) and
-``distance_ratio`` = real mean minimum label distance / shuffled (well above 1). Uses the public
-DirectProbe API only.
+and finds clusters of different labels touching. The control ratios say how far the real
+labels are from that: ``cluster_ratio`` = real clusters / shuffled clusters (well below 1 for a
+structured space) and ``distance_ratio`` = real label margin / shuffled (well above 1), where a
+label's margin is the exact hull distance from its clusters to the nearest cluster of another
+label (``DirectProbe.cluster_distances_``), averaged over labels. Uses the public DirectProbe API
+only; it computes all cluster-pair distances, so it is meant for sets of up to a few thousand
+points (random labels give many clusters).
 """
 
 from __future__ import annotations
@@ -25,22 +28,26 @@ class LabelControl:
 
     n_clusters: int
     n_clusters_shuffled: tuple[int, ...]
-    mean_min_distance: float | None
-    mean_min_distance_shuffled: float | None
+    margin: float
+    margin_shuffled: float
     cluster_ratio: float
     distance_ratio: float | None
 
     def to_json(self) -> dict:
         return {"n_clusters": self.n_clusters, "n_clusters_shuffled": list(self.n_clusters_shuffled),
-                "mean_min_distance": self.mean_min_distance,
-                "mean_min_distance_shuffled": self.mean_min_distance_shuffled,
+                "margin": self.margin, "margin_shuffled": self.margin_shuffled,
                 "cluster_ratio": self.cluster_ratio, "distance_ratio": self.distance_ratio}
 
 
-def _mean_min_distance(dp) -> float | None:
-    md = np.asarray(dp.min_distances(), dtype=np.float64)
-    md = md[np.isfinite(md)]
-    return float(md.mean()) if md.size else None
+def _label_margin(dp) -> float:
+    """Mean over labels of the hull distance from the label's clusters to another label's."""
+    D = np.asarray(dp.cluster_distances_, dtype=np.float64)
+    lab = np.asarray(dp.cluster_label_)
+    other = lab[:, None] != lab[None, :]
+    per_cluster = np.where(other, D, np.inf).min(axis=1)
+    labels = np.unique(lab)
+    per_label = np.array([per_cluster[lab == k].min() for k in labels])
+    return float(per_label[np.isfinite(per_label)].mean()) if np.isfinite(per_label).any() else 0.0
 
 
 def directprobe_label_control(X, y, n_labels: int | None = None, n_shuffles: int = 1,
@@ -57,20 +64,17 @@ def directprobe_label_control(X, y, n_labels: int | None = None, n_shuffles: int
         raise ValueError("y must hold integer label ids")
     real = DirectProbe(**directprobe_options).fit(X, y, n_labels=n_labels)
     rng = np.random.default_rng(seed)
-    counts, dists = [], []
+    counts, margins = [], []
     for _ in range(n_shuffles):
         sh = DirectProbe(**directprobe_options).fit(X, rng.permutation(y), n_labels=n_labels)
         counts.append(int(sh.n_clusters_))
-        d = _mean_min_distance(sh)
-        if d is not None:
-            dists.append(d)
-    d_real = _mean_min_distance(real)
-    d_sh = float(np.mean(dists)) if dists else None
+        margins.append(_label_margin(sh))
+    m_real, m_sh = _label_margin(real), float(np.mean(margins))
     return LabelControl(
         n_clusters=int(real.n_clusters_),
         n_clusters_shuffled=tuple(counts),
-        mean_min_distance=d_real,
-        mean_min_distance_shuffled=d_sh,
+        margin=m_real,
+        margin_shuffled=m_sh,
         cluster_ratio=float(real.n_clusters_ / np.mean(counts)),
-        distance_ratio=None if d_real is None or not d_sh else float(d_real / d_sh),
+        distance_ratio=float(m_real / m_sh) if m_sh > 0 else None,
     )
