@@ -29,11 +29,13 @@ def _plain_null(measure, X, Y, n, seed):
 ])
 def test_fast_null_equals_recomputing_the_measure(measure):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 5))
-    Y = X @ rng.normal(size=(5, 4)) + rng.normal(size=(60, 4))
-    res = permutation_null(measure, X, Y, n=20, seed=3)
-    np.testing.assert_allclose(res.null, _plain_null(measure, X, Y, 20, 3), rtol=1e-9, atol=1e-12)
-    assert res.value == pytest.approx(measure(X, Y))
+    # More rows than dx * dy (CKA permutes the cross product) and fewer (it permutes Grams).
+    for n, dx, dy in [(60, 5, 4), (30, 8, 6)]:
+        X = rng.normal(size=(n, dx))
+        Y = X @ rng.normal(size=(dx, dy)) + rng.normal(size=(n, dy))
+        res = permutation_null(measure, X, Y, n=20, seed=3)
+        np.testing.assert_allclose(res.null, _plain_null(measure, X, Y, 20, 3), rtol=1e-9, atol=1e-12)
+        assert res.value == pytest.approx(measure(X, Y))
 
 
 def test_score_and_p_value_from_their_definitions():

@@ -35,10 +35,13 @@ def _block_rows(n: int, device: str) -> int:
     return max(1, min(n, budget // (8 * max(n, 1))))
 
 
-def nearest_neighbours(X, k: int, device: str | None = "auto", name: str = "X"):
+def nearest_neighbours(X, k: int, device: str | None = "auto", name: str = "X",
+                       distances: bool = True):
     """(distances [N, k], indices [N, k]) of each row's k nearest other rows, nearest first.
 
-    Exact (float64); ties between equidistant neighbours are broken arbitrarily.
+    Exact (float64); ties between equidistant neighbours are broken arbitrarily. With
+    ``distances=False`` the distances are None and the order comes from the matrix-product
+    ranking alone (skips gathering the k neighbours' vectors).
     """
     import torch
 
@@ -53,14 +56,22 @@ def nearest_neighbours(X, k: int, device: str | None = "auto", name: str = "X"):
     sq = (Xt * Xt).sum(dim=1)
     step = _block_rows(n, dev)
     idx = torch.empty((n, k), dtype=torch.int64, device=dev)
+    dist = torch.empty((n, k) if distances else (0, k), dtype=torch.float64, device=dev)
     for s in range(0, n, step):
         e = min(n, s + step)
         # |x_j|^2 - 2 x_i.x_j ranks neighbours of row i (|x_i|^2 is constant along the row).
-        d = sq[None, :] - 2.0 * (Xt[s:e] @ Xt.T)
+        d = torch.addmm(sq[None, :].expand(e - s, n), Xt[s:e], Xt.T, alpha=-2.0)
         rows = torch.arange(e - s, device=dev)
         d[rows, rows + s] = float("inf")
         idx[s:e] = torch.topk(d, k, dim=1, largest=False, sorted=True).indices
-    dist = torch.linalg.vector_norm(Xt[idx] - Xt[:, None, :], dim=2)
+        del d
+        if not distances:
+            continue
+        # Distances of the chosen pairs from their difference vectors, block by block.
+        near = torch.index_select(Xt, 0, idx[s:e].reshape(-1)).reshape(e - s, k, -1)
+        dist[s:e] = torch.linalg.vector_norm(near - Xt[s:e, None, :], dim=2)
+    if not distances:
+        return None, idx.cpu().numpy()
     # Re-sort by the exact distances (the expansion may swap near-equal neighbours).
     dist, order = torch.sort(dist, dim=1)
     idx = torch.gather(idx, 1, order)
@@ -86,8 +97,8 @@ def knn_overlap(X, Y, k: int = 10, device: str | None = "auto") -> np.ndarray:
     X, Y = paired(X, Y, min_rows=2)
     if k >= X.shape[0]:
         raise ValueError(f"k must be < the number of rows ({X.shape[0]}), got k={k}")
-    _, ix = nearest_neighbours(X, k, device, name="X")
-    _, iy = nearest_neighbours(Y, k, device, name="Y")
+    _, ix = nearest_neighbours(X, k, device, name="X", distances=False)
+    _, iy = nearest_neighbours(Y, k, device, name="Y", distances=False)
     return overlap_of(ix, iy)
 
 

@@ -27,6 +27,7 @@ from .similarity import pearson
 __all__ = ["NullResult", "permutation_null", "mantel_null", "half_sample_interval"]
 
 ALTERNATIVES = ("greater", "less")
+_GRAM_MAX_ROWS = 4096  # CKA nulls up to this many rows permute N x N Gram matrices (128 MiB each)
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,20 @@ def _cka_evaluator(X, Y, debiased: bool = True) -> Callable[[np.ndarray], float]
         kk = _hsic_unbiased(n, xx2 - a @ a, -a.sum(), -a.sum(), a @ a)
         ll = _hsic_unbiased(n, yy2 - b @ b, -b.sum(), -b.sum(), b @ b)
 
+    if n <= _GRAM_MAX_ROWS and n <= Xc.shape[1] * Yc.shape[1]:
+        # Few rows: |Xc'Yc[perm]|_F^2 = sum(K * L[perm][:, perm]) with K = XcXc', L = YcYc'
+        # (an N^2 gather instead of an N x dx x dy product per permutation).
+        K, L = Xc @ Xc.T, Yc @ Yc.T
+
+        def cross(perm: np.ndarray) -> float:
+            return float(np.sum(K * L[np.ix_(perm, perm)]))
+    else:
+
+        def cross(perm: np.ndarray) -> float:
+            return float(np.sum((Xc.T @ Yc[perm]) ** 2))
+
     def value(perm: np.ndarray) -> float:
-        xy2 = float(np.sum((Xc.T @ Yc[perm]) ** 2))
+        xy2 = cross(perm)
         if not debiased:
             return float(np.clip(xy2 / np.sqrt(xx2 * yy2), 0.0, 1.0))
         ab = float(a @ b[perm])
@@ -108,8 +121,8 @@ def _procrustes_evaluator(X, Y, angular: bool = False) -> Callable[[np.ndarray],
 
 def _knn_evaluator(X, Y, k: int = 10, device: str | None = "auto") -> Callable[[np.ndarray], float]:
     """Y[perm]'s neighbours of row i are Y's neighbours of row perm[i], renamed by perm^-1."""
-    _, ix = nearest_neighbours(X, k, device, name="X")
-    _, iy = nearest_neighbours(Y, k, device, name="Y")
+    _, ix = nearest_neighbours(X, k, device, name="X", distances=False)
+    _, iy = nearest_neighbours(Y, k, device, name="Y", distances=False)
 
     def value(perm: np.ndarray) -> float:
         inv = np.empty_like(perm)
