@@ -29,7 +29,7 @@ def _plain_null(measure, X, Y, n, seed):
 ])
 def test_fast_null_equals_recomputing_the_measure(measure):
     rng = np.random.default_rng(0)
-    # More rows than dx * dy (CKA permutes the cross product) and fewer (it permutes Grams).
+    # More rows than features and fewer.
     for n, dx, dy in [(60, 5, 4), (30, 8, 6)]:
         X = rng.normal(size=(n, dx))
         Y = X @ rng.normal(size=(dx, dy)) + rng.normal(size=(n, dy))

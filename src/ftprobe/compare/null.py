@@ -27,7 +27,6 @@ from .similarity import pearson
 __all__ = ["NullResult", "permutation_null", "mantel_null", "half_sample_interval"]
 
 ALTERNATIVES = ("greater", "less")
-_GRAM_MAX_ROWS = 4096  # CKA nulls up to this many rows permute N x N Gram matrices (128 MiB each)
 
 
 @dataclass(frozen=True)
@@ -86,17 +85,8 @@ def _cka_evaluator(X, Y, debiased: bool = True) -> Callable[[np.ndarray], float]
         kk = _hsic_unbiased(n, xx2 - a @ a, -a.sum(), -a.sum(), a @ a)
         ll = _hsic_unbiased(n, yy2 - b @ b, -b.sum(), -b.sum(), b @ b)
 
-    if n <= _GRAM_MAX_ROWS and n <= Xc.shape[1] * Yc.shape[1]:
-        # Few rows: |Xc'Yc[perm]|_F^2 = sum(K * L[perm][:, perm]) with K = XcXc', L = YcYc'
-        # (an N^2 gather instead of an N x dx x dy product per permutation).
-        K, L = Xc @ Xc.T, Yc @ Yc.T
-
-        def cross(perm: np.ndarray) -> float:
-            return float(np.sum(K * L[np.ix_(perm, perm)]))
-    else:
-
-        def cross(perm: np.ndarray) -> float:
-            return float(np.sum((Xc.T @ Yc[perm]) ** 2))
+    def cross(perm: np.ndarray) -> float:
+        return float(np.sum((Xc.T @ Yc[perm]) ** 2))
 
     def value(perm: np.ndarray) -> float:
         xy2 = cross(perm)

@@ -1,0 +1,48 @@
+"""The calibrated measures in the study: before vs after every layer (inside the similarity step)
+and every checkpoint vs the original at the series' layers (the ``measures`` step).
+
+Both read train-split vectors from the store and call ``ftprobe.compare.compare_spaces`` /
+``space_geometry``; the results are plain JSON for ``results.py`` and the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ftprobe.compare.spaces import MeasureSettings, compare_spaces, space_geometry
+
+# Sized for a 2-core demo (a few seconds per comparison); a GPU run can afford more rows,
+# permutations and half-samples.
+STUDY_MEASURES = {"max_rows": 500, "n_null": 30, "n_interval": 10, "level": 0.95, "k": 10, "seed": 0}
+
+
+def settings_from(spec: dict) -> MeasureSettings:
+    return MeasureSettings(**spec.get("measures", STUDY_MEASURES))
+
+
+def layer_measures(Xb, Xa, settings: MeasureSettings) -> dict:
+    """One before/after pair of a layer: the calibrated comparison and both geometries."""
+    return {"compare": compare_spaces(Xb, Xa, settings).to_json(),
+            "geometry_before": space_geometry(Xb, settings), "geometry_after": space_geometry(Xa, settings)}
+
+
+def step_measures(spec: dict, ctx, work: Path) -> dict:
+    """Every series point (checkpoints and final) against the original model at each layer of the
+    series: [layer][point] -> comparison, and the geometry of every (point, layer)."""
+    from ftprobe.represent import Store
+
+    s = settings_from(spec)
+    series = ctx.dep_result("series")
+    store = Store(ctx.store_root)
+    entries = [store.open(e) for e in series["entries"]]
+    layers = [int(x) for x in series["layers"]]
+    compare: dict[str, list] = {}
+    geometry: dict[str, list] = {}
+    for layer in layers:
+        ref = entries[0].layer(layer)
+        compare[str(layer)] = [None] + [compare_spaces(ref, e.layer(layer), s).to_json() for e in entries[1:]]
+        geometry[str(layer)] = [space_geometry(np.asarray(e.layer(layer)), s) for e in entries]
+    return {"points": series["points"], "layers": [str(x) for x in layers], "compare": compare,
+            "geometry": geometry, "settings": spec.get("measures", STUDY_MEASURES)}
