@@ -20,7 +20,7 @@ import numpy as np
 
 from ._validate import paired, positive_int
 from .cka import _hsic_unbiased, linear_cka
-from .knn import mutual_knn, nearest_neighbours, overlap_of
+from .knn import mutual_knn, nearest_neighbours, overlap_of, resolve_device
 from .procrustes import procrustes_distance
 from .similarity import pearson
 
@@ -75,7 +75,22 @@ def _centred(A) -> np.ndarray:
     return A - A.mean(axis=0)
 
 
-def _cka_evaluator(X, Y, debiased: bool = True) -> Callable[[np.ndarray], float]:
+def _permuted_cross(Xc: np.ndarray, Yc: np.ndarray, device: str | None):
+    """perm -> Xc' Yc[perm] as a float64 torch tensor on ``device`` (the GPU when present: the
+    N x dx x dy product per permutation is the whole cost of these nulls)."""
+    import torch
+
+    dev = resolve_device(device)
+    Xt = torch.as_tensor(Xc, device=dev)
+    Yt = torch.as_tensor(Yc, device=dev)
+
+    def cross(perm: np.ndarray):
+        return Xt.T @ Yt[torch.as_tensor(perm, device=dev)]
+
+    return cross
+
+
+def _cka_evaluator(X, Y, debiased: bool = True, device: str | None = "auto") -> Callable[[np.ndarray], float]:
     """Linear CKA of (X, Y[perm]) from centred arrays: only X'Y[perm] and sum a b[perm] change."""
     Xc, Yc = _centred(X), _centred(Y)
     n = Xc.shape[0]
@@ -84,12 +99,10 @@ def _cka_evaluator(X, Y, debiased: bool = True) -> Callable[[np.ndarray], float]
     if debiased:
         kk = _hsic_unbiased(n, xx2 - a @ a, -a.sum(), -a.sum(), a @ a)
         ll = _hsic_unbiased(n, yy2 - b @ b, -b.sum(), -b.sum(), b @ b)
-
-    def cross(perm: np.ndarray) -> float:
-        return float(np.sum((Xc.T @ Yc[perm]) ** 2))
+    cross = _permuted_cross(Xc, Yc, device)
 
     def value(perm: np.ndarray) -> float:
-        xy2 = cross(perm)
+        xy2 = float((cross(perm) ** 2).sum())
         if not debiased:
             return float(np.clip(xy2 / np.sqrt(xx2 * yy2), 0.0, 1.0))
         ab = float(a @ b[perm])
@@ -98,12 +111,15 @@ def _cka_evaluator(X, Y, debiased: bool = True) -> Callable[[np.ndarray], float]
     return value
 
 
-def _procrustes_evaluator(X, Y, angular: bool = False) -> Callable[[np.ndarray], float]:
+def _procrustes_evaluator(X, Y, angular: bool = False,
+                          device: str | None = "auto") -> Callable[[np.ndarray], float]:
+    import torch
+
     Xc, Yc = _centred(X), _centred(Y)
-    Xc, Yc = Xc / np.linalg.norm(Xc), Yc / np.linalg.norm(Yc)
+    cross = _permuted_cross(Xc / np.linalg.norm(Xc), Yc / np.linalg.norm(Yc), device)
 
     def value(perm: np.ndarray) -> float:
-        nuc = min(max(float(np.linalg.svd(Xc.T @ Yc[perm], compute_uv=False).sum()), 0.0), 1.0)
+        nuc = min(max(float(torch.linalg.svdvals(cross(perm)).sum()), 0.0), 1.0)
         return float(np.arccos(nuc)) if angular else float(np.sqrt(max(2.0 - 2.0 * nuc, 0.0)))
 
     return value
@@ -126,21 +142,22 @@ _FAST = {linear_cka: _cka_evaluator, procrustes_distance: _procrustes_evaluator,
          mutual_knn: _knn_evaluator}
 
 
-def _evaluator(measure: Callable, X, Y) -> Callable[[np.ndarray], float]:
+def _evaluator(measure: Callable, X, Y, device: str | None) -> Callable[[np.ndarray], float]:
     func, kwargs = measure, {}
     if isinstance(measure, functools.partial) and not measure.args:
         func, kwargs = measure.func, dict(measure.keywords)
     fast = _FAST.get(func)
     if fast is not None:
-        return fast(X, Y, **kwargs)
+        return fast(X, Y, **{"device": device, **kwargs})
     return lambda perm: float(measure(X, Y[perm]))
 
 
 def permutation_null(measure: Callable, X, Y, n: int = 100, seed: int = 0,
-                     alternative: str | None = None) -> NullResult:
+                     alternative: str | None = None, device: str | None = "auto") -> NullResult:
     """``measure(X, Y)`` against its values with Y's rows permuted ``n`` times (seeded).
 
-    ``alternative`` defaults to "less" for ``procrustes_distance`` (a distance) and "greater"
+    The permuted products of CKA and Procrustes (and mutual k-NN's neighbour searches, unless
+    its own ``device`` is given) run on ``device``: the GPU when present. ``alternative`` defaults to "less" for ``procrustes_distance`` (a distance) and "greater"
     otherwise. Both spaces are checked (same rows, finite) before anything is computed.
     """
     n = positive_int("n", n, low=2)
@@ -150,8 +167,9 @@ def permutation_null(measure: Callable, X, Y, n: int = 100, seed: int = 0,
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     X, Y = paired(X, Y, min_rows=4, why="a permutation null needs a few rows")
-    value = float(measure(X, Y))
-    evaluate = _evaluator(measure, X, Y)
+    evaluate = _evaluator(measure, X, Y, device)
+    # The identity permutation is the measure itself (the fast evaluators reuse their setup).
+    value = evaluate(np.arange(X.shape[0]))
     rng = np.random.default_rng(seed)
     null = np.array([evaluate(rng.permutation(X.shape[0])) for _ in range(n)])
     return _result(value, null, alternative)

@@ -89,7 +89,7 @@ def _sample(n: int, s: MeasureSettings) -> np.ndarray:
 
 
 def _calibrated(name, measure, Xs, Ys, all_rows, s: MeasureSettings) -> CalibratedMeasure:
-    null = permutation_null(measure, Xs, Ys, n=s.n_null, seed=s.seed)
+    null = permutation_null(measure, Xs, Ys, n=s.n_null, seed=s.seed, device=s.device)
     lo, hi = half_sample_interval(measure, Xs, Ys, n=s.n_interval, seed=s.seed, level=s.level)
     return CalibratedMeasure(name, null.value, all_rows, null.null_mean, null.null_sd,
                              null.calibrated, null.p_value, (lo, hi), int(Xs.shape[0]))
