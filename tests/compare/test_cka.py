@@ -112,3 +112,20 @@ def test_bad_input_names_the_argument():
         linear_cka(X[:, 0], X)
     with pytest.raises(ValueError, match="block_rows"):
         linear_cka(X, X, block_rows=0)
+
+
+def test_streaming_memory_does_not_grow_with_rows(tmp_path):
+    import tracemalloc
+
+    peaks = []
+    for n in (2000, 16000):
+        X = np.lib.format.open_memmap(tmp_path / f"x{n}.npy", mode="w+", dtype=np.float32, shape=(n, 32))
+        X[:] = np.random.default_rng(n).normal(size=(n, 32))
+        X.flush()
+        X = np.load(tmp_path / f"x{n}.npy", mmap_mode="r")
+        tracemalloc.start()
+        linear_cka(X, X[::-1], block_rows=1000)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # 8x the rows, the same working memory (a 16000 x 32 float64 copy alone would be 4 MB).
+    assert peaks[1] < 1.1 * peaks[0] and peaks[1] < 2_000_000
