@@ -37,3 +37,11 @@ def test_whole_section_inlines_plotly_once_or_is_empty():
     assert html.count("Calibrated similarity and geometry") == 1
     assert measures_html({"runs": [{"model": "m", "task": "t", "table": []}]}) == ""
     json.dumps(_run())  # the section reads plain JSON, as results.json holds it
+
+
+def test_a_comparison_that_could_not_run_shows_its_reason():
+    run = _run()
+    run["measures"]["compare"]["3"][2] = {"error": "X has no variance (all rows equal)"}
+    run["similarity"]["1"]["compare"] = {"error": "X has 10 rows; at least 16 are needed"}
+    out = run_section(run)
+    assert "X has no variance" in out and out.count("plotly-graph-div") == 3

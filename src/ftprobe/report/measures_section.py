@@ -40,8 +40,9 @@ def heatmap(measures: dict, name: str, title: str, scale: str):
     z, text = [], []
     for layer in layers:
         cells = measures["compare"][layer][1:]
-        z.append([None if c is None else c[name]["value"] for c in cells])
-        text.append(["" if c is None else _cell_text(c[name]) for c in cells])
+        z.append([None if c is None or name not in c else c[name]["value"] for c in cells])
+        text.append([_cell_text(c[name]) if name in c else c.get("error", "")
+                     for c in (cell or {} for cell in cells)])
     fig = go.Figure(go.Heatmap(z=z, x=points, y=[f"layer {x}" for x in layers], text=text,
                                hovertemplate="%{y}, %{x}<br>%{text}<extra></extra>", colorscale=scale,
                                texttemplate="%{z:.2f}"))
@@ -54,7 +55,7 @@ def _before_after_rows(similarity: dict) -> list[list[str]]:
     rows = []
     for layer in sorted(similarity, key=int):
         cmp_ = similarity[layer].get("compare")
-        if not cmp_:
+        if not cmp_ or "error" in cmp_:
             continue
         row = [layer]
         for name, _, _ in MEASURES:

@@ -22,10 +22,29 @@ def settings_from(spec: dict) -> MeasureSettings:
     return MeasureSettings(**spec.get("measures", STUDY_MEASURES))
 
 
+def _or_reason(fn, *args):
+    """A measure's JSON, or None with the reason where the inputs cannot carry it (a split with
+    too few rows, a layer without variance): one odd layer must not stop a study."""
+    try:
+        return fn(*args), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _comparison(X, Y, s: MeasureSettings) -> dict | None:
+    out, why = _or_reason(lambda: compare_spaces(X, Y, s).to_json())
+    return out if why is None else {"error": why}
+
+
+def _geometry(X, s: MeasureSettings) -> dict:
+    out, why = _or_reason(space_geometry, X, s)
+    return out if why is None else {"error": why}
+
+
 def layer_measures(Xb, Xa, settings: MeasureSettings) -> dict:
     """One before/after pair of a layer: the calibrated comparison and both geometries."""
-    return {"compare": compare_spaces(Xb, Xa, settings).to_json(),
-            "geometry_before": space_geometry(Xb, settings), "geometry_after": space_geometry(Xa, settings)}
+    return {"compare": _comparison(Xb, Xa, settings), "geometry_before": _geometry(Xb, settings),
+            "geometry_after": _geometry(Xa, settings)}
 
 
 def step_measures(spec: dict, ctx, work: Path) -> dict:
@@ -42,7 +61,7 @@ def step_measures(spec: dict, ctx, work: Path) -> dict:
     geometry: dict[str, list] = {}
     for layer in layers:
         ref = entries[0].layer(layer)
-        compare[str(layer)] = [None] + [compare_spaces(ref, e.layer(layer), s).to_json() for e in entries[1:]]
-        geometry[str(layer)] = [space_geometry(np.asarray(e.layer(layer)), s) for e in entries]
+        compare[str(layer)] = [None] + [_comparison(ref, e.layer(layer), s) for e in entries[1:]]
+        geometry[str(layer)] = [_geometry(np.asarray(e.layer(layer)), s) for e in entries]
     return {"points": series["points"], "layers": [str(x) for x in layers], "compare": compare,
             "geometry": geometry, "settings": spec.get("measures", STUDY_MEASURES)}

@@ -219,10 +219,11 @@ def _calibrated_last(measures: dict | None) -> dict | None:
         return None
     out = {}
     for layer in measures["layers"]:
-        last = measures["compare"][layer][-1]
-        out[layer] = {name: {k: last[name][k] for k in ("value", "calibrated", "p_value")}
-                      for name in ("cka", "procrustes", "mutual_knn")}
-    return out
+        last = measures["compare"][layer][-1] or {}
+        if "cka" in last:  # absent where the comparison could not run (its reason is stored)
+            out[layer] = {name: {k: last[name][k] for k in ("value", "calibrated", "p_value")}
+                          for name in ("cka", "procrustes", "mutual_knn")}
+    return out or None
 
 
 def _last_layer_only(rows: list[dict]) -> list[dict]:
