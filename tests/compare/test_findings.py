@@ -262,3 +262,26 @@ def test_accuracy_evidence_flags_drops_within_seed_noise():
     assert ev["n_dropped"] == 2 and ev["n_dropped_beyond_seed_noise"] == 1
     assert [p["beyond_seed_noise"] for p in ev["per_case"]] == [True, False, True]
     assert v[1] == "fails"  # 1/3 improved is below fails_share
+
+
+def test_layer_dynamics_uses_calibrated_cka_when_present():
+    # Pearson alone says "holds"; the top layer's debiased CKA is within its null (p = 0.3):
+    # the layout it "keeps" is not beyond chance, so the calibrated check fails the entry.
+    def cal(p_top):
+        return {str(layer): {"cka": {"value": 0.8, "calibrated": 9.0, "p_value": 0.01}}
+                for layer in (2, 4)} | {"12": {"cka": {"value": 0.05, "calibrated": 0.4,
+                                                       "p_value": p_top}}}
+
+    base = {"model": "base", "task": "DEP", "n_layers": 12,
+            "pearson_by_layer": {2: 0.99, 4: 0.97, 12: 0.7}}
+    v, fs = verdicts({"layer_dynamics": [{**base, "calibrated_by_layer": cal(0.3)}]})
+    entry = fs[5].evidence["per_entry"][0]
+    assert v[5] == "fails"
+    assert entry["checks"] == {"lower_stable": True, "top_moves_more": True, "top_keeps_much": True,
+                               "lower_beyond_null": True, "top_beyond_null": False}
+    assert entry["calibrated_cka"]["12"]["p_value"] == 0.3
+    assert "permutation null" in fs[5].explanation
+    v, _ = verdicts({"layer_dynamics": [{**base, "calibrated_by_layer": cal(0.02)}]})
+    assert v[5] == "holds"
+    # Without calibrated values the three Pearson checks decide, as before.
+    assert verdicts({"layer_dynamics": [base]})[0][5] == "holds"

@@ -3,20 +3,12 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import pearsonr, spearmanr
 
-from ftprobe.compare import batched_pearson, bootstrap_ci, linear_cka, pearson, rsa
+from ftprobe.compare import batched_pearson, bootstrap_ci, pearson, rsa
 
 
 def _rotation(d, rng):
     q, r = np.linalg.qr(rng.normal(size=(d, d)))
     return q * np.sign(np.diag(r))
-
-
-def _cka_gram(X, Y):
-    """Direct N x N form: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), K = XX', L = YY'."""
-    n = X.shape[0]
-    H = np.eye(n) - np.ones((n, n)) / n
-    K, L = H @ (X @ X.T) @ H, H @ (Y @ Y.T) @ H
-    return np.sum(K * L) / np.sqrt(np.sum(K * K) * np.sum(L * L))
 
 
 def test_pearson_matches_scipy():
@@ -74,43 +66,12 @@ def test_bootstrap_ci_generic_stat_matches_vectorised_pearson():
     assert np.isnan(bootstrap_ci([1.0], [2.0])[0])
 
 
-def test_cka_identity_and_invariances():
+def test_rsa_invariant_to_rotation_scaling_translation():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12))
-    assert linear_cka(X, X) == pytest.approx(1.0, abs=1e-12)
     Y = 3.7 * X @ _rotation(12, rng) + rng.normal(size=12) * 10
-    assert linear_cka(X, Y) == pytest.approx(1.0, abs=1e-10)
     assert rsa(X, Y) == pytest.approx(1.0, abs=1e-12)
     assert rsa(X, Y, method="pearson") == pytest.approx(1.0, abs=1e-12)
-    # Anisotropic scaling is NOT an invariance: guard against a CKA that is always 1.
-    Z = X * np.linspace(0.1, 10, 12)
-    assert linear_cka(X, Z) < 0.99
-
-
-def test_cka_matches_gram_form_and_is_near_zero_for_independent():
-    rng = np.random.default_rng(6)
-    X = rng.normal(size=(150, 8))
-    Y = X[:, :5] @ rng.normal(size=(5, 6)) + rng.normal(size=(150, 6))
-    assert linear_cka(X, Y) == pytest.approx(_cka_gram(X, Y), abs=1e-12)
-    # Different widths too, and float32 input.
-    assert linear_cka(X.astype(np.float32), Y[:, :3]) == pytest.approx(
-        _cka_gram(X, Y[:, :3]), abs=1e-6
-    )
-    A, B = rng.normal(size=(5000, 5)), rng.normal(size=(5000, 5))
-    assert linear_cka(A, B) < 0.02
-
-
-def test_cka_chunked_over_many_rows():
-    # More rows than one accumulation chunk: the chunked sums must equal the one-shot form.
-    rng = np.random.default_rng(7)
-    X = rng.normal(size=(40000, 4))
-    Y = X @ rng.normal(size=(4, 3)) + rng.normal(size=(40000, 3))
-    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
-    ref = np.linalg.norm(Yc.T @ Xc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
-    assert linear_cka(X, Y) == pytest.approx(ref, abs=1e-10)
-    assert np.isnan(linear_cka(np.ones((10, 3)), X[:10]))
-    with pytest.raises(ValueError):
-        linear_cka(X[:10], X[:11])
 
 
 def test_rsa_subsample_and_reference():

@@ -56,14 +56,21 @@ def test_writes_every_artefact(first_run):
     cfg, summary, out = first_run
     assert len(summary.executed) == len(summary.plan.steps) and not summary.cached
     kinds = {summary.plan.steps[s].kind for s in summary.executed}
-    assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series"}
+    assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series", "measures"}
     results = json.loads((out / "results.json").read_text())
     assert [f["number"] for f in results["findings"]] == [1, 2, 3, 4, 5, 6]
     assert all(f["verdict"] in ("holds", "fails", "mixed", "not tested") for f in results["findings"])
     pos = next(r for r in results["runs"] if r["task"] == "pos")
     for key in ("table", "layer_dynamics", "min_distance_series", "centroid_paths", "shift_pca",
-                "centroid_movement", "similarity", "accuracy"):
+                "centroid_movement", "similarity", "accuracy", "measures"):
         assert pos[key], key
+    # Calibrated measures: every checkpoint against the original, each with its null and interval.
+    meas = pos["measures"]
+    assert meas["points"] == pos["layer_dynamics"]["points"]
+    cell = meas["compare"][meas["layers"][-1]][-1]
+    for name in ("cka", "procrustes", "mutual_knn"):
+        assert 0 < cell[name]["p_value"] <= 1 and len(cell[name]["interval"]) == 2
+    assert pos["similarity"]["1"]["compare"]["cka"]["value_all_rows"] == pos["similarity"]["1"]["cka"]
     assert pos["layer_dynamics"]["points"][0] == "original"
     assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"

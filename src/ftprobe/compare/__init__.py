@@ -1,11 +1,15 @@
 """compare: the paper's analyses as plain functions on stored results.
 
-Similarity of spaces (Pearson of distance vectors, bootstrap CIs, linear CKA, RSA), label
-centroid geometry and its PCA views, before/after dynamics (min distance, layers, cross-task,
-accuracy, clusters, train/test), and the six findings as checks.
+Similarity of spaces (Pearson of distance vectors, bootstrap CIs, debiased linear CKA,
+Procrustes, mutual k-NN, RSA), each calibrated against its permutation null; per-layer geometry
+(effective rank, isotropy, TwoNN intrinsic dimension); a shuffled-label DirectProbe control;
+label centroid geometry and its PCA views, before/after dynamics (min distance, layers,
+cross-task, accuracy, clusters, train/test), and the six findings as checks.
 """
 
 from ._plain import plain
+from .cka import linear_cka
+from .control import LabelControl, directprobe_label_control
 from .dynamics import (
     MinDistanceChange,
     accuracy_change,
@@ -25,12 +29,19 @@ from .geometry import (
     pca_2d,
     shift_pca,
 )
-from .similarity import batched_pearson, bootstrap_ci, linear_cka, pearson, rsa
+from .knn import knn_overlap, mutual_knn, nearest_neighbours
+from .null import NullResult, half_sample_interval, mantel_null, permutation_null
+from .procrustes import procrustes_distance
+from .similarity import batched_pearson, bootstrap_ci, pearson, rsa
+from .spectrum import effective_rank, isotropy
+from .twonn import intrinsic_dimension
 
 __all__ = [
     "FINDING_TITLES",
     "Finding",
+    "LabelControl",
     "MinDistanceChange",
+    "NullResult",
     "Thresholds",
     "accuracy_change",
     "batched_pearson",
@@ -40,6 +51,17 @@ __all__ = [
     "centroid_shift",
     "cluster_change",
     "cross_task_change",
+    "directprobe_label_control",
+    "effective_rank",
+    "half_sample_interval",
+    "intrinsic_dimension",
+    "isotropy",
+    "knn_overlap",
+    "mantel_null",
+    "mutual_knn",
+    "nearest_neighbours",
+    "permutation_null",
+    "procrustes_distance",
     "evaluate_findings",
     "findings_to_json",
     "label_centroids",

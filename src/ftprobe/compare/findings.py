@@ -17,8 +17,9 @@ Schema (every key optional; a finding without the data it needs is "not tested")
       ],
       "layer_dynamics": [               # end-of-fine-tuning Pearson of each layer with itself
         {"model": str, "task": str,     # before fine-tuning (distance vectors)
-         "pearson_by_layer": {layer (int or str): r}, "n_layers": int}
-      ],
+         "pearson_by_layer": {layer (int or str): r}, "n_layers": int,
+         "calibrated_by_layer": {layer: {"cka": {"value", "calibrated", "p_value"}, ...}}|None}
+      ],                                # optional: the debiased CKA against its permutation null
       "cross_task": [                   # fine-tune on finetune_task, probe probe_task
         {"model": str, "probe_task": str, "finetune_task": str,
          "mean_change": float, "up": int, "down": int,
@@ -68,6 +69,7 @@ class Thresholds:
     max_small_drop: float = 2.0  # F1: an accuracy drop above this (points) is not "small"
     lower_min_r: float = 0.9  # F5: lower third of layers keeps Pearson >= this
     top_min_r: float = 0.5  # F5: top layer keeps Pearson > this
+    null_alpha: float = 0.05  # F5: "keeps" needs the debiased CKA above its null at this level
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,10 @@ def _finding_train_test(cases: list, th: Thresholds) -> Finding:
 def _finding_layers(entries: list, th: Thresholds) -> Finding:
     """Per model/task: the lower third of layers (layer <= max(1, n_layers // 3), embeddings
     counted as lower) keeps r >= lower_min_r; the top layer keeps r > top_min_r; and the top
-    layer's r is below the lower layers' mean (it moved more). An entry agrees if all three hold.
+    layer's r is below the lower layers' mean (it moved more). With calibrated measures (the
+    debiased CKA of each layer with itself before fine-tuning, against its permutation null),
+    two more: every lower layer and the top layer keep their layout beyond chance (p <
+    null_alpha). An entry agrees if all checks hold.
     """
     per_entry, agree = [], 0
     fail_counts = {"lower_stable": 0, "top_moves_more": 0, "top_keeps_much": 0}
@@ -369,10 +374,15 @@ def _finding_layers(entries: list, th: Thresholds) -> Finding:
             "top_moves_more": rs[top] < sum(low_vals) / len(low_vals),
             "top_keeps_much": rs[top] > th.top_min_r,
         }
+        calibrated = _calibrated_cka(e.get("calibrated_by_layer"))
+        if calibrated and top in calibrated:
+            cal_lower = [calibrated[layer] for layer in lower if layer in calibrated]
+            checks["lower_beyond_null"] = all(c["p_value"] < th.null_alpha for c in cal_lower)
+            checks["top_beyond_null"] = calibrated[top]["p_value"] < th.null_alpha
         ok = all(checks.values())
         agree += ok
         for k, v in checks.items():
-            fail_counts[k] += not v
+            fail_counts[k] = fail_counts.get(k, 0) + (not v)
         per_entry.append(
             {
                 "model": e.get("model"),
@@ -384,6 +394,7 @@ def _finding_layers(entries: list, th: Thresholds) -> Finding:
                 "top_r": rs[top],
                 "pearson_by_layer": {str(k): rs[k] for k in sorted(rs)},
                 "checks": checks,
+                "calibrated_cka": {str(k): v for k, v in sorted(calibrated.items())} if calibrated else None,
                 "agrees": ok,
             }
         )
@@ -401,16 +412,32 @@ def _finding_layers(entries: list, th: Thresholds) -> Finding:
             "fails_share": th.fails_share,
             "lower_min_r": th.lower_min_r,
             "top_min_r": th.top_min_r,
+            "null_alpha": th.null_alpha,
         },
         "per_entry": per_entry,
     }
     expl = (
         f"{agree}/{n} model/task runs had lower layers at r >= {th.lower_min_r}, the top layer "
-        f"below them and still above {th.top_min_r}. Failing checks: "
+        f"below them and still above {th.top_min_r}"
+        + (f", and (calibrated) the debiased CKA of those layers above its permutation null at p < "
+           f"{th.null_alpha}" if any(p["calibrated_cka"] for p in per_entry) else "")
+        + ". Failing checks: "
         + ", ".join(f"{k} {v}" for k, v in fail_counts.items())
         + "."
     )
     return Finding(5, FINDING_TITLES[5], verdict, evidence, expl)
+
+
+def _calibrated_cka(by_layer) -> dict | None:
+    """{layer: {"value", "calibrated", "p_value"}} of the debiased CKA, finite entries only."""
+    if not by_layer:
+        return None
+    out = {}
+    for layer, measures in by_layer.items():
+        c = (measures or {}).get("cka") or {}
+        if _finite(c.get("p_value")):
+            out[int(layer)] = {k: as_float(c.get(k)) for k in ("value", "calibrated", "p_value")}
+    return out or None
 
 
 # --- 6: cross-task ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Similarity of two spaces or two vectors of measurements.
 
-Pearson between label-pair distance vectors is the paper's similarity; CKA and RSA are
-label-free cross-checks that work on the raw vectors (same points in both spaces).
+Pearson between label-pair distance vectors is the paper's similarity; RSA (and linear CKA,
+Procrustes and mutual k-NN in their own modules) are label-free cross-checks that work on the
+raw vectors (same points in both spaces).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import rankdata
 
-__all__ = ["pearson", "batched_pearson", "bootstrap_ci", "linear_cka", "rsa"]
-
-_CHUNK_ROWS = 16384
-
+__all__ = ["pearson", "batched_pearson", "bootstrap_ci", "rsa"]
 
 def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64).ravel()
@@ -103,50 +101,6 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(vals, [alpha, 1.0 - alpha])
     return (float(lo), float(hi))
-
-
-def _centred_gram_parts(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centred X'X, Y'Y, Y'X accumulated over row chunks (float64, bounded memory)."""
-    n = X.shape[0]
-    mx = np.zeros(X.shape[1])
-    my = np.zeros(Y.shape[1])
-    for s in range(0, n, _CHUNK_ROWS):
-        mx += X[s : s + _CHUNK_ROWS].sum(axis=0, dtype=np.float64)
-        my += Y[s : s + _CHUNK_ROWS].sum(axis=0, dtype=np.float64)
-    mx /= n
-    my /= n
-    xx = np.zeros((X.shape[1], X.shape[1]))
-    yy = np.zeros((Y.shape[1], Y.shape[1]))
-    yx = np.zeros((Y.shape[1], X.shape[1]))
-    for s in range(0, n, _CHUNK_ROWS):
-        xc = np.asarray(X[s : s + _CHUNK_ROWS], dtype=np.float64) - mx
-        yc = np.asarray(Y[s : s + _CHUNK_ROWS], dtype=np.float64) - my
-        xx += xc.T @ xc
-        yy += yc.T @ yc
-        yx += yc.T @ xc
-    return xx, yy, yx
-
-
-def linear_cka(X, Y) -> float:
-    """Linear CKA (Kornblith et al. 2019) between two representations of the same N points.
-
-    Uses the feature-space form ||Y'X||_F^2 / (||X'X||_F ||Y'Y||_F) on centred data, so the
-    cost is D x D rather than N x N and 200k points are fine. Invariant to orthogonal
-    transforms, isotropic scaling and translation of either side. NaN if a side has no variance.
-    """
-    X = np.asarray(X)
-    Y = np.asarray(Y)
-    if X.ndim != 2 or Y.ndim != 2:
-        raise ValueError("X and Y must be 2-D [N, D]")
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"row mismatch: {X.shape[0]} vs {Y.shape[0]}")
-    if X.shape[0] < 2:
-        return float("nan")
-    xx, yy, yx = _centred_gram_parts(X, Y)
-    den = np.linalg.norm(xx) * np.linalg.norm(yy)
-    if not den > 0:
-        return float("nan")
-    return float(np.clip(np.linalg.norm(yx) ** 2 / den, 0.0, 1.0))
 
 
 def rsa(X, Y, n_points: int = 2000, seed: int = 0, method: str = "spearman") -> float:

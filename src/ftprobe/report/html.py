@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ftprobe.report.measures_section import measures_html
 from ftprobe.study.cache import write_json_atomic
 
 VERDICT_COLOURS = {"holds": "#2a6", "fails": "#c42", "mixed": "#d90", "not tested": "#888"}
@@ -164,6 +165,7 @@ def write_html(results: dict, path: Path) -> None:
         rows = [[k, _fmt(sim.get(k, {}).get("cka")), _fmt(sim.get(k, {}).get("rsa")),
                  _fmt(mv.get(k, {}).get("mean"))] for k in sorted(set(sim) | set(mv), key=int)]
         parts.append(_table(["layer", "linear CKA (before vs after)", "RSA (Spearman)", "mean centroid movement"], rows))
+    parts.append(measures_html(results))
     if results["cross_task"]:
         parts.append("<h2>Cross-task: fine-tune on A, probe B</h2>")
         rows = [[r["model"], r["finetune_task"], r["probe_task"], str(r["layer"]), str(r["up"]), str(r["down"]),

@@ -17,6 +17,7 @@ from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
 from ftprobe.study.sweep import variants
+from ftprobe.study.measure_steps import STUDY_MEASURES
 
 STEP_VERSION = 1
 ORIGINAL = "original"
@@ -25,7 +26,7 @@ FINETUNED = "finetuned"
 
 @dataclass
 class Step:
-    kind: str  # finetune, extract, probe, directprobe, series, similarity
+    kind: str  # finetune, extract, probe, directprobe, series, similarity, measures
     key: str
     spec: dict  # everything the step function needs (JSON)
     deps: dict[str, str] = field(default_factory=dict)  # input name -> step id
@@ -223,7 +224,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["probe_finetuned"] = probe(mi, ti, ft, tuned)
                 run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
-                sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000}
+                sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
+                                "measures": STUDY_MEASURES}
                 run["similarity"] = plan.add(Step(
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
                     sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
@@ -238,6 +240,11 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["series"] = plan.add(Step(
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),
                     spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
+                meas_deps = {"series": run["series"]}
+                meas_settings = {"measures": STUDY_MEASURES}
+                run["measures"] = plan.add(Step(
+                    "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
+                    meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))
             plan.index["runs"].append(run)
 
         for pair in cfg.cross_task:

@@ -18,6 +18,7 @@ from ftprobe.compare import (
     cross_task_change,
     evaluate_findings,
     findings_to_json,
+    mantel_null,
     min_distance_change,
     pearson,
     plain,
@@ -70,10 +71,11 @@ def aligned_pair_vectors(dp_a: dict, dp_b: dict) -> tuple[np.ndarray, np.ndarray
 
 def space_similarity(dp_a: dict, dp_b: dict, boot: dict, require_linear: bool = True) -> dict:
     """Pearson of two spaces' label-pair distance vectors, with a bootstrap CI (paper: only when
-    both spaces are linear, i.e. #clusters == #labels)."""
+    both spaces are linear, i.e. #clusters == #labels) and its Mantel null (labels permuted)."""
     linear = bool(dp_a.get("linear")) and bool(dp_b.get("linear"))
     a, b = aligned_pair_vectors(dp_a, dp_b)
-    out: dict[str, Any] = {"linear": linear, "n_pairs": int(a.size), "r": None, "ci": None, "r_any": None}
+    out: dict[str, Any] = {"linear": linear, "n_pairs": int(a.size), "r": None, "ci": None, "r_any": None,
+                           "null": None}
     if a.size >= 3:
         r = _f(pearson(a, b))
         out["r_any"] = r
@@ -81,7 +83,18 @@ def space_similarity(dp_a: dict, dp_b: dict, boot: dict, require_linear: bool = 
             out["r"] = r
             lo, hi = bootstrap_ci(a, b, n_boot=boot["n"], level=boot["level"], seed=boot["seed"])
             out["ci"] = [_f(lo), _f(hi)]
+            out["null"] = _mantel(dp_a, dp_b, boot)
     return out
+
+
+def _mantel(dp_a: dict, dp_b: dict, boot: dict) -> dict | None:
+    """The Pearson's Mantel null; None where it is undefined (too few labels, constant side)."""
+    mat = lambda dp: np.array([[np.nan if v is None else v for v in row]  # noqa: E731
+                               for row in dp["label_distances"]], dtype=float)
+    try:
+        return mantel_null(mat(dp_a), mat(dp_b), n=boot["n"], seed=boot["seed"]).to_json()
+    except ValueError:
+        return None
 
 
 def _accuracy(probe: dict, layer: int) -> tuple[float | None, float | None]:
@@ -154,11 +167,14 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             out.update(_series_analyses(rd, run, labels, boot))
             out["similarity"] = rd.result(run["similarity"])["layers"]
             out.update(_centroid_analyses(rd, run, labels))
+            if "measures" in run:
+                out["measures"] = rd.result(run["measures"])
             dyn = out["layer_dynamics"]
             if dyn["points"]:
                 last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
                 dynamics_entries.append({"model": model, "task": task, "pearson_by_layer": last,
-                                         "n_layers": max(out["probe_layers"])})
+                                         "n_layers": max(out["probe_layers"]),
+                                         "calibrated_by_layer": _calibrated_last(out.get("measures"))})
         runs_out.append(out)
 
     for cross in plan.index["cross"]:
@@ -195,6 +211,20 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
                            "n_cross_task": len(last_layer_cross)},
     })
+
+
+def _calibrated_last(measures: dict | None) -> dict | None:
+    """The end of fine-tuning against the original, per layer: each measure's value, calibrated
+    score and p-value (finding 5 reads them)."""
+    if not measures or len(measures["points"]) < 2:
+        return None
+    out = {}
+    for layer in measures["layers"]:
+        last = measures["compare"][layer][-1] or {}
+        if "cka" in last:  # absent where the comparison could not run (its reason is stored)
+            out[layer] = {name: {k: last[name][k] for k in ("value", "calibrated", "p_value")}
+                          for name in ("cka", "procrustes", "mutual_knn")}
+    return out or None
 
 
 def _last_layer_only(rows: list[dict]) -> list[dict]:

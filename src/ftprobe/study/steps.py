@@ -311,7 +311,8 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
 
 
 def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
-    from ftprobe.compare.similarity import linear_cka, rsa
+    from ftprobe.compare import linear_cka, rsa
+    from ftprobe.study.measure_steps import layer_measures, settings_from
 
     before, after = ctx.entry("before"), ctx.entry("after")
     out = {}
@@ -320,7 +321,8 @@ def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
             continue
         Xb, Xa = np.asarray(before.layer(layer)), np.asarray(after.layer(layer))
         out[str(layer)] = {"cka": _f(linear_cka(Xb, Xa)),
-                           "rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"]))}
+                           "rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"])),
+                           **layer_measures(Xb, Xa, settings_from(spec))}
     return {"layers": out}
 
 
@@ -381,6 +383,12 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
             "per_point": [p["layers"] for p in per_point]}
 
 
+def step_measures(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.study.measure_steps import step_measures as run
+
+    return run(spec, ctx, work)
+
+
 STEP_FUNCTIONS = {
     "finetune": step_finetune,
     "extract": step_extract,
@@ -388,4 +396,5 @@ STEP_FUNCTIONS = {
     "directprobe": step_directprobe,
     "similarity": step_similarity,
     "series": step_series,
+    "measures": step_measures,
 }

@@ -1,0 +1,67 @@
+"""The calibrated measures in the study: before vs after every layer (inside the similarity step)
+and every checkpoint vs the original at the series' layers (the ``measures`` step).
+
+Both read train-split vectors from the store and call ``ftprobe.compare.compare_spaces`` /
+``space_geometry``; the results are plain JSON for ``results.py`` and the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ftprobe.compare.spaces import MeasureSettings, compare_spaces, space_geometry
+
+# Sized for a 2-core demo (a few seconds per comparison); a GPU run can afford more rows,
+# permutations and half-samples.
+STUDY_MEASURES = {"max_rows": 500, "n_null": 30, "n_interval": 10, "level": 0.95, "k": 10, "seed": 0}
+
+
+def settings_from(spec: dict) -> MeasureSettings:
+    return MeasureSettings(**spec.get("measures", STUDY_MEASURES))
+
+
+def _or_reason(fn, *args):
+    """A measure's JSON, or None with the reason where the inputs cannot carry it (a split with
+    too few rows, a layer without variance): one odd layer must not stop a study."""
+    try:
+        return fn(*args), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _comparison(X, Y, s: MeasureSettings) -> dict | None:
+    out, why = _or_reason(lambda: compare_spaces(X, Y, s).to_json())
+    return out if why is None else {"error": why}
+
+
+def _geometry(X, s: MeasureSettings) -> dict:
+    out, why = _or_reason(space_geometry, X, s)
+    return out if why is None else {"error": why}
+
+
+def layer_measures(Xb, Xa, settings: MeasureSettings) -> dict:
+    """One before/after pair of a layer: the calibrated comparison and both geometries."""
+    return {"compare": _comparison(Xb, Xa, settings), "geometry_before": _geometry(Xb, settings),
+            "geometry_after": _geometry(Xa, settings)}
+
+
+def step_measures(spec: dict, ctx, work: Path) -> dict:
+    """Every series point (checkpoints and final) against the original model at each layer of the
+    series: [layer][point] -> comparison, and the geometry of every (point, layer)."""
+    from ftprobe.represent import Store
+
+    s = settings_from(spec)
+    series = ctx.dep_result("series")
+    store = Store(ctx.store_root)
+    entries = [store.open(e) for e in series["entries"]]
+    layers = [int(x) for x in series["layers"]]
+    compare: dict[str, list] = {}
+    geometry: dict[str, list] = {}
+    for layer in layers:
+        ref = entries[0].layer(layer)
+        compare[str(layer)] = [None] + [_comparison(ref, e.layer(layer), s) for e in entries[1:]]
+        geometry[str(layer)] = [_geometry(np.asarray(e.layer(layer)), s) for e in entries]
+    return {"points": series["points"], "layers": [str(x) for x in layers], "compare": compare,
+            "geometry": geometry, "settings": spec.get("measures", STUDY_MEASURES)}
