@@ -262,3 +262,13 @@ def test_accuracy_evidence_flags_drops_within_seed_noise():
     assert ev["n_dropped"] == 2 and ev["n_dropped_beyond_seed_noise"] == 1
     assert [p["beyond_seed_noise"] for p in ev["per_case"]] == [True, False, True]
     assert v[1] == "fails"  # 1/3 improved is below fails_share
+
+
+def test_clusters_already_one_per_label_are_not_exercised():
+    # Every space already linear before fine-tuning: the count had no room to fall.
+    linear = [{"clusters_before": 17, "clusters_after": 17, "n_labels": 17}] * 3
+    v, fs = verdicts({"cases": linear})
+    assert v[2] == "not exercised" and "not exercised" in fs[2].explanation
+    # Same counts but one space was not linear: it could have fallen and did not, so it is tested.
+    stuck = linear + [{"clusters_before": 40, "clusters_after": 40, "n_labels": 17}]
+    assert verdicts({"cases": stuck})[0][2] == "holds"

@@ -59,7 +59,7 @@ def test_writes_every_artefact(first_run):
     assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series"}
     results = json.loads((out / "results.json").read_text())
     assert [f["number"] for f in results["findings"]] == [1, 2, 3, 4, 5, 6]
-    assert all(f["verdict"] in ("holds", "fails", "mixed", "not tested") for f in results["findings"])
+    assert all(f["verdict"] in ("holds", "fails", "mixed", "not exercised", "not tested") for f in results["findings"])
     pos = next(r for r in results["runs"] if r["task"] == "pos")
     for key in ("table", "layer_dynamics", "min_distance_series", "centroid_paths", "shift_pca",
                 "centroid_movement", "similarity", "accuracy"):
