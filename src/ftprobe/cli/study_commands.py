@@ -17,18 +17,18 @@ class StudyCommand:
     setting recomputes only what depends on it, and a killed run resumes where it stopped.
     """
 
-    config: Path = opt(help="study config (.toml, .yaml)", positional=True)
+    config: Path = opt(help="study config (.toml, .yaml), or a finished study's study.json", positional=True)
     dry_run: bool = opt(False, help="print the plan (and what is cached) and stop")
     workers: int | None = opt(None, help="steps run in parallel (default: the config's workers)")
-    output: Path | None = opt(None, help="override the config's output folder")
+    out: Path | None = opt(None, help="output folder (overrides the config's output)", aliases=("--output",))
     progress: bool = opt(True, help="show progress")
 
     def run(self) -> int:
         from ftprobe.study import load_config, run_study
 
         cfg = load_config(self.config)
-        if self.output is not None:
-            cfg = cfg.model_copy(update={"output": str(self.output.resolve())})
+        if self.out is not None:
+            cfg = cfg.model_copy(update={"output": str(self.out.resolve())})
         if self.workers is not None and self.workers < 1:
             from ftprobe.errors import UserError
 

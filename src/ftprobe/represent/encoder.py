@@ -144,7 +144,7 @@ def load_encoder(
     try:
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}") from None
+        raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}{_offline_hint(name)}") from None
     if (getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False)
             or config.model_type in _DECODER_ONLY):
         raise UserError(f"model {name!r} is not an encoder ({config.model_type})")
@@ -165,6 +165,16 @@ def load_encoder(
     model.eval()
     model.to(resolve_device(device))
     return Encoder(model, tokenizer, name=name, fingerprint=model_fingerprint(model, source), revision=revision)
+
+
+def _offline_hint(name: str) -> str:
+    """Offline, a hub name only loads from the cache: say how to give a local folder instead."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline or Path(name).expanduser().exists():
+        return ""
+    return (f" (offline: HF_HUB_OFFLINE is set and {name!r} is not in the Hugging Face cache; pass a local "
+            "folder instead, e.g. --model ./models/NAME made where there is a network with "
+            f"`huggingface-cli download {name} --local-dir ./models/NAME`)")
 
 
 def _first_line(exc: Exception) -> str:
