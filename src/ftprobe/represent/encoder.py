@@ -55,6 +55,10 @@ class Encoder:
     fingerprint: str
     revision: str | None = None
 
+    def __repr__(self) -> str:  # short: the default would print the whole model
+        return (f"Encoder({self.name!r}, {getattr(self.model.config, 'model_type', '?')}, {self.n_layers} layers, "
+                f"hidden {self.hidden_size}, fingerprint {self.fingerprint[:12]})")
+
     @property
     def n_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
