@@ -115,7 +115,8 @@ def test_every_section_and_figure_is_anchored_and_in_the_toc(report):
     for c in charts:
         assert f"<figure id='{c.id}'" in html and f"href='#{c.id}'" in html
         assert c.caption and html_lib.escape(c.caption) in html
-    assert "href='../results.json'" in html
+    assert "href='../results.json'" in html and "href='tables/'" in html
+    assert "figures/" not in html  # written without figure files: no links to them
 
 
 def test_plotly_is_embedded_once_and_nothing_loads_from_the_network(report):

@@ -92,5 +92,7 @@ def render_page(results: StudyResults, sections: tuple[Section, ...], figure_fil
             f"<title>ftprobe: how fine-tuning changed {models}</title><style>{CSS}</style></head><body>"
             f"<div class='layout'>{_toc(sections)}<main><h1>How fine-tuning changed the encoder</h1>"
             f"<p class='sub'>Models: {models} · tasks: {tasks} · "
-            f"<a href='../results.json'>results.json</a> · <a href='#details'>run details</a></p>"
+            f"<a href='../results.json'>results.json</a> · <a href='tables/'>tables</a> · "
+            + ("<a href='figures/'>figures for papers</a> (PNG 300 dpi, SVG, PDF) · " if figure_files else "")
+            + "<a href='#details'>run details</a></p>"
             f"{body}</main></div></body></html>")

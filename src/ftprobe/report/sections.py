@@ -159,7 +159,6 @@ def details_section(results: StudyResults) -> Section | None:
         + ", ".join(f"{html.escape(s)} {n:,}" for s, n in t.n_targets.items()) + "</li>"
         for t in results.tasks.values())
     links = ("<p>All numbers: <a href='../results.json'>results.json</a> · summary: <a href='summary.md'>summary.md</a>"
-             " · figures for papers (PNG 300 dpi, SVG, PDF): <a href='figures/'>figures/</a>"
              " · tables (LaTeX booktabs, CSV): <a href='tables/'>tables/</a></p>")
     return Section("details", "Run details",
                    (f"<ul><li>ftprobe {html.escape(results.version)}, {results.n_steps} steps</li></ul>"
