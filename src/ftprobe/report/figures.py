@@ -20,7 +20,7 @@ def _num(v: float | None, digits: int = 2) -> str:
 
 def _pc(k: int, explained: tuple[float | None, ...]) -> str:
     v = explained[k - 1] if len(explained) >= k else None
-    return f"PC{k}" if v is None else f"PC{k} ({100 * v:.0f}% of variance)"
+    return f"PC{k}" if v is None else f"PC{k} ({100 * v:.0f}% var.)"
 
 
 def _case(run: Run, layer: int) -> str:

@@ -26,7 +26,8 @@ h3{font-size:17px;margin:28px 0 6px}.anchor{color:#bbb;text-decoration:none;marg
 .sub{color:var(--muted);margin:0 0 12px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border-bottom:1px solid var(--line);padding:5px 9px;
 text-align:left;vertical-align:top}th{background:var(--bg2);font-weight:600}
-figure{margin:18px 0}figure.table{overflow-x:auto}
+figure{margin:18px 0}figure.table{overflow-x:auto}figure.table td{white-space:nowrap}
+tr.note td{white-space:normal;border-bottom:1px solid var(--line);padding-top:0}
 figcaption{color:var(--muted);font-size:13.5px;margin-top:4px}figcaption .files a{margin-right:8px}
 .badge{display:inline-block;color:#fff;padding:1px 8px;border-radius:10px;font-size:12.5px;font-weight:600;
 white-space:nowrap}

@@ -17,7 +17,7 @@ def to_plotly(chart: Chart):
 
     n = len(chart.panels)
     fig = make_subplots(rows=1, cols=n, subplot_titles=[p.title for p in chart.panels] if n > 1 else None,
-                        horizontal_spacing=0.08 if n > 1 else 0.02)
+                        horizontal_spacing=0.1 if n > 1 else 0.02)
     seen: set[str] = set()
     for col, panel in enumerate(chart.panels, 1):
         for i, t in enumerate(panel.traces):

@@ -39,12 +39,12 @@ class Table:
         head = "".join(f"<th scope='col'>{html.escape(h)}</th>" for h in self.header)
         body = []
         for i, row in enumerate(self.rows):
-            cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
             notes = self.notes[i] if i < len(self.notes) else ()
-            warn = "".join(f"<div class='warn'>{html.escape(n)}</div>" for n in notes)
-            if warn:
-                cells = cells[:-5] + warn + "</td>"
-            body.append(f"<tr>{cells}</tr>")
+            if notes:  # a warning gets its own full-width row under the numbers it is about
+                warn = "".join(f"<div class='warn'>{html.escape(' '.join(row[:3]))}: {html.escape(n)}</div>"
+                               for n in notes)
+                body.append(f"<tr class='note'><td colspan='{len(self.header)}'>{warn}</td></tr>")
         return (f"<figure class='table' id='{self.id}'><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{''.join(body)}</tbody></table><figcaption>{html.escape(self.caption)}</figcaption></figure>")
 
