@@ -25,7 +25,9 @@ def to_matplotlib(chart: Chart):
     from matplotlib.figure import Figure
 
     n = len(chart.panels)
-    fig = Figure(figsize=(max(6.4, 4.6 * n), 4.2), layout="constrained")
+    n_cats = max((len({x for t in p.traces for x in t.x}) for p in chart.panels if p.x_categorical), default=0)
+    # many categories (labels): wide enough for upright names, a fifth of an inch each
+    fig = Figure(figsize=(max(6.4, 4.6 * n, 0.2 * n_cats * n + 1.5), 4.6 if n_cats > 20 else 4.2), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, panel in zip(axes, chart.panels, strict=True):
         cats: list = []
@@ -55,8 +57,10 @@ def to_matplotlib(chart: Chart):
                     if np.isfinite(xi) and np.isfinite(yi) and s:
                         ax.annotate(s, (xi, yi), fontsize=8, xytext=(3, 3), textcoords="offset points")
         if panel.x_categorical:
-            ax.set_xticks(range(len(cats)), [str(c) for c in cats], fontsize=9,
-                          rotation=30 if len(cats) > 4 else 0, ha="right" if len(cats) > 4 else "center")
+            many = len(cats) > 20
+            ax.set_xticks(range(len(cats)), [str(c) for c in cats], fontsize=7 if many else 9,
+                          rotation=90 if many else 30 if len(cats) > 4 else 0,
+                          ha="center" if many or len(cats) <= 4 else "right")
         if panel.hline is not None:
             ax.axhline(panel.hline, color="#444", lw=0.8)
         if panel.y_range:
