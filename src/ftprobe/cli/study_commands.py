@@ -72,6 +72,7 @@ def _print_done(summary) -> None:
     print(f"{len(summary.executed)} steps run, {len(summary.cached)} cached, {summary.seconds:.0f}s")
     results = json.loads(summary.results.read_text())
     for f in results["findings"]:
-        print(f"  finding {f['number']}: {f['verdict']:<10} {f['explanation']}")
+        print(f"  finding {f['number']}: {f['verdict']:<13} {f['explanation']}")
     print(f"results: {summary.results}")
     print(f"report:  {summary.report}")
+    print(f"figures: {summary.report.parent / 'figures'} (PNG, SVG, PDF); tables: {summary.report.parent / 'tables'}")
