@@ -285,3 +285,13 @@ def test_layer_dynamics_uses_calibrated_cka_when_present():
     assert v[5] == "holds"
     # Without calibrated values the three Pearson checks decide, as before.
     assert verdicts({"layer_dynamics": [base]})[0][5] == "holds"
+
+
+def test_clusters_already_one_per_label_are_not_exercised():
+    # Every space already linear before fine-tuning: the count had no room to fall.
+    linear = [{"clusters_before": 17, "clusters_after": 17, "n_labels": 17}] * 3
+    v, fs = verdicts({"cases": linear})
+    assert v[2] == "not exercised" and "not exercised" in fs[2].explanation
+    # Same counts but one space was not linear: it could have fallen and did not, so it is tested.
+    stuck = linear + [{"clusters_before": 40, "clusters_after": 40, "n_labels": 17}]
+    assert verdicts({"cases": stuck})[0][2] == "holds"

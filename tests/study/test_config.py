@@ -50,7 +50,7 @@ def test_toml_and_yaml_read_the_same(tiny_bert, tmp_path):
 
 def test_unknown_key_is_named(tmp_path, tiny_bert):
     msg = _err(parse_config, tiny_config(tiny_bert, tmp_path, probe={"seedz": 3}), "s.toml")
-    assert msg == "s.toml: probe.seedz: unknown key"
+    assert msg == "s.toml: probe.seedz: unknown key (did you mean 'seeds'?)"
     cfg = tiny_config(tiny_bert, tmp_path)
     cfg["tasks"][1]["dta"] = "x"
     assert "tasks[1].dta: unknown key" in _err(parse_config, cfg, "s.toml")
@@ -130,7 +130,7 @@ def test_cli_reports_one_line_and_exit_2(tmp_path, tiny_bert, capsys):
     p.write_text(TOML.format(model=tiny_bert) + "\n[probe]\nseedz = 2\n")
     assert main(["study", str(p)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"ftprobe: error: {p}: probe.seedz: unknown key"
+    assert err == f"ftprobe: error: {p}: probe.seedz: unknown key (did you mean 'seeds'?)"
     assert not (tmp_path / "out").exists()
     assert main(["study", str(tmp_path / "none.toml")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_writes_every_artefact(first_run):
     assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series", "measures"}
     results = json.loads((out / "results.json").read_text())
     assert [f["number"] for f in results["findings"]] == [1, 2, 3, 4, 5, 6]
-    assert all(f["verdict"] in ("holds", "fails", "mixed", "not tested") for f in results["findings"])
+    assert all(f["verdict"] in ("holds", "fails", "mixed", "not exercised", "not tested") for f in results["findings"])
     pos = next(r for r in results["runs"] if r["task"] == "pos")
     for key in ("table", "layer_dynamics", "min_distance_series", "centroid_paths", "shift_pca",
                 "centroid_movement", "similarity", "accuracy", "measures"):
@@ -75,9 +75,9 @@ def test_writes_every_artefact(first_run):
     assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"
     html = (out / "report" / "index.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
+    assert html.count("class='chart'") >= 5 and (out / "report" / "figures" / "fig-accuracy.pdf").is_file()
     for n in range(1, 7):
-        assert f"<td>{n}</td>" in html
+        assert f"id='finding-{n}'" in html
     md = (out / "report" / "summary.md").read_text()
     assert "six findings" in md and "| pos |" in md or "| tiny | pos |" in md
     assert (out / "study.json").is_file() and (out / "store").is_dir()

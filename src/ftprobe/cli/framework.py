@@ -95,6 +95,22 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dic
         parser.add_argument(flag, *aliases, dest=f.name, **kwargs)
 
 
+def parse_layers(tokens: list[str], flag: str = "--layers") -> list[int] | None:
+    """``--layers all`` -> None; ``--layers 1,2 -1`` (commas or spaces) -> [1, 2, -1]."""
+    if tokens in (["all"], []):
+        return None
+    out = []
+    for tok in tokens:
+        for part in str(tok).replace(",", " ").split():
+            try:
+                out.append(int(part))
+            except ValueError:
+                from ftprobe.errors import UserError
+
+                raise UserError(f"{flag}: {part!r} is not 'all' or an integer") from None
+    return out
+
+
 def _escape(text: str) -> str:
     """argparse %-formats help strings; a literal % must be doubled."""
     return text.replace("%", "%%")
@@ -110,7 +126,8 @@ def _scalar(tp):
     return str
 
 
-def build_parser(prog: str = "ftprobe", version: str = "") -> argparse.ArgumentParser:
+def build_parser(prog: str = "ftprobe", version: str = "", order: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """``order``: top-level commands in the order ``--help`` lists them (others follow, sorted)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="How fine-tuning changes the representations of an encoder."
     )
@@ -120,7 +137,8 @@ def build_parser(prog: str = "ftprobe", version: str = "") -> argparse.ArgumentP
         (): parser.add_subparsers(dest="_cmd0", metavar="COMMAND")
     }
     groups: dict[tuple[str, ...], argparse.ArgumentParser] = {}
-    for path in sorted(COMMANDS):
+    rank = {name: i for i, name in enumerate(order)}
+    for path in sorted(COMMANDS, key=lambda p: (rank.get(p[0], len(rank)), p)):
         cls = COMMANDS[path]
         for depth in range(1, len(path)):
             prefix = path[:depth]
@@ -131,7 +149,7 @@ def build_parser(prog: str = "ftprobe", version: str = "") -> argparse.ArgumentP
         doc = (cls.__doc__ or "").strip()
         sub = subparsers[path[:-1]].add_parser(
             path[-1], help=_escape(" ".join(doc.split("\n\n")[0].split())) if doc else "",
-            description=_escape(doc),
+            description=doc,  # argparse %-formats a description only where it holds %(prog)
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         hints = typing.get_type_hints(cls)

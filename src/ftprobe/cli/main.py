@@ -19,7 +19,10 @@ COMMAND_MODULES = (
     "ftprobe.cli.finetune_commands",
     "ftprobe.cli.study_commands",
     "ftprobe.cli.directprobe_commands",
+    "ftprobe.cli.report_commands",
 )
+# `ftprobe --help` lists the commands in pipeline order
+PIPELINE_ORDER = ("tasks", "finetune", "extract", "store", "probe", "directprobe", "study", "demo", "report")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError as exc:  # a stage not built yet in this checkout
             if exc.name != name:
                 raise
-    parser = build_parser(version=__version__)
+    parser = build_parser(version=__version__, order=PIPELINE_ORDER)
     ns = parser.parse_args(argv)
     if getattr(ns, "_command_cls", None) is None:
         parser.print_help()

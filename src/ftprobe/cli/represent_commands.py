@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ftprobe.cli.data_commands import TaskArgs
-from ftprobe.cli.framework import command, opt
+from ftprobe.cli.framework import command, opt, parse_layers
 
 DEFAULT_STORE = Path("ftprobe-store")
 
@@ -18,7 +19,7 @@ class Extract(TaskArgs):
 
     model: str | None = opt(None, help="hub name or local folder (default: the offline MiniLM)")
     splits: list[str] = opt([], help="splits to extract (default: all of the task's)")
-    layers: list[str] = opt(["all"], help="layers: all, or indices (0 = embeddings; -1 = last)")
+    layers: list[str] = opt(["all"], help="layers: all, or indices such as 1,2 or 0 -1 (0 = embeddings; -1 = last)")
     store: Path = opt(DEFAULT_STORE, help="store folder")
     word_pooling: str = opt("mean", help="subwords -> word", choices=["mean", "first", "last"])
     sentence_pooling: str | None = opt(None, help="sentence targets (default: cls for encoders, last for "
@@ -34,13 +35,13 @@ class Extract(TaskArgs):
     def run(self) -> int:
         from ftprobe.represent import Store, extract, load_encoder
 
+        layers = parse_layers(self.layers)  # a bad --layers fails before anything loads
         task = self.load()
         splits = self.splits or list(task.splits)
         for s in splits:
             task.split(s)  # fail before loading the model
         encoder = load_encoder(self.model, device=self.device, dtype=self.dtype, revision=self.revision,
                                trust_remote_code=self.trust_remote_code)
-        layers = None if self.layers in (["all"], []) else self.layers
         store = Store(self.store)
         for s in splits:
             entry = extract(encoder, task, s, store, layers=layers, word_pooling=self.word_pooling,
@@ -62,20 +63,52 @@ class StoreLs:
         from rich.console import Console
         from rich.table import Table
 
+        from ftprobe.errors import UserError
         from ftprobe.represent import Store
 
+        if not self.store.is_dir():
+            raise UserError(f"store {self.store}: no such folder (ftprobe extract --store {self.store} makes one)")
         st = Store(self.store)
-        table = Table("id", "model", "task", "split", "targets", "dim", "layers", "pooling")
-        for e in st.entries():
-            d = e.describe()
-            table.add_row(d["id"], Path(d["model"]).name or d["model"], d["task"], d["split"],
-                          str(d["n_targets"]), str(d["dim"]), f"{len(d['layers'])}",
-                          ",".join(f"{k}={v}" for k, v in d["pooling"].items()))
+        entries = [e.describe() for e in st.entries()]
+        header = ("model", "task", "split", "targets", "dim", "layers", "pooling", "id")
+        rows = [(_model_name(d["model"]), d["task"], d["split"], str(d["n_targets"]), str(d["dim"]),
+                 f"{len(d['layers'])}", ",".join(f"{k}={v}" for k, v in d["pooling"].items()), d["id"])
+                for d in entries]
         console = Console()
-        console.print(table)
+        if not entries:
+            console.print(f"store {self.store}: no entries", markup=False)
+        elif not sys.stdout.isatty():  # piped: whole lines, tab-separated, nothing cut
+            print("\t".join(header))
+            for row in rows:
+                print("\t".join(row))
+        else:
+            table = Table(*header)
+            # ids are what `store rm` takes: never cut them, whatever the terminal's width
+            table.columns[-1].no_wrap = True
+            table.columns[-1].min_width = max(len(d["id"]) for d in entries)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
         for p in st.partials():
             console.print(f"incomplete (resumable): {p.name}", markup=False)
         return 0
+
+
+def _model_name(model: str) -> str:
+    """A model as store ls shows it: a local folder by its name, a fine-tuned one with its task."""
+    import json
+
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    name = path.name
+    if name.startswith("step-") or name == "final":
+        name = f"{path.parent.parent.name if name.startswith('step-') else path.parent.name}/{name}"
+    try:
+        task = json.loads((path / "head.json").read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError):
+        task = None
+    return f"{name} (fine-tuned on {task})" if task else name
 
 
 @command("store rm")

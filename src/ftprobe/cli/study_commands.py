@@ -18,10 +18,10 @@ class StudyCommand:
     setting recomputes only what depends on it, and a killed run resumes where it stopped.
     """
 
-    config: Path = opt(help="study config (.toml, .yaml)", positional=True)
+    config: Path = opt(help="study config (.toml, .yaml), or a finished study's study.json", positional=True)
     dry_run: bool = opt(False, help="print the plan (and what is cached) and stop")
     workers: int | None = opt(None, help="steps run in parallel (default: the config's workers)")
-    output: Path | None = opt(None, help="override the config's output folder")
+    out: Path | None = opt(None, help="output folder (overrides the config's output)", aliases=("--output",))
     progress: bool = opt(True, help="show progress")
     executor: Literal["local", "ray"] = opt("local", help="where steps run: this machine (serial, or "
                                             "a process pool with --workers) or Ray")
@@ -34,8 +34,8 @@ class StudyCommand:
         from ftprobe.study import load_config
 
         cfg = load_config(self.config)
-        if self.output is not None:
-            cfg = cfg.model_copy(update={"output": str(self.output.resolve())})
+        if self.out is not None:
+            cfg = cfg.model_copy(update={"output": str(self.out.resolve())})
         if self.workers is not None and self.workers < 1:
             from ftprobe.errors import UserError
 
@@ -101,6 +101,7 @@ def _print_done(summary) -> None:
     print(f"{len(summary.executed)} steps run, {len(summary.cached)} cached, {summary.seconds:.0f}s")
     results = json.loads(summary.results.read_text())
     for f in results["findings"]:
-        print(f"  finding {f['number']}: {f['verdict']:<10} {f['explanation']}")
+        print(f"  finding {f['number']}: {f['verdict']:<13} {f['explanation']}")
     print(f"results: {summary.results}")
     print(f"report:  {summary.report}")
+    print(f"figures: {summary.report.parent / 'figures'} (PNG, SVG, PDF); tables: {summary.report.parent / 'tables'}")

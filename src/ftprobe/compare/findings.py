@@ -29,7 +29,8 @@ Schema (every key optional; a finding without the data it needs is "not tested")
       ]
     }
 
-Verdicts are "holds", "fails", "mixed" or "not tested". Most checks count cases that agree
+Verdicts are "holds", "fails", "mixed", "not exercised" (the data could not show the effect,
+e.g. no cluster count had room to fall) or "not tested". Most checks count cases that agree
 with the paper and compare the share with ``Thresholds.holds_share`` (default 0.8) and
 ``Thresholds.fails_share`` (default 0.5): share >= holds_share -> holds, share < fails_share ->
 fails, otherwise mixed; a finding may add its own hard conditions (see each ``_finding_*``).
@@ -48,7 +49,7 @@ from .dynamics import min_distance_change
 
 __all__ = ["Finding", "Thresholds", "FINDING_TITLES", "evaluate_findings", "findings_to_json"]
 
-VERDICTS = ("holds", "fails", "mixed", "not tested")
+VERDICTS = ("holds", "fails", "mixed", "not exercised", "not tested")
 
 FINDING_TITLES = {
     1: "Fine-tuning raises probe accuracy in almost every case; exceptions are rare and small",
@@ -240,6 +241,9 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     )
     if n_fewer == 0 and n_more == 0:
         expl += " Every case had the same count before and after, so the fall is not exercised."
+        if n_lin_b == len(rows):
+            # every space was already one cluster per label: nothing could fall
+            verdict = "not exercised"
     return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
 
 

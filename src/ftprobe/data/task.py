@@ -50,6 +50,9 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:  # short: the default would print the whole corpus
+        return f"Split({self.name!r}, {len(self.sentences):,} sentences, {len(self.labels):,} targets)"
+
     @property
     def n_targets(self) -> int:
         return len(self.labels)
@@ -93,6 +96,10 @@ class Task:
     def __post_init__(self) -> None:
         if self.kind not in TARGET_KINDS:
             raise ValueError(f"unknown target kind {self.kind!r}")
+
+    def __repr__(self) -> str:  # short: the default would print the whole corpus
+        splits = ", ".join(f"{k} {len(v):,}" for k, v in self.splits.items())
+        return f"Task({self.name!r}, {self.kind}, {len(self.labels)} labels, targets: {splits or 'none'})"
 
     def split(self, name: str) -> Split:
         if name not in self.splits:

@@ -1,5 +1,10 @@
-"""Stage 7: the study report (HTML with plots, markdown summary, results.json)."""
+"""Stage 7: the study report (interactive HTML, figures and tables for papers, markdown summary).
 
-from ftprobe.report.html import write_html, write_markdown, write_report
+The report reads a study only through ``StudyResults`` (its own typed view of results.json).
+"""
 
-__all__ = ["write_html", "write_markdown", "write_report"]
+from ftprobe.report.results_model import StudyResults
+from ftprobe.report.sections import SECTIONS, Section
+from ftprobe.report.writer import ReportFiles, rebuild_report, write_report
+
+__all__ = ["SECTIONS", "ReportFiles", "Section", "StudyResults", "rebuild_report", "write_report"]

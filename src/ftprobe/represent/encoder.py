@@ -56,6 +56,10 @@ class Encoder:
     fingerprint: str
     revision: str | None = None
 
+    def __repr__(self) -> str:  # short: the default would print the whole model
+        return (f"Encoder({self.name!r}, {getattr(self.model.config, 'model_type', '?')}, {self.n_layers} layers, "
+                f"hidden {self.hidden_size}, fingerprint {self.fingerprint[:12]})")
+
     @property
     def n_layers(self) -> int:
         return int(self.model.config.num_hidden_layers)
@@ -178,7 +182,7 @@ def load_encoder(
     try:
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}") from None
+        raise UserError(f"model {name!r} cannot be loaded: {_first_line(exc)}{_offline_hint(name)}") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, use_fast=True,
                                                   trust_remote_code=trust_remote_code)
@@ -206,6 +210,16 @@ def load_encoder(
         container, model = model, model.get_encoder()
     return Encoder(model, tokenizer, name=name, fingerprint=fingerprint, revision=revision,
                    container=container)
+
+
+def _offline_hint(name: str) -> str:
+    """Offline, a hub name only loads from the cache: say how to give a local folder instead."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if not offline or Path(name).expanduser().exists():
+        return ""
+    return (f" (offline: HF_HUB_OFFLINE is set and {name!r} is not in the Hugging Face cache; pass a local "
+            "folder instead, e.g. --model ./models/NAME made where there is a network with "
+            f"`huggingface-cli download {name} --local-dir ./models/NAME`)")
 
 
 def _first_line(exc: Exception) -> str:

@@ -70,6 +70,12 @@ class Entry:
             raise UserError(f"{self.path}: not a readable store entry ({exc})") from None
         self._targets: dict[str, np.ndarray] | None = None
 
+    def __repr__(self) -> str:
+        layers = self.layers
+        span = f"{layers[0]}..{layers[-1]}" if layers else "none"
+        return (f"Entry({self.id!r}, {self.task}/{self.split}, {self.n_targets:,} targets x {self.dim} dims, "
+                f"layers {span})")
+
     @property
     def id(self) -> str:
         return self.path.name
@@ -153,6 +159,10 @@ class Store:
 
     def __init__(self, root: str | Path):
         self.root = Path(root).expanduser()
+
+    def __repr__(self) -> str:
+        n = len(self.entries()) if self.root.is_dir() else 0
+        return f"Store({str(self.root)!r}, {n} entries)"
 
     def path_of(self, eid: str) -> Path:
         return self.root / eid

@@ -187,13 +187,41 @@ def _loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _did_you_mean(loc: tuple) -> str:
+    """For an unknown key: the closest key its section accepts."""
+    import difflib
+    import typing
+
+
+    model: Any = StudyConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        # the section's model inside list[...] / ... | None
+        todo, model = [field.annotation], None
+        while todo:
+            tp = todo.pop()
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                model = tp
+                break
+            todo += list(typing.get_args(tp))
+        if model is None:
+            return ""
+    known = [name for name in getattr(model, "model_fields", {}) if name != "base_dir"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     msgs = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         # pydantic puts a Literal's accepted values in the message already
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(loc)
         elif err["type"] == "missing":
             msg = "missing (required)"
         else:
@@ -229,6 +257,14 @@ def load_config(path: str | Path) -> StudyConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{path}: not valid TOML: {exc}") from None
+    elif path.suffix == ".json":  # a finished study's study.json: its paths are relative to its base_dir
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        if isinstance(data, dict) and "base_dir" in data:
+            data = dict(data)
+            return parse_config(data, str(path), Path(str(data.pop("base_dir"))))
     elif path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -238,7 +274,7 @@ def load_config(path: str | Path) -> StudyConfig:
             first = str(exc).splitlines()[0] if str(exc) else "parse error"
             raise UserError(f"{path}: not valid YAML: {first}") from None
     else:
-        raise UserError(f"study config {path}: expected a .toml, .yaml or .yml file")
+        raise UserError(f"study config {path}: expected a .toml, .yaml or .yml file (or a study's study.json)")
     return parse_config(data, str(path), path.resolve().parent)
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
-from ftprobe.study.sweep import variants
 from ftprobe.study.measure_steps import STUDY_MEASURES
+from ftprobe.study.sweep import variants
 
 STEP_VERSION = 1
 ORIGINAL = "original"

@@ -117,6 +117,9 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         out: dict[str, Any] = {"model": model, "task": task, "n_labels": len(labels), "labels": labels,
                                "n_targets": ti.n_targets}
         p0 = rd.result(run["probe_original"])
+        # per split, targets of each label: the report's majority-class rate and label counts
+        out["label_counts"] = {split: rd.result(sid).get("label_counts")
+                               for split, sid in run["extract_original"].items()}
         out["probe_layers"] = sorted(int(k) for k in p0["layers"])
         out["accuracy"] = {"original": p0["layers"]}
         dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}

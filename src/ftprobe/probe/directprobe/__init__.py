@@ -55,6 +55,13 @@ class DirectProbe:
         self.progress = progress
         self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
 
+    def __repr__(self) -> str:
+        head = f"DirectProbe(min_cluster_size={self.min_cluster_size}, tol={self.tol:g}, jobs={self.jobs})"
+        if not hasattr(self, "n_clusters_"):
+            return head + ", not fitted"
+        return (f"{head}, fitted: {self.n_clusters_} clusters for {len(set(np.asarray(self.cluster_label_).tolist()))}"
+                f" labels, {'linear' if self.linear_ else 'not linear'}")
+
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y, n_labels: int | None = None, *, state_path=None,
             save_every: float = 600.0) -> DirectProbe:

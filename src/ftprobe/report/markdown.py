@@ -1,0 +1,30 @@
+"""``summary.md``: the findings and the main table in plain markdown."""
+
+from __future__ import annotations
+
+from ftprobe.report.results_model import StudyResults
+from ftprobe.report.tables import Table, cross_task_table, main_table
+from ftprobe.report.verdicts import plain_summary
+
+
+def _md_table(t: Table) -> list[str]:
+    esc = lambda c: c.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header)]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in t.rows]
+    warnings = [f"- {t.rows[i][0]} / {t.rows[i][1]}: {n}" for i, ns in enumerate(t.notes) for n in ns]
+    return lines + ([""] + warnings if warnings else [])
+
+
+def render_markdown(results: StudyResults) -> str:
+    models = ", ".join(f"{k} ({v})" for k, v in results.models.items())
+    tasks = ", ".join(f"{k} ({v.n_labels} labels)" for k, v in results.tasks.items())
+    lines = ["# ftprobe study summary", "", f"Models: {models}", "", f"Tasks: {tasks}", "",
+             "## The paper's six findings on this run", "", "| # | finding | verdict | numbers |", "|---|---|---|---|"]
+    lines += [f"| {f.number} | {f.title} | **{f.verdict}** | {plain_summary(f)} |" for f in results.findings]
+    lines += ["", "## Before -> after fine-tuning", ""] + _md_table(main_table(results))
+    ct = cross_task_table(results)
+    if ct is not None:
+        lines += ["", "## Cross-task (fine-tune on A, probe B)", ""] + _md_table(ct)
+    lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
+              "tables: `tables/` (LaTeX, CSV).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""The report's tables, each written three ways: HTML (the page), LaTeX booktabs and CSV (for papers)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from dataclasses import dataclass
+
+from ftprobe.report.results_model import Accuracy, Run, SpaceSimilarity, StudyResults, TableRow
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str
+    title: str
+    caption: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[tuple[str, ...], ...] = ()  # per row: warnings shown on the page (not in LaTeX/CSV cells)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.header)
+        w.writerows(self.rows)
+        return buf.getvalue()
+
+    def to_latex(self) -> str:
+        cols = "l" * len(self.header)
+        lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
+                 " & ".join(latex_escape(h) for h in self.header) + r" \\", r"\midrule"]
+        lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in self.rows]
+        lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(self.caption)}}}",
+                  rf"\label{{tab:{self.id}}}", r"\end{table}", ""]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        head = "".join(f"<th scope='col'>{html.escape(h)}</th>" for h in self.header)
+        body = []
+        for i, row in enumerate(self.rows):
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            notes = self.notes[i] if i < len(self.notes) else ()
+            if notes:  # a warning gets its own full-width row under the numbers it is about
+                warn = "".join(f"<div class='warn'>{html.escape(' '.join(row[:3]))}: {html.escape(n)}</div>"
+                               for n in notes)
+                body.append(f"<tr class='note'><td colspan='{len(self.header)}'>{warn}</td></tr>")
+        return (f"<figure class='table' id='{self.id}'><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{''.join(body)}</tbody></table><figcaption>{html.escape(self.caption)}</figcaption></figure>")
+
+
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "±": r"$\pm$", "→": r"$\rightarrow$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def fmt_acc(a: Accuracy | None) -> str:
+    if a is None or a.mean is None:
+        return "-"
+    return f"{100 * a.mean:.2f} ± {100 * (a.std or 0):.2f}"
+
+
+def fmt_sim(s: SpaceSimilarity | None) -> str:
+    if s is None:
+        return "-"
+    if s.r is None:
+        return "not linear" + (f" (r={s.r_any:.2f})" if s.r_any is not None else "")
+    ci = f" [{s.ci[0]:.2f}, {s.ci[1]:.2f}]" if s.ci and None not in s.ci else ""
+    return f"{s.r:.2f}{ci}"
+
+
+def _clusters(v: int | None) -> str:
+    return "-" if v is None else str(v)
+
+
+def accuracy_warnings(run: Run, row: TableRow) -> tuple[str, ...]:
+    """Accuracies at or below what always answering the most frequent label gets (or, when label
+    counts were not recorded, below uniform chance)."""
+    maj = run.majority_rate()
+    base, name = (maj, "the majority-class rate") if maj is not None else (1 / max(1, row.n_labels), "chance (1/#labels)")
+    out = []
+    for side, acc in (("before", row.accuracy_before), ("after", row.accuracy_after)):
+        if acc is not None and acc.mean is not None and acc.mean <= base:
+            out.append(f"accuracy {side} ({100 * acc.mean:.2f} %) is not above {name}, {100 * base:.2f} %")
+    return tuple(out)
+
+
+MAIN_HEADER = ("model", "task", "layer", "probe acc % before", "probe acc % after", "#clusters before",
+               "#clusters after", "#labels", "train/test r before", "train/test r after", "labels' min distance")
+
+
+def main_table(results: StudyResults) -> Table:
+    rows, notes = [], []
+    for run in results.runs:
+        for row in run.table:
+            ch = row.min_distance_change
+            md = "-" if ch is None else (f"{ch.up} up, {ch.down} down, mean "
+                                         + ("-" if ch.mean_change is None else f"{ch.mean_change:+.2f}"))
+            rows.append((run.model, run.task, str(row.layer), fmt_acc(row.accuracy_before), fmt_acc(row.accuracy_after),
+                         _clusters(row.clusters_before), _clusters(row.clusters_after), str(row.n_labels),
+                         fmt_sim(row.train_test_before), fmt_sim(row.train_test_after), md))
+            notes.append(accuracy_warnings(run, row))
+    return Table("table-main", "Before and after fine-tuning",
+                 "The paper's table on this study: MLP probe test accuracy (mean ± std over seeds), DirectProbe "
+                 "clusters on the train split, train/test Pearson r of label-pair distances [95% CI] (defined only "
+                 "for linear spaces), and how many labels' minimum distance rose. #labels counts the labels "
+                 "present in the train split.", MAIN_HEADER, tuple(rows), tuple(notes))
+
+
+def findings_table(results: StudyResults) -> Table:
+    from ftprobe.report.verdicts import plain_summary
+
+    return Table("table-findings", "The paper's findings", "Each finding of Zhou & Srikumar (2022) checked on this study.",
+                 ("#", "finding", "verdict", "evidence"),
+                 tuple((str(f.number), f.title, f.verdict, plain_summary(f)) for f in results.findings))
+
+
+def cross_task_table(results: StudyResults) -> Table | None:
+    if not results.cross_task:
+        return None
+    rows = tuple((r.model, r.finetune_task, r.probe_task, str(r.layer), str(r.up), str(r.down),
+                  "-" if r.mean_change is None else f"{r.mean_change:+.3f}",
+                  "-" if r.accuracy_before is None else f"{100 * r.accuracy_before:.2f}",
+                  "-" if r.accuracy_after is None else f"{100 * r.accuracy_after:.2f}")
+                 for r in results.cross_task)
+    return Table("table-cross-task", "Cross-task", "Fine-tuned on A, probed on B: how many of B's labels moved apart "
+                 "(up) or together (down), and B's probe accuracy on the original and on the A-tuned encoder.",
+                 ("model", "A (fine-tuned on)", "B (probed)", "layer", "labels up", "labels down", "mean change",
+                  "acc % original", "acc % tuned on A"), rows)
+
+
+def layer_change_table(run: Run) -> Table | None:
+    if not run.layer_change:
+        return None
+    f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = tuple((str(la), f(c.cka), f(c.rsa), f(c.movement)) for la, c in run.layer_change.items())
+    return Table(f"table-{run.anchor}-layers", f"{run.name}: change per layer",
+                 "Similarity of each layer before vs after fine-tuning, and mean centroid movement.",
+                 ("layer", "linear CKA", "RSA (Spearman)", "mean centroid movement"), rows)
+
+
+def export_tables(results: StudyResults) -> tuple[Table, ...]:
+    """The tables written to report/tables/ as .tex and .csv."""
+    out = [main_table(results), findings_table(results)]
+    ct = cross_task_table(results)
+    if ct is not None:
+        out.append(ct)
+    return tuple(out)
