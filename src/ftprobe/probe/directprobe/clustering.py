@@ -78,33 +78,12 @@ from ftprobe.probe.directprobe.separability import (
     separate,
     subspace_plane,
 )
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
 
-_PROJ_DIMS = 16
-_COMPACT_MIN = 2048  # labels with fewer slots are never compacted
-# Wolfe iterations before an undecided pair goes to the LP decision (max of the two).
-_WOLFE_CAP_MIN = 200
-_WOLFE_CAP_PER_DIM = 1
-_WARM_LPS = 64  # kept LPs held live in HiGHS (each a dense working set of up to ~2k x 386)
-# ... and at most this many rows in all: HiGHS holds ~35 KB per row of 386 dense columns after
-# a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB). Beyond these,
-# the least recently kept are frozen (basis and optimum only, ~1 byte per row, rebuilt when
-# continued) rather than dropped; frozen or live, at most _KEPT_LPS are kept.
-_WARM_LP_ROWS = 30_000
-_KEPT_LPS = 20_000
-_NN_K = 16  # nearest partners cached per slot
-_SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
-_PIVOT = True  # kept LP optima are turned (separability.pivoted_plane) before an LP continues
-_SUBSPACE = True  # ... and then tried in a few directions (separability.subspace_plane)
-# ... and then, for a pair whose unions met the other cluster before, NNLS over that common
-# pair's points and the smaller part's (when it has at most _RECALL_PIECE points): see
-# _recalled_overlap.
-_RECALL = True
-_RECALL_PIECE = 128
-_HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
-_HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
-_PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
+# Not tuning (tuning.Tuning holds that): a margin that keeps lower bounds of centroid distances
+# below the exact values whatever their rounding, and the "no slot" sentinel.
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
 _NO_SLOT = np.iinfo(np.int64).max
 
@@ -179,7 +158,7 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
                    direction: np.ndarray | None = None, support=None, lp_first: bool = False,
-                   warm=None):
+                   warm=None, tuning: Tuning = DEFAULT_TUNING):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
     The LP decision comes back whenever the LP decided, either way (an overlap's carries the
@@ -189,7 +168,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
 
     Wolfe's nearest-point iteration decides most pairs in a few steps, but crawls when the
     hulls nearly touch in many dimensions (its corral approaches D+1 vertices while the bounds
-    close slowly). It therefore runs for at most ``_WOLFE_CAP`` iterations; an undecided pair
+    close slowly). It therefore runs for at most ``tuning.wolfe_cap(D)`` iterations; an undecided pair
     then goes to the max-margin LP with constraint generation (separability.decide_distance),
     seeded with Wolfe's active points, which returns only verified answers (a separating unit
     normal checked on all points, or two explicit points within tol). Only if that is
@@ -204,13 +183,13 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     dec = None
     if lp_first:
         sp, sq = support if support is not None else (None, None)
-        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm)
+        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm, tuning)
     else:
-        cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
+        cap = tuning.wolfe_cap(P.shape[1])
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
         if not (r.lower > tol or r.distance <= tol or r.converged):
             direction = r.x
-            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction)
+            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction, tuning=tuning)
     if dec is not None:
         if dec.disjoint is True:
             return True, (dec.w, dec.lo, dec.hi), dec
@@ -236,7 +215,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     if verdict is not None:
         return (*verdict, None)
     # Still stalled: NNLS on working sets (a finite active-set method) from where Wolfe ended.
-    verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x)
+    verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x,
+                          max_points=tuning.probe_points)
     if verdict is not None:
         if stats is not None:
             stats.stall_nnls += 1
@@ -271,10 +251,11 @@ def _nearest_verdict(P, Q, r, tol, stats):
     return None
 
 
-def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None):
+def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None, tuning=DEFAULT_TUNING):
     """decide_distance, with its time and outcome counted in ``stats``."""
     t0 = time.perf_counter()
-    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction, warm=warm)
+    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction, warm=warm,
+                          tuning=tuning)
     if stats is not None:
         stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (time.perf_counter() - t0)
         if dec.disjoint is True:
@@ -360,7 +341,8 @@ def _projections_separate(Xs, groups, a, b, w, tol) -> bool:
     return bool((Xs[groups[a]] @ w).min() > (Xs[groups[b]] @ w).max() + tol)
 
 
-def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1):
+def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
+                    tuning: Tuning = DEFAULT_TUNING):
     """Which label pairs have meeting hulls (all points of each label taken together).
 
     The pairs are independent: with ``jobs`` > 1 they are tested in that many forked
@@ -376,6 +358,7 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1):
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
     ctx = {"Xs": Xs, "groups": groups, "cent": cent, "rad": rad, "tol": tol, "covs": {},
+           "tuning": tuning,
            "pooled": _pooled_fisher(Xs, y, cent, pairs)}
     jobs = min(int(jobs), len(pairs))
     if jobs > 1 and "fork" in mp.get_all_start_methods():
@@ -419,14 +402,14 @@ def _label_pair_meets(ctx, a, b, stats) -> bool:
     elif _fisher_separates(Xs, groups, cent, ctx["covs"], a, b, tol):
         stats.slab += 1
     else:
-        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
+        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx["tuning"])
         if not ok:
             stats.label_pairs_overlapping += 1
             return True
     return False
 
 
-def _directions(Xs, y, eng_rows, rows_by_label, conflict):
+def _directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
     """Unit directions for cheap certificates: PCA axes and one Fisher direction per
     conflicting label pair. Returns (PCA basis for projected spheres, slab directions, the
     column of each conflicting pair's Fisher direction)."""
@@ -435,7 +418,7 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
     cov = np.cov(sub[:50000].T) if len(sub) > 1 else np.eye(Xs.shape[1])
     cov = np.atleast_2d(cov)
     _, vec = np.linalg.eigh(cov)
-    k = min(_PROJ_DIMS, Xs.shape[1])
+    k = min(proj_dims, Xs.shape[1])
     pca = vec[:, ::-1][:, :k].copy()  # orthonormal: the projection is 1-Lipschitz
     del mu
     dirs = [pca]
@@ -464,8 +447,10 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
 class _Engine:
     """The checked centroid-linkage process over the labels that have conflicts."""
 
-    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1):
+    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
+                 tuning: Tuning = DEFAULT_TUNING):
         self.X = Xs
+        self.tuning = tuning
         self.jobs = max(1, int(jobs))  # BLAS threads for the initial searches' products
         self.y = y
         self.tol = tol
@@ -480,7 +465,7 @@ class _Engine:
         self.L = {}
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
         self.proj, self.slab_dirs, self.first_dir = _directions(Xs, y, eng_rows, rows_by_label,
-                                                                conflict)
+                                                                conflict, tuning.proj_dims)
         # Projected distances bound centroid distances from below only if proj is orthonormal:
         # ||P'x||^2 <= (1 + k max|P'P - I|) ||x||^2, and _BAND covers a defect up to 1e-12.
         k = self.proj.shape[1]
@@ -518,8 +503,8 @@ class _Engine:
                 # (time kt; -1: none), with the K-th entry's (distance, slot) (inf: complete).
                 clock=0,
                 chg=np.zeros(len(rows), np.int64),
-                kslot=np.full((len(rows), _NN_K), -1, np.int64),
-                kd=np.full((len(rows), _NN_K), np.inf),
+                kslot=np.full((len(rows), tuning.nn_cache), -1, np.int64),
+                kd=np.full((len(rows), tuning.nn_cache), np.inf),
                 kt=np.full(len(rows), -1, np.int64),
                 kthd=np.full(len(rows), np.inf),
                 kths=np.full(len(rows), _NO_SLOT, np.int64),
@@ -536,8 +521,8 @@ class _Engine:
         # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
         # first working set when the pair, grown, has to be decided again (same keys as planes).
         self.support: dict[tuple[int, int], np.ndarray] = {}
-        # The LP itself of the pairs an LP decided (at most _KEPT_LPS, of which the most recent
-        # are live within _WARM_LPS / _WARM_LP_ROWS, the others frozen: see _lp_put): (id of
+        # The LP itself of the pairs an LP decided (at most kept_lps, of which the most recent
+        # are live within warm_lps / warm_lp_rows, the others frozen: see _lp_put): (id of
         # the cluster on the LP's P side, margin LP, row blocks as global rows). Same keys as
         # planes or supports; continued when either side grows against the other.
         self.lps: dict[tuple[int, int], tuple] = {}
@@ -545,7 +530,7 @@ class _Engine:
         self.live_rows = 0
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
         self.heap: list = []
-        self.heap_cap = _HEAP_MIN  # see _clear_heap
+        self.heap_cap = tuning.heap_min  # see _clear_heap
 
     # -- members -----------------------------------------------------------------------------
     def points(self, cid: int) -> np.ndarray:
@@ -632,7 +617,7 @@ class _Engine:
         """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
         which hold the K first valid partners by (e, slot) (all ``n_valid`` of them if fewer)."""
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         D["kt"][s] = D["clock"]
         if len(idx) > 4 * K:
             sub = e <= np.partition(e, K - 1)[K - 1]
@@ -663,7 +648,7 @@ class _Engine:
         ch = np.flatnonzero(chg > kt)
         ch = ch[cand[ch] & (ch != s)]
         kthd, kths = D["kthd"][s], D["kths"][s]
-        many = len(ch) > max(4 * _NN_K, len(cand) // 32)
+        many = len(ch) > max(4 * self.tuning.nn_cache, len(cand) // 32)
         if many and (len(ch) > len(cand) // 4 or kthd == np.inf):
             return False
         rj = self.rej.get(int(D["rows"][s]))
@@ -686,7 +671,7 @@ class _Engine:
         if not m.any() and kthd != np.inf:
             return False
         ks, kd = ks[m], kd[m]
-        order = np.lexsort((ks, kd))[:_NN_K]
+        order = np.lexsort((ks, kd))[: self.tuning.nn_cache]
         self._refresh(D, s, ks[order], kd[order], len(ks))
         if len(order) == 0:
             self._set_partner(lab, s, -1, np.inf)
@@ -698,7 +683,7 @@ class _Engine:
         """Slot(s) s's cache from now on: ``ks``, ``kd`` are its first (up to K) valid
         partners, by (e, slot), of the ``n_before`` that come before its K-th entry; all other
         valid partners come after the old K-th entry, so after the new one too."""
-        K = _NN_K
+        K = self.tuning.nn_cache
         k = ks.shape[-1]
         D["kt"][s] = D["clock"]
         D["kslot"][s, :k], D["kd"][s, :k] = ks, kd
@@ -714,7 +699,7 @@ class _Engine:
         """_lookup of several slots at once (slots with a cache and no rejections); returns
         the slots it leaves undecided."""
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         cand, chg = D["cand"], D["chg"]
         kt = D["kt"][S]
         ks = D["kslot"][S]
@@ -763,7 +748,7 @@ class _Engine:
         NaN where not computed), for the caller's own use of the same bounds.
         """
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         self.stats.nn_searches += 1
         cent, sq = D["cent"], D["sq"]
         idx = np.flatnonzero(self._partners(D, s))
@@ -814,7 +799,7 @@ class _Engine:
         Each bound is a lower bound of the exact e up to the band, like the screens of _search.
         """
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         ok = self._partners(D, u)
         idx = np.flatnonzero(ok)
         nv = len(idx)
@@ -887,7 +872,7 @@ class _Engine:
     def _search_batch(self, lab: int, slots: np.ndarray) -> None:
         """Full searches of many slots: one matrix product per block for the norm expansion."""
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         if len(slots) == 0:
             return
         ok = D["cand"]
@@ -977,7 +962,7 @@ class _Engine:
 
     def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
         """Keep a pair's LP (the most recent last): the least recent live ones beyond the
-        bounds are frozen, the least recent of all beyond _KEPT_LPS dropped."""
+        bounds are frozen, the least recent of all beyond ``kept_lps`` dropped."""
         self._lp_pop(key)
         self.lps[key] = entry
         model = entry[1]
@@ -985,12 +970,13 @@ class _Engine:
             n = model.num_rows
             self.live[key] = n
             self.live_rows += n
-        while len(self.live) > _WARM_LPS or (self.live_rows > _WARM_LP_ROWS and len(self.live) > 1):
+        tn = self.tuning
+        while len(self.live) > tn.warm_lps or (self.live_rows > tn.warm_lp_rows and len(self.live) > 1):
             old = next(iter(self.live))
             self.live_rows -= self.live.pop(old)
             self.lps[old][1].freeze()
             self.stats.lp_frozen += 1
-        while len(self.lps) > _KEPT_LPS:
+        while len(self.lps) > tn.kept_lps:
             self._lp_pop(next(iter(self.lps)))
 
     def _lp_pop(self, key: tuple[int, int]):
@@ -1103,21 +1089,25 @@ class _Engine:
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
                          if (st := self._lp_of(part, cj)) is not None), None)
-            if _PIVOT and kept is not None and kept[1][0].optimum is not None:
+            tn = self.tuning
+            if (tn.turn_kept_planes or tn.subspace_planes) and kept is not None \
+                    and kept[1][0].optimum is not None:
                 # Its optimum turned to take in the other part, else an LP over a few
                 # directions (the optimum's normal, the points it now fails worst): a verified
                 # plane, and the LP goes on to the union unchanged, as a cached plane's.
                 part, st = kept
                 t0, w0, b0 = st[0].optimum
                 sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
-                h, how = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol), "pivoted_plane"
-                if h is None and _SUBSPACE:
+                h, how = None, "pivoted_plane"
+                if tn.turn_kept_planes:
+                    h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol)
+                if h is None and tn.subspace_planes:
                     h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
                 if h is not None:
                     new_planes[cj] = (h, self._support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
-            if _RECALL and kept is not None and self._recalled_overlap(a, b, cj, U, C):
+            if tn.recall_overlaps and kept is not None and self._recalled_overlap(a, b, cj, U, C):
                 self._rejected(a, b, cj, continued)
                 self._keep_part_lps(a, b, built)
                 return False, None, (radU, pradU, exactU)
@@ -1143,11 +1133,11 @@ class _Engine:
                     model, blocks, flip = st[0], st[1], not st[2]
                     warm = (model, _local_blocks(blocks, crows, urows) if flip
                             else _local_blocks(blocks, urows, crows))
-            if seeds is not None and warm is None and _SEED_PIECE:
+            if seeds is not None and warm is None and tn.seed_piece:
                 # A cold LP from a support: the piece the union adds is what may break it,
                 # so small pieces' points join the first working set (only its rows differ).
                 na, nb = len(self.member_rows(a)), len(self.member_rows(b))
-                if min(na, nb) <= _SEED_PIECE:
+                if min(na, nb) <= tn.seed_piece:
                     piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
                     seeds = (np.union1d(seeds[0], piece), seeds[1])
             if seeds is not None:
@@ -1160,18 +1150,20 @@ class _Engine:
                 # answer turned round to put the union on the high side.
                 ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
                                             direction=None if hint is None else -hint,
-                                            support=seeds[::-1], lp_first=True, warm=warm)
+                                            support=seeds[::-1], lp_first=True, warm=warm,
+                                            tuning=tn)
                 if ok:
                     h = (-h[0], -h[2], -h[1])
             else:
                 ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
-                                            support=seeds, lp_first=seeds is not None, warm=warm)
+                                            support=seeds, lp_first=seeds is not None, warm=warm,
+                                            tuning=tn)
             if dec is not None and dec.lp is not None and warm is None:
                 if urows is None:
                     urows = self._union_rows(a, b)
                 built.append((cj, dec, urows))
             if not ok:
-                if _RECALL and dec is not None and dec.support_p is not None:
+                if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
                     self._keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
@@ -1220,7 +1212,7 @@ class _Engine:
             if R is None:
                 R = rest_pts[rest] = self.points(rest)
             Wm = np.stack(W, axis=1)
-            step = max(1, _PLANE_BLOCK // max(len(R), 1))  # bound the [rest x planes] product
+            step = max(1, self.tuning.plane_block // max(len(R), 1))  # bound the [rest x planes] product
             vmin = np.concatenate([(R @ Wm[:, k : k + step]).min(0) for k in range(0, len(W), step)])
             lo2 = np.minimum(np.asarray(LO), vmin)
             ok = lo2 - np.asarray(HI) > tol
@@ -1257,7 +1249,7 @@ class _Engine:
         if wa is None and wb is None:
             return False
         ra, rb = self.member_rows(a), self.member_rows(b)
-        if min(len(ra), len(rb)) > _RECALL_PIECE:
+        if min(len(ra), len(rb)) > self.tuning.recall_piece:
             return False
         urows, crows = self._union_rows(a, b), self.member_rows(cj)
         sup = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
@@ -1267,7 +1259,7 @@ class _Engine:
         su = np.flatnonzero(np.isin(urows, cand_u))
         sc = np.flatnonzero(np.isin(crows, cand_c))
         self.stats.overlap_recall_tried += 1
-        found = common_pair(U, C, su, sc, self.tol)
+        found = common_pair(U, C, su, sc, self.tol, self.tuning.probe_points)
         if found is None:
             return False
         self.stats.overlap_recalled += 1
@@ -1408,7 +1400,7 @@ class _Engine:
             keep[m] = D["cand"][slot[m]] & (D["ver"][slot[m]] == ver[m])
         self.heap = [H[i] for i in np.flatnonzero(keep).tolist()]
         heapq.heapify(self.heap)
-        self.heap_cap = max(_HEAP_MIN, _HEAP_STALE * len(self.heap))
+        self.heap_cap = max(self.tuning.heap_min, self.tuning.heap_stale * len(self.heap))
         self.stats.heap_cleared += 1
 
     def _merge_or_reject(self, lab, s, t):
@@ -1545,7 +1537,7 @@ class _Engine:
         n = len(D["rows"])
         live = D["alive"]
         n_live = int(live.sum())
-        if n < _COMPACT_MIN or n_live > n // 2:
+        if n < self.tuning.compact_min or n_live > n // 2:
             return
         new = np.full(n, -1, np.int64)
         new[live] = np.arange(n_live)
@@ -1586,12 +1578,14 @@ class _Engine:
 
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
                          tol: float = 1e-6, progress: bool = False, jobs: int = 1,
-                         state_path=None, save_every: float = 600.0):
+                         state_path=None, save_every: float = 600.0,
+                         tuning: Tuning = DEFAULT_TUNING):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
     processes for the label-pair phase and BLAS threads for the initial nearest-partner
-    searches (the merge phase is sequential by definition).
+    searches (the merge phase is sequential by definition). ``tuning``: the engine's caps and
+    switches (:class:`.tuning.Tuning`; the answer does not depend on them).
 
     ``state_path``: a file where the merge phase's progress is saved (after its first searches,
     then every ``save_every`` seconds of work, between two decisions; see :mod:`.state`). If
@@ -1625,7 +1619,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
         conflict = saved.conflict
     else:
         bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
-        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs)
+        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs,
+                                   tuning)
         if bar:
             bar.close()
         stats.seconds["label_pairs"] = time.perf_counter() - t1
@@ -1653,7 +1648,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                 saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
                 done["saved_at"] = time.perf_counter()
 
-        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs)
+        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
+                      tuning=tuning)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:

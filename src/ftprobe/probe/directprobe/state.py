@@ -183,5 +183,6 @@ def _restore_lps(eng, z) -> None:
         if z["lps.has_opt"][i]:
             t, b0 = z["lps.t_b"][i]
             optimum = (float(t), z["lps.w"][i].copy(), float(b0))
-        model = _MarginLP.from_frozen_state(dim, n, statuses, optimum)  # HiGHS rebuilds it if continued
+        # HiGHS rebuilds it if continued
+        model = _MarginLP.from_frozen_state(dim, n, statuses, optimum, eng.tuning)
         eng.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)
