@@ -1,4 +1,4 @@
-"""DirectProbe (Zhou & Srikumar, NAACL 2021), exact and fast; see ../shared/DIRECTPROBE.md.
+"""DirectProbe (Zhou & Srikumar, NAACL 2021), exact and fast; defined in docs/directprobe.md.
 
 >>> dp = DirectProbe().fit(X, y)
 >>> dp.n_clusters_, dp.linear_, dp.label_distances(), dp.score(X_test, y_test)

@@ -1,4 +1,5 @@
-"""DirectProbe clustering: centroid-linkage merges with hull-disjointness checks (DIRECTPROBE.md).
+"""DirectProbe clustering: centroid-linkage merges with hull-disjointness checks
+(docs/directprobe.md; its plain form is :mod:`.definition`).
 
 Semantics (the brute-force definition, reproduced exactly):
 - start with one cluster per point; candidates are same-label pairs ordered by the Euclidean
