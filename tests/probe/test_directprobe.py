@@ -19,7 +19,7 @@ from ftprobe.probe.directprobe.hull import (  # noqa: E402
     nearest_points,
     point_hull_distance,
 )
-from ftprobe.probe.directprobe.separability import affinely_independent, separate  # noqa: E402
+from ftprobe.probe.directprobe.separability import separate  # noqa: E402
 
 
 def brute_force_clusters(X, y) -> np.ndarray:
@@ -217,11 +217,6 @@ def test_separability_constraint_generation_large():
     Q2 = rng.normal(size=(1500, 10)) + np.r_[0.5, np.zeros(9)]
     assert separate(P, Q).separable == strictly_separable(P, Q)
     assert separate(P, Q2).separable == strictly_separable(P, Q2)
-
-
-def test_affine_independence():
-    assert affinely_independent(np.eye(4))
-    assert not affinely_independent(np.array([[0.0, 0], [1, 1], [2, 2]]))
 
 
 # -- hull distances ---------------------------------------------------------------------------

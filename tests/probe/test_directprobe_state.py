@@ -99,6 +99,18 @@ def test_a_state_of_other_inputs_is_refused(tmp_path):
         DirectProbe().fit(X, y, state_path=bad)
 
 
+def test_a_state_of_an_older_ftprobe_is_refused_with_a_clear_message(tmp_path):
+    X, y = _DATA["gap"](8)
+    state = tmp_path / "s.npz"
+    DirectProbe().fit(X, y, state_path=state, save_every=0)
+    arrays = dict(np.load(state, allow_pickle=False))
+    for old in ({**arrays, "format": np.int64(1)},
+                {k: v for k, v in arrays.items() if k != "format"}):
+        np.savez(state, **old)
+        with pytest.raises(StateMismatch, match="written by an older ftprobe .*refit"):
+            DirectProbe().fit(X, y, state_path=state)
+
+
 def test_state_files_hold_plain_arrays_only(tmp_path):
     X, y = _DATA["clumps"](5)
     state = tmp_path / "s.npz"

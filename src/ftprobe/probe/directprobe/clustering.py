@@ -50,10 +50,7 @@ What makes it fast without changing the answer:
   cap leaves the points of its common pair as the surviving pairs' support (their next check
   starts from the LP, with the union's small piece in its first working set); an LP built in a rejected merge's check
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
-  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued.
-  Affine independence of small sets is available (separability.affinely_independent) but not
-  used here: it proves disjointness without a margin, so it could disagree with the
-  tolerance-aware tests;
+  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued;
 - stale entries of the merge heap (superseded distances) are cleared once they dominate.
 """
 
@@ -415,13 +412,11 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
     conflicting label pair. Returns (PCA basis for projected spheres, slab directions, the
     column of each conflicting pair's Fisher direction)."""
     sub = Xs[eng_rows]
-    mu = sub.mean(0)
     cov = np.cov(sub[:50000].T) if len(sub) > 1 else np.eye(Xs.shape[1])
     cov = np.atleast_2d(cov)
     _, vec = np.linalg.eigh(cov)
     k = min(proj_dims, Xs.shape[1])
     pca = vec[:, ::-1][:, :k].copy()  # orthonormal: the projection is 1-Lipschitz
-    del mu
     dirs = [pca]
     first = {}  # conflicting label pair (a < b) -> column of its Fisher direction
     labels = sorted(rows_by_label)

@@ -223,29 +223,6 @@ def _full(P, Q, wmax, rounds):
     return SeparationResult(False, None, rounds + 1)
 
 
-def affinely_independent(Z: np.ndarray, rtol: float = 1e-7) -> bool:
-    """True if the rows of Z are (robustly) affinely independent.
-
-    Then any split of them into two sets has disjoint hulls (a common point would be an affine
-    dependence), so no LP is needed. Near-dependent sets return False and go to the LP.
-    """
-    n, d = Z.shape
-    if n <= 1:
-        return True
-    if n - 1 > d:
-        return False
-    M = Z[1:] - Z[0]
-    s = np.linalg.svd(M, compute_uv=False)
-    return bool(s[-1] > rtol * max(s[0], 1e-300))
-
-
-def balls_disjoint(c1, r1, c2, r2) -> np.ndarray | bool:
-    """Bounding-sphere certificate: ||c1 - c2|| > r1 + r2 proves the hulls disjoint."""
-    diff = np.asarray(c1) - np.asarray(c2)
-    d = np.sqrt(np.einsum("...i,...i->...", diff, diff))
-    return d > (np.asarray(r1) + np.asarray(r2)) * (1 + 1e-12) + 1e-12
-
-
 # -- tolerance-aware decision for pairs the nearest-point solver does not settle quickly -------
 # (its caps and working-set sizes are fields of tuning.Tuning: lp_*, devex_*, probe_points)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2  # 2: every table always present (format 1 files of older ftprobes are refused)
 
 
 def fingerprint(X: np.ndarray, y: np.ndarray, tol: float, n_labels: int) -> str:
@@ -33,7 +33,8 @@ def fingerprint(X: np.ndarray, y: np.ndarray, tol: float, n_labels: int) -> str:
 
 
 class StateMismatch(ValueError):
-    """A state file written by a fit of other inputs (or not a state file at all)."""
+    """A state file written by a fit of other inputs, by an older ftprobe, or not a state file
+    at all."""
 
 
 class SavedState:
@@ -47,7 +48,12 @@ class SavedState:
         except (OSError, ValueError, KeyError) as exc:
             raise StateMismatch(f"{self.path}: not a DirectProbe state file ({exc})") from None
         files = self.z.files
-        # States written by the merge-phase benchmark before format 1 hold neither.
+        written = int(self.z["format"]) if "format" in files else 0
+        if written != FORMAT:
+            raise StateMismatch(
+                f"{self.path}: written by an older ftprobe (state format {written}, this one "
+                f"reads {FORMAT}); remove it and refit")
+        # The merge-phase benchmark saves states without them (it resumes its own runs only).
         self.fingerprint = str(self.z["fingerprint"]) if "fingerprint" in files else None
         self.conflict = self.z["conflict"] if "conflict" in files else None
 
@@ -105,8 +111,6 @@ def save_state(eng, path: Path, decisions: int, conflict: np.ndarray | None = No
     arr["lps.onp"] = np.array([onp for _, onp in blocks], bool)
     _, arr["lps.off"], arr["lps.rows"] = _ragged({i: r for i, (r, _) in enumerate(blocks)})
     bases = [eng.lps[k][1].basis_statuses() for k in lk]
-    # (the row counts follow from the blocks; their presence marks that only valid bases are stored)
-    arr["lps.nrows"] = np.array([eng.lps[k][1].num_rows for k in lk], np.int64)
     arr["lps.basis"] = np.concatenate([x for b in bases if b is not None for x in b] + [np.zeros(0, np.int8)])
     arr["lps.valid"] = np.array([b is not None for b in bases], bool)
     opt = [eng.lps[k][1].optimum for k in lk]
@@ -139,14 +143,13 @@ def restore_engine(eng, saved: SavedState) -> int:
     for a, b in z["rej"].tolist():
         eng.rej.setdefault(a, set()).add(b)
     eng.witness = {}
-    for a, b in (z["witness"].tolist() if "witness" in z.files else []):  # older states: none
+    for a, b in z["witness"].tolist():
         eng.witness.setdefault(a, set()).add(b)
     eng.overlap_rows = {}
-    if "overlap.k" in z.files:  # older states: none
-        off, v = z["overlap.off"], z["overlap.v"]
-        for i, (a, c) in enumerate(z["overlap.k"].tolist()):
-            eng.overlap_rows.setdefault(a, {})[c] = (v[off[2 * i] : off[2 * i + 1]],
-                                                     v[off[2 * i + 1] : off[2 * i + 2]])
+    off, v = z["overlap.off"], z["overlap.v"]
+    for i, (a, c) in enumerate(z["overlap.k"].tolist()):
+        eng.overlap_rows.setdefault(a, {})[c] = (v[off[2 * i] : off[2 * i + 1]],
+                                                 v[off[2 * i + 1] : off[2 * i + 2]])
     w, lohi = z["planes.w"], z["planes.lohi"]
     eng.planes = {(a, b): (w[i], float(lohi[i, 0]), float(lohi[i, 1]))
                   for i, (a, b) in enumerate(z["planes.k"].tolist())}
@@ -157,8 +160,7 @@ def restore_engine(eng, saved: SavedState) -> int:
         for c in key:
             eng.plane_keys.setdefault(c, set()).add(key)
     eng.lps = {}
-    if "lps.k" in z.files:  # states saved before the LPs were: they start cold
-        _restore_lps(eng, z)
+    _restore_lps(eng, z)
     eng.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
     return saved.decisions
 
@@ -177,7 +179,7 @@ def _restore_lps(eng, z) -> None:
         blk += nb
         n, nc = sum(len(r) for r, _ in blocks), dim + 2
         statuses = (basis[pos : pos + nc], basis[pos + nc : pos + nc + n]) if z["lps.valid"][i] else None
-        if z["lps.valid"][i] or "lps.nrows" not in z.files:  # older states stored every basis
+        if z["lps.valid"][i]:  # only valid bases are stored
             pos += nc + n
         optimum = None
         if z["lps.has_opt"][i]:
