@@ -941,7 +941,7 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        a, b = int(D.rows[sa]), int(D.rows[sb])
         checks.append((lab, self.witness.get(a, set()) | self.witness.get(b, set()), []))
         ok, planes, radii = orig_check(self, lab, sa, sb, *args)
         if not ok:  # the cluster met last is recorded for both parts
@@ -988,7 +988,7 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
-        na, nb = (len(self.member_rows(int(D["rows"][x]))) for x in (sa, sb))
+        na, nb = (len(self.member_rows(int(D.rows[x]))) for x in (sa, sb))
         pieces.append((na, nb))
         return orig_check(self, lab, sa, sb, *args)
 

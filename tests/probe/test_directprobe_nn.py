@@ -80,8 +80,8 @@ def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True, **tuning):
 
     def check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
-        ok = _decide(a, b, D["count"][sa] + D["count"][sb], every)
+        a, b = int(D.rows[sa]), int(D.rows[sb])
+        ok = _decide(a, b, D.count[sa] + D.count[sb], every)
         seq.append((lab, a, b, ok))
         return ok, {}, (radU, pradU, exactU)
 
@@ -214,15 +214,15 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
             return
         for lab_ in self.labels:
             D = self.L[lab_]
-            slots = np.flatnonzero(D["cand"])
-            got = (D["nn"][slots].copy(), D["nnd"][slots].copy())
+            slots = np.flatnonzero(D.cand)
+            got = (D.nn[slots].copy(), D.nnd[slots].copy())
             for s_ in slots.tolist():  # brute force: all valid partners, exact, tie -> slot
                 ok = self._partners(D, s_)
                 idx = np.flatnonzero(ok)
                 if len(idx) == 0:
-                    assert D["nn"][s_] == -1
+                    assert D.nn[s_] == -1
                     continue
-                e = self._exact(D["cent"], idx, D["cent"][s_])
+                e = self._exact(D.cent, idx, D.cent[s_])
                 j = np.lexsort((idx, e))[0]
                 i = int(np.flatnonzero(slots == s_)[0])
                 assert (got[0][i], got[1][i]) == (idx[j], e[j])
@@ -236,7 +236,7 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
         if found is not None:
             idx, bnd, band, e = found
             D = self.L[lab]
-            exact = self._exact(D["cent"], idx, D["cent"][u])
+            exact = self._exact(D.cent, idx, D.cent[u])
             assert (bnd <= exact + band).all()
             done = ~np.isnan(e)
             np.testing.assert_array_equal(e[done], exact[done])
@@ -273,10 +273,10 @@ def test_float32_screen_is_a_lower_bound():
     eng = cl._Engine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
                      1e-9, cl.ClusterStats(), None)
     D = eng.L[0]
-    sq = D["sq"]
+    sq = D.sq
     for s in range(0, 300, 7):
         lb = eng._norm_bound(D, s)
-        e = eng._exact(D["cent"], np.arange(300), D["cent"][s])
+        e = eng._exact(D.cent, np.arange(300), D.cent[s])
         band = cl._BAND * (sq + sq[s])
         assert (lb <= e + band).all()
         assert (e - lb <= 3 * eng.f32_rel * (sq + sq[s]) + band).all()

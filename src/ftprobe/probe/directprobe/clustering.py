@@ -76,6 +76,7 @@ from ftprobe.probe.directprobe.separability import (
     separate,
     subspace_plane,
 )
+from ftprobe.probe.directprobe.slots import NO_SLOT, LabelSlots
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ log = logging.getLogger(__name__)
 # Not tuning (tuning.Tuning holds that): a margin that keeps lower bounds of centroid distances
 # below the exact values whatever their rounding, and the "no slot" sentinel.
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
-_NO_SLOT = np.iinfo(np.int64).max
+_NO_SLOT = NO_SLOT
 
 
 @dataclass
@@ -458,7 +459,7 @@ class _Engine:
         self.frozen = frozen
         # Global cluster id = representative row (smallest row index in the cluster).
         self.loc = np.full(n, -1, np.int64)  # row -> slot within its label
-        self.L = {}
+        self.L: dict[int, LabelSlots] = {}  # label -> its clusters
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
         self.proj, self.slab_dirs, self.first_dir = _directions(Xs, y, eng_rows, rows_by_label,
                                                                 conflict, tuning.proj_dims)
@@ -474,37 +475,8 @@ class _Engine:
         for lab in self.labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
-            C = Xs[rows].copy()
-            self.L[lab] = dict(
-                rows=rows,
-                cent=C,
-                c32=C.astype(np.float32),  # the centroids rounded, for screening only
-                count=np.ones(len(rows)),
-                sq=np.einsum("ij,ij->i", C, C),
-                pc=C @ self.proj,
-                # Per cluster, min and max projection on each slab direction (exact, merged by
-                # min/max); [directions, slots], so one direction is one contiguous row.
-                lo=(C @ self.slab_dirs).T.copy(),
-                hi=(C @ self.slab_dirs).T.copy(),
-                prad=np.zeros(len(rows)),
-                rad=np.zeros(len(rows)),
-                exact=np.ones(len(rows), bool),
-                alive=np.ones(len(rows), bool),  # a current cluster (frozen ones included)
-                cand=~frozen[rows],  # may still take part in a merge
-                nn=np.full(len(rows), -1, np.int64),  # slot of nearest candidate partner
-                nnd=np.full(len(rows), np.inf),
-                ver=np.zeros(len(rows), np.int64),
-                # Nearest-partner caches (see _lookup): label time of each slot's last centroid
-                # change, and per slot its K nearest valid partners at its last full search
-                # (time kt; -1: none), with the K-th entry's (distance, slot) (inf: complete).
-                clock=0,
-                chg=np.zeros(len(rows), np.int64),
-                kslot=np.full((len(rows), tuning.nn_cache), -1, np.int64),
-                kd=np.full((len(rows), tuning.nn_cache), np.inf),
-                kt=np.full(len(rows), -1, np.int64),
-                kthd=np.full(len(rows), np.inf),
-                kths=np.full(len(rows), _NO_SLOT, np.int64),
-            )
+            self.L[lab] = LabelSlots.singletons(Xs, rows, frozen, self.proj, self.slab_dirs,
+                                                tuning.nn_cache)
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
         # Clusters of other labels that met a union of the cluster (its rejected merges' last
@@ -566,11 +538,11 @@ class _Engine:
         diff = cent[idx] - c
         return np.einsum("ij,ij->i", diff, diff)
 
-    def _partners(self, D: dict, s: int) -> np.ndarray:
+    def _partners(self, D: LabelSlots, s: int) -> np.ndarray:
         """Mask of the valid partners of slot s."""
-        ok = D["cand"].copy()
+        ok = D.cand.copy()
         ok[s] = False
-        rj = self.rej.get(int(D["rows"][s]))
+        rj = self.rej.get(int(D.rows[s]))
         if rj:
             ok[self.loc[np.fromiter(rj, np.int64, len(rj))]] = False
         return ok
@@ -581,7 +553,7 @@ class _Engine:
     def _renn(self, lab: int, slots) -> None:
         """New nearest partners of ``slots`` (their cache when it decides, else a search)."""
         D = self.L[lab]
-        rows, kt = D["rows"], D["kt"]
+        rows, kt = D.rows, D.kt
         batch, single = [], []
         for s in slots:
             s = int(s)
@@ -600,13 +572,13 @@ class _Engine:
         """Slot s's nearest partner is now p at exact squared distance e (p < 0: none); its
         older heap entries become stale and a new one is pushed."""
         D = self.L[lab]
-        D["ver"][s] += 1
+        D.ver[s] += 1
         if p < 0:
-            D["nn"][s] = -1
-            D["nnd"][s] = np.inf
+            D.nn[s] = -1
+            D.nnd[s] = np.inf
             return
-        D["nn"][s] = p
-        D["nnd"][s] = e
+        D.nn[s] = p
+        D.nnd[s] = e
         self._push(lab, s)
 
     def _store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
@@ -614,40 +586,40 @@ class _Engine:
         which hold the K first valid partners by (e, slot) (all ``n_valid`` of them if fewer)."""
         D = self.L[lab]
         K = self.tuning.nn_cache
-        D["kt"][s] = D["clock"]
+        D.kt[s] = D.clock
         if len(idx) > 4 * K:
             sub = e <= np.partition(e, K - 1)[K - 1]
             idx, e = idx[sub], e[sub]
         order = np.lexsort((idx, e))[:K]
         k = len(order)
-        ks, kd = D["kslot"][s], D["kd"][s]
+        ks, kd = D.kslot[s], D.kd[s]
         ks[:k], kd[:k] = idx[order], e[order]
         ks[k:], kd[k:] = -1, np.inf
         if n_valid > K:
-            D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+            D.kthd[s], D.kths[s] = kd[K - 1], ks[K - 1]
         else:
-            D["kthd"][s], D["kths"][s] = np.inf, _NO_SLOT
+            D.kthd[s], D.kths[s] = np.inf, _NO_SLOT
         self._set_partner(lab, s, int(ks[0]), kd[0])  # unfilled entries are (-1, inf)
 
     def _lookup(self, lab: int, s: int) -> bool:
         """Nearest partner of s from its cache and the slots changed since; False if undecided."""
         D = self.L[lab]
-        kt = D["kt"][s]
+        kt = D.kt[s]
         if kt < 0:
             return False
-        cand, chg = D["cand"], D["chg"]
-        ks, kd = D["kslot"][s], D["kd"][s]
+        cand, chg = D.cand, D.chg
+        ks, kd = D.kslot[s], D.kd[s]
         m = ks >= 0
         ks, kd = ks[m], kd[m]
         m = cand[ks] & (chg[ks] <= kt)
         ks, kd = ks[m], kd[m]
         ch = np.flatnonzero(chg > kt)
         ch = ch[cand[ch] & (ch != s)]
-        kthd, kths = D["kthd"][s], D["kths"][s]
+        kthd, kths = D.kthd[s], D.kths[s]
         many = len(ch) > max(4 * self.tuning.nn_cache, len(cand) // 32)
         if many and (len(ch) > len(cand) // 4 or kthd == np.inf):
             return False
-        rj = self.rej.get(int(D["rows"][s]))
+        rj = self.rej.get(int(D.rows[s]))
         if rj:
             rs = self.loc[np.fromiter(rj, np.int64, len(rj))]
             m = ~np.isin(ks, rs)
@@ -658,11 +630,11 @@ class _Engine:
             # expansion (a lower bound up to the band, see _norm_bound) and measure only those
             # that may come before the K-th entry.
             lb = self._norm_bound(D, s, ch)
-            ch = ch[lb <= kthd + _BAND * (D["sq"][ch] + D["sq"][s]) + 1e-300]
+            ch = ch[lb <= kthd + _BAND * (D.sq[ch] + D.sq[s]) + 1e-300]
             self.stats.nn_screened += 1
         if len(ch):
             ks = np.concatenate([ks, ch])
-            kd = np.concatenate([kd, self._exact(D["cent"], ch, D["cent"][s])])
+            kd = np.concatenate([kd, self._exact(D.cent, ch, D.cent[s])])
         m = (kd < kthd) | ((kd == kthd) & (ks < kths))  # before the K-th: exact
         if not m.any() and kthd != np.inf:
             return False
@@ -675,33 +647,33 @@ class _Engine:
             self._set_partner(lab, s, ks[order[0]], kd[order[0]])
         return True
 
-    def _refresh(self, D: dict, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
+    def _refresh(self, D: LabelSlots, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
         """Slot(s) s's cache from now on: ``ks``, ``kd`` are its first (up to K) valid
         partners, by (e, slot), of the ``n_before`` that come before its K-th entry; all other
         valid partners come after the old K-th entry, so after the new one too."""
         K = self.tuning.nn_cache
         k = ks.shape[-1]
-        D["kt"][s] = D["clock"]
-        D["kslot"][s, :k], D["kd"][s, :k] = ks, kd
-        D["kslot"][s, k:], D["kd"][s, k:] = -1, np.inf
+        D.kt[s] = D.clock
+        D.kslot[s, :k], D.kd[s, :k] = ks, kd
+        D.kslot[s, k:], D.kd[s, k:] = -1, np.inf
         full = np.asarray(n_before) >= K
         if np.ndim(s) == 0:
             if full:
-                D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+                D.kthd[s], D.kths[s] = kd[K - 1], ks[K - 1]
         elif full.any():
-            D["kthd"][s[full]], D["kths"][s[full]] = kd[full, K - 1], ks[full, K - 1]
+            D.kthd[s[full]], D.kths[s[full]] = kd[full, K - 1], ks[full, K - 1]
 
     def _lookup_batch(self, lab: int, S: np.ndarray) -> list:
         """_lookup of several slots at once (slots with a cache and no rejections); returns
         the slots it leaves undecided."""
         D = self.L[lab]
         K = self.tuning.nn_cache
-        cand, chg = D["cand"], D["chg"]
-        kt = D["kt"][S]
-        ks = D["kslot"][S]
+        cand, chg = D.cand, D.chg
+        kt = D.kt[S]
+        ks = D.kslot[S]
         ksc = np.where(ks >= 0, ks, 0)
         good = (ks >= 0) & cand[ksc] & (chg[ksc] <= kt[:, None])
-        E = np.where(good, D["kd"][S], np.inf)
+        E = np.where(good, D.kd[S], np.inf)
         P = np.where(good, ks, _NO_SLOT)
         undecided = np.zeros(len(S), bool)
         ch = np.flatnonzero((chg > kt.min()) & cand)
@@ -715,11 +687,11 @@ class _Engine:
             if len(i):
                 Ec = np.full(M.shape, np.inf)
                 self.stats.nn_exact += len(i)
-                diff = D["cent"][ch[j]] - D["cent"][S[i]]
+                diff = D.cent[ch[j]] - D.cent[S[i]]
                 Ec[i, j] = np.einsum("ij,ij->i", diff, diff)
                 E = np.concatenate([E, Ec], axis=1)
                 P = np.concatenate([P, np.where(M, ch[None, :], _NO_SLOT)], axis=1)
-        kthd, kths = D["kthd"][S][:, None], D["kths"][S][:, None]
+        kthd, kths = D.kthd[S][:, None], D.kths[S][:, None]
         before = (E < kthd) | ((E == kthd) & (P < kths))  # exact (never true for fillers)
         nb = before.sum(1)
         ok = ~undecided & ((nb > 0) | (kthd[:, 0] == np.inf))
@@ -746,7 +718,7 @@ class _Engine:
         D = self.L[lab]
         K = self.tuning.nn_cache
         self.stats.nn_searches += 1
-        cent, sq = D["cent"], D["sq"]
+        cent, sq = D.cent, D.sq
         idx = np.flatnonzero(self._partners(D, s))
         nv = len(idx)
         c = cent[s]
@@ -759,7 +731,7 @@ class _Engine:
         if gemv:
             bnd = self._norm_bound(D, s)[idx]
         else:
-            dp = D["pc"][idx] - D["pc"][s]
+            dp = D.pc[idx] - D.pc[s]
             bnd = np.einsum("ij,ij->i", dp, dp)
         e = np.full(nv, np.nan)
         first = np.argpartition(bnd, 2 * K - 1)[: 2 * K]
@@ -801,22 +773,22 @@ class _Engine:
         nv = len(idx)
         if nv <= 2 * K:
             return None  # a full search is as cheap
-        cent, sq, chg = D["cent"], D["sq"], D["chg"]
+        cent, sq, chg = D.cent, D.sq, D.chg
         band = _BAND * (sq[idx] + sq[u]) + 1e-300
         bandmax = float(band.max())
         # Forward: the side with the larger bound.
         side = None
         for x, dx, _ in moved:
-            if D["kt"][x] < 0:
+            if D.kt[x] < 0:
                 continue
-            lim = np.inf if D["kthd"][x] == np.inf else np.sqrt(max(float(D["kthd"][x]), 0.0)) - dx
+            lim = np.inf if D.kthd[x] == np.inf else np.sqrt(max(float(D.kthd[x]), 0.0)) - dx
             if lim > 0 and (side is None or lim > side[1]):
                 side = (x, lim)
         if side is None:
             return None
         x, lim = side
-        ks = D["kslot"][x]
-        cands = np.union1d(ks[ks >= 0], np.flatnonzero(chg > D["kt"][x]))
+        ks = D.kslot[x]
+        cands = np.union1d(ks[ks >= 0], np.flatnonzero(chg > D.kt[x]))
         cands = cands[ok[cands]]
         if len(cands) > max(4 * K, len(sq) // 32):
             return None
@@ -829,40 +801,40 @@ class _Engine:
             return None  # no partner provably first: a full search
         # Reverse bounds for every valid partner c, and the forward bound for the others.
         bnd = np.full(nv, lim * lim)
-        kt, kslot = D["kt"][idx], D["kslot"][idx]
-        kth_dist = np.sqrt(np.maximum(D["kthd"][idx], 0.0))
+        kt, kslot = D.kt[idx], D.kslot[idx]
+        kth_dist = np.sqrt(np.maximum(D.kthd[idx], 0.0))
         for y, dy, chg_y in moved:
             usable = kt >= chg_y  # y unchanged since c's search (kt = -1: no cache)
             if not usable.any():
                 continue
             dl = kth_dist.copy()
             r, j = np.nonzero(kslot == y)
-            dl[r] = np.sqrt(D["kd"][idx[r], j])
+            dl[r] = np.sqrt(D.kd[idx[r], j])
             lb = np.maximum(dl - dy, 0.0)
             bnd = np.maximum(bnd, np.where(usable, lb * lb, 0.0))
         e = np.full(nv, np.nan)
         pos = np.searchsorted(idx, cands)
         e[pos] = ec
         bnd[pos] = ec
-        if np.count_nonzero((bnd <= D["nnd"][idx] + band) & np.isnan(e)) > max(4 * K, len(sq) // 32):
+        if np.count_nonzero((bnd <= D.nnd[idx] + band) & np.isnan(e)) > max(4 * K, len(sq) // 32):
             return None  # too many slots might take the union: the pass is cheaper
         # The union's cache: its first partners by (e, slot); every other valid partner comes
         # after the K-th of them, or has e >= lim2 (the bound itself is then the K-th entry).
         k = min(K, n_before)
         self._refresh(D, u, cs[:k], ce[:k], n_before)  # sets the K-th entry when n_before >= K
         if n_before < K:
-            D["kthd"][u], D["kths"][u] = (np.inf, _NO_SLOT) if lim2 == np.inf else (lim2, -1)
+            D.kthd[u], D.kths[u] = (np.inf, _NO_SLOT) if lim2 == np.inf else (lim2, -1)
         self._set_partner(lab, u, int(cs[0]), ce[0])
         self.stats.nn_union_cached += 1
         return idx, bnd, band, e
 
-    def _norm_bound(self, D: dict, s: int, idx: np.ndarray | None = None) -> np.ndarray:
+    def _norm_bound(self, D: LabelSlots, s: int, idx: np.ndarray | None = None) -> np.ndarray:
         """For every slot p (or the slots ``idx``), a lower bound of e(s, p) up to the float64
         band: the norm expansion over the float32 centroids minus its rounding bound (see
         ``f32_rel``)."""
-        sq, c32 = (D["sq"], D["c32"]) if idx is None else (D["sq"][idx], D["c32"][idx])
-        sqs = sq + D["sq"][s]
-        dot = (c32 @ D["c32"][s]).astype(np.float64)
+        sq, c32 = (D.sq, D.c32) if idx is None else (D.sq[idx], D.c32[idx])
+        sqs = sq + D.sq[s]
+        dot = (c32 @ D.c32[s]).astype(np.float64)
         return (sqs - 2.0 * dot) - self.f32_rel * sqs
 
     def _search_batch(self, lab: int, slots: np.ndarray) -> None:
@@ -871,8 +843,8 @@ class _Engine:
         K = self.tuning.nn_cache
         if len(slots) == 0:
             return
-        ok = D["cand"]
-        cent, sq = D["cent"], D["sq"]
+        ok = D.cand
+        cent, sq = D.cent, D.sq
         n = len(sq)
         if not ok.any():
             for s in slots.tolist():
@@ -884,12 +856,12 @@ class _Engine:
             blk = slots[b0 : b0 + bs]
             # Over all slots (no copy of the centroid matrix); dead ones are masked after.
             # float32 products: each entry within f32_rel * (sq_s + sq_p) of the exact one
-            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (D["c32"][blk] @ D["c32"].T).astype(np.float64)
+            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (D.c32[blk] @ D.c32.T).astype(np.float64)
             d2[:, ~ok] = np.inf
             for r, s in enumerate(blk.tolist()):
                 row = d2[r]
                 row[s] = np.inf
-                rj = self.rej.get(int(D["rows"][s]))
+                rj = self.rej.get(int(D.rows[s]))
                 if rj:
                     row[self.loc[np.fromiter(rj, np.int64, len(rj))]] = np.inf
                 nv = int(np.count_nonzero(row < np.inf))
@@ -905,22 +877,22 @@ class _Engine:
 
     def _push(self, lab: int, s: int) -> None:
         D = self.L[lab]
-        a = int(D["rows"][s])
-        b = int(D["rows"][D["nn"][s]])
-        heapq.heappush(self.heap, (float(D["nnd"][s]), min(a, b), max(a, b), lab, s,
-                                   int(D["ver"][s])))
+        a = int(D.rows[s])
+        b = int(D.rows[D.nn[s]])
+        heapq.heappush(self.heap, (float(D.nnd[s]), min(a, b), max(a, b), lab, s,
+                                   int(D.ver[s])))
 
     # -- checks ------------------------------------------------------------------------------
     def _refresh_radius(self, lab: int, s: int) -> None:
         D = self.L[lab]
-        if D["exact"][s]:
+        if D.exact[s]:
             return
-        P = self.points(int(D["rows"][s]))
-        diff = P - D["cent"][s]
-        D["rad"][s] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
+        P = self.points(int(D.rows[s]))
+        diff = P - D.cent[s]
+        D.rad[s] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
         pd = diff @ self.proj
-        D["prad"][s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
-        D["exact"][s] = True
+        D.prad[s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
+        D.exact[s] = True
 
     def _plane_get(self, a: int, b: int):
         """Cached hyperplane between clusters a and b, oriented with a on the high side."""
@@ -1016,7 +988,7 @@ class _Engine:
         plane, support rows or None).
         """
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        a, b = int(D.rows[sa]), int(D.rows[sb])
         tol = self.tol
         new_planes = {}
         U = None
@@ -1031,7 +1003,7 @@ class _Engine:
             # Slabs: separated projections on one unit direction prove hull distance > tol.
             # The pair's Fisher direction alone separates most clusters: one pass over it, then
             # every direction on the few left (the same set as every direction on all).
-            alive, lo, hi = M["alive"], M["lo"], M["hi"]
+            alive, lo, hi = M.alive, M.lo, M.hi
             j = self.first_dir.get((min(lab, other), max(lab, other)), 0)
             idx = np.flatnonzero(alive & (lo[j] <= hiU[j] + tol) & (hi[j] >= loU[j] - tol))
             if len(idx):
@@ -1040,20 +1012,20 @@ class _Engine:
             self.stats.slab += int(np.count_nonzero(alive)) - len(idx)
             if len(idx) == 0:
                 continue
-            dp = np.sqrt(np.einsum("ij,ij->i", M["pc"][idx] - pcU, M["pc"][idx] - pcU))
-            keep = dp <= M["prad"][idx] + pradU + tol
+            dp = np.sqrt(np.einsum("ij,ij->i", M.pc[idx] - pcU, M.pc[idx] - pcU))
+            keep = dp <= M.prad[idx] + pradU + tol
             self.stats.ball_proj += int((~keep).sum())
             idx = idx[keep]
             if len(idx) == 0:
                 continue
-            diff = M["cent"][idx] - cU
+            diff = M.cent[idx] - cU
             df = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            keep = df <= M["rad"][idx] + radU + tol
+            keep = df <= M.rad[idx] + radU + tol
             self.stats.ball_full += int((~keep).sum())
             idx, df = idx[keep], df[keep]
             ts = idx[np.argsort(df, kind="stable")]
             # Cached planes from either part, verified on the other part's points only.
-            passed, hints = self._cached_planes(a, b, M["rows"][ts], new_planes, rest_pts)
+            passed, hints = self._cached_planes(a, b, M.rows[ts], new_planes, rest_pts)
             left = np.flatnonzero(~passed).tolist()
             pending += [(other, t, hints[i]) for t, i in zip(ts[left].tolist(), left, strict=True)]
         if pending:
@@ -1062,11 +1034,11 @@ class _Engine:
             # answer does not depend on the order; every check is exact).
             met = self.witness.get(a, set()) | self.witness.get(b, set())
             if met:
-                pending.sort(key=lambda e: int(self.L[e[0]]["rows"][e[1]]) not in met)
+                pending.sort(key=lambda e: int(self.L[e[0]].rows[e[1]]) not in met)
         for other, t, hint in pending:
             M = self.L[other]
-            cj = int(M["rows"][t])
-            if not M["exact"][t] or not exactU:
+            cj = int(M.rows[t])
+            if not M.exact[t] or not exactU:
                 # Tighter spheres before any solver call.
                 self._refresh_radius(other, t)
                 if not exactU:
@@ -1076,7 +1048,7 @@ class _Engine:
                     pd = dU @ self.proj
                     pradU = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
                     exactU = True
-                if np.linalg.norm(M["cent"][t] - cU) > M["rad"][t] + radU + tol:
+                if np.linalg.norm(M.cent[t] - cU) > M.rad[t] + radU + tol:
                     self.stats.ball_full += 1
                     continue
             if U is None:
@@ -1349,7 +1321,7 @@ class _Engine:
         with _blas_threads(self.jobs):
             for lab in self.labels:
                 D = self.L[lab]
-                cand = np.flatnonzero(D["cand"])
+                cand = np.flatnonzero(D.cand)
                 if len(cand) >= 2:
                     t0 = time.perf_counter()
                     self._search_batch(lab, cand)
@@ -1362,12 +1334,12 @@ class _Engine:
                 self._clear_heap()
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
             D = self.L[lab]
-            if not D["cand"][s] or D["ver"][s] != ver:
+            if not D.cand[s] or D.ver[s] != ver:
                 continue
-            t = int(D["nn"][s])
+            t = int(D.nn[s])
             if t < 0:
                 continue
-            a, b = int(D["rows"][s]), int(D["rows"][t])
+            a, b = int(D.rows[s]), int(D.rows[t])
             if b in self.rej.get(a, ()):  # cannot happen (NN skips rejected); keep it safe
                 self._nn(lab, s)
                 continue
@@ -1393,7 +1365,7 @@ class _Engine:
         for k in np.unique(lab).tolist():
             m = lab == k
             D = self.L[k]
-            keep[m] = D["cand"][slot[m]] & (D["ver"][slot[m]] == ver[m])
+            keep[m] = D.cand[slot[m]] & (D.ver[slot[m]] == ver[m])
         self.heap = [H[i] for i in np.flatnonzero(keep).tolist()]
         heapq.heapify(self.heap)
         self.heap_cap = max(self.tuning.heap_min, self.tuning.heap_stale * len(self.heap))
@@ -1401,23 +1373,23 @@ class _Engine:
 
     def _merge_or_reject(self, lab, s, t):
         D = self.L[lab]
-        a, b = int(D["rows"][s]), int(D["rows"][t])
-        na, nb = D["count"][s], D["count"][t]
-        cU = (na * D["cent"][s] + nb * D["cent"][t]) / (na + nb)
+        a, b = int(D.rows[s]), int(D.rows[t])
+        na, nb = D.count[s], D.count[t]
+        cU = (na * D.cent[s] + nb * D.cent[t]) / (na + nb)
         pcU = cU @ self.proj
         # How far each old centroid moves to the union's: for its sphere and its caches' bounds.
-        ds, dt = (float(np.linalg.norm(cU - D["cent"][x])) for x in (s, t))
-        radU = max(D["rad"][s] + ds, D["rad"][t] + dt)
-        pradU = max(D["prad"][s] + np.linalg.norm(pcU - D["pc"][s]),
-                    D["prad"][t] + np.linalg.norm(pcU - D["pc"][t]))
+        ds, dt = (float(np.linalg.norm(cU - D.cent[x])) for x in (s, t))
+        radU = max(D.rad[s] + ds, D.rad[t] + dt)
+        pradU = max(D.prad[s] + np.linalg.norm(pcU - D.pc[s]),
+                    D.prad[t] + np.linalg.norm(pcU - D.pc[t]))
         exactU = False
         if na + nb <= 2:
             # Two points: exact radius is half their distance.
-            radU = float(np.linalg.norm(D["cent"][s] - D["cent"][t])) * 0.5
-            pradU = float(np.linalg.norm(D["pc"][s] - D["pc"][t])) * 0.5
+            radU = float(np.linalg.norm(D.cent[s] - D.cent[t])) * 0.5
+            pradU = float(np.linalg.norm(D.pc[s] - D.pc[t])) * 0.5
             exactU = True
-        loU = np.minimum(D["lo"][:, s], D["lo"][:, t])
-        hiU = np.maximum(D["hi"][:, s], D["hi"][:, t])
+        loU = np.minimum(D.lo[:, s], D.lo[:, t])
+        hiU = np.maximum(D.hi[:, s], D.hi[:, t])
         ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU,
                                                         loU, hiU)
         if not ok:
@@ -1433,26 +1405,26 @@ class _Engine:
         keep_id = min(a, b)
         # What the caches of s and t tell about the union (read before the merge changes them):
         # (slot, distance its centroid moves to the union's, its last change time).
-        moved = [(s, ds, int(D["chg"][s])), (t, dt, int(D["chg"][t]))]
+        moved = [(s, ds, int(D.chg[s])), (t, dt, int(D.chg[t]))]
         # Members and statistics.
         ma = self.members.pop(a, None) or [np.array([a])]
         mb = self.members.pop(b, None) or [np.array([b])]
         self.members[keep_id] = ma + mb
-        D["cent"][keep_s] = cU
-        D["c32"][keep_s] = cU
-        D["sq"][keep_s] = float(cU @ cU)
-        D["pc"][keep_s] = pcU
-        D["lo"][:, keep_s] = loU
-        D["hi"][:, keep_s] = hiU
-        D["count"][keep_s] = na + nb
-        D["rad"][keep_s] = radU
-        D["prad"][keep_s] = pradU
-        D["exact"][keep_s] = exactU
-        D["alive"][drop_s] = False
-        D["cand"][drop_s] = False
-        D["ver"][drop_s] += 1
-        D["clock"] += 1
-        D["chg"][keep_s] = D["chg"][drop_s] = D["clock"]
+        D.cent[keep_s] = cU
+        D.c32[keep_s] = cU
+        D.sq[keep_s] = float(cU @ cU)
+        D.pc[keep_s] = pcU
+        D.lo[:, keep_s] = loU
+        D.hi[:, keep_s] = hiU
+        D.count[keep_s] = na + nb
+        D.rad[keep_s] = radU
+        D.prad[keep_s] = pradU
+        D.exact[keep_s] = exactU
+        D.alive[drop_s] = False
+        D.cand[drop_s] = False
+        D.ver[drop_s] += 1
+        D.clock += 1
+        D.chg[keep_s] = D.chg[drop_s] = D.clock
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
         self._plane_drop(a)
         self._plane_drop(b)
@@ -1499,21 +1471,21 @@ class _Engine:
         the union and not rejected with it), lower bounds, bands and exact distances so far.
         """
         D = self.L[lab]
-        nn = D["nn"]
-        ok = D["cand"].copy()
+        nn = D.nn
+        ok = D.cand.copy()
         ok[keep_s] = False
         pointed = np.flatnonzero(ok & ((nn == s) | (nn == t)))
         self._renn(lab, pointed.tolist())
         idx, bnd, band, e = found
         if len(idx) == 0:
             return
-        nnd = D["nnd"][idx]
+        nnd = D.nnd[idx]
         near = np.flatnonzero(bnd <= nnd + band)
         if len(near) == 0:
             return
         todo = near[np.isnan(e[near])]
         if len(todo):
-            e[todo] = self._exact(D["cent"], idx[todo], D["cent"][keep_s])
+            e[todo] = self._exact(D.cent, idx[todo], D.cent[keep_s])
         d2 = e[near]
         nnd = nnd[near]
         near = idx[near]
@@ -1530,44 +1502,24 @@ class _Engine:
         the label's heap entries are rebuilt from the current nearest neighbours.
         """
         D = self.L[lab]
-        n = len(D["rows"])
-        live = D["alive"]
+        n = len(D.rows)
+        live = D.alive
         n_live = int(live.sum())
         if n < self.tuning.compact_min or n_live > n // 2:
             return
-        new = np.full(n, -1, np.int64)
-        new[live] = np.arange(n_live)
-        before = np.cumsum(live) - live  # live slots before each slot: its place in the order
-        for key in ("rows", "cent", "c32", "sq", "count", "pc", "prad", "rad", "exact",
-                    "alive", "cand", "nn", "nnd", "chg", "kslot", "kd", "kt", "kthd", "kths"):
-            D[key] = D[key][live].copy()
-        D["lo"], D["hi"] = D["lo"][:, live].copy(), D["hi"][:, live].copy()
-        D["ver"] = np.zeros(n_live, np.int64)
-        nn = D["nn"]
-        has = nn >= 0
-        nn[has] = new[nn[has]]
-        ks = D["kslot"]
-        has = ks >= 0
-        ks[has] = new[ks[has]]  # dead partners become -1 (they were invalid already)
-        kths = D["kths"]
-        # A dead K-th entry keeps its place in the slot order (ties compare slots): it maps to
-        # the number of live slots before it, which is n_live past the last one (so a later
-        # compaction maps position n to the new n_live). -1 (a bound below every slot, from
-        # _union_from_caches) and _NO_SLOT (complete) stay as they are.
-        has = (kths != _NO_SLOT) & (kths >= 0)
-        kths[has] = np.append(before, n_live)[kths[has]]
-        self.loc[D["rows"]] = np.arange(n_live)
+        D.compact()
+        self.loc[D.rows] = np.arange(n_live)
         self.heap = [e for e in self.heap if e[3] != lab]
         heapq.heapify(self.heap)
-        for s_ in np.flatnonzero(D["cand"] & (nn >= 0)).tolist():
+        for s_ in np.flatnonzero(D.cand & (D.nn >= 0)).tolist():
             self._push(lab, s_)
 
     def clusters(self) -> dict[int, np.ndarray]:
         out = {}
         for lab in self.labels:
             D = self.L[lab]
-            for s in np.flatnonzero(D["alive"]):
-                cid = int(D["rows"][s])
+            for s in np.flatnonzero(D.alive):
+                cid = int(D.rows[s])
                 out[cid] = self.member_rows(cid)
         return out
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ftprobe.probe.directprobe.slots import LabelSlots
+
 FORMAT = 2  # 2: every table always present (format 1 files of older ftprobes are refused)
 
 
@@ -78,9 +80,8 @@ def save_state(eng, path: Path, decisions: int, conflict: np.ndarray | None = No
         arr["fingerprint"] = np.array(fingerprint)
     if conflict is not None:
         arr["conflict"] = np.asarray(conflict)
-    for lab, D in eng.L.items():
-        for k, v in D.items():
-            arr[f"L{lab}.{k}"] = np.asarray(v)
+    for lab, slots in eng.L.items():
+        arr.update(slots.arrays(f"L{lab}."))
     mk = list(eng.members)
     arr["members.k"], arr["members.off"], arr["members.v"] = _ragged(
         {k: np.concatenate(eng.members[k]) for k in mk})
@@ -132,10 +133,8 @@ def restore_engine(eng, saved: SavedState) -> int:
     """Put a saved state into a freshly built engine (same inputs); returns its decisions."""
     z = saved.z
     eng.loc = z["loc"]
-    for lab, D in eng.L.items():
-        for k in D:
-            v = z[f"L{lab}.{k}"]
-            D[k] = int(v) if k == "clock" else v
+    for lab in eng.L:
+        eng.L[lab] = LabelSlots.from_arrays(z, f"L{lab}.")
     eng.stats.__dict__.update(json.loads(str(z["stats"])))
     k, off, v = z["members.k"], z["members.off"], z["members.v"]
     eng.members = {int(k[i]): [v[off[i] : off[i + 1]]] for i in range(len(k))}
