@@ -710,12 +710,12 @@ def _lp_matrix(lp) -> np.ndarray:
                                    shape=(m.num_row_, m.num_col_)).toarray()
 
 
-def _assert_kept_lps_match_their_blocks(eng) -> None:
+def _assert_kept_lps_match_their_blocks(X, certs) -> None:
     """A kept LP's constraint rows are exactly its blocks' points in order (sign +1 on the P
     side), as continuing it assumes: after restores (rejected merges) and prunes. A frozen
     one has as many rows (rebuilt from the blocks when continued) and a basis for them."""
-    dim = eng.X.shape[1]
-    for _key, (_p_side, model, blocks) in eng.lps.items():
+    dim = X.shape[1]
+    for _key, (_p_side, model, blocks) in certs.lps.items():
         if model.frozen:
             assert model.num_rows == sum(len(rows) for rows, _ in blocks)
             if model.frozen_basis is not None:
@@ -724,7 +724,7 @@ def _assert_kept_lps_match_their_blocks(eng) -> None:
             continue
         A = _lp_matrix(model)
         sign = np.concatenate([np.full(len(rows), 1.0 if onp else -1.0) for rows, onp in blocks])
-        want = np.concatenate([eng.X[rows] for rows, _ in blocks]) * sign[:, None]
+        want = np.concatenate([X[rows] for rows, _ in blocks]) * sign[:, None]
         assert A.shape == (len(sign), dim + 2)
         np.testing.assert_array_equal(A[:, :dim], want)
         np.testing.assert_array_equal(A[:, dim], sign)
@@ -800,11 +800,11 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
-        for (a, b), (w, lo, hi) in self.planes.items():
+        for (a, b), (w, lo, hi) in self.certs.planes.items():
             assert (self.points(a) @ w).min() >= lo - 1e-12 and (self.points(b) @ w).max() <= hi + 1e-12
             assert lo - hi > self.tol
-        _assert_kept_lps_match_their_blocks(self)
-        seen.append(len(self.planes))
+        _assert_kept_lps_match_their_blocks(self.X, self.certs)
+        seen.append(len(self.certs.planes))
 
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
     dp = DirectProbe(tuning=tuning).fit(X, y)
@@ -820,10 +820,10 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
     """A merge rejected after its check continued an LP puts that LP back as it was (rows
     and basis), for the unchanged pair; kept LPs still match their blocks (checked after
     every merge) and the partition is the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
     restored = []
-    orig = cl._Engine._restore_lps
+    orig = Certificates.restore_lps
 
     def restore(self, continued):
         before = {key: (entry[2], n_rows) for key, entry, n_rows, _ in continued}
@@ -836,7 +836,7 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
             assert self.lps[key][1].h.getInfo().simplex_iteration_count == 0
             restored.append(key)
 
-    monkeypatch.setattr(cl._Engine, "_restore_lps", restore)
+    monkeypatch.setattr(Certificates, "restore_lps", restore)
     dp = _fit_with_continued_lps(monkeypatch, 8)
     assert len(restored) == dp.stats_.lp_restored > 0
 
@@ -848,15 +848,16 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
     cluster's points (checked against the LP's own matrix), at an optimum (a re-solve takes no
     iteration); a later check of the pair continues it; the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
     tuning = _capped(False)  # the later checks continue the LP, not turn it
     kept, continued = {}, []  # id of a kept model -> (its key, the model: alive, so ids stay unique)
-    orig_keep = cl._Engine._keep_part_lps
+    orig_keep = Certificates.keep_part_lps
 
-    def keep(self, a, b, built):
+    def keep(self, a, b, built, rows_of):
         before = {key: entry[1] for key, entry in self.lps.items()}
-        orig_keep(self, a, b, built)
-        ra, rb = self.member_rows(a), self.member_rows(b)
+        orig_keep(self, a, b, built, rows_of)
+        ra, rb = rows_of(a), rows_of(b)
         big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
         for key, (p_side, model, blocks) in self.lps.items():
             if before.get(key) is model:
@@ -864,12 +865,12 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
             assert p_side == big and big in key
             cj = key[0] if key[1] == big else key[1]
             for rows, onp in blocks:
-                assert np.isin(rows, self.member_rows(big) if onp else self.member_rows(cj)).all()
+                assert np.isin(rows, rows_of(big) if onp else rows_of(cj)).all()
                 assert not np.isin(rows, piece).any()
-            assert np.isin(self.support[key], np.r_[self.member_rows(big), self.member_rows(cj)]).all()
+            assert np.isin(self.support[key], np.r_[rows_of(big), rows_of(cj)]).all()
             assert model.h.getBasis().valid
             kept[id(model)] = (key, model)
-        _assert_kept_lps_match_their_blocks(self)
+        _assert_kept_lps_match_their_blocks(cl.scale_data(X)[0], self)  # the engine's scaled X
         for model in {id(entry[1]): entry[1] for entry in self.lps.values()}.values():
             if id(model) in kept:
                 model.solve()
@@ -882,7 +883,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
             continued.append(kept[id(kw["warm"][0])])
         return orig_hd(P, Q, tol, stats, **kw)
 
-    monkeypatch.setattr(cl._Engine, "_keep_part_lps", keep)
+    monkeypatch.setattr(Certificates, "keep_part_lps", keep)
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     kind, seed = data
     X, y = _DATA[kind](seed)
@@ -898,21 +899,21 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
     cluster it met, the points of the common pair that belong to them as the pair's support
     (rows of those two clusters only); later checks of that pair start from it, and the
     partition is still the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
     kept, used = set(), []
-    orig_keep, orig_of = cl._Engine._keep_overlap_support, cl._Engine._support_of
+    orig_keep, orig_of = Certificates.keep_overlap_support, Certificates.support_of
 
-    def keep(self, a, b, cj, dec, flip, urows, crows):
-        orig_keep(self, a, b, cj, dec, flip, urows, crows)
+    def keep(self, a, b, cj, dec, flip, urows, crows, rows_of):
+        orig_keep(self, a, b, cj, dec, flip, urows, crows, rows_of)
         assert len(dec.support_p) and len(dec.support_q)
         for part in (a, b):
             key = (min(part, cj), max(part, cj))
             if key in self.support:
                 rows = self.support[key]
-                mine = np.concatenate([self.member_rows(part), self.member_rows(cj)])
+                mine = np.concatenate([rows_of(part), rows_of(cj)])
                 assert np.isin(rows, mine).all()
-                assert np.isin(rows, self.member_rows(cj)).any()
+                assert np.isin(rows, rows_of(cj)).any()
                 kept.add(key)
 
     def support_of(self, a, b):
@@ -921,8 +922,8 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
             used.append((a, b))
         return sup
 
-    monkeypatch.setattr(cl._Engine, "_keep_overlap_support", keep)
-    monkeypatch.setattr(cl._Engine, "_support_of", support_of)
+    monkeypatch.setattr(Certificates, "keep_overlap_support", keep)
+    monkeypatch.setattr(Certificates, "support_of", support_of)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -942,10 +943,10 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
         a, b = int(D.rows[sa]), int(D.rows[sb])
-        checks.append((lab, self.witness.get(a, set()) | self.witness.get(b, set()), []))
+        checks.append((lab, self.certs.witness.get(a, set()) | self.certs.witness.get(b, set()), []))
         ok, planes, radii = orig_check(self, lab, sa, sb, *args)
         if not ok:  # the cluster met last is recorded for both parts
-            assert checks[-1][2] and all(checks[-1][2][-1] in self.witness[p] for p in (a, b))
+            assert checks[-1][2] and all(checks[-1][2][-1] in self.certs.witness[p] for p in (a, b))
         return ok, planes, radii
 
     def member_rows(self, cid):  # the solver pass reads each cluster's rows it checks
@@ -1326,11 +1327,11 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
-        live = {key: st[1].num_rows for key, st in self.lps.items() if not st[1].frozen}
-        assert live == self.live and sum(live.values()) == self.live_rows
+        live = {key: st[1].num_rows for key, st in self.certs.lps.items() if not st[1].frozen}
+        assert live == self.certs.live and sum(live.values()) == self.certs.live_rows
         assert len(live) <= bounds[0] and (len(live) <= 1 or sum(live.values()) <= bounds[1])
-        frozen_seen.append(len(self.lps) - len(live))
-        _assert_kept_lps_match_their_blocks(self)
+        frozen_seen.append(len(self.certs.lps) - len(live))
+        _assert_kept_lps_match_their_blocks(self.X, self.certs)
 
     orig_thaw = sep._MarginLP.thaw
 

@@ -57,6 +57,7 @@ What makes it fast without changing the answer:
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -67,6 +68,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+from ftprobe.probe.directprobe.certificates import Certificates, _common_rows
 from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.separability import (
     common_pair,
@@ -277,13 +279,6 @@ def _local_blocks(blocks, urows: np.ndarray, crows: np.ndarray) -> list:
     return out
 
 
-def _common_rows(dec, flip: bool, urows: np.ndarray, crows: np.ndarray):
-    """A decision's common pair (or support) as global rows: (the union's, the cluster's).
-    ``flip``: the decision came from a kept LP that has the cluster on its P side."""
-    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-    return urows[up], crows[cp]
-
-
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Rows whose exact vector also occurs with another label (they overlap from the start)."""
     _, inv = np.unique(Xs, axis=0, return_inverse=True)
@@ -479,24 +474,7 @@ class _Engine:
                                                 tuning.nn_cache)
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
-        # Clusters of other labels that met a union of the cluster (its rejected merges' last
-        # checks): checked first the next time (see _check). Only an order, never an answer.
-        self.witness: dict[int, set[int]] = {}
-        # cluster -> {other cluster: global rows (this side, other side) of the common pair
-        # last found between a union of the cluster and the other}: see _recalled_overlap.
-        self.overlap_rows: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
-        # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
-        # first working set when the pair, grown, has to be decided again (same keys as planes).
-        self.support: dict[tuple[int, int], np.ndarray] = {}
-        # The LP itself of the pairs an LP decided (at most kept_lps, of which the most recent
-        # are live within warm_lps / warm_lp_rows, the others frozen: see _lp_put): (id of
-        # the cluster on the LP's P side, margin LP, row blocks as global rows). Same keys as
-        # planes or supports; continued when either side grows against the other.
-        self.lps: dict[tuple[int, int], tuple] = {}
-        self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
-        self.live_rows = 0
-        self.plane_keys: dict[int, set[tuple[int, int]]] = {}
+        self.certs = Certificates(Xs.shape[1], tuning, stats)  # what checks leave for later
         self.heap: list = []
         self.heap_cap = tuning.heap_min  # see _clear_heap
 
@@ -894,89 +872,9 @@ class _Engine:
         D.prad[s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
         D.exact[s] = True
 
-    def _plane_get(self, a: int, b: int):
-        """Cached hyperplane between clusters a and b, oriented with a on the high side."""
-        key = (a, b) if a < b else (b, a)
-        h = self.planes.get(key)
-        if h is None:
-            return None
-        w, lo, hi = h
-        if a < b:
-            return w, lo, hi
-        return -w, -hi, -lo
-
-    def _plane_put(self, a: int, b: int, h, support: np.ndarray | None = None, lp=None) -> None:
-        w, lo, hi = h
-        key = (a, b) if a < b else (b, a)
-        if support is not None:
-            self.support[key] = support
-        if lp is not None:
-            model, blocks, a_is_p = lp
-            blocks = model.prune(blocks)  # the pair's merge is settled: its LP is kept compact
-            self._lp_put(key, (a if a_is_p else b, model, blocks))  # first: the LP's P side
-        self.planes[key] = (w, lo, hi) if a < b else (-w, -hi, -lo)
-        self._link(key)
-
-    def _link(self, key: tuple[int, int]) -> None:
-        """Register a pair's key under both clusters, so that a merge drops its records."""
-        self.plane_keys.setdefault(key[0], set()).add(key)
-        self.plane_keys.setdefault(key[1], set()).add(key)
-
-    def _add_support(self, key: tuple[int, int], rows: np.ndarray) -> None:
-        """Add rows to a pair's support (the first working set of its next LP)."""
-        old = self.support.get(key)
-        self.support[key] = rows if old is None else np.union1d(old, rows)
-        self._link(key)
-
-    def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
-        """Keep a pair's LP (the most recent last): the least recent live ones beyond the
-        bounds are frozen, the least recent of all beyond ``kept_lps`` dropped."""
-        self._lp_pop(key)
-        self.lps[key] = entry
-        model = entry[1]
-        if not model.frozen:
-            n = model.num_rows
-            self.live[key] = n
-            self.live_rows += n
-        tn = self.tuning
-        while len(self.live) > tn.warm_lps or (self.live_rows > tn.warm_lp_rows and len(self.live) > 1):
-            old = next(iter(self.live))
-            self.live_rows -= self.live.pop(old)
-            self.lps[old][1].freeze()
-            self.stats.lp_frozen += 1
-        while len(self.lps) > tn.kept_lps:
-            self._lp_pop(next(iter(self.lps)))
-
-    def _lp_pop(self, key: tuple[int, int]):
-        """Take a pair's kept LP out (None if it has none)."""
-        n = self.live.pop(key, None)
-        if n is not None:
-            self.live_rows -= n
-        return self.lps.pop(key, None)
-
     def _union_rows(self, a: int, b: int) -> np.ndarray:
         """Rows of the union of clusters a and b, a's first (the order of its points)."""
         return np.concatenate([self.member_rows(a), self.member_rows(b)])
-
-    def _support_of(self, a: int, b: int) -> np.ndarray | None:
-        return self.support.get((a, b) if a < b else (b, a))
-
-    def _lp_of(self, a: int, b: int):
-        """(LP, blocks of global rows, whether ``a`` is its P side) of the pair, else None."""
-        st = self.lps.get((a, b) if a < b else (b, a))
-        if st is None:
-            return None
-        return st[1], st[2], st[0] == a
-
-    def _plane_drop(self, cid: int) -> None:
-        for key in self.plane_keys.pop(cid, ()):
-            self.planes.pop(key, None)
-            self.support.pop(key, None)
-            self._lp_pop(key)
-            other = key[1] if key[0] == cid else key[0]
-            ks = self.plane_keys.get(other)
-            if ks is not None:
-                ks.discard(key)
 
     def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
@@ -1032,7 +930,7 @@ class _Engine:
             # Clusters that met a union of either part before come first: a merge that ends
             # rejected then costs one solver check instead of the separations before it (the
             # answer does not depend on the order; every check is exact).
-            met = self.witness.get(a, set()) | self.witness.get(b, set())
+            met = self.certs.witness.get(a, set()) | self.certs.witness.get(b, set())
             if met:
                 pending.sort(key=lambda e: int(self.L[e[0]].rows[e[1]]) not in met)
         for other, t, hint in pending:
@@ -1056,7 +954,7 @@ class _Engine:
             C = self.points(cj)
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
-                         if (st := self._lp_of(part, cj)) is not None), None)
+                         if (st := self.certs.lp_of(part, cj)) is not None), None)
             tn = self.tuning
             if (tn.turn_kept_planes or tn.subspace_planes) and kept is not None \
                     and kept[1][0].optimum is not None:
@@ -1072,12 +970,12 @@ class _Engine:
                 if h is None and tn.subspace_planes:
                     h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
                 if h is not None:
-                    new_planes[cj] = (h, self._support_of(part, cj), st)
+                    new_planes[cj] = (h, self.certs.support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
             if tn.recall_overlaps and kept is not None and self._recalled_overlap(a, b, cj, U, C):
-                self._rejected(a, b, cj, continued)
-                self._keep_part_lps(a, b, built)
+                self.certs.met(a, b, cj, continued)
+                self.certs.keep_part_lps(a, b, built, self.member_rows)
                 return False, None, (radU, pradU, exactU)
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
@@ -1085,7 +983,7 @@ class _Engine:
             seeds = None
             warm = None
             flip = False  # the continued LP has the other cluster on its P side
-            old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+            old = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
             if old:
                 urows = self._union_rows(a, b)
                 sup = np.concatenate(old)
@@ -1095,7 +993,7 @@ class _Engine:
                     # merge is rejected, it is put back as it was (see _restore_lps).
                     part, st = kept
                     key = (part, cj) if part < cj else (cj, part)
-                    entry = self._lp_pop(key)
+                    entry = self.certs.lp_pop(key)
                     self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
                     continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
                     model, blocks, flip = st[0], st[1], not st[2]
@@ -1134,12 +1032,12 @@ class _Engine:
                 if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
-                    self._keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
-                self._rejected(a, b, cj, continued)
+                    self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
+                self.certs.met(a, b, cj, continued)
                 if dec is not None and seeds is None:
                     # decided by the LP after the nearest-point solver hit its cap
-                    self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
-                self._keep_part_lps(a, b, built)
+                    self.certs.keep_overlap_support(a, b, cj, dec, flip, urows, crows, self.member_rows)
+                self.certs.keep_part_lps(a, b, built, self.member_rows)
                 return False, None, (radU, pradU, exactU)
             rows = lp = None
             if dec is not None:
@@ -1167,7 +1065,7 @@ class _Engine:
         for part, rest in ((a, b), (b, a)):
             sel, W, LO, HI = [], [], [], []
             for i in np.flatnonzero(~passed).tolist():
-                h = self._plane_get(part, int(cjs[i]))
+                h = self.certs.plane(part, int(cjs[i]))
                 if h is not None:
                     sel.append(i)
                     W.append(h[0])
@@ -1187,22 +1085,11 @@ class _Engine:
             for k in np.flatnonzero(ok).tolist():
                 i = sel[k]
                 cj = int(cjs[i])
-                new_planes[cj] = ((W[k], float(lo2[k]), HI[k]), self._support_of(part, cj),
-                                  self._lp_of(part, cj))
+                new_planes[cj] = ((W[k], float(lo2[k]), HI[k]), self.certs.support_of(part, cj),
+                                  self.certs.lp_of(part, cj))
                 passed[i] = True
             self.stats.cached_plane += int(np.count_nonzero(ok))
         return passed, hints
-
-    def _rejected(self, a, b, cj, continued) -> None:
-        """A merge of a and b found meeting cj: cj is checked first next time, and the LPs
-        the check continued are given back."""
-        for part in (a, b):
-            self.witness.setdefault(part, set()).add(cj)
-        self._restore_lps(continued)
-
-    def _keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
-        for part in (a, b):
-            self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
 
     def _recalled_overlap(self, a, b, cj, U, C) -> bool:
         """Does the union of a and b meet cj where a union of either part met it before?
@@ -1213,14 +1100,14 @@ class _Engine:
         support and the new piece (a few hundred candidates, ~40 ms) certifies most of these
         overlaps without thawing and running the pair's LP (~0.3 s). A common pair within tol
         (checked in L2, like any) is the certificate; else the LP decides as always."""
-        wa, wb = self.overlap_rows.get(a, {}).get(cj), self.overlap_rows.get(b, {}).get(cj)
+        wa, wb = self.certs.overlap_rows.get(a, {}).get(cj), self.certs.overlap_rows.get(b, {}).get(cj)
         if wa is None and wb is None:
             return False
         ra, rb = self.member_rows(a), self.member_rows(b)
         if min(len(ra), len(rb)) > self.tuning.recall_piece:
             return False
         urows, crows = self._union_rows(a, b), self.member_rows(cj)
-        sup = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+        sup = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
         known = [w for w in (wa, wb) if w is not None]
         cand_u = np.concatenate([w[0] for w in known] + [rb if len(rb) <= len(ra) else ra] + sup)
         cand_c = np.concatenate([w[1] for w in known] + sup)
@@ -1231,83 +1118,8 @@ class _Engine:
         if found is None:
             return False
         self.stats.overlap_recalled += 1
-        self._keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])
+        self.certs.keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])
         return True
-
-    def _keep_overlap_support(self, a, b, cj, dec, flip, urows, crows) -> None:
-        """A merge of a and b was rejected by an LP (after the nearest-point solver hit its
-        cap) that found the union meeting cluster cj.
-
-        Both parts live on beside cj, and the next union of either part is likely to meet cj
-        in the same place (a big cluster trying to absorb one piece after another lying towards
-        cj), where the nearest-point solver would hit its cap again. The common pair's points of
-        that part and of cj become the pair's support, so the next check of the pair goes
-        straight to the LP from them (seconds saved for clusters of thousands of points, each
-        time). Seeds only choose the LP's first rows: the answer is the same. Rejections the LP
-        decided from a support already are not recorded: their big part has one, and giving
-        one to the small part would send its later, easy checks to the LP instead of the
-        nearest-point solver.
-        """
-        if urows is None:
-            urows = self._union_rows(a, b)
-        if dec.support_p is None or dec.support_q is None:
-            return
-        u_sup, c_sup = _common_rows(dec, flip, urows, crows)
-        for part in (a, b):
-            mine = u_sup[np.isin(u_sup, self.member_rows(part))]
-            if len(mine) == 0:
-                continue
-            key = (part, cj) if part < cj else (cj, part)
-            self._add_support(key, np.concatenate([mine, c_sup]))
-
-    def _restore_lps(self, continued) -> None:
-        """A rejected merge gives back the LPs its check continued: the rows it added are
-        deleted and the earlier optimal basis set again (one that was frozen is frozen again
-        as it was), so the pair of the unchanged part
-        (which may well be decided again soon, e.g. a big cluster that keeps meeting another
-        label's) resumes at once instead of from its support alone."""
-        for key, entry, n_rows, state in continued:
-            entry[1].rollback(n_rows, state)
-            if key in self.planes or key in self.support:  # both clusters still current
-                self._lp_put(key, entry)
-                self.stats.lp_restored += 1
-
-    def _keep_part_lps(self, a: int, b: int, built: list) -> None:
-        """A rejected merge keeps the LPs its check built from scratch, as LPs of its bigger
-        part: the piece's rows are deleted (the rest are valid rows of that part's pair) and the
-        LP re-optimised, then kept like the LP of a separated pair, with its support.
-
-        The bigger part of a rejected merge usually tries its next piece soon against the same
-        clusters (a big cluster reaching towards another label's), and each such check would
-        otherwise build its LP again from the support (~1,000 simplex iterations, ~1 s at 386
-        columns); continued, it takes tens. A pair that already has a kept LP (restored by
-        _restore_lps) keeps that one. Rows only choose the LP's working set: no answer changes.
-        """
-        if not built:
-            return
-        ra, rb = self.member_rows(a), self.member_rows(b)
-        big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
-        for cj, dec, urows in built:
-            key = (big, cj) if big < cj else (cj, big)
-            if key in self.lps:
-                continue
-            model = dec.lp
-            blocks = model.prune(dec.blocks)  # at the decision's optimum: compact first
-            crows = self.member_rows(cj)
-            gblocks = [(urows[blk] if onp else crows[blk], onp) for blk, onp in blocks]
-            drop, kept, pos = [], [], 0
-            for rows, onp in gblocks:
-                gone = np.isin(rows, piece) if onp else np.zeros(len(rows), bool)
-                drop.append(pos + np.flatnonzero(gone))
-                pos += len(rows)
-                if not gone.all():
-                    kept.append((rows[~gone], onp))
-            if not any(onp for _, onp in kept) or not model.drop_rows(np.concatenate(drop)):
-                continue
-            mine = urows[dec.support_p]
-            self._add_support(key, np.concatenate([mine[~np.isin(mine, piece)], crows[dec.support_q]]))
-            self._lp_put(key, (big, model, kept))
-            self.stats.lp_kept_after_rejection += 1
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -1426,18 +1238,7 @@ class _Engine:
         D.clock += 1
         D.chg[keep_s] = D.chg[drop_s] = D.clock
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
-        self._plane_drop(a)
-        self._plane_drop(b)
-        for cj, (h, support, lp) in planes.items():
-            self._plane_put(keep_id, cj, h, support, lp)
-        # Clusters that met either part are the union's to check first.
-        wu = self.witness.pop(a, set()) | self.witness.pop(b, set())
-        # Common pairs found with either part stay candidates for the union's.
-        ova, ovb = self.overlap_rows.pop(a, {}), self.overlap_rows.pop(b, {})
-        if ova or ovb:
-            self.overlap_rows[keep_id] = {**ova, **ovb}
-        if wu:
-            self.witness[keep_id] = wu
+        self.certs.merged(a, b, keep_id, planes)
         # Rejections are inherited by the union.
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())
@@ -1513,6 +1314,37 @@ class _Engine:
         heapq.heapify(self.heap)
         for s_ in np.flatnonzero(D.cand & (D.nn >= 0)).tolist():
             self._push(lab, s_)
+
+    # -- saved state: each part's own arrays (the file itself: .state) ------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The whole merge state between two decisions, as plain arrays."""
+        from ftprobe.probe.directprobe.state import ragged
+
+        arr = {"loc": self.loc, "stats": np.array(json.dumps(vars(self.stats)))}
+        for lab, slots in self.L.items():
+            arr.update(slots.arrays(f"L{lab}."))
+        arr["members.k"], arr["members.off"], arr["members.v"] = ragged(
+            {k: np.concatenate(m) for k, m in self.members.items()})
+        arr["rej"] = np.array([(a, b) for a, bs in self.rej.items() for b in sorted(bs)],
+                              np.int64).reshape(-1, 2)
+        arr.update(self.certs.arrays())
+        arr["heap.d"] = np.array([e[0] for e in self.heap], np.float64)
+        arr["heap.i"] = np.array([e[1:] for e in self.heap], np.int64).reshape(-1, 5)
+        return arr
+
+    def load_state(self, z) -> None:
+        """Put back what :meth:`state_arrays` saved (an engine built for the same inputs)."""
+        self.loc = z["loc"]
+        for lab in self.L:
+            self.L[lab] = LabelSlots.from_arrays(z, f"L{lab}.")
+        self.stats.__dict__.update(json.loads(str(z["stats"])))
+        k, off, v = z["members.k"], z["members.off"], z["members.v"]
+        self.members = {int(k[i]): [v[off[i] : off[i + 1]]] for i in range(len(k))}
+        self.rej = {}
+        for a, b in z["rej"].tolist():
+            self.rej.setdefault(a, set()).add(b)
+        self.certs.load(z)
+        self.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
 
     def clusters(self) -> dict[int, np.ndarray]:
         out = {}
