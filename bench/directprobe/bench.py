@@ -103,10 +103,8 @@ def one_scale(case: str, layer: int, n: str, jobs: int = 1) -> dict:
 def one_compare(case: str, layer: int, n: str, budget: float) -> dict:
     import numpy as np
 
-    sys.path.insert(0, str(HERE))
-    from naive import naive_directprobe
-
     from ftprobe.probe.directprobe import DirectProbe
+    from ftprobe.probe.directprobe.definition import reference_partition
 
     data = load(case, "train", layer)
     if data is None:
@@ -116,7 +114,9 @@ def one_compare(case: str, layer: int, n: str, budget: float) -> dict:
     dp = DirectProbe().fit(X, y)
     fw, fc = time.perf_counter() - w0, time.process_time() - c0
     w0, c0 = time.perf_counter(), time.process_time()
-    labels, finished, checks = naive_directprobe(X, y, deadline=w0 + budget)
+    # the definition's procedure (the tests' reference too): one LP per check, no shortcut
+    ref = reference_partition(X, y, deadline=w0 + budget)
+    labels, finished, checks = ref.labels, ref.finished, ref.checks
     nw, nc = time.perf_counter() - w0, time.process_time() - c0
     out = {"n": int(len(y)), "n_clusters": dp.n_clusters_, "linear": dp.linear_,
            "ftprobe_wall_s": round(fw, 3), "ftprobe_cpu_s": round(fc, 3),

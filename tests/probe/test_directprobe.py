@@ -11,15 +11,29 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from directprobe_bruteforce import brute_force_clusters, lp_separable  # noqa: E402
 
-from ftprobe.probe.directprobe import DirectProbe, pearson_similarity  # noqa: E402
+from ftprobe.probe.directprobe import DirectProbe, Tuning, pearson_similarity  # noqa: E402
+from ftprobe.probe.directprobe.definition import hulls_apart, reference_partition  # noqa: E402
 from ftprobe.probe.directprobe.hull import (  # noqa: E402
     hull_distance,
     nearest_points,
     point_hull_distance,
 )
-from ftprobe.probe.directprobe.separability import affinely_independent, separate  # noqa: E402
+from ftprobe.probe.directprobe.separability import separate  # noqa: E402
+
+
+def brute_force_clusters(X, y) -> np.ndarray:
+    """The definition's partition (probe/directprobe/definition.py): one LP per check."""
+    return reference_partition(X, y).labels
+
+
+def strictly_separable(P, Q) -> bool:
+    """The definition's check at tol 0: the hulls have no point in common."""
+    return hulls_apart(P, Q, 0.0)
+
+
+# Wolfe stopped after one iteration: every solver check goes through the LP decision.
+WOLFE_CAPPED = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0)
 
 
 def _groups(labels):
@@ -39,11 +53,11 @@ def assert_valid_partition(X, y, labels):
             if dup:  # identical points of two labels: both must be singletons
                 assert len(ga) == 1 and len(gb) == 1
             else:
-                assert lp_separable(X[ga], X[gb]), f"clusters {a},{b} of different labels meet"
+                assert strictly_separable(X[ga], X[gb]), f"clusters {a},{b} of different labels meet"
         else:
             U = X[np.concatenate([ga, gb])]
             others = [g for g in groups if y[g[0]] != y[ga[0]]]
-            assert any(not lp_separable(U, X[g]) for g in others), (
+            assert any(not strictly_separable(U, X[g]) for g in others), (
                 f"clusters {a},{b} could still merge: not maximal")
 
 
@@ -82,14 +96,11 @@ def test_equals_brute_force_clumps(seed):
     assert_valid_partition(X, y, dp.labels_)
 
 
-def test_equals_brute_force_with_compaction(monkeypatch):
+def test_equals_brute_force_with_compaction():
     """Slot compaction (normally only for big labels) forced on: same answer."""
-    import ftprobe.probe.directprobe.clustering as cl
-
-    monkeypatch.setattr(cl, "_COMPACT_MIN", 4)
     for seed in (1, 4):
         X, y = _random_case(seed)
-        dp = DirectProbe().fit(X, y)
+        dp = DirectProbe(tuning=Tuning(compact_min=4)).fit(X, y)
         np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
 
 
@@ -189,7 +200,7 @@ def test_separability_solvers_agree_with_plain_lp(seed):
     d = int(rng.integers(2, 8))
     P = rng.normal(size=(int(rng.integers(3, 60)), d))
     Q = rng.normal(size=(int(rng.integers(3, 60)), d)) + rng.uniform(0, 3) * rng.normal(size=d)
-    expected = lp_separable(P, Q)
+    expected = strictly_separable(P, Q)
     res = separate(P, Q)
     assert res.separable == expected
     if expected:
@@ -204,13 +215,8 @@ def test_separability_constraint_generation_large():
     P = rng.normal(size=(1500, 10))
     Q = rng.normal(size=(1500, 10)) + np.r_[4.0, np.zeros(9)]
     Q2 = rng.normal(size=(1500, 10)) + np.r_[0.5, np.zeros(9)]
-    assert separate(P, Q).separable == lp_separable(P, Q)
-    assert separate(P, Q2).separable == lp_separable(P, Q2)
-
-
-def test_affine_independence():
-    assert affinely_independent(np.eye(4))
-    assert not affinely_independent(np.array([[0.0, 0], [1, 1], [2, 2]]))
+    assert separate(P, Q).separable == strictly_separable(P, Q)
+    assert separate(P, Q2).separable == strictly_separable(P, Q2)
 
 
 # -- hull distances ---------------------------------------------------------------------------
@@ -661,31 +667,21 @@ def test_lp_decision_large_overlap_and_separation():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_equals_brute_force_with_wolfe_capped(monkeypatch, seed):
+def test_equals_brute_force_with_wolfe_capped(seed):
     """Wolfe stopped after one iteration: every solver check goes through the LP decision
     (and, when it is inconclusive, the uncapped solver); the partition is unchanged."""
-    import ftprobe.probe.directprobe.clustering as cl
-
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     X, y = _clumps(seed)
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     s = dp.stats_
     assert s.lp_sep + s.lp_overlap > 0
 
 
-def test_equals_brute_force_when_lp_decision_gives_up(monkeypatch):
+def test_equals_brute_force_when_lp_decision_gives_up():
     """LP iteration limit 0: every LP decision is inconclusive, the uncapped solver decides."""
-    import ftprobe.probe.directprobe.clustering as cl
-    import ftprobe.probe.directprobe.separability as sep
-
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    monkeypatch.setattr(sep, "_DEC_ITER_PER_ROW", 0)
-    monkeypatch.setattr(sep, "_DEC_ITER_BASE", 0)
     X, y = _random_case(4)
-    dp = DirectProbe().fit(X, y)
+    tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, lp_iter_per_row=0, lp_iter_base=0)
+    dp = DirectProbe(tuning=tuning).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_undecided > 0 and dp.stats_.lp_sep + dp.stats_.lp_overlap == 0
 
@@ -714,12 +710,12 @@ def _lp_matrix(lp) -> np.ndarray:
                                    shape=(m.num_row_, m.num_col_)).toarray()
 
 
-def _assert_kept_lps_match_their_blocks(eng) -> None:
+def _assert_kept_lps_match_their_blocks(X, certs) -> None:
     """A kept LP's constraint rows are exactly its blocks' points in order (sign +1 on the P
     side), as continuing it assumes: after restores (rejected merges) and prunes. A frozen
     one has as many rows (rebuilt from the blocks when continued) and a basis for them."""
-    dim = eng.X.shape[1]
-    for _key, (_p_side, model, blocks) in eng.lps.items():
+    dim = X.shape[1]
+    for _key, (_p_side, model, blocks) in certs.lps.items():
         if model.frozen:
             assert model.num_rows == sum(len(rows) for rows, _ in blocks)
             if model.frozen_basis is not None:
@@ -728,7 +724,7 @@ def _assert_kept_lps_match_their_blocks(eng) -> None:
             continue
         A = _lp_matrix(model)
         sign = np.concatenate([np.full(len(rows), 1.0 if onp else -1.0) for rows, onp in blocks])
-        want = np.concatenate([eng.X[rows] for rows, _ in blocks]) * sign[:, None]
+        want = np.concatenate([X[rows] for rows, _ in blocks]) * sign[:, None]
         assert A.shape == (len(sign), dim + 2)
         np.testing.assert_array_equal(A[:, :dim], want)
         np.testing.assert_array_equal(A[:, dim], sign)
@@ -743,7 +739,7 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
 def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
     """The same, with kept LP optima turned before any LP continues: planes found that way
     are verified like the others (checked after every step) and the partition is the same."""
-    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=True)
+    dp = _fit_with_continued_lps(monkeypatch, seed, WOLFE_CAPPED)
     assert dp.stats_.pivoted_plane > 0
 
 
@@ -751,10 +747,8 @@ def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
 def test_equals_brute_force_with_kept_optima_repaired_in_a_subspace(monkeypatch, seed):
     """The same with the 2-D turns off, so that every kept optimum a union breaks goes to the
     LP over a few directions first (separability.subspace_plane)."""
-    import ftprobe.probe.directprobe.clustering as cl
-
-    monkeypatch.setattr(cl, "pivoted_plane", lambda *a: None)
-    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=True)
+    tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, turn_kept_planes=False)
+    dp = _fit_with_continued_lps(monkeypatch, seed, tuning)
     assert dp.stats_.subspace_plane > 0 and dp.stats_.pivoted_plane == 0
 
 
@@ -771,29 +765,33 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
     def recall(self, a, b, cj, U, C):
         met = orig(self, a, b, cj, U, C)
         if met:
-            assert not lp_separable(U, C)
+            assert not strictly_separable(U, C)
             recalled.append(cj)
         return met
 
     monkeypatch.setattr(cl._Engine, "_recalled_overlap", recall)
-    dp = _fit_with_continued_lps(monkeypatch, seed, pivot=pivot)
+    dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot))
     assert len(recalled) == dp.stats_.overlap_recalled > 0
-    monkeypatch.setattr(cl, "_RECALL", False)
-    off = _fit_with_continued_lps(monkeypatch, seed, pivot=pivot)
+    off = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=False))
     assert off.stats_.overlap_recall_tried == 0
     np.testing.assert_array_equal(dp.labels_, off.labels_)
 
 
-def _fit_with_continued_lps(monkeypatch, seed, pivot=False):
+def _capped(pivot: bool, **more) -> Tuning:
+    """Wolfe capped, with kept optima turned (and repaired in a subspace) or not."""
+    return Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, turn_kept_planes=pivot,
+                  subspace_planes=pivot, **more)
+
+
+def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
     """Two labels on either side of a thin gap, a third one inside it, Wolfe capped: unions
     that grow against the same cluster are re-decided from their kept support and their
     earlier LP (warm basis, new rows only), whichever of the two clusters grew (the LP then
     continues with its sides as they were); the partition is still the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    monkeypatch.setattr(cl, "_PIVOT", pivot)
+    tuning = _capped(False) if tuning is None else tuning
+    pivot = tuning.turn_kept_planes or tuning.subspace_planes
     X, y = _gap_data(seed)
     # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
     # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
@@ -802,14 +800,14 @@ def _fit_with_continued_lps(monkeypatch, seed, pivot=False):
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
-        for (a, b), (w, lo, hi) in self.planes.items():
+        for (a, b), (w, lo, hi) in self.certs.planes.items():
             assert (self.points(a) @ w).min() >= lo - 1e-12 and (self.points(b) @ w).max() <= hi + 1e-12
             assert lo - hi > self.tol
-        _assert_kept_lps_match_their_blocks(self)
-        seen.append(len(self.planes))
+        _assert_kept_lps_match_their_blocks(self.X, self.certs)
+        seen.append(len(self.certs.planes))
 
     monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=tuning).fit(X, y)
     assert max(seen) > 0
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_from_support > 0 and dp.stats_.lp_continued > 0
@@ -822,10 +820,10 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
     """A merge rejected after its check continued an LP puts that LP back as it was (rows
     and basis), for the unchanged pair; kept LPs still match their blocks (checked after
     every merge) and the partition is the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
     restored = []
-    orig = cl._Engine._restore_lps
+    orig = Certificates.restore_lps
 
     def restore(self, continued):
         before = {key: (entry[2], n_rows) for key, entry, n_rows, _ in continued}
@@ -838,7 +836,7 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
             assert self.lps[key][1].h.getInfo().simplex_iteration_count == 0
             restored.append(key)
 
-    monkeypatch.setattr(cl._Engine, "_restore_lps", restore)
+    monkeypatch.setattr(Certificates, "restore_lps", restore)
     dp = _fit_with_continued_lps(monkeypatch, 8)
     assert len(restored) == dp.stats_.lp_restored > 0
 
@@ -850,17 +848,16 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
     cluster's points (checked against the LP's own matrix), at an optimum (a re-solve takes no
     iteration); a later check of the pair continues it; the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    monkeypatch.setattr(cl, "_PIVOT", False)  # the later checks continue the LP, not turn it
+    tuning = _capped(False)  # the later checks continue the LP, not turn it
     kept, continued = {}, []  # id of a kept model -> (its key, the model: alive, so ids stay unique)
-    orig_keep = cl._Engine._keep_part_lps
+    orig_keep = Certificates.keep_part_lps
 
-    def keep(self, a, b, built):
+    def keep(self, a, b, built, rows_of):
         before = {key: entry[1] for key, entry in self.lps.items()}
-        orig_keep(self, a, b, built)
-        ra, rb = self.member_rows(a), self.member_rows(b)
+        orig_keep(self, a, b, built, rows_of)
+        ra, rb = rows_of(a), rows_of(b)
         big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
         for key, (p_side, model, blocks) in self.lps.items():
             if before.get(key) is model:
@@ -868,12 +865,12 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
             assert p_side == big and big in key
             cj = key[0] if key[1] == big else key[1]
             for rows, onp in blocks:
-                assert np.isin(rows, self.member_rows(big) if onp else self.member_rows(cj)).all()
+                assert np.isin(rows, rows_of(big) if onp else rows_of(cj)).all()
                 assert not np.isin(rows, piece).any()
-            assert np.isin(self.support[key], np.r_[self.member_rows(big), self.member_rows(cj)]).all()
+            assert np.isin(self.support[key], np.r_[rows_of(big), rows_of(cj)]).all()
             assert model.h.getBasis().valid
             kept[id(model)] = (key, model)
-        _assert_kept_lps_match_their_blocks(self)
+        _assert_kept_lps_match_their_blocks(cl.scale_data(X)[0], self)  # the engine's scaled X
         for model in {id(entry[1]): entry[1] for entry in self.lps.values()}.values():
             if id(model) in kept:
                 model.solve()
@@ -886,11 +883,11 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
             continued.append(kept[id(kw["warm"][0])])
         return orig_hd(P, Q, tol, stats, **kw)
 
-    monkeypatch.setattr(cl._Engine, "_keep_part_lps", keep)
+    monkeypatch.setattr(Certificates, "keep_part_lps", keep)
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     kind, seed = data
     X, y = _DATA[kind](seed)
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=tuning).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_kept_after_rejection == len(kept) > 0
     assert continued
@@ -902,23 +899,21 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
     cluster it met, the points of the common pair that belong to them as the pair's support
     (rows of those two clusters only); later checks of that pair start from it, and the
     partition is still the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.certificates import Certificates
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     kept, used = set(), []
-    orig_keep, orig_of = cl._Engine._keep_overlap_support, cl._Engine._support_of
+    orig_keep, orig_of = Certificates.keep_overlap_support, Certificates.support_of
 
-    def keep(self, a, b, cj, dec, flip, urows, crows):
-        orig_keep(self, a, b, cj, dec, flip, urows, crows)
+    def keep(self, a, b, cj, dec, flip, urows, crows, rows_of):
+        orig_keep(self, a, b, cj, dec, flip, urows, crows, rows_of)
         assert len(dec.support_p) and len(dec.support_q)
         for part in (a, b):
             key = (min(part, cj), max(part, cj))
             if key in self.support:
                 rows = self.support[key]
-                mine = np.concatenate([self.member_rows(part), self.member_rows(cj)])
+                mine = np.concatenate([rows_of(part), rows_of(cj)])
                 assert np.isin(rows, mine).all()
-                assert np.isin(rows, self.member_rows(cj)).any()
+                assert np.isin(rows, rows_of(cj)).any()
                 kept.add(key)
 
     def support_of(self, a, b):
@@ -927,10 +922,10 @@ def test_rejections_keep_the_common_pair_as_support(monkeypatch, case):
             used.append((a, b))
         return sup
 
-    monkeypatch.setattr(cl._Engine, "_keep_overlap_support", keep)
-    monkeypatch.setattr(cl._Engine, "_support_of", support_of)
+    monkeypatch.setattr(Certificates, "keep_overlap_support", keep)
+    monkeypatch.setattr(Certificates, "support_of", support_of)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.lp_overlap > 0 and kept and used
 
@@ -942,18 +937,16 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     partition is still the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     checks = []  # per _check: (label, clusters met by either part before, clusters solved)
     orig_check, orig_rows = cl._Engine._check, cl._Engine.member_rows
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
-        checks.append((lab, self.witness.get(a, set()) | self.witness.get(b, set()), []))
+        a, b = int(D.rows[sa]), int(D.rows[sb])
+        checks.append((lab, self.certs.witness.get(a, set()) | self.certs.witness.get(b, set()), []))
         ok, planes, radii = orig_check(self, lab, sa, sb, *args)
         if not ok:  # the cluster met last is recorded for both parts
-            assert checks[-1][2] and all(checks[-1][2][-1] in self.witness[p] for p in (a, b))
+            assert checks[-1][2] and all(checks[-1][2][-1] in self.certs.witness[p] for p in (a, b))
         return ok, planes, radii
 
     def member_rows(self, cid):  # the solver pass reads each cluster's rows it checks
@@ -964,7 +957,7 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     monkeypatch.setattr(cl._Engine, "_check", check)
     monkeypatch.setattr(cl._Engine, "member_rows", member_rows)
     X, y = _DATA[case[0]](case[1])
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert dp.stats_.rejections > 0
     used = 0
@@ -982,8 +975,6 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
     first working set (the piece that may break the pair); the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
     seen = []
     orig = cl.hulls_disjoint
 
@@ -998,36 +989,33 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
-        na, nb = (len(self.member_rows(int(D["rows"][x]))) for x in (sa, sb))
+        na, nb = (len(self.member_rows(int(D.rows[x]))) for x in (sa, sb))
         pieces.append((na, nb))
         return orig_check(self, lab, sa, sb, *args)
 
     monkeypatch.setattr(cl._Engine, "_check", check)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     # the union is P unless a kept LP was continued with it on the Q side (never when cold)
     hits = 0
     for n_p, (na, nb), (sp, _) in seen:
         assert n_p == na + nb
-        if min(na, nb) <= cl._SEED_PIECE:
+        if min(na, nb) <= WOLFE_CAPPED.seed_piece:
             piece = np.arange(na, n_p) if nb <= na else np.arange(na)
             assert np.isin(piece, sp).all()
             hits += 1
     assert hits > 0
 
 
-def test_cached_planes_verified_in_blocks(monkeypatch):
+def test_cached_planes_verified_in_blocks():
     """Cached planes are verified for all clusters of a label in one product, in blocks of
     planes; with blocks of one plane the partition and the counters are the same."""
     from dataclasses import asdict
 
-    import ftprobe.probe.directprobe.clustering as cl
-
     X, y = _gap_data(2)
     whole = DirectProbe().fit(X, y)
-    monkeypatch.setattr(cl, "_PLANE_BLOCK", 1)
-    blocks = DirectProbe().fit(X, y)
+    blocks = DirectProbe(tuning=Tuning(plane_block=1)).fit(X, y)
     np.testing.assert_array_equal(blocks.labels_, whole.labels_)
     np.testing.assert_array_equal(whole.labels_, brute_force_clusters(X, y))
     a, b = asdict(whole.stats_), asdict(blocks.stats_)
@@ -1047,7 +1035,7 @@ def test_common_pair_certifies_only_pairs_within_tol():
     assert found is not None
     zp, zq, up, uq = found
     assert np.linalg.norm(zp - zq) <= 1e-6
-    assert lp_separable(P[up], zp[None]) is False and lp_separable(Q[uq], zq[None]) is False
+    assert strictly_separable(P[up], zp[None]) is False and strictly_separable(Q[uq], zq[None]) is False
     apart = P + np.array([10.0, 0.0])
     assert common_pair(apart, Q, np.arange(3), np.arange(3), 1e-6) is None
     # a pair only a part of the candidates can form: none from the apex alone
@@ -1146,7 +1134,7 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     first = sep.decide_distance(P, Q, 1e-6)
     assert first.disjoint is True
     t0, w0, b0 = first.lp.optimum
-    for depth, meets in ((0.5, False), (10 * sep._DEVEX_DEPTH, True)):
+    for depth, meets in ((0.5, False), (10 * Tuning().devex_depth, True)):
         # Q's centroid moved along w0 onto the plane w0.x + b0 = -depth * t0
         x = Q.mean(0)
         x = x - w0 * ((x @ w0 + b0 + depth * t0) / (w0 @ w0))
@@ -1162,18 +1150,17 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
         lp.rollback(n, state)
 
 
-def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap(monkeypatch):
+def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
     """A Devex re-solve that reaches its short cap continues with steepest edge from where it
     stopped and ends at the same optimum as a plain solve."""
     import ftprobe.probe.directprobe.separability as sep
 
-    monkeypatch.setattr(sep, "_DEVEX_ITERS", 3)
     rng = np.random.default_rng(8)
     P = rng.normal(size=(60, 12)) + 0.8
     Q = rng.normal(size=(60, 12)) - 0.8
     optima = []
     for devex in (False, True):
-        lp = sep._MarginLP(12)
+        lp = sep._MarginLP(12, Tuning(devex_iters=3))
         lp.add(P, 1.0)
         lp.add(Q, -1.0)
         lp.devex = devex
@@ -1185,7 +1172,7 @@ def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap(monkeypatch):
     assert optima[1] == pytest.approx(optima[0], rel=1e-9)
 
 
-def _nearly_touching(rng, dim=12, n=300):
+def _nearly_touching(rng, dim=12, n=300, tuning=None):
     """Two clouds a hair apart along e_1 (separable, tiny margin), and a decided LP for them."""
     from ftprobe.probe.directprobe.separability import decide_distance
 
@@ -1193,7 +1180,7 @@ def _nearly_touching(rng, dim=12, n=300):
     P[:, 0] = np.abs(P[:, 0]) + 1e-3
     Q = rng.normal(size=(n, dim))
     Q[:, 0] = -np.abs(Q[:, 0]) - 1e-3
-    first = decide_distance(P, Q, 1e-6)
+    first = decide_distance(P, Q, 1e-6, tuning=tuning or Tuning())
     assert first.disjoint is True
     return P, Q, first
 
@@ -1206,12 +1193,12 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
     left unfinished; a pair that does not goes on to the LP's verified separation."""
     import ftprobe.probe.directprobe.separability as sep
 
-    monkeypatch.setattr(sep, "_DEVEX_ITERS", 1)  # every deep decision pauses after 1 iteration
+    tuning = Tuning(devex_iters=1)  # every deep decision pauses after 1 iteration
     calls = []
     orig = sep._overlap_probe
-    monkeypatch.setattr(sep, "_overlap_probe", lambda *a: calls.append(1) or orig(*a))
+    monkeypatch.setattr(sep, "_overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
     rng = np.random.default_rng(11)
-    P, Q, first = _nearly_touching(rng)
+    P, Q, first = _nearly_touching(rng, tuning=tuning)
     t0, w0, b0 = first.lp.optimum
     # meets: a point inside Q's cloud, deep past the plane; else: as deep past the plane but
     # far out along a direction in it, where a slightly tilted plane still separates
@@ -1219,9 +1206,10 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
         x = -5.0 * np.eye(12)[0]
     else:
         u = np.eye(12)[1] - w0 * (w0[1] / (w0 @ w0))
-        x = -w0 * (b0 + 10 * sep._DEVEX_DEPTH * t0) / (w0 @ w0) + 1e5 * u / np.linalg.norm(u)
-    assert (x @ w0 + b0) < -sep._DEVEX_DEPTH * t0
-    dec = sep.decide_distance(np.vstack([P, x]), Q, 1e-6, warm=(first.lp, first.blocks))
+        x = -w0 * (b0 + 10 * tuning.devex_depth * t0) / (w0 @ w0) + 1e5 * u / np.linalg.norm(u)
+    assert (x @ w0 + b0) < -tuning.devex_depth * t0
+    dec = sep.decide_distance(np.vstack([P, x]), Q, 1e-6, warm=(first.lp, first.blocks),
+                              tuning=tuning)
     assert calls == [1]
     assert dec.disjoint is (not meets) and dec.probed is meets
     if meets:
@@ -1264,7 +1252,6 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     continuing pruned LPs gives the definition's partition."""
     import ftprobe.probe.directprobe.separability as sep
 
-    monkeypatch.setattr(sep, "_DEC_LP_ROWS_PER_COL", 1)
     pruned = []
     orig = sep._MarginLP.prune
 
@@ -1280,7 +1267,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
 
     monkeypatch.setattr(sep._MarginLP, "prune", prune)
     for seed in (2, 8):
-        _fit_with_continued_lps(monkeypatch, seed)
+        _fit_with_continued_lps(monkeypatch, seed, _capped(False, lp_rows_per_col=1))
     assert pruned and max(pruned) <= 4 + 2
 
 
@@ -1325,29 +1312,26 @@ def test_initial_searches_get_the_blas_threads_asked_for():
 @pytest.mark.parametrize("bounds", [(1, 30_000), (64, 20)])
 @pytest.mark.parametrize("data", [("gap", 8), ("random", 3), ("clumps", 5)])
 def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bounds, data):
-    """Live (HiGHS-held) kept LPs stay within _WARM_LPS and _WARM_LP_ROWS rows in all (beyond
+    """Live (HiGHS-held) kept LPs stay within warm_lps and warm_lp_rows rows in all (beyond
     a single one); the least recent beyond are frozen (basis and optimum only), and a check
     that continues one rebuilds it from its blocks at the same optimum (a re-solve takes no
     iteration and gives the frozen optimum); the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
     import ftprobe.probe.directprobe.separability as sep
 
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
-    monkeypatch.setattr(cl, "_WARM_LPS", bounds[0])
-    monkeypatch.setattr(cl, "_WARM_LP_ROWS", bounds[1])
     # Recalled overlaps would settle some of the continued checks without thawing their LP.
-    monkeypatch.setattr(cl, "_RECALL", False)
+    tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, warm_lps=bounds[0],
+                    warm_lp_rows=bounds[1], recall_overlaps=False)
     orig = cl._Engine._merge_or_reject
     frozen_seen, thawed = [], []
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
-        live = {key: st[1].num_rows for key, st in self.lps.items() if not st[1].frozen}
-        assert live == self.live and sum(live.values()) == self.live_rows
+        live = {key: st[1].num_rows for key, st in self.certs.lps.items() if not st[1].frozen}
+        assert live == self.certs.live and sum(live.values()) == self.certs.live_rows
         assert len(live) <= bounds[0] and (len(live) <= 1 or sum(live.values()) <= bounds[1])
-        frozen_seen.append(len(self.lps) - len(live))
-        _assert_kept_lps_match_their_blocks(self)
+        frozen_seen.append(len(self.certs.lps) - len(live))
+        _assert_kept_lps_match_their_blocks(self.X, self.certs)
 
     orig_thaw = sep._MarginLP.thaw
 
@@ -1363,7 +1347,17 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     monkeypatch.setattr(sep._MarginLP, "thaw", thaw)
     kind, seed = data
     X, y = _DATA[kind](seed)
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=tuning).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
     assert max(frozen_seen) > 0 and dp.stats_.lp_frozen > 0
     assert len(thawed) == dp.stats_.lp_thawed > 0
+
+
+def test_tuning_names_a_bad_setting():
+    """A cap that cannot work is refused with the field's name, before any fit."""
+    with pytest.raises(ValueError, match="Tuning.nn_cache must be at least 1"):
+        Tuning(nn_cache=0)
+    with pytest.raises(ValueError, match="Tuning.warm_lps must be a non-negative number"):
+        Tuning(warm_lps=-1)
+    with pytest.raises(ValueError, match="Tuning.seed_piece"):
+        Tuning(seed_piece="64")

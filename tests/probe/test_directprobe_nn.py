@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import ftprobe.probe.directprobe.clustering as cl
-from ftprobe.probe.directprobe import DirectProbe
+from ftprobe.probe.directprobe import DirectProbe, Tuning
 
 sys.path.insert(0, str(Path(__file__).parent))
-from directprobe_bruteforce import brute_force_clusters  # noqa: E402
+from test_directprobe import brute_force_clusters  # noqa: E402
 
 
 def _decide(a: int, b: int, size: float, every: int) -> bool:
@@ -75,15 +75,13 @@ def _naive_sequence(X, y, frozen, every):
             rej[a] = ru
 
 
-def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True):
-    monkeypatch.setattr(cl, "_NN_K", k)
-    monkeypatch.setattr(cl, "_COMPACT_MIN", compact)
+def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True, **tuning):
     seq = []
 
     def check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
-        ok = _decide(a, b, D["count"][sa] + D["count"][sb], every)
+        a, b = int(D.rows[sa]), int(D.rows[sb])
+        ok = _decide(a, b, D.count[sa] + D.count[sb], every)
         seq.append((lab, a, b, ok))
         return ok, {}, (radU, pradU, exactU)
 
@@ -93,7 +91,8 @@ def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True):
     labels = np.unique(y)
     conflict = np.ones((labels.max() + 1,) * 2, bool)
     rows = {int(k_): np.flatnonzero(y == k_) for k_ in labels}
-    eng = cl._Engine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None)
+    eng = cl._Engine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None,
+                     tuning=Tuning(nn_cache=k, compact_min=compact, **tuning))
     if not lb:
         eng.lb_ok = False
     eng.run()
@@ -171,8 +170,6 @@ def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
     """The heap cleared of stale entries after (almost) every decision: the same decisions,
     in the same order, as the naive implementation (also through slot compactions)."""
     X, y = _tied_data(seed)
-    monkeypatch.setattr(cl, "_HEAP_MIN", 8)
-    monkeypatch.setattr(cl, "_HEAP_STALE", 1)
     cleared = []
     orig = cl._Engine._clear_heap
 
@@ -182,7 +179,7 @@ def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
         cleared.append(n - len(self.heap))
 
     monkeypatch.setattr(cl._Engine, "_clear_heap", clear)
-    seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4)
+    seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4, heap_min=8, heap_stale=1)
     assert sum(c > 0 for c in cleared) > 10  # clearings that dropped stale entries
     assert seq == _naive_sequence(X, y, frozen, 5)
 
@@ -193,7 +190,6 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     (with K = 8 most unions take their partners from the merged slots' caches; with K = 2
     lookups screen many changed slots in float32, also where float32 cannot resolve the
     distances: a large common offset)."""
-    monkeypatch.setattr(cl, "_NN_K", k)
     if data == "continuous":
         X, y = _clumped_data(3, n=300, d=24, n_labels=3)
     else:
@@ -203,7 +199,8 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     Xs = X.astype(np.float64)
     frozen = cl.find_frozen(Xs, y)
     rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
-    eng = cl._Engine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None)
+    eng = cl._Engine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None,
+                     tuning=Tuning(nn_cache=k))
     monkeypatch.setattr(cl._Engine, "_check", lambda self, lab, sa, sb, cU, pcU, radU, pradU,
                         exactU, loU, hiU: ((int(sa) + int(sb)) % 5 != 0, {},
                                           (radU, pradU, exactU)))
@@ -217,15 +214,15 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
             return
         for lab_ in self.labels:
             D = self.L[lab_]
-            slots = np.flatnonzero(D["cand"])
-            got = (D["nn"][slots].copy(), D["nnd"][slots].copy())
+            slots = np.flatnonzero(D.cand)
+            got = (D.nn[slots].copy(), D.nnd[slots].copy())
             for s_ in slots.tolist():  # brute force: all valid partners, exact, tie -> slot
                 ok = self._partners(D, s_)
                 idx = np.flatnonzero(ok)
                 if len(idx) == 0:
-                    assert D["nn"][s_] == -1
+                    assert D.nn[s_] == -1
                     continue
-                e = self._exact(D["cent"], idx, D["cent"][s_])
+                e = self._exact(D.cent, idx, D.cent[s_])
                 j = np.lexsort((idx, e))[0]
                 i = int(np.flatnonzero(slots == s_)[0])
                 assert (got[0][i], got[1][i]) == (idx[j], e[j])
@@ -239,7 +236,7 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
         if found is not None:
             idx, bnd, band, e = found
             D = self.L[lab]
-            exact = self._exact(D["cent"], idx, D["cent"][u])
+            exact = self._exact(D.cent, idx, D.cent[u])
             assert (bnd <= exact + band).all()
             done = ~np.isnan(e)
             np.testing.assert_array_equal(e[done], exact[done])
@@ -255,15 +252,13 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_equals_brute_force_duplicates_small_cache(seed, monkeypatch):
+def test_equals_brute_force_duplicates_small_cache(seed):
     """Real checks on data with many duplicates and ties, one cached partner per slot."""
-    monkeypatch.setattr(cl, "_NN_K", 1)
-    monkeypatch.setattr(cl, "_COMPACT_MIN", 4)
     rng = np.random.default_rng(30 + seed)
     X = rng.integers(0, 4, size=(26, 3)).astype(np.float64)
     X[18:] = X[rng.integers(0, 18, 8)]
     y = rng.integers(0, 3, 26)
-    dp = DirectProbe().fit(X, y)
+    dp = DirectProbe(tuning=Tuning(nn_cache=1, compact_min=4)).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
 
 
@@ -278,10 +273,10 @@ def test_float32_screen_is_a_lower_bound():
     eng = cl._Engine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
                      1e-9, cl.ClusterStats(), None)
     D = eng.L[0]
-    sq = D["sq"]
+    sq = D.sq
     for s in range(0, 300, 7):
         lb = eng._norm_bound(D, s)
-        e = eng._exact(D["cent"], np.arange(300), D["cent"][s])
+        e = eng._exact(D.cent, np.arange(300), D.cent[s])
         band = cl._BAND * (sq + sq[s])
         assert (lb <= e + band).all()
         assert (e - lb <= 3 * eng.f32_rel * (sq + sq[s]) + band).all()

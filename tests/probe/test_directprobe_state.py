@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from directprobe_bruteforce import brute_force_clusters  # noqa: E402
-from test_directprobe import _DATA  # noqa: E402
+from test_directprobe import (
+    _DATA,  # noqa: E402
+    brute_force_clusters,  # noqa: E402
+)
 
 import ftprobe.probe.directprobe.clustering as cl  # noqa: E402
-from ftprobe.probe.directprobe import DirectProbe  # noqa: E402
+from ftprobe.probe.directprobe import DirectProbe, Tuning  # noqa: E402
 from ftprobe.probe.directprobe.state import SavedState, StateMismatch  # noqa: E402
 
 
@@ -37,21 +39,18 @@ def _count_decisions(monkeypatch, stop_after: int | None = None) -> list:
     return calls
 
 
-@pytest.fixture
-def lp_heavy(monkeypatch):
-    """Wolfe capped: every solver check goes through the LPs, which are then kept and
-    continued, so a state holds kept LPs (frozen when resumed)."""
-    monkeypatch.setattr(cl, "_WOLFE_CAP_MIN", 1)
-    monkeypatch.setattr(cl, "_WOLFE_CAP_PER_DIM", 0)
+# Wolfe capped: every solver check goes through the LPs, which are then kept and continued,
+# so a state holds kept LPs (frozen when resumed).
+LP_HEAVY = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0)
 
 
 @pytest.mark.parametrize("data", [("gap", 8), ("clumps", 5), ("random", 3)])
-def test_a_stopped_fit_resumes_to_the_uninterrupted_answer(monkeypatch, lp_heavy, tmp_path, data):
+def test_a_stopped_fit_resumes_to_the_uninterrupted_answer(monkeypatch, tmp_path, data):
     kind, seed = data
     X, y = _DATA[kind](seed)
     with monkeypatch.context() as m:
         calls = _count_decisions(m)
-        full = DirectProbe().fit(X, y)
+        full = DirectProbe(tuning=LP_HEAVY).fit(X, y)
     total = len(calls)
     assert total == full.stats_.merges + full.stats_.rejections > 4
     np.testing.assert_array_equal(full.labels_, brute_force_clusters(X, y))
@@ -61,13 +60,13 @@ def test_a_stopped_fit_resumes_to_the_uninterrupted_answer(monkeypatch, lp_heavy
         with monkeypatch.context() as m:
             _count_decisions(m, stop_after=k)
             with pytest.raises(Stop):
-                DirectProbe().fit(X, y, state_path=state, save_every=0)
+                DirectProbe(tuning=LP_HEAVY).fit(X, y, state_path=state, save_every=0)
         saved = SavedState(state)
         assert saved.decisions == k  # saved after every decision (save_every=0)
         kept_lps += len(saved.z["lps.k"])
         with monkeypatch.context() as m:
             calls = _count_decisions(m)
-            resumed = DirectProbe().fit(X, y, state_path=state)
+            resumed = DirectProbe(tuning=LP_HEAVY).fit(X, y, state_path=state)
         assert len(calls) == total - k  # no decision made twice
         np.testing.assert_array_equal(resumed.labels_, full.labels_)
         assert resumed.stats_.resumed_at == k
@@ -100,6 +99,18 @@ def test_a_state_of_other_inputs_is_refused(tmp_path):
         DirectProbe().fit(X, y, state_path=bad)
 
 
+def test_a_state_of_an_older_ftprobe_is_refused_with_a_clear_message(tmp_path):
+    X, y = _DATA["gap"](8)
+    state = tmp_path / "s.npz"
+    DirectProbe().fit(X, y, state_path=state, save_every=0)
+    arrays = dict(np.load(state, allow_pickle=False))
+    for old in ({**arrays, "format": np.int64(1)},
+                {k: v for k, v in arrays.items() if k != "format"}):
+        np.savez(state, **old)
+        with pytest.raises(StateMismatch, match="written by an older ftprobe .*refit"):
+            DirectProbe().fit(X, y, state_path=state)
+
+
 def test_state_files_hold_plain_arrays_only(tmp_path):
     X, y = _DATA["clumps"](5)
     state = tmp_path / "s.npz"
@@ -118,7 +129,7 @@ def test_a_linear_set_writes_no_state(tmp_path):
     assert dp.linear_ and not (tmp_path / "s.npz").exists()
 
 
-def test_study_steps_resume_their_directprobe_fits(monkeypatch, lp_heavy, tmp_path):
+def test_study_steps_resume_their_directprobe_fits(monkeypatch, tmp_path):
     """The study's DirectProbe steps keep the state in their work folder (left in place by an
     interrupted run): a rerun resumes the fit, and the state is removed once fitted."""
     import ftprobe.study.steps as steps
@@ -126,15 +137,15 @@ def test_study_steps_resume_their_directprobe_fits(monkeypatch, lp_heavy, tmp_pa
 
     monkeypatch.setattr(steps, "DIRECTPROBE_SAVE_EVERY", 0)
     X, y = _DATA["gap"](8)
-    plain = DirectProbe().fit(X, y, n_labels=3)
+    plain = DirectProbe(tuning=LP_HEAVY).fit(X, y, n_labels=3)
     state = tmp_path / "directprobe-state.npz"
     with monkeypatch.context() as m:
         _count_decisions(m, stop_after=6)
         with pytest.raises(Stop):
-            _fit_directprobe(X, y, {}, 3, state)
+            _fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state)
     assert SavedState(state).decisions == 6
     calls = _count_decisions(monkeypatch)
-    dp = _fit_directprobe(X, y, {}, 3, state)
+    dp = _fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state)
     assert dp.stats_.resumed_at == 6
     assert len(calls) == plain.stats_.merges + plain.stats_.rejections - 6
     np.testing.assert_array_equal(dp.labels_, plain.labels_)

@@ -1,4 +1,4 @@
-"""DirectProbe (Zhou & Srikumar, NAACL 2021), exact and fast; see ../shared/DIRECTPROBE.md.
+"""DirectProbe (Zhou & Srikumar, NAACL 2021), exact and fast; defined in docs/directprobe.md.
 
 >>> dp = DirectProbe().fit(X, y)
 >>> dp.n_clusters_, dp.linear_, dp.label_distances(), dp.score(X_test, y_test)
@@ -24,8 +24,9 @@ from ftprobe.probe.directprobe.measures import (
     upper_triangle,
 )
 from ftprobe.probe.directprobe.predict import nearest_hull
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
-__all__ = ["DirectProbe", "pearson_similarity"]
+__all__ = ["DirectProbe", "Tuning", "pearson_similarity"]
 
 DEFAULT_TOL = 1e-6
 
@@ -39,20 +40,21 @@ class DirectProbe:
         analysis (label distances, min distances), as the reference does with 5.
     tol: hulls closer than ``tol`` (in units of the data's RMS norm after centring) count as
         meeting; default 1e-6.
-    random_state: unused by the exact algorithm (kept for a scikit-learn-like signature).
     progress: show progress bars on long runs.
     jobs: processes for the label-pair phase (forked; 1 = in this process), and BLAS threads
         for the merge phase's initial nearest-partner searches (large matrix products). The
         merge phase is one global sequence and stays in this process; the answer is the same
         for any value.
+    tuning: the engine's caps, thresholds and switches (:class:`Tuning`); none changes the
+        answer, only how each decision is reached.
     """
 
     def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
-                 random_state: int | None = 0, progress: bool = False, jobs: int = 1):
+                 progress: bool = False, jobs: int = 1, tuning: Tuning = DEFAULT_TUNING):
         self.min_cluster_size = int(min_cluster_size)
         self.tol = DEFAULT_TOL if tol is None else float(tol)
-        self.random_state = random_state
         self.progress = progress
+        self.tuning = tuning
         self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
 
     def __repr__(self) -> str:
@@ -76,7 +78,7 @@ class DirectProbe:
             n_labels = int(y.max()) + 1
         self.labels_, self.cluster_label_, linear, stats = directprobe_clusters(
             X, y, n_labels=n_labels, tol=self.tol, progress=self.progress, jobs=self.jobs,
-            state_path=state_path, save_every=save_every,
+            state_path=state_path, save_every=save_every, tuning=self.tuning,
         )
         self.stats_: ClusterStats = stats
         self.n_labels_ = int(n_labels)

@@ -1,4 +1,5 @@
-"""DirectProbe clustering: centroid-linkage merges with hull-disjointness checks (DIRECTPROBE.md).
+"""DirectProbe clustering: centroid-linkage merges with hull-disjointness checks
+(docs/directprobe.md; its plain form is :mod:`.definition`).
 
 Semantics (the brute-force definition, reproduced exactly):
 - start with one cluster per point; candidates are same-label pairs ordered by the Euclidean
@@ -49,16 +50,14 @@ What makes it fast without changing the answer:
   cap leaves the points of its common pair as the surviving pairs' support (their next check
   starts from the LP, with the union's small piece in its first working set); an LP built in a rejected merge's check
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
-  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued.
-  Affine independence of small sets is available (separability.affinely_independent) but not
-  used here: it proves disjointness without a margin, so it could disagree with the
-  tolerance-aware tests;
+  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued;
 - stale entries of the merge heap (superseded distances) are cleared once they dominate.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -69,6 +68,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+from ftprobe.probe.directprobe.certificates import Certificates, _common_rows
 from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.separability import (
     common_pair,
@@ -78,35 +78,15 @@ from ftprobe.probe.directprobe.separability import (
     separate,
     subspace_plane,
 )
+from ftprobe.probe.directprobe.slots import NO_SLOT, LabelSlots
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
 
-_PROJ_DIMS = 16
-_COMPACT_MIN = 2048  # labels with fewer slots are never compacted
-# Wolfe iterations before an undecided pair goes to the LP decision (max of the two).
-_WOLFE_CAP_MIN = 200
-_WOLFE_CAP_PER_DIM = 1
-_WARM_LPS = 64  # kept LPs held live in HiGHS (each a dense working set of up to ~2k x 386)
-# ... and at most this many rows in all: HiGHS holds ~35 KB per row of 386 dense columns after
-# a solve, and continued LPs keep growing (64 LPs of 3,000 rows would be 6 GB). Beyond these,
-# the least recently kept are frozen (basis and optimum only, ~1 byte per row, rebuilt when
-# continued) rather than dropped; frozen or live, at most _KEPT_LPS are kept.
-_WARM_LP_ROWS = 30_000
-_KEPT_LPS = 20_000
-_NN_K = 16  # nearest partners cached per slot
-_SEED_PIECE = 64  # a cold LP from a support starts with the union's piece if at most this big
-_PIVOT = True  # kept LP optima are turned (separability.pivoted_plane) before an LP continues
-_SUBSPACE = True  # ... and then tried in a few directions (separability.subspace_plane)
-# ... and then, for a pair whose unions met the other cluster before, NNLS over that common
-# pair's points and the smaller part's (when it has at most _RECALL_PIECE points): see
-# _recalled_overlap.
-_RECALL = True
-_RECALL_PIECE = 128
-_HEAP_MIN = 1 << 20  # the heap is cleared of stale entries once it holds more than this and
-_HEAP_STALE = 4  # ... more than this many times the entries still valid after the last clearing
-_PLANE_BLOCK = 4_000_000  # entries of one [points x planes] product verifying cached planes
+# Not tuning (tuning.Tuning holds that): a margin that keeps lower bounds of centroid distances
+# below the exact values whatever their rounding, and the "no slot" sentinel.
 _BAND = 1e-9  # relative margin over the rounding error of lower bounds of centroid distances
-_NO_SLOT = np.iinfo(np.int64).max
+_NO_SLOT = NO_SLOT
 
 
 @dataclass
@@ -179,7 +159,7 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
                    direction: np.ndarray | None = None, support=None, lp_first: bool = False,
-                   warm=None):
+                   warm=None, tuning: Tuning = DEFAULT_TUNING):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
     The LP decision comes back whenever the LP decided, either way (an overlap's carries the
@@ -189,7 +169,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
 
     Wolfe's nearest-point iteration decides most pairs in a few steps, but crawls when the
     hulls nearly touch in many dimensions (its corral approaches D+1 vertices while the bounds
-    close slowly). It therefore runs for at most ``_WOLFE_CAP`` iterations; an undecided pair
+    close slowly). It therefore runs for at most ``tuning.wolfe_cap(D)`` iterations; an undecided pair
     then goes to the max-margin LP with constraint generation (separability.decide_distance),
     seeded with Wolfe's active points, which returns only verified answers (a separating unit
     normal checked on all points, or two explicit points within tol). Only if that is
@@ -204,13 +184,13 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     dec = None
     if lp_first:
         sp, sq = support if support is not None else (None, None)
-        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm)
+        dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm, tuning)
     else:
-        cap = max(_WOLFE_CAP_MIN, _WOLFE_CAP_PER_DIM * P.shape[1])
+        cap = tuning.wolfe_cap(P.shape[1])
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
         if not (r.lower > tol or r.distance <= tol or r.converged):
             direction = r.x
-            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction)
+            dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction, tuning=tuning)
     if dec is not None:
         if dec.disjoint is True:
             return True, (dec.w, dec.lo, dec.hi), dec
@@ -236,7 +216,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     if verdict is not None:
         return (*verdict, None)
     # Still stalled: NNLS on working sets (a finite active-set method) from where Wolfe ended.
-    verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x)
+    verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x,
+                          max_points=tuning.probe_points)
     if verdict is not None:
         if stats is not None:
             stats.stall_nnls += 1
@@ -271,10 +252,11 @@ def _nearest_verdict(P, Q, r, tol, stats):
     return None
 
 
-def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None):
+def _lp_decide(P, Q, tol, stats, seed_p, seed_q, direction, warm=None, tuning=DEFAULT_TUNING):
     """decide_distance, with its time and outcome counted in ``stats``."""
     t0 = time.perf_counter()
-    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction, warm=warm)
+    dec = decide_distance(P, Q, tol, seed_p=seed_p, seed_q=seed_q, direction=direction, warm=warm,
+                          tuning=tuning)
     if stats is not None:
         stats.seconds["lp_decide"] = stats.seconds.get("lp_decide", 0.0) + (time.perf_counter() - t0)
         if dec.disjoint is True:
@@ -295,13 +277,6 @@ def _local_blocks(blocks, urows: np.ndarray, crows: np.ndarray) -> list:
         order, ref = (uo, urows) if onp else (co, crows)
         out.append((order[np.searchsorted(ref[order], rows)], onp))
     return out
-
-
-def _common_rows(dec, flip: bool, urows: np.ndarray, crows: np.ndarray):
-    """A decision's common pair (or support) as global rows: (the union's, the cluster's).
-    ``flip``: the decision came from a kept LP that has the cluster on its P side."""
-    up, cp = (dec.support_q, dec.support_p) if flip else (dec.support_p, dec.support_q)
-    return urows[up], crows[cp]
 
 
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -360,7 +335,8 @@ def _projections_separate(Xs, groups, a, b, w, tol) -> bool:
     return bool((Xs[groups[a]] @ w).min() > (Xs[groups[b]] @ w).max() + tol)
 
 
-def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1):
+def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
+                    tuning: Tuning = DEFAULT_TUNING):
     """Which label pairs have meeting hulls (all points of each label taken together).
 
     The pairs are independent: with ``jobs`` > 1 they are tested in that many forked
@@ -376,6 +352,7 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1):
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
     ctx = {"Xs": Xs, "groups": groups, "cent": cent, "rad": rad, "tol": tol, "covs": {},
+           "tuning": tuning,
            "pooled": _pooled_fisher(Xs, y, cent, pairs)}
     jobs = min(int(jobs), len(pairs))
     if jobs > 1 and "fork" in mp.get_all_start_methods():
@@ -419,25 +396,23 @@ def _label_pair_meets(ctx, a, b, stats) -> bool:
     elif _fisher_separates(Xs, groups, cent, ctx["covs"], a, b, tol):
         stats.slab += 1
     else:
-        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats)
+        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx["tuning"])
         if not ok:
             stats.label_pairs_overlapping += 1
             return True
     return False
 
 
-def _directions(Xs, y, eng_rows, rows_by_label, conflict):
+def _directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
     """Unit directions for cheap certificates: PCA axes and one Fisher direction per
     conflicting label pair. Returns (PCA basis for projected spheres, slab directions, the
     column of each conflicting pair's Fisher direction)."""
     sub = Xs[eng_rows]
-    mu = sub.mean(0)
     cov = np.cov(sub[:50000].T) if len(sub) > 1 else np.eye(Xs.shape[1])
     cov = np.atleast_2d(cov)
     _, vec = np.linalg.eigh(cov)
-    k = min(_PROJ_DIMS, Xs.shape[1])
+    k = min(proj_dims, Xs.shape[1])
     pca = vec[:, ::-1][:, :k].copy()  # orthonormal: the projection is 1-Lipschitz
-    del mu
     dirs = [pca]
     first = {}  # conflicting label pair (a < b) -> column of its Fisher direction
     labels = sorted(rows_by_label)
@@ -464,8 +439,10 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict):
 class _Engine:
     """The checked centroid-linkage process over the labels that have conflicts."""
 
-    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1):
+    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
+                 tuning: Tuning = DEFAULT_TUNING):
         self.X = Xs
+        self.tuning = tuning
         self.jobs = max(1, int(jobs))  # BLAS threads for the initial searches' products
         self.y = y
         self.tol = tol
@@ -477,10 +454,10 @@ class _Engine:
         self.frozen = frozen
         # Global cluster id = representative row (smallest row index in the cluster).
         self.loc = np.full(n, -1, np.int64)  # row -> slot within its label
-        self.L = {}
+        self.L: dict[int, LabelSlots] = {}  # label -> its clusters
         eng_rows = np.concatenate([rows_by_label[k] for k in self.labels])
         self.proj, self.slab_dirs, self.first_dir = _directions(Xs, y, eng_rows, rows_by_label,
-                                                                conflict)
+                                                                conflict, tuning.proj_dims)
         # Projected distances bound centroid distances from below only if proj is orthonormal:
         # ||P'x||^2 <= (1 + k max|P'P - I|) ||x||^2, and _BAND covers a defect up to 1e-12.
         k = self.proj.shape[1]
@@ -493,59 +470,13 @@ class _Engine:
         for lab in self.labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
-            C = Xs[rows].copy()
-            self.L[lab] = dict(
-                rows=rows,
-                cent=C,
-                c32=C.astype(np.float32),  # the centroids rounded, for screening only
-                count=np.ones(len(rows)),
-                sq=np.einsum("ij,ij->i", C, C),
-                pc=C @ self.proj,
-                # Per cluster, min and max projection on each slab direction (exact, merged by
-                # min/max); [directions, slots], so one direction is one contiguous row.
-                lo=(C @ self.slab_dirs).T.copy(),
-                hi=(C @ self.slab_dirs).T.copy(),
-                prad=np.zeros(len(rows)),
-                rad=np.zeros(len(rows)),
-                exact=np.ones(len(rows), bool),
-                alive=np.ones(len(rows), bool),  # a current cluster (frozen ones included)
-                cand=~frozen[rows],  # may still take part in a merge
-                nn=np.full(len(rows), -1, np.int64),  # slot of nearest candidate partner
-                nnd=np.full(len(rows), np.inf),
-                ver=np.zeros(len(rows), np.int64),
-                # Nearest-partner caches (see _lookup): label time of each slot's last centroid
-                # change, and per slot its K nearest valid partners at its last full search
-                # (time kt; -1: none), with the K-th entry's (distance, slot) (inf: complete).
-                clock=0,
-                chg=np.zeros(len(rows), np.int64),
-                kslot=np.full((len(rows), _NN_K), -1, np.int64),
-                kd=np.full((len(rows), _NN_K), np.inf),
-                kt=np.full(len(rows), -1, np.int64),
-                kthd=np.full(len(rows), np.inf),
-                kths=np.full(len(rows), _NO_SLOT, np.int64),
-            )
+            self.L[lab] = LabelSlots.singletons(Xs, rows, frozen, self.proj, self.slab_dirs,
+                                                tuning.nn_cache)
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
-        # Clusters of other labels that met a union of the cluster (its rejected merges' last
-        # checks): checked first the next time (see _check). Only an order, never an answer.
-        self.witness: dict[int, set[int]] = {}
-        # cluster -> {other cluster: global rows (this side, other side) of the common pair
-        # last found between a union of the cluster and the other}: see _recalled_overlap.
-        self.overlap_rows: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        self.planes: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
-        # Rows (of both clusters) that supported the LP's separation of a cluster pair: the
-        # first working set when the pair, grown, has to be decided again (same keys as planes).
-        self.support: dict[tuple[int, int], np.ndarray] = {}
-        # The LP itself of the pairs an LP decided (at most _KEPT_LPS, of which the most recent
-        # are live within _WARM_LPS / _WARM_LP_ROWS, the others frozen: see _lp_put): (id of
-        # the cluster on the LP's P side, margin LP, row blocks as global rows). Same keys as
-        # planes or supports; continued when either side grows against the other.
-        self.lps: dict[tuple[int, int], tuple] = {}
-        self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
-        self.live_rows = 0
-        self.plane_keys: dict[int, set[tuple[int, int]]] = {}
+        self.certs = Certificates(Xs.shape[1], tuning, stats)  # what checks leave for later
         self.heap: list = []
-        self.heap_cap = _HEAP_MIN  # see _clear_heap
+        self.heap_cap = tuning.heap_min  # see _clear_heap
 
     # -- members -----------------------------------------------------------------------------
     def points(self, cid: int) -> np.ndarray:
@@ -585,11 +516,11 @@ class _Engine:
         diff = cent[idx] - c
         return np.einsum("ij,ij->i", diff, diff)
 
-    def _partners(self, D: dict, s: int) -> np.ndarray:
+    def _partners(self, D: LabelSlots, s: int) -> np.ndarray:
         """Mask of the valid partners of slot s."""
-        ok = D["cand"].copy()
+        ok = D.cand.copy()
         ok[s] = False
-        rj = self.rej.get(int(D["rows"][s]))
+        rj = self.rej.get(int(D.rows[s]))
         if rj:
             ok[self.loc[np.fromiter(rj, np.int64, len(rj))]] = False
         return ok
@@ -600,7 +531,7 @@ class _Engine:
     def _renn(self, lab: int, slots) -> None:
         """New nearest partners of ``slots`` (their cache when it decides, else a search)."""
         D = self.L[lab]
-        rows, kt = D["rows"], D["kt"]
+        rows, kt = D.rows, D.kt
         batch, single = [], []
         for s in slots:
             s = int(s)
@@ -619,54 +550,54 @@ class _Engine:
         """Slot s's nearest partner is now p at exact squared distance e (p < 0: none); its
         older heap entries become stale and a new one is pushed."""
         D = self.L[lab]
-        D["ver"][s] += 1
+        D.ver[s] += 1
         if p < 0:
-            D["nn"][s] = -1
-            D["nnd"][s] = np.inf
+            D.nn[s] = -1
+            D.nnd[s] = np.inf
             return
-        D["nn"][s] = p
-        D["nnd"][s] = e
+        D.nn[s] = p
+        D.nnd[s] = e
         self._push(lab, s)
 
     def _store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
         """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
         which hold the K first valid partners by (e, slot) (all ``n_valid`` of them if fewer)."""
         D = self.L[lab]
-        K = _NN_K
-        D["kt"][s] = D["clock"]
+        K = self.tuning.nn_cache
+        D.kt[s] = D.clock
         if len(idx) > 4 * K:
             sub = e <= np.partition(e, K - 1)[K - 1]
             idx, e = idx[sub], e[sub]
         order = np.lexsort((idx, e))[:K]
         k = len(order)
-        ks, kd = D["kslot"][s], D["kd"][s]
+        ks, kd = D.kslot[s], D.kd[s]
         ks[:k], kd[:k] = idx[order], e[order]
         ks[k:], kd[k:] = -1, np.inf
         if n_valid > K:
-            D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+            D.kthd[s], D.kths[s] = kd[K - 1], ks[K - 1]
         else:
-            D["kthd"][s], D["kths"][s] = np.inf, _NO_SLOT
+            D.kthd[s], D.kths[s] = np.inf, _NO_SLOT
         self._set_partner(lab, s, int(ks[0]), kd[0])  # unfilled entries are (-1, inf)
 
     def _lookup(self, lab: int, s: int) -> bool:
         """Nearest partner of s from its cache and the slots changed since; False if undecided."""
         D = self.L[lab]
-        kt = D["kt"][s]
+        kt = D.kt[s]
         if kt < 0:
             return False
-        cand, chg = D["cand"], D["chg"]
-        ks, kd = D["kslot"][s], D["kd"][s]
+        cand, chg = D.cand, D.chg
+        ks, kd = D.kslot[s], D.kd[s]
         m = ks >= 0
         ks, kd = ks[m], kd[m]
         m = cand[ks] & (chg[ks] <= kt)
         ks, kd = ks[m], kd[m]
         ch = np.flatnonzero(chg > kt)
         ch = ch[cand[ch] & (ch != s)]
-        kthd, kths = D["kthd"][s], D["kths"][s]
-        many = len(ch) > max(4 * _NN_K, len(cand) // 32)
+        kthd, kths = D.kthd[s], D.kths[s]
+        many = len(ch) > max(4 * self.tuning.nn_cache, len(cand) // 32)
         if many and (len(ch) > len(cand) // 4 or kthd == np.inf):
             return False
-        rj = self.rej.get(int(D["rows"][s]))
+        rj = self.rej.get(int(D.rows[s]))
         if rj:
             rs = self.loc[np.fromiter(rj, np.int64, len(rj))]
             m = ~np.isin(ks, rs)
@@ -677,16 +608,16 @@ class _Engine:
             # expansion (a lower bound up to the band, see _norm_bound) and measure only those
             # that may come before the K-th entry.
             lb = self._norm_bound(D, s, ch)
-            ch = ch[lb <= kthd + _BAND * (D["sq"][ch] + D["sq"][s]) + 1e-300]
+            ch = ch[lb <= kthd + _BAND * (D.sq[ch] + D.sq[s]) + 1e-300]
             self.stats.nn_screened += 1
         if len(ch):
             ks = np.concatenate([ks, ch])
-            kd = np.concatenate([kd, self._exact(D["cent"], ch, D["cent"][s])])
+            kd = np.concatenate([kd, self._exact(D.cent, ch, D.cent[s])])
         m = (kd < kthd) | ((kd == kthd) & (ks < kths))  # before the K-th: exact
         if not m.any() and kthd != np.inf:
             return False
         ks, kd = ks[m], kd[m]
-        order = np.lexsort((ks, kd))[:_NN_K]
+        order = np.lexsort((ks, kd))[: self.tuning.nn_cache]
         self._refresh(D, s, ks[order], kd[order], len(ks))
         if len(order) == 0:
             self._set_partner(lab, s, -1, np.inf)
@@ -694,33 +625,33 @@ class _Engine:
             self._set_partner(lab, s, ks[order[0]], kd[order[0]])
         return True
 
-    def _refresh(self, D: dict, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
+    def _refresh(self, D: LabelSlots, s, ks: np.ndarray, kd: np.ndarray, n_before) -> None:
         """Slot(s) s's cache from now on: ``ks``, ``kd`` are its first (up to K) valid
         partners, by (e, slot), of the ``n_before`` that come before its K-th entry; all other
         valid partners come after the old K-th entry, so after the new one too."""
-        K = _NN_K
+        K = self.tuning.nn_cache
         k = ks.shape[-1]
-        D["kt"][s] = D["clock"]
-        D["kslot"][s, :k], D["kd"][s, :k] = ks, kd
-        D["kslot"][s, k:], D["kd"][s, k:] = -1, np.inf
+        D.kt[s] = D.clock
+        D.kslot[s, :k], D.kd[s, :k] = ks, kd
+        D.kslot[s, k:], D.kd[s, k:] = -1, np.inf
         full = np.asarray(n_before) >= K
         if np.ndim(s) == 0:
             if full:
-                D["kthd"][s], D["kths"][s] = kd[K - 1], ks[K - 1]
+                D.kthd[s], D.kths[s] = kd[K - 1], ks[K - 1]
         elif full.any():
-            D["kthd"][s[full]], D["kths"][s[full]] = kd[full, K - 1], ks[full, K - 1]
+            D.kthd[s[full]], D.kths[s[full]] = kd[full, K - 1], ks[full, K - 1]
 
     def _lookup_batch(self, lab: int, S: np.ndarray) -> list:
         """_lookup of several slots at once (slots with a cache and no rejections); returns
         the slots it leaves undecided."""
         D = self.L[lab]
-        K = _NN_K
-        cand, chg = D["cand"], D["chg"]
-        kt = D["kt"][S]
-        ks = D["kslot"][S]
+        K = self.tuning.nn_cache
+        cand, chg = D.cand, D.chg
+        kt = D.kt[S]
+        ks = D.kslot[S]
         ksc = np.where(ks >= 0, ks, 0)
         good = (ks >= 0) & cand[ksc] & (chg[ksc] <= kt[:, None])
-        E = np.where(good, D["kd"][S], np.inf)
+        E = np.where(good, D.kd[S], np.inf)
         P = np.where(good, ks, _NO_SLOT)
         undecided = np.zeros(len(S), bool)
         ch = np.flatnonzero((chg > kt.min()) & cand)
@@ -734,11 +665,11 @@ class _Engine:
             if len(i):
                 Ec = np.full(M.shape, np.inf)
                 self.stats.nn_exact += len(i)
-                diff = D["cent"][ch[j]] - D["cent"][S[i]]
+                diff = D.cent[ch[j]] - D.cent[S[i]]
                 Ec[i, j] = np.einsum("ij,ij->i", diff, diff)
                 E = np.concatenate([E, Ec], axis=1)
                 P = np.concatenate([P, np.where(M, ch[None, :], _NO_SLOT)], axis=1)
-        kthd, kths = D["kthd"][S][:, None], D["kths"][S][:, None]
+        kthd, kths = D.kthd[S][:, None], D.kths[S][:, None]
         before = (E < kthd) | ((E == kthd) & (P < kths))  # exact (never true for fillers)
         nb = before.sum(1)
         ok = ~undecided & ((nb > 0) | (kthd[:, 0] == np.inf))
@@ -763,9 +694,9 @@ class _Engine:
         NaN where not computed), for the caller's own use of the same bounds.
         """
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         self.stats.nn_searches += 1
-        cent, sq = D["cent"], D["sq"]
+        cent, sq = D.cent, D.sq
         idx = np.flatnonzero(self._partners(D, s))
         nv = len(idx)
         c = cent[s]
@@ -778,7 +709,7 @@ class _Engine:
         if gemv:
             bnd = self._norm_bound(D, s)[idx]
         else:
-            dp = D["pc"][idx] - D["pc"][s]
+            dp = D.pc[idx] - D.pc[s]
             bnd = np.einsum("ij,ij->i", dp, dp)
         e = np.full(nv, np.nan)
         first = np.argpartition(bnd, 2 * K - 1)[: 2 * K]
@@ -814,28 +745,28 @@ class _Engine:
         Each bound is a lower bound of the exact e up to the band, like the screens of _search.
         """
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         ok = self._partners(D, u)
         idx = np.flatnonzero(ok)
         nv = len(idx)
         if nv <= 2 * K:
             return None  # a full search is as cheap
-        cent, sq, chg = D["cent"], D["sq"], D["chg"]
+        cent, sq, chg = D.cent, D.sq, D.chg
         band = _BAND * (sq[idx] + sq[u]) + 1e-300
         bandmax = float(band.max())
         # Forward: the side with the larger bound.
         side = None
         for x, dx, _ in moved:
-            if D["kt"][x] < 0:
+            if D.kt[x] < 0:
                 continue
-            lim = np.inf if D["kthd"][x] == np.inf else np.sqrt(max(float(D["kthd"][x]), 0.0)) - dx
+            lim = np.inf if D.kthd[x] == np.inf else np.sqrt(max(float(D.kthd[x]), 0.0)) - dx
             if lim > 0 and (side is None or lim > side[1]):
                 side = (x, lim)
         if side is None:
             return None
         x, lim = side
-        ks = D["kslot"][x]
-        cands = np.union1d(ks[ks >= 0], np.flatnonzero(chg > D["kt"][x]))
+        ks = D.kslot[x]
+        cands = np.union1d(ks[ks >= 0], np.flatnonzero(chg > D.kt[x]))
         cands = cands[ok[cands]]
         if len(cands) > max(4 * K, len(sq) // 32):
             return None
@@ -848,50 +779,50 @@ class _Engine:
             return None  # no partner provably first: a full search
         # Reverse bounds for every valid partner c, and the forward bound for the others.
         bnd = np.full(nv, lim * lim)
-        kt, kslot = D["kt"][idx], D["kslot"][idx]
-        kth_dist = np.sqrt(np.maximum(D["kthd"][idx], 0.0))
+        kt, kslot = D.kt[idx], D.kslot[idx]
+        kth_dist = np.sqrt(np.maximum(D.kthd[idx], 0.0))
         for y, dy, chg_y in moved:
             usable = kt >= chg_y  # y unchanged since c's search (kt = -1: no cache)
             if not usable.any():
                 continue
             dl = kth_dist.copy()
             r, j = np.nonzero(kslot == y)
-            dl[r] = np.sqrt(D["kd"][idx[r], j])
+            dl[r] = np.sqrt(D.kd[idx[r], j])
             lb = np.maximum(dl - dy, 0.0)
             bnd = np.maximum(bnd, np.where(usable, lb * lb, 0.0))
         e = np.full(nv, np.nan)
         pos = np.searchsorted(idx, cands)
         e[pos] = ec
         bnd[pos] = ec
-        if np.count_nonzero((bnd <= D["nnd"][idx] + band) & np.isnan(e)) > max(4 * K, len(sq) // 32):
+        if np.count_nonzero((bnd <= D.nnd[idx] + band) & np.isnan(e)) > max(4 * K, len(sq) // 32):
             return None  # too many slots might take the union: the pass is cheaper
         # The union's cache: its first partners by (e, slot); every other valid partner comes
         # after the K-th of them, or has e >= lim2 (the bound itself is then the K-th entry).
         k = min(K, n_before)
         self._refresh(D, u, cs[:k], ce[:k], n_before)  # sets the K-th entry when n_before >= K
         if n_before < K:
-            D["kthd"][u], D["kths"][u] = (np.inf, _NO_SLOT) if lim2 == np.inf else (lim2, -1)
+            D.kthd[u], D.kths[u] = (np.inf, _NO_SLOT) if lim2 == np.inf else (lim2, -1)
         self._set_partner(lab, u, int(cs[0]), ce[0])
         self.stats.nn_union_cached += 1
         return idx, bnd, band, e
 
-    def _norm_bound(self, D: dict, s: int, idx: np.ndarray | None = None) -> np.ndarray:
+    def _norm_bound(self, D: LabelSlots, s: int, idx: np.ndarray | None = None) -> np.ndarray:
         """For every slot p (or the slots ``idx``), a lower bound of e(s, p) up to the float64
         band: the norm expansion over the float32 centroids minus its rounding bound (see
         ``f32_rel``)."""
-        sq, c32 = (D["sq"], D["c32"]) if idx is None else (D["sq"][idx], D["c32"][idx])
-        sqs = sq + D["sq"][s]
-        dot = (c32 @ D["c32"][s]).astype(np.float64)
+        sq, c32 = (D.sq, D.c32) if idx is None else (D.sq[idx], D.c32[idx])
+        sqs = sq + D.sq[s]
+        dot = (c32 @ D.c32[s]).astype(np.float64)
         return (sqs - 2.0 * dot) - self.f32_rel * sqs
 
     def _search_batch(self, lab: int, slots: np.ndarray) -> None:
         """Full searches of many slots: one matrix product per block for the norm expansion."""
         D = self.L[lab]
-        K = _NN_K
+        K = self.tuning.nn_cache
         if len(slots) == 0:
             return
-        ok = D["cand"]
-        cent, sq = D["cent"], D["sq"]
+        ok = D.cand
+        cent, sq = D.cent, D.sq
         n = len(sq)
         if not ok.any():
             for s in slots.tolist():
@@ -903,12 +834,12 @@ class _Engine:
             blk = slots[b0 : b0 + bs]
             # Over all slots (no copy of the centroid matrix); dead ones are masked after.
             # float32 products: each entry within f32_rel * (sq_s + sq_p) of the exact one
-            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (D["c32"][blk] @ D["c32"].T).astype(np.float64)
+            d2 = sq[blk][:, None] + sq[None, :] - 2.0 * (D.c32[blk] @ D.c32.T).astype(np.float64)
             d2[:, ~ok] = np.inf
             for r, s in enumerate(blk.tolist()):
                 row = d2[r]
                 row[s] = np.inf
-                rj = self.rej.get(int(D["rows"][s]))
+                rj = self.rej.get(int(D.rows[s]))
                 if rj:
                     row[self.loc[np.fromiter(rj, np.int64, len(rj))]] = np.inf
                 nv = int(np.count_nonzero(row < np.inf))
@@ -924,105 +855,26 @@ class _Engine:
 
     def _push(self, lab: int, s: int) -> None:
         D = self.L[lab]
-        a = int(D["rows"][s])
-        b = int(D["rows"][D["nn"][s]])
-        heapq.heappush(self.heap, (float(D["nnd"][s]), min(a, b), max(a, b), lab, s,
-                                   int(D["ver"][s])))
+        a = int(D.rows[s])
+        b = int(D.rows[D.nn[s]])
+        heapq.heappush(self.heap, (float(D.nnd[s]), min(a, b), max(a, b), lab, s,
+                                   int(D.ver[s])))
 
     # -- checks ------------------------------------------------------------------------------
     def _refresh_radius(self, lab: int, s: int) -> None:
         D = self.L[lab]
-        if D["exact"][s]:
+        if D.exact[s]:
             return
-        P = self.points(int(D["rows"][s]))
-        diff = P - D["cent"][s]
-        D["rad"][s] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
+        P = self.points(int(D.rows[s]))
+        diff = P - D.cent[s]
+        D.rad[s] = np.sqrt(np.einsum("ij,ij->i", diff, diff).max())
         pd = diff @ self.proj
-        D["prad"][s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
-        D["exact"][s] = True
-
-    def _plane_get(self, a: int, b: int):
-        """Cached hyperplane between clusters a and b, oriented with a on the high side."""
-        key = (a, b) if a < b else (b, a)
-        h = self.planes.get(key)
-        if h is None:
-            return None
-        w, lo, hi = h
-        if a < b:
-            return w, lo, hi
-        return -w, -hi, -lo
-
-    def _plane_put(self, a: int, b: int, h, support: np.ndarray | None = None, lp=None) -> None:
-        w, lo, hi = h
-        key = (a, b) if a < b else (b, a)
-        if support is not None:
-            self.support[key] = support
-        if lp is not None:
-            model, blocks, a_is_p = lp
-            blocks = model.prune(blocks)  # the pair's merge is settled: its LP is kept compact
-            self._lp_put(key, (a if a_is_p else b, model, blocks))  # first: the LP's P side
-        self.planes[key] = (w, lo, hi) if a < b else (-w, -hi, -lo)
-        self._link(key)
-
-    def _link(self, key: tuple[int, int]) -> None:
-        """Register a pair's key under both clusters, so that a merge drops its records."""
-        self.plane_keys.setdefault(key[0], set()).add(key)
-        self.plane_keys.setdefault(key[1], set()).add(key)
-
-    def _add_support(self, key: tuple[int, int], rows: np.ndarray) -> None:
-        """Add rows to a pair's support (the first working set of its next LP)."""
-        old = self.support.get(key)
-        self.support[key] = rows if old is None else np.union1d(old, rows)
-        self._link(key)
-
-    def _lp_put(self, key: tuple[int, int], entry: tuple) -> None:
-        """Keep a pair's LP (the most recent last): the least recent live ones beyond the
-        bounds are frozen, the least recent of all beyond _KEPT_LPS dropped."""
-        self._lp_pop(key)
-        self.lps[key] = entry
-        model = entry[1]
-        if not model.frozen:
-            n = model.num_rows
-            self.live[key] = n
-            self.live_rows += n
-        while len(self.live) > _WARM_LPS or (self.live_rows > _WARM_LP_ROWS and len(self.live) > 1):
-            old = next(iter(self.live))
-            self.live_rows -= self.live.pop(old)
-            self.lps[old][1].freeze()
-            self.stats.lp_frozen += 1
-        while len(self.lps) > _KEPT_LPS:
-            self._lp_pop(next(iter(self.lps)))
-
-    def _lp_pop(self, key: tuple[int, int]):
-        """Take a pair's kept LP out (None if it has none)."""
-        n = self.live.pop(key, None)
-        if n is not None:
-            self.live_rows -= n
-        return self.lps.pop(key, None)
+        D.prad[s] = np.sqrt(np.einsum("ij,ij->i", pd, pd).max())
+        D.exact[s] = True
 
     def _union_rows(self, a: int, b: int) -> np.ndarray:
         """Rows of the union of clusters a and b, a's first (the order of its points)."""
         return np.concatenate([self.member_rows(a), self.member_rows(b)])
-
-    def _support_of(self, a: int, b: int) -> np.ndarray | None:
-        return self.support.get((a, b) if a < b else (b, a))
-
-    def _lp_of(self, a: int, b: int):
-        """(LP, blocks of global rows, whether ``a`` is its P side) of the pair, else None."""
-        st = self.lps.get((a, b) if a < b else (b, a))
-        if st is None:
-            return None
-        return st[1], st[2], st[0] == a
-
-    def _plane_drop(self, cid: int) -> None:
-        for key in self.plane_keys.pop(cid, ()):
-            self.planes.pop(key, None)
-            self.support.pop(key, None)
-            self._lp_pop(key)
-            other = key[1] if key[0] == cid else key[0]
-            ks = self.plane_keys.get(other)
-            if ks is not None:
-                ks.discard(key)
 
     def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
@@ -1034,7 +886,7 @@ class _Engine:
         plane, support rows or None).
         """
         D = self.L[lab]
-        a, b = int(D["rows"][sa]), int(D["rows"][sb])
+        a, b = int(D.rows[sa]), int(D.rows[sb])
         tol = self.tol
         new_planes = {}
         U = None
@@ -1049,7 +901,7 @@ class _Engine:
             # Slabs: separated projections on one unit direction prove hull distance > tol.
             # The pair's Fisher direction alone separates most clusters: one pass over it, then
             # every direction on the few left (the same set as every direction on all).
-            alive, lo, hi = M["alive"], M["lo"], M["hi"]
+            alive, lo, hi = M.alive, M.lo, M.hi
             j = self.first_dir.get((min(lab, other), max(lab, other)), 0)
             idx = np.flatnonzero(alive & (lo[j] <= hiU[j] + tol) & (hi[j] >= loU[j] - tol))
             if len(idx):
@@ -1058,33 +910,33 @@ class _Engine:
             self.stats.slab += int(np.count_nonzero(alive)) - len(idx)
             if len(idx) == 0:
                 continue
-            dp = np.sqrt(np.einsum("ij,ij->i", M["pc"][idx] - pcU, M["pc"][idx] - pcU))
-            keep = dp <= M["prad"][idx] + pradU + tol
+            dp = np.sqrt(np.einsum("ij,ij->i", M.pc[idx] - pcU, M.pc[idx] - pcU))
+            keep = dp <= M.prad[idx] + pradU + tol
             self.stats.ball_proj += int((~keep).sum())
             idx = idx[keep]
             if len(idx) == 0:
                 continue
-            diff = M["cent"][idx] - cU
+            diff = M.cent[idx] - cU
             df = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            keep = df <= M["rad"][idx] + radU + tol
+            keep = df <= M.rad[idx] + radU + tol
             self.stats.ball_full += int((~keep).sum())
             idx, df = idx[keep], df[keep]
             ts = idx[np.argsort(df, kind="stable")]
             # Cached planes from either part, verified on the other part's points only.
-            passed, hints = self._cached_planes(a, b, M["rows"][ts], new_planes, rest_pts)
+            passed, hints = self._cached_planes(a, b, M.rows[ts], new_planes, rest_pts)
             left = np.flatnonzero(~passed).tolist()
             pending += [(other, t, hints[i]) for t, i in zip(ts[left].tolist(), left, strict=True)]
         if pending:
             # Clusters that met a union of either part before come first: a merge that ends
             # rejected then costs one solver check instead of the separations before it (the
             # answer does not depend on the order; every check is exact).
-            met = self.witness.get(a, set()) | self.witness.get(b, set())
+            met = self.certs.witness.get(a, set()) | self.certs.witness.get(b, set())
             if met:
-                pending.sort(key=lambda e: int(self.L[e[0]]["rows"][e[1]]) not in met)
+                pending.sort(key=lambda e: int(self.L[e[0]].rows[e[1]]) not in met)
         for other, t, hint in pending:
             M = self.L[other]
-            cj = int(M["rows"][t])
-            if not M["exact"][t] or not exactU:
+            cj = int(M.rows[t])
+            if not M.exact[t] or not exactU:
                 # Tighter spheres before any solver call.
                 self._refresh_radius(other, t)
                 if not exactU:
@@ -1094,7 +946,7 @@ class _Engine:
                     pd = dU @ self.proj
                     pradU = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
                     exactU = True
-                if np.linalg.norm(M["cent"][t] - cU) > M["rad"][t] + radU + tol:
+                if np.linalg.norm(M.cent[t] - cU) > M.rad[t] + radU + tol:
                     self.stats.ball_full += 1
                     continue
             if U is None:
@@ -1102,24 +954,28 @@ class _Engine:
             C = self.points(cj)
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
-                         if (st := self._lp_of(part, cj)) is not None), None)
-            if _PIVOT and kept is not None and kept[1][0].optimum is not None:
+                         if (st := self.certs.lp_of(part, cj)) is not None), None)
+            tn = self.tuning
+            if (tn.turn_kept_planes or tn.subspace_planes) and kept is not None \
+                    and kept[1][0].optimum is not None:
                 # Its optimum turned to take in the other part, else an LP over a few
                 # directions (the optimum's normal, the points it now fails worst): a verified
                 # plane, and the LP goes on to the union unchanged, as a cached plane's.
                 part, st = kept
                 t0, w0, b0 = st[0].optimum
                 sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
-                h, how = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol), "pivoted_plane"
-                if h is None and _SUBSPACE:
+                h, how = None, "pivoted_plane"
+                if tn.turn_kept_planes:
+                    h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol)
+                if h is None and tn.subspace_planes:
                     h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
                 if h is not None:
-                    new_planes[cj] = (h, self._support_of(part, cj), st)
+                    new_planes[cj] = (h, self.certs.support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
-            if _RECALL and kept is not None and self._recalled_overlap(a, b, cj, U, C):
-                self._rejected(a, b, cj, continued)
-                self._keep_part_lps(a, b, built)
+            if tn.recall_overlaps and kept is not None and self._recalled_overlap(a, b, cj, U, C):
+                self.certs.met(a, b, cj, continued)
+                self.certs.keep_part_lps(a, b, built, self.member_rows)
                 return False, None, (radU, pradU, exactU)
             # A plane that failed still points roughly the right way: start the solver there;
             # a pair that needed the LP before goes straight to it, from its old support.
@@ -1127,7 +983,7 @@ class _Engine:
             seeds = None
             warm = None
             flip = False  # the continued LP has the other cluster on its P side
-            old = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+            old = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
             if old:
                 urows = self._union_rows(a, b)
                 sup = np.concatenate(old)
@@ -1137,17 +993,17 @@ class _Engine:
                     # merge is rejected, it is put back as it was (see _restore_lps).
                     part, st = kept
                     key = (part, cj) if part < cj else (cj, part)
-                    entry = self._lp_pop(key)
+                    entry = self.certs.lp_pop(key)
                     self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
                     continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
                     model, blocks, flip = st[0], st[1], not st[2]
                     warm = (model, _local_blocks(blocks, crows, urows) if flip
                             else _local_blocks(blocks, urows, crows))
-            if seeds is not None and warm is None and _SEED_PIECE:
+            if seeds is not None and warm is None and tn.seed_piece:
                 # A cold LP from a support: the piece the union adds is what may break it,
                 # so small pieces' points join the first working set (only its rows differ).
                 na, nb = len(self.member_rows(a)), len(self.member_rows(b))
-                if min(na, nb) <= _SEED_PIECE:
+                if min(na, nb) <= tn.seed_piece:
                     piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
                     seeds = (np.union1d(seeds[0], piece), seeds[1])
             if seeds is not None:
@@ -1160,26 +1016,28 @@ class _Engine:
                 # answer turned round to put the union on the high side.
                 ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
                                             direction=None if hint is None else -hint,
-                                            support=seeds[::-1], lp_first=True, warm=warm)
+                                            support=seeds[::-1], lp_first=True, warm=warm,
+                                            tuning=tn)
                 if ok:
                     h = (-h[0], -h[2], -h[1])
             else:
                 ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
-                                            support=seeds, lp_first=seeds is not None, warm=warm)
+                                            support=seeds, lp_first=seeds is not None, warm=warm,
+                                            tuning=tn)
             if dec is not None and dec.lp is not None and warm is None:
                 if urows is None:
                     urows = self._union_rows(a, b)
                 built.append((cj, dec, urows))
             if not ok:
-                if _RECALL and dec is not None and dec.support_p is not None:
+                if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
-                    self._keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
-                self._rejected(a, b, cj, continued)
+                    self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
+                self.certs.met(a, b, cj, continued)
                 if dec is not None and seeds is None:
                     # decided by the LP after the nearest-point solver hit its cap
-                    self._keep_overlap_support(a, b, cj, dec, flip, urows, crows)
-                self._keep_part_lps(a, b, built)
+                    self.certs.keep_overlap_support(a, b, cj, dec, flip, urows, crows, self.member_rows)
+                self.certs.keep_part_lps(a, b, built, self.member_rows)
                 return False, None, (radU, pradU, exactU)
             rows = lp = None
             if dec is not None:
@@ -1207,7 +1065,7 @@ class _Engine:
         for part, rest in ((a, b), (b, a)):
             sel, W, LO, HI = [], [], [], []
             for i in np.flatnonzero(~passed).tolist():
-                h = self._plane_get(part, int(cjs[i]))
+                h = self.certs.plane(part, int(cjs[i]))
                 if h is not None:
                     sel.append(i)
                     W.append(h[0])
@@ -1220,29 +1078,18 @@ class _Engine:
             if R is None:
                 R = rest_pts[rest] = self.points(rest)
             Wm = np.stack(W, axis=1)
-            step = max(1, _PLANE_BLOCK // max(len(R), 1))  # bound the [rest x planes] product
+            step = max(1, self.tuning.plane_block // max(len(R), 1))  # bound the [rest x planes] product
             vmin = np.concatenate([(R @ Wm[:, k : k + step]).min(0) for k in range(0, len(W), step)])
             lo2 = np.minimum(np.asarray(LO), vmin)
             ok = lo2 - np.asarray(HI) > tol
             for k in np.flatnonzero(ok).tolist():
                 i = sel[k]
                 cj = int(cjs[i])
-                new_planes[cj] = ((W[k], float(lo2[k]), HI[k]), self._support_of(part, cj),
-                                  self._lp_of(part, cj))
+                new_planes[cj] = ((W[k], float(lo2[k]), HI[k]), self.certs.support_of(part, cj),
+                                  self.certs.lp_of(part, cj))
                 passed[i] = True
             self.stats.cached_plane += int(np.count_nonzero(ok))
         return passed, hints
-
-    def _rejected(self, a, b, cj, continued) -> None:
-        """A merge of a and b found meeting cj: cj is checked first next time, and the LPs
-        the check continued are given back."""
-        for part in (a, b):
-            self.witness.setdefault(part, set()).add(cj)
-        self._restore_lps(continued)
-
-    def _keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
-        for part in (a, b):
-            self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
 
     def _recalled_overlap(self, a, b, cj, U, C) -> bool:
         """Does the union of a and b meet cj where a union of either part met it before?
@@ -1253,101 +1100,26 @@ class _Engine:
         support and the new piece (a few hundred candidates, ~40 ms) certifies most of these
         overlaps without thawing and running the pair's LP (~0.3 s). A common pair within tol
         (checked in L2, like any) is the certificate; else the LP decides as always."""
-        wa, wb = self.overlap_rows.get(a, {}).get(cj), self.overlap_rows.get(b, {}).get(cj)
+        wa, wb = self.certs.overlap_rows.get(a, {}).get(cj), self.certs.overlap_rows.get(b, {}).get(cj)
         if wa is None and wb is None:
             return False
         ra, rb = self.member_rows(a), self.member_rows(b)
-        if min(len(ra), len(rb)) > _RECALL_PIECE:
+        if min(len(ra), len(rb)) > self.tuning.recall_piece:
             return False
         urows, crows = self._union_rows(a, b), self.member_rows(cj)
-        sup = [x for x in (self._support_of(a, cj), self._support_of(b, cj)) if x is not None]
+        sup = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
         known = [w for w in (wa, wb) if w is not None]
         cand_u = np.concatenate([w[0] for w in known] + [rb if len(rb) <= len(ra) else ra] + sup)
         cand_c = np.concatenate([w[1] for w in known] + sup)
         su = np.flatnonzero(np.isin(urows, cand_u))
         sc = np.flatnonzero(np.isin(crows, cand_c))
         self.stats.overlap_recall_tried += 1
-        found = common_pair(U, C, su, sc, self.tol)
+        found = common_pair(U, C, su, sc, self.tol, self.tuning.probe_points)
         if found is None:
             return False
         self.stats.overlap_recalled += 1
-        self._keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])
+        self.certs.keep_overlap_rows(a, b, cj, urows[found[2]], crows[found[3]])
         return True
-
-    def _keep_overlap_support(self, a, b, cj, dec, flip, urows, crows) -> None:
-        """A merge of a and b was rejected by an LP (after the nearest-point solver hit its
-        cap) that found the union meeting cluster cj.
-
-        Both parts live on beside cj, and the next union of either part is likely to meet cj
-        in the same place (a big cluster trying to absorb one piece after another lying towards
-        cj), where the nearest-point solver would hit its cap again. The common pair's points of
-        that part and of cj become the pair's support, so the next check of the pair goes
-        straight to the LP from them (seconds saved for clusters of thousands of points, each
-        time). Seeds only choose the LP's first rows: the answer is the same. Rejections the LP
-        decided from a support already are not recorded: their big part has one, and giving
-        one to the small part would send its later, easy checks to the LP instead of the
-        nearest-point solver.
-        """
-        if urows is None:
-            urows = self._union_rows(a, b)
-        if dec.support_p is None or dec.support_q is None:
-            return
-        u_sup, c_sup = _common_rows(dec, flip, urows, crows)
-        for part in (a, b):
-            mine = u_sup[np.isin(u_sup, self.member_rows(part))]
-            if len(mine) == 0:
-                continue
-            key = (part, cj) if part < cj else (cj, part)
-            self._add_support(key, np.concatenate([mine, c_sup]))
-
-    def _restore_lps(self, continued) -> None:
-        """A rejected merge gives back the LPs its check continued: the rows it added are
-        deleted and the earlier optimal basis set again (one that was frozen is frozen again
-        as it was), so the pair of the unchanged part
-        (which may well be decided again soon, e.g. a big cluster that keeps meeting another
-        label's) resumes at once instead of from its support alone."""
-        for key, entry, n_rows, state in continued:
-            entry[1].rollback(n_rows, state)
-            if key in self.planes or key in self.support:  # both clusters still current
-                self._lp_put(key, entry)
-                self.stats.lp_restored += 1
-
-    def _keep_part_lps(self, a: int, b: int, built: list) -> None:
-        """A rejected merge keeps the LPs its check built from scratch, as LPs of its bigger
-        part: the piece's rows are deleted (the rest are valid rows of that part's pair) and the
-        LP re-optimised, then kept like the LP of a separated pair, with its support.
-
-        The bigger part of a rejected merge usually tries its next piece soon against the same
-        clusters (a big cluster reaching towards another label's), and each such check would
-        otherwise build its LP again from the support (~1,000 simplex iterations, ~1 s at 386
-        columns); continued, it takes tens. A pair that already has a kept LP (restored by
-        _restore_lps) keeps that one. Rows only choose the LP's working set: no answer changes.
-        """
-        if not built:
-            return
-        ra, rb = self.member_rows(a), self.member_rows(b)
-        big, piece = (a, rb) if len(ra) >= len(rb) else (b, ra)
-        for cj, dec, urows in built:
-            key = (big, cj) if big < cj else (cj, big)
-            if key in self.lps:
-                continue
-            model = dec.lp
-            blocks = model.prune(dec.blocks)  # at the decision's optimum: compact first
-            crows = self.member_rows(cj)
-            gblocks = [(urows[blk] if onp else crows[blk], onp) for blk, onp in blocks]
-            drop, kept, pos = [], [], 0
-            for rows, onp in gblocks:
-                gone = np.isin(rows, piece) if onp else np.zeros(len(rows), bool)
-                drop.append(pos + np.flatnonzero(gone))
-                pos += len(rows)
-                if not gone.all():
-                    kept.append((rows[~gone], onp))
-            if not any(onp for _, onp in kept) or not model.drop_rows(np.concatenate(drop)):
-                continue
-            mine = urows[dec.support_p]
-            self._add_support(key, np.concatenate([mine[~np.isin(mine, piece)], crows[dec.support_q]]))
-            self._lp_put(key, (big, model, kept))
-            self.stats.lp_kept_after_rejection += 1
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -1361,7 +1133,7 @@ class _Engine:
         with _blas_threads(self.jobs):
             for lab in self.labels:
                 D = self.L[lab]
-                cand = np.flatnonzero(D["cand"])
+                cand = np.flatnonzero(D.cand)
                 if len(cand) >= 2:
                     t0 = time.perf_counter()
                     self._search_batch(lab, cand)
@@ -1374,12 +1146,12 @@ class _Engine:
                 self._clear_heap()
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
             D = self.L[lab]
-            if not D["cand"][s] or D["ver"][s] != ver:
+            if not D.cand[s] or D.ver[s] != ver:
                 continue
-            t = int(D["nn"][s])
+            t = int(D.nn[s])
             if t < 0:
                 continue
-            a, b = int(D["rows"][s]), int(D["rows"][t])
+            a, b = int(D.rows[s]), int(D.rows[t])
             if b in self.rej.get(a, ()):  # cannot happen (NN skips rejected); keep it safe
                 self._nn(lab, s)
                 continue
@@ -1405,31 +1177,31 @@ class _Engine:
         for k in np.unique(lab).tolist():
             m = lab == k
             D = self.L[k]
-            keep[m] = D["cand"][slot[m]] & (D["ver"][slot[m]] == ver[m])
+            keep[m] = D.cand[slot[m]] & (D.ver[slot[m]] == ver[m])
         self.heap = [H[i] for i in np.flatnonzero(keep).tolist()]
         heapq.heapify(self.heap)
-        self.heap_cap = max(_HEAP_MIN, _HEAP_STALE * len(self.heap))
+        self.heap_cap = max(self.tuning.heap_min, self.tuning.heap_stale * len(self.heap))
         self.stats.heap_cleared += 1
 
     def _merge_or_reject(self, lab, s, t):
         D = self.L[lab]
-        a, b = int(D["rows"][s]), int(D["rows"][t])
-        na, nb = D["count"][s], D["count"][t]
-        cU = (na * D["cent"][s] + nb * D["cent"][t]) / (na + nb)
+        a, b = int(D.rows[s]), int(D.rows[t])
+        na, nb = D.count[s], D.count[t]
+        cU = (na * D.cent[s] + nb * D.cent[t]) / (na + nb)
         pcU = cU @ self.proj
         # How far each old centroid moves to the union's: for its sphere and its caches' bounds.
-        ds, dt = (float(np.linalg.norm(cU - D["cent"][x])) for x in (s, t))
-        radU = max(D["rad"][s] + ds, D["rad"][t] + dt)
-        pradU = max(D["prad"][s] + np.linalg.norm(pcU - D["pc"][s]),
-                    D["prad"][t] + np.linalg.norm(pcU - D["pc"][t]))
+        ds, dt = (float(np.linalg.norm(cU - D.cent[x])) for x in (s, t))
+        radU = max(D.rad[s] + ds, D.rad[t] + dt)
+        pradU = max(D.prad[s] + np.linalg.norm(pcU - D.pc[s]),
+                    D.prad[t] + np.linalg.norm(pcU - D.pc[t]))
         exactU = False
         if na + nb <= 2:
             # Two points: exact radius is half their distance.
-            radU = float(np.linalg.norm(D["cent"][s] - D["cent"][t])) * 0.5
-            pradU = float(np.linalg.norm(D["pc"][s] - D["pc"][t])) * 0.5
+            radU = float(np.linalg.norm(D.cent[s] - D.cent[t])) * 0.5
+            pradU = float(np.linalg.norm(D.pc[s] - D.pc[t])) * 0.5
             exactU = True
-        loU = np.minimum(D["lo"][:, s], D["lo"][:, t])
-        hiU = np.maximum(D["hi"][:, s], D["hi"][:, t])
+        loU = np.minimum(D.lo[:, s], D.lo[:, t])
+        hiU = np.maximum(D.hi[:, s], D.hi[:, t])
         ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU,
                                                         loU, hiU)
         if not ok:
@@ -1445,39 +1217,28 @@ class _Engine:
         keep_id = min(a, b)
         # What the caches of s and t tell about the union (read before the merge changes them):
         # (slot, distance its centroid moves to the union's, its last change time).
-        moved = [(s, ds, int(D["chg"][s])), (t, dt, int(D["chg"][t]))]
+        moved = [(s, ds, int(D.chg[s])), (t, dt, int(D.chg[t]))]
         # Members and statistics.
         ma = self.members.pop(a, None) or [np.array([a])]
         mb = self.members.pop(b, None) or [np.array([b])]
         self.members[keep_id] = ma + mb
-        D["cent"][keep_s] = cU
-        D["c32"][keep_s] = cU
-        D["sq"][keep_s] = float(cU @ cU)
-        D["pc"][keep_s] = pcU
-        D["lo"][:, keep_s] = loU
-        D["hi"][:, keep_s] = hiU
-        D["count"][keep_s] = na + nb
-        D["rad"][keep_s] = radU
-        D["prad"][keep_s] = pradU
-        D["exact"][keep_s] = exactU
-        D["alive"][drop_s] = False
-        D["cand"][drop_s] = False
-        D["ver"][drop_s] += 1
-        D["clock"] += 1
-        D["chg"][keep_s] = D["chg"][drop_s] = D["clock"]
+        D.cent[keep_s] = cU
+        D.c32[keep_s] = cU
+        D.sq[keep_s] = float(cU @ cU)
+        D.pc[keep_s] = pcU
+        D.lo[:, keep_s] = loU
+        D.hi[:, keep_s] = hiU
+        D.count[keep_s] = na + nb
+        D.rad[keep_s] = radU
+        D.prad[keep_s] = pradU
+        D.exact[keep_s] = exactU
+        D.alive[drop_s] = False
+        D.cand[drop_s] = False
+        D.ver[drop_s] += 1
+        D.clock += 1
+        D.chg[keep_s] = D.chg[drop_s] = D.clock
         # Planes: the old ones of a and b are stale; the verified new ones replace them.
-        self._plane_drop(a)
-        self._plane_drop(b)
-        for cj, (h, support, lp) in planes.items():
-            self._plane_put(keep_id, cj, h, support, lp)
-        # Clusters that met either part are the union's to check first.
-        wu = self.witness.pop(a, set()) | self.witness.pop(b, set())
-        # Common pairs found with either part stay candidates for the union's.
-        ova, ovb = self.overlap_rows.pop(a, {}), self.overlap_rows.pop(b, {})
-        if ova or ovb:
-            self.overlap_rows[keep_id] = {**ova, **ovb}
-        if wu:
-            self.witness[keep_id] = wu
+        self.certs.merged(a, b, keep_id, planes)
         # Rejections are inherited by the union.
         ra = self.rej.pop(a, set())
         rb = self.rej.pop(b, set())
@@ -1511,21 +1272,21 @@ class _Engine:
         the union and not rejected with it), lower bounds, bands and exact distances so far.
         """
         D = self.L[lab]
-        nn = D["nn"]
-        ok = D["cand"].copy()
+        nn = D.nn
+        ok = D.cand.copy()
         ok[keep_s] = False
         pointed = np.flatnonzero(ok & ((nn == s) | (nn == t)))
         self._renn(lab, pointed.tolist())
         idx, bnd, band, e = found
         if len(idx) == 0:
             return
-        nnd = D["nnd"][idx]
+        nnd = D.nnd[idx]
         near = np.flatnonzero(bnd <= nnd + band)
         if len(near) == 0:
             return
         todo = near[np.isnan(e[near])]
         if len(todo):
-            e[todo] = self._exact(D["cent"], idx[todo], D["cent"][keep_s])
+            e[todo] = self._exact(D.cent, idx[todo], D.cent[keep_s])
         d2 = e[near]
         nnd = nnd[near]
         near = idx[near]
@@ -1542,56 +1303,69 @@ class _Engine:
         the label's heap entries are rebuilt from the current nearest neighbours.
         """
         D = self.L[lab]
-        n = len(D["rows"])
-        live = D["alive"]
+        n = len(D.rows)
+        live = D.alive
         n_live = int(live.sum())
-        if n < _COMPACT_MIN or n_live > n // 2:
+        if n < self.tuning.compact_min or n_live > n // 2:
             return
-        new = np.full(n, -1, np.int64)
-        new[live] = np.arange(n_live)
-        before = np.cumsum(live) - live  # live slots before each slot: its place in the order
-        for key in ("rows", "cent", "c32", "sq", "count", "pc", "prad", "rad", "exact",
-                    "alive", "cand", "nn", "nnd", "chg", "kslot", "kd", "kt", "kthd", "kths"):
-            D[key] = D[key][live].copy()
-        D["lo"], D["hi"] = D["lo"][:, live].copy(), D["hi"][:, live].copy()
-        D["ver"] = np.zeros(n_live, np.int64)
-        nn = D["nn"]
-        has = nn >= 0
-        nn[has] = new[nn[has]]
-        ks = D["kslot"]
-        has = ks >= 0
-        ks[has] = new[ks[has]]  # dead partners become -1 (they were invalid already)
-        kths = D["kths"]
-        # A dead K-th entry keeps its place in the slot order (ties compare slots): it maps to
-        # the number of live slots before it, which is n_live past the last one (so a later
-        # compaction maps position n to the new n_live). -1 (a bound below every slot, from
-        # _union_from_caches) and _NO_SLOT (complete) stay as they are.
-        has = (kths != _NO_SLOT) & (kths >= 0)
-        kths[has] = np.append(before, n_live)[kths[has]]
-        self.loc[D["rows"]] = np.arange(n_live)
+        D.compact()
+        self.loc[D.rows] = np.arange(n_live)
         self.heap = [e for e in self.heap if e[3] != lab]
         heapq.heapify(self.heap)
-        for s_ in np.flatnonzero(D["cand"] & (nn >= 0)).tolist():
+        for s_ in np.flatnonzero(D.cand & (D.nn >= 0)).tolist():
             self._push(lab, s_)
+
+    # -- saved state: each part's own arrays (the file itself: .state) ------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The whole merge state between two decisions, as plain arrays."""
+        from ftprobe.probe.directprobe.state import ragged
+
+        arr = {"loc": self.loc, "stats": np.array(json.dumps(vars(self.stats)))}
+        for lab, slots in self.L.items():
+            arr.update(slots.arrays(f"L{lab}."))
+        arr["members.k"], arr["members.off"], arr["members.v"] = ragged(
+            {k: np.concatenate(m) for k, m in self.members.items()})
+        arr["rej"] = np.array([(a, b) for a, bs in self.rej.items() for b in sorted(bs)],
+                              np.int64).reshape(-1, 2)
+        arr.update(self.certs.arrays())
+        arr["heap.d"] = np.array([e[0] for e in self.heap], np.float64)
+        arr["heap.i"] = np.array([e[1:] for e in self.heap], np.int64).reshape(-1, 5)
+        return arr
+
+    def load_state(self, z) -> None:
+        """Put back what :meth:`state_arrays` saved (an engine built for the same inputs)."""
+        self.loc = z["loc"]
+        for lab in self.L:
+            self.L[lab] = LabelSlots.from_arrays(z, f"L{lab}.")
+        self.stats.__dict__.update(json.loads(str(z["stats"])))
+        k, off, v = z["members.k"], z["members.off"], z["members.v"]
+        self.members = {int(k[i]): [v[off[i] : off[i + 1]]] for i in range(len(k))}
+        self.rej = {}
+        for a, b in z["rej"].tolist():
+            self.rej.setdefault(a, set()).add(b)
+        self.certs.load(z)
+        self.heap = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(), strict=True)]
 
     def clusters(self) -> dict[int, np.ndarray]:
         out = {}
         for lab in self.labels:
             D = self.L[lab]
-            for s in np.flatnonzero(D["alive"]):
-                cid = int(D["rows"][s])
+            for s in np.flatnonzero(D.alive):
+                cid = int(D.rows[s])
                 out[cid] = self.member_rows(cid)
         return out
 
 
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
                          tol: float = 1e-6, progress: bool = False, jobs: int = 1,
-                         state_path=None, save_every: float = 600.0):
+                         state_path=None, save_every: float = 600.0,
+                         tuning: Tuning = DEFAULT_TUNING):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
     processes for the label-pair phase and BLAS threads for the initial nearest-partner
-    searches (the merge phase is sequential by definition).
+    searches (the merge phase is sequential by definition). ``tuning``: the engine's caps and
+    switches (:class:`.tuning.Tuning`; the answer does not depend on them).
 
     ``state_path``: a file where the merge phase's progress is saved (after its first searches,
     then every ``save_every`` seconds of work, between two decisions; see :mod:`.state`). If
@@ -1625,7 +1399,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
         conflict = saved.conflict
     else:
         bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
-        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs)
+        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs,
+                                   tuning)
         if bar:
             bar.close()
         stats.seconds["label_pairs"] = time.perf_counter() - t1
@@ -1653,7 +1428,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                 saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
                 done["saved_at"] = time.perf_counter()
 
-        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs)
+        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
+                      tuning=tuning)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:

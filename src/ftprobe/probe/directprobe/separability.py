@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ftprobe.probe.directprobe.hull import most_violated
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 # Slack totals below this are "zero" (separable); a real overlap costs at least 2.
 _OBJ_ZERO = 1e-6
@@ -222,44 +223,8 @@ def _full(P, Q, wmax, rounds):
     return SeparationResult(False, None, rounds + 1)
 
 
-def affinely_independent(Z: np.ndarray, rtol: float = 1e-7) -> bool:
-    """True if the rows of Z are (robustly) affinely independent.
-
-    Then any split of them into two sets has disjoint hulls (a common point would be an affine
-    dependence), so no LP is needed. Near-dependent sets return False and go to the LP.
-    """
-    n, d = Z.shape
-    if n <= 1:
-        return True
-    if n - 1 > d:
-        return False
-    M = Z[1:] - Z[0]
-    s = np.linalg.svd(M, compute_uv=False)
-    return bool(s[-1] > rtol * max(s[0], 1e-300))
-
-
-def balls_disjoint(c1, r1, c2, r2) -> np.ndarray | bool:
-    """Bounding-sphere certificate: ||c1 - c2|| > r1 + r2 proves the hulls disjoint."""
-    diff = np.asarray(c1) - np.asarray(c2)
-    d = np.sqrt(np.einsum("...i,...i->...", diff, diff))
-    return d > (np.asarray(r1) + np.asarray(r2)) * (1 + 1e-12) + 1e-12
-
-
 # -- tolerance-aware decision for pairs the nearest-point solver does not settle quickly -------
-
-_DEC_INIT = 64  # points per side nearest the current plane in the first working set
-_DEC_ADD = 128  # violators added per side and round
-_DEC_ROUNDS = 60
-_DEC_KEEP = 32  # points per side nearest a verified plane, kept as the pair's support
-_DEC_ITER_PER_ROW = 10  # simplex iteration limit per re-solve: this x (rows + columns) + base
-_DEC_ITER_BASE = 2000
-_DEC_LP_ROWS_PER_COL = 2  # an LP kept for continuation is pruned to at most this x its columns
-# A continued LP whose new points lie beyond the kept plane by more than this x its margin
-# runs with Devex pricing (see decide_distance).
-_DEVEX_DEPTH = 100.0
-_DEVEX_ITERS = 100  # ... for at most this many iterations of its first re-solve
-# Candidate points (both sides) of the NNLS overlap probe that follows an unfinished Devex run.
-_PROBE_POINTS = 1544
+# (its caps and working-set sizes are fields of tuning.Tuning: lp_*, devex_*, probe_points)
 
 
 @dataclass
@@ -333,18 +298,20 @@ def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndar
     return (xa @ P[sp] / xa.sum(), xb @ Q[sq] / xb.sum(), sp[xa > 0], sq[xb > 0])
 
 
-def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, tol: float):
+def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, tol: float,
+                max_points: int = DEFAULT_TUNING.probe_points):
     """An overlap certificate from candidates: the pair (zp in conv(P[sp]), zq in conv(Q[sq]))
     that NNLS puts closest, if within ``tol`` in L2, as (zp, zq, up, uq) with the indices of the
-    points it uses; else None (also beyond ``_PROBE_POINTS`` candidates)."""
-    found = _nnls_common_point(P, Q, sp, sq, cap=_PROBE_POINTS)
+    points it uses; else None (also beyond ``max_points`` candidates)."""
+    found = _nnls_common_point(P, Q, sp, sq, cap=max_points)
     if found is None or float(np.linalg.norm(found[0] - found[1])) > tol:
         return None
     return found
 
 
 def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=None,
-                direction: np.ndarray | None = None, rounds: int = 12):
+                direction: np.ndarray | None = None, rounds: int = 12,
+                max_points: int = DEFAULT_TUNING.probe_points):
     """Hull distance against tol by non-negative least squares on working sets, for pairs the
     nearest-point solver left stalled: (True, (w, lo, hi)) with a unit normal verified on all
     points to separate by more than tol, (False, None) with two explicit hull points within tol
@@ -369,7 +336,7 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
             mask[np.asarray(seed)] = True
     for _ in range(rounds):
         found = _nnls_common_point(P, Q, np.flatnonzero(inp), np.flatnonzero(inq),
-                                   cap=_PROBE_POINTS)
+                                   cap=max_points)
         if found is None:
             return None
         zp, zq = found[0], found[1]
@@ -391,7 +358,7 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
     return None
 
 
-def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
+def _overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_points):
     """An overlap certificate without the LP, for a continued decision whose new points lie
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
     not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
@@ -401,14 +368,14 @@ def _overlap_probe(P, Q, tol, blocks, vp0, vq0):
     rows_p = np.unique(np.concatenate([blk for blk, onp in blocks if onp] + [np.zeros(0, np.int64)]))
     rows_q = np.unique(np.concatenate([blk for blk, onp in blocks if not onp]
                                       + [np.zeros(0, np.int64)]))
-    room = (_PROBE_POINTS - len(rows_p) - len(rows_q)) // 2
+    room = (max_points - len(rows_p) - len(rows_q)) // 2
     if room <= 0:
         return None
     near_p = np.argpartition(vp0, room - 1)[:room] if room < len(P) else np.arange(len(P))
     near_q = np.argpartition(-vq0, room - 1)[:room] if room < len(Q) else np.arange(len(Q))
     sp = np.union1d(rows_p, near_p)
     sq = np.union1d(rows_q, near_q)
-    found = common_pair(P, Q, sp, sq, tol)
+    found = common_pair(P, Q, sp, sq, tol, max_points)
     if found is None:
         return None
     zp, zq, up, uq = found
@@ -431,8 +398,9 @@ class _MarginLP:
     against ~0.75 s for building the LP again from a few seeds.
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, tuning: Tuning = DEFAULT_TUNING):
         self.dim = dim
+        self.tuning = tuning  # its iteration limits and pruning (lp_iter_*, devex_iters, ...)
         self.h = self._new_model()
         self.optimum = None  # (t, w, b) of the last optimal solve, for continuing decisions
         self.frozen_basis = None  # (column statuses, row statuses) as int8 while frozen
@@ -454,11 +422,13 @@ class _MarginLP:
         return h
 
     @classmethod
-    def from_frozen_state(cls, dim: int, n_rows: int, basis, optimum) -> _MarginLP:
+    def from_frozen_state(cls, dim: int, n_rows: int, basis, optimum,
+                          tuning: Tuning = DEFAULT_TUNING) -> _MarginLP:
         """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
         row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
         lp = cls.__new__(cls)
         lp.dim, lp.h, lp.optimum, lp.devex, lp.paused = dim, None, optimum, False, False
+        lp.tuning = tuning
         lp.frozen_basis, lp.frozen_rows = basis, n_rows
         return lp
 
@@ -556,7 +526,7 @@ class _MarginLP:
 
     def prune(self, blocks: list) -> list:
         """Delete the rows farthest from the optimal plane until at most
-        ``_DEC_LP_ROWS_PER_COL`` x columns are left; return ``blocks`` (index blocks in row
+        ``tuning.lp_rows_per_col`` x columns are left; return ``blocks`` (index blocks in row
         order) without them. Call it on an LP at its optimum, when it is kept for continuation.
 
         Only rows clearly off their bound go: those are basic (a nonbasic row sits at its bound
@@ -570,7 +540,7 @@ class _MarginLP:
         if h is None:  # frozen: pruned when it was kept, unchanged since
             return blocks
         n = h.getNumRow()
-        keep = _DEC_LP_ROWS_PER_COL * (self.dim + 2)
+        keep = self.tuning.lp_rows_per_col * (self.dim + 2)
         if n <= keep:
             return blocks
         sol = h.getSolution()
@@ -633,12 +603,13 @@ class _MarginLP:
             h.run()
 
         self.paused = False
-        limit = int(_DEC_ITER_PER_ROW * (h.getNumRow() + h.getNumCol()) + _DEC_ITER_BASE)
+        tn = self.tuning
+        limit = int(tn.lp_iter_per_row * (h.getNumRow() + h.getNumCol()) + tn.lp_iter_base)
         if self.devex:
             # Devex for a short run only: a re-solve that needs many iterations converges in
             # far fewer with steepest edge, so it goes on with that (from where Devex stopped).
             self.devex = False
-            run(1, min(limit, _DEVEX_ITERS))
+            run(1, min(limit, tn.devex_iters))
             limit -= h.getInfo().simplex_iteration_count
             if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
                 if pause:
@@ -789,19 +760,20 @@ def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float):
     return None
 
 
-def _margin_violators(vp, vq, b, t, skip_p, skip_q):
+def _margin_violators(vp, vq, b, t, skip_p, skip_q, n_add):
     """Points outside the working sets (``skip_p``, ``skip_q``) that violate the margin ``t``
-    of the plane with projections ``vp``, ``vq`` and offset ``b``: the ``_DEC_ADD`` worst per
+    of the plane with projections ``vp``, ``vq`` and offset ``b``: the ``n_add`` worst per
     side, as indices into P and Q."""
     eps = 1e-9 * max(1.0, abs(t))
     badp = np.flatnonzero((vp + b < t - eps) & ~skip_p)
     badq = np.flatnonzero((vq + b > -t + eps) & ~skip_q)
-    return most_violated(badp, vp[badp], _DEC_ADD), most_violated(badq, -vq[badq], _DEC_ADD)
+    return most_violated(badp, vp[badp], n_add), most_violated(badq, -vq[badq], n_add)
 
 
 def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                     seed_p: np.ndarray | None = None, seed_q: np.ndarray | None = None,
-                    direction: np.ndarray | None = None, warm=None) -> Decision:
+                    direction: np.ndarray | None = None, warm=None,
+                    tuning: Tuning = DEFAULT_TUNING) -> Decision:
     """Decide hull distance > ``tol`` with a max-margin LP on HiGHS and constraint generation.
 
     The LP (:class:`_MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
@@ -824,7 +796,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     ``warm = (lp, blocks)`` continues an earlier decision's LP instead (its rows re-indexed into
     this P and Q by the caller): every earlier row is still a valid constraint, HiGHS restarts
     from the earlier optimal basis, and only the new violators are added (those of the kept
-    optimum already before the first solve). When a new point lies more than ``_DEVEX_DEPTH``
+    optimum already before the first solve). When a new point lies more than ``devex_depth``
     margins past the kept plane, the pair most likely meets: the first re-solve starts with
     Devex pricing, and if that short run does not finish, :func:`_overlap_probe` looks for the
     common pair by NNLS before the LP goes on.
@@ -842,13 +814,15 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     if seed_q is not None:
         inQ[np.asarray(seed_q, np.int64)] = True
     sp, sq = P @ d, Q @ d
-    k = min(_DEC_INIT, len(P))
+    tn = tuning
+    k = min(tn.lp_first_rows, len(P))
     inP[np.argpartition(sp, k - 1)[:k] if k < len(P) else slice(None)] = True
-    k = min(_DEC_INIT, len(Q))
+    k = min(tn.lp_first_rows, len(Q))
     inQ[np.argpartition(-sq, k - 1)[:k] if k < len(Q) else slice(None)] = True
     probe = None  # the kept plane's projections, when an overlap probe may pay (see below)
     if warm is not None:
         lp, old_blocks = warm
+        lp.tuning = tn  # this decision's limits govern the LP it continues
         lp.devex = False
         blocks = [(np.asarray(blk, np.int64), onp) for blk, onp in old_blocks]
         if lp.frozen:
@@ -864,7 +838,8 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             # without them would keep that optimum (0 iterations) and only then find them.
             t0, w0, b0 = lp.optimum
             vp0, vq0 = P @ w0, Q @ w0
-            badp, badq = _margin_violators(vp0, vq0, b0, t0, inP | had_p, inQ | had_q)
+            badp, badq = _margin_violators(vp0, vq0, b0, t0, inP | had_p, inQ | had_q,
+                                           tn.lp_add_rows)
             inP[badp] = True
             inQ[badq] = True
         new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
@@ -875,7 +850,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             # basis per row, as costly as the factorisation) are not worth it.
             depth = min(float((vp0[new_p] + b0).min()) if len(new_p) else 0.0,
                         float(-(vq0[new_q] + b0).max()) if len(new_q) else 0.0)
-            lp.devex = depth < -_DEVEX_DEPTH * t0
+            lp.devex = depth < -tn.devex_depth * t0
             if lp.devex:
                 probe = (vp0, vq0)
         inP |= had_p
@@ -885,16 +860,16 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                 lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
                 blocks.append((blk, onp))
     else:
-        lp = _MarginLP(dim)
+        lp = _MarginLP(dim, tn)
         blocks = [(np.flatnonzero(inP), True), (np.flatnonzero(inQ), False)]
         for blk, onp in blocks:
             lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
-    for rounds in range(1, _DEC_ROUNDS + 1):
+    for rounds in range(1, tn.lp_rounds + 1):
         res = lp.solve(pause=probe is not None)
         if lp.paused:
             # Deep violators and no optimum after the short Devex run: the pair most likely
             # meets but the LP may need thousands of iterations to show it.
-            dec = _overlap_probe(P, Q, tol, blocks, *probe)
+            dec = _overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
             if dec is not None:
                 dec.lp, dec.blocks = lp, blocks
                 return dec
@@ -925,7 +900,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         lo, hi = float(vp.min()), float(vq.max())
         nw = float(np.linalg.norm(w))
         if nw > 0 and (lo - hi) / nw > tol:
-            k_p, k_q = min(_DEC_KEEP, len(P)), min(_DEC_KEEP, len(Q))
+            k_p, k_q = min(tn.lp_support_rows, len(P)), min(tn.lp_support_rows, len(Q))
             near_p = np.argpartition(vp, k_p - 1)[:k_p] if k_p < len(P) else np.arange(len(P))
             near_q = np.argpartition(-vq, k_q - 1)[:k_q] if k_q < len(Q) else np.arange(len(Q))
             return Decision(True, w=w / nw, lo=lo / nw, hi=hi / nw, rounds=rounds,
@@ -933,7 +908,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                             support_q=np.union1d(np.flatnonzero(bq > 0), near_q),
                             lp=lp, blocks=blocks)
         # Violators of the working-set margin join the working set.
-        badp, badq = _margin_violators(vp, vq, b0, t, inP, inQ)
+        badp, badq = _margin_violators(vp, vq, b0, t, inP, inQ, tn.lp_add_rows)
         if len(badp) == 0 and len(badq) == 0:
             # In the band between L1 and L2 readings; the working set goes back as a first
             # working set for the exact solver.
@@ -943,4 +918,4 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         lp.add(P[badp], 1.0)
         lp.add(Q[badq], -1.0)
         blocks += [(badp, True), (badq, False)]
-    return Decision(None, rounds=_DEC_ROUNDS)
+    return Decision(None, rounds=tn.lp_rounds)

@@ -1,0 +1,109 @@
+"""One label's current clusters in the merge engine, as slots of plain arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+NO_SLOT = np.iinfo(np.int64).max  # a cache's K-th entry when the cache is complete
+
+
+@dataclass(eq=False)
+class LabelSlots:
+    """The clusters of one label, one slot each (arrays indexed by slot), and their caches.
+
+    Assumes: slot order is row order (a slot's ``rows`` entry is its cluster's representative,
+    the smallest row), which the merge order's tie rule compares; a merge keeps the slot of
+    the smaller representative and kills the other. Guarantees: :meth:`compact` keeps that
+    order, so no decision depends on when slots are compacted. Cluster geometry (centroid,
+    spheres, slab ranges) is exact or a valid bound for every live slot.
+    """
+
+    rows: np.ndarray  # int64 [S]: representative row of each slot's cluster
+    cent: np.ndarray  # float64 [S, D]: centroids
+    c32: np.ndarray  # float32 [S, D]: the centroids rounded, for screening only
+    count: np.ndarray  # float64 [S]: points per cluster
+    sq: np.ndarray  # float64 [S]: squared norm of each centroid
+    pc: np.ndarray  # float64 [S, P]: centroids on the PCA axes
+    # Per cluster, min and max projection on each slab direction (exact, merged by min/max);
+    # [directions, slots], so one direction is one contiguous row.
+    lo: np.ndarray
+    hi: np.ndarray
+    prad: np.ndarray  # float64 [S]: sphere radius in the PCA projection (a bound unless exact)
+    rad: np.ndarray  # float64 [S]: sphere radius (a bound unless exact)
+    exact: np.ndarray  # bool [S]: the radii are exact
+    alive: np.ndarray  # bool [S]: a current cluster (frozen ones included)
+    cand: np.ndarray  # bool [S]: may still take part in a merge
+    nn: np.ndarray  # int64 [S]: slot of the nearest candidate partner (-1: none)
+    nnd: np.ndarray  # float64 [S]: its exact squared centroid distance
+    ver: np.ndarray  # int64 [S]: version of the slot's heap entry (older ones are stale)
+    # Nearest-partner caches (see the merge order's lookups): label time of each slot's last
+    # centroid change, and per slot its K nearest valid partners at its last full search
+    # (time kt; -1: none), with the K-th entry's (distance, slot) (inf, NO_SLOT: complete).
+    chg: np.ndarray
+    kslot: np.ndarray
+    kd: np.ndarray
+    kt: np.ndarray
+    kthd: np.ndarray
+    kths: np.ndarray
+    clock: int = 0  # label time: merges of this label so far
+
+    @classmethod
+    def singletons(cls, X: np.ndarray, rows: np.ndarray, frozen: np.ndarray, proj: np.ndarray,
+                   slab_dirs: np.ndarray, nn_cache: int) -> LabelSlots:
+        """One slot per row of ``rows`` (sorted), before any merge; ``frozen`` rows (shared
+        with another label) are never candidates."""
+        rows = np.sort(rows)
+        n = len(rows)
+        C = X[rows].copy()
+        return cls(
+            rows=rows, cent=C, c32=C.astype(np.float32), count=np.ones(n),
+            sq=np.einsum("ij,ij->i", C, C), pc=C @ proj,
+            lo=(C @ slab_dirs).T.copy(), hi=(C @ slab_dirs).T.copy(),
+            prad=np.zeros(n), rad=np.zeros(n), exact=np.ones(n, bool),
+            alive=np.ones(n, bool), cand=~frozen[rows],
+            nn=np.full(n, -1, np.int64), nnd=np.full(n, np.inf), ver=np.zeros(n, np.int64),
+            chg=np.zeros(n, np.int64), kslot=np.full((n, nn_cache), -1, np.int64),
+            kd=np.full((n, nn_cache), np.inf), kt=np.full(n, -1, np.int64),
+            kthd=np.full(n, np.inf), kths=np.full(n, NO_SLOT, np.int64),
+        )
+
+    def compact(self) -> None:
+        """Drop the dead slots, renumbering the live ones in the same (row) order; partners
+        and cache entries follow their slots, dead ones become -1; heap versions restart."""
+        live = self.alive
+        n, n_live = len(live), int(live.sum())
+        new = np.full(n, -1, np.int64)
+        new[live] = np.arange(n_live)
+        before = np.cumsum(live) - live  # live slots before each slot: its place in the order
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("lo", "hi"):
+                setattr(self, f.name, v[:, live].copy())
+            elif isinstance(v, np.ndarray):
+                setattr(self, f.name, v[live].copy())
+        self.ver = np.zeros(n_live, np.int64)
+        has = self.nn >= 0
+        self.nn[has] = new[self.nn[has]]
+        ks = self.kslot
+        has = ks >= 0
+        ks[has] = new[ks[has]]  # dead partners become -1 (they were invalid already)
+        # A dead K-th entry keeps its place in the slot order (ties compare slots): it maps to
+        # the number of live slots before it, which is n_live past the last one (so a later
+        # compaction maps position n to the new n_live). -1 (a bound below every slot, from
+        # the union's cache search) and NO_SLOT (complete) stay as they are.
+        kths = self.kths
+        has = (kths != NO_SLOT) & (kths >= 0)
+        kths[has] = np.append(before, n_live)[kths[has]]
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """Every field as a plain array named ``prefix + field`` (for a saved state)."""
+        return {prefix + f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, z, prefix: str) -> LabelSlots:
+        """The slots :meth:`arrays` wrote (``z``: a mapping such as an opened ``.npz``)."""
+        values = {f.name: z[prefix + f.name] for f in fields(cls)}
+        values["clock"] = int(values["clock"])
+        return cls(**values)

@@ -1,0 +1,119 @@
+"""Every cap, threshold and switch of the DirectProbe engine, in one typed object.
+
+None of these changes an answer: each one only chooses how a decision is reached (which
+certificate is tried, how big a working set starts, how much is kept for later), and every
+decision is still certified exactly (see docs/directprobe.md). The defaults are what the
+benchmarks in bench/directprobe/RESULTS.md were measured with. Tests pass another ``Tuning``
+to drive the engine down paths real data reaches only at scale (a Wolfe cap of one iteration
+sends every check to the LP, compaction of tiny labels, ...).
+
+>>> DirectProbe(tuning=Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0)).fit(X, y)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Caps, thresholds and switches of the DirectProbe engine (answers do not depend on them).
+
+    Merge order and nearest partners:
+
+    - ``proj_dims``: PCA axes of the projected spheres and of the partner searches' first
+      lower bounds; 16 prune most candidates at a fraction of D = 384 dimensions.
+    - ``nn_cache``: nearest partners cached per cluster; 16 settle ~90 % of re-searches after a
+      merge without a pass over the label.
+    - ``compact_min``: labels with fewer slots are never compacted (renumbering costs more than
+      the dead slots it saves below ~2k).
+    - ``heap_min``, ``heap_stale``: the merge heap is cleared of stale entries once it holds
+      more than ``heap_min`` entries and ``heap_stale`` x those valid after the last clearing
+      (late in the full EWT set stale entries outnumbered valid ones 30 to 1, most of a GiB).
+
+    The decision cascade:
+
+    - ``wolfe_cap_min``, ``wolfe_cap_per_dim``: Wolfe iterations (the larger of the two, the
+      second per dimension) before an undecided pair goes to the LP decision; Wolfe crawls
+      when hulls nearly touch in many dimensions, and 200 iterations decide almost all others.
+    - ``plane_block``: entries of one [points x planes] product when cached planes are
+      verified (bounds the memory of one product at ~32 MB).
+    - ``turn_kept_planes``: turn a kept LP optimum in a 2-D pencil to take in a grown union
+      (``separability.pivoted_plane``, ~15 ms instead of ~0.2 s of HiGHS) before continuing it.
+    - ``subspace_planes``: ... else a max-margin LP over a few directions
+      (``separability.subspace_plane``, ~10 ms).
+    - ``recall_overlaps``, ``recall_piece``: a union whose part met a cluster before is first
+      tested by NNLS over that common pair's points, when the smaller part has at most
+      ``recall_piece`` points (~40 ms instead of ~0.3 s of a thawed LP).
+    - ``seed_piece``: a cold LP started from a pair's support also takes the union's smaller
+      part when it has at most this many points (0: never); the piece is what may break it.
+
+    Remembered LPs:
+
+    - ``warm_lps``, ``warm_lp_rows``: kept LPs held live in HiGHS (HiGHS holds ~35 KB per row
+      of 386 dense columns, so 64 LPs of 3,000 rows would be 6 GB); beyond them the least
+      recently kept are frozen (basis only, rebuilt when continued).
+    - ``kept_lps``: LPs kept at all, live or frozen (~1 byte per row when frozen).
+    - ``lp_rows_per_col``: a kept LP is pruned to at most this x its columns (its optimum rests
+      on at most as many rows as columns; every HiGHS run pays for every row).
+
+    The LP decision (``separability.decide_distance``):
+
+    - ``lp_first_rows``, ``lp_add_rows``, ``lp_rounds``: points per side in the first working
+      set, violators added per side and round, rounds before giving up (undecided: the
+      uncapped nearest-point solver decides).
+    - ``lp_support_rows``: points per side nearest a verified plane kept as the pair's support.
+    - ``lp_iter_per_row``, ``lp_iter_base``: simplex iteration limit per re-solve,
+      ``per_row`` x (rows + columns) + ``base`` (an LP whose optimum sits on shared points was
+      seen to stall for minutes; hitting the limit means "undecided", never an answer).
+    - ``devex_depth``, ``devex_iters``: a continued LP whose new points lie beyond its kept
+      plane by more than ``devex_depth`` x its margin starts with Devex pricing for at most
+      ``devex_iters`` iterations (such pairs almost always meet, which Devex shows fast).
+    - ``probe_points``: candidates (both sides) of an NNLS overlap probe; beyond it NNLS is
+      slower than the LP it would save.
+    """
+
+    proj_dims: int = 16
+    nn_cache: int = 16
+    compact_min: int = 2048
+    heap_min: int = 1 << 20
+    heap_stale: int = 4
+    wolfe_cap_min: int = 200
+    wolfe_cap_per_dim: int = 1
+    plane_block: int = 4_000_000
+    turn_kept_planes: bool = True
+    subspace_planes: bool = True
+    recall_overlaps: bool = True
+    recall_piece: int = 128
+    seed_piece: int = 64
+    warm_lps: int = 64
+    warm_lp_rows: int = 30_000
+    kept_lps: int = 20_000
+    lp_rows_per_col: int = 2
+    lp_first_rows: int = 64
+    lp_add_rows: int = 128
+    lp_rounds: int = 60
+    lp_support_rows: int = 32
+    lp_iter_per_row: int = 10
+    lp_iter_base: int = 2000
+    devex_depth: float = 100.0
+    devex_iters: int = 100
+    probe_points: int = 1544
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool):
+                continue
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Tuning.{name} must be a non-negative number, got {value!r}")
+        for name in ("proj_dims", "nn_cache", "lp_first_rows", "lp_add_rows", "lp_rounds",
+                     "lp_support_rows", "plane_block"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Tuning.{name} must be at least 1, got {getattr(self, name)!r}")
+
+    def wolfe_cap(self, dim: int) -> int:
+        """Wolfe iterations allowed before the LP decision, for points of ``dim`` dimensions."""
+        return max(self.wolfe_cap_min, self.wolfe_cap_per_dim * dim)
+
+
+DEFAULT_TUNING = Tuning()
