@@ -23,7 +23,8 @@ from ftprobe.probe.directprobe.measures import (
     spread,
     upper_triangle,
 )
-from ftprobe.probe.directprobe.predict import nearest_hull
+from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
+from ftprobe.probe.directprobe.progress import bar
 
 __all__ = ["DirectProbe", "pearson_similarity"]
 
@@ -40,20 +41,24 @@ class DirectProbe:
     tol: hulls closer than ``tol`` (in units of the data's RMS norm after centring) count as
         meeting; default 1e-6.
     random_state: unused by the exact algorithm (kept for a scikit-learn-like signature).
-    progress: show progress bars on long runs.
+    progress: show progress bars on long runs (fit, distances, prediction; on stderr).
     jobs: processes for the label-pair phase (forked; 1 = in this process), and BLAS threads
         for the merge phase's initial nearest-partner searches (large matrix products). The
         merge phase is one global sequence and stays in this process; the answer is the same
         for any value.
+    device: where nearest-hull prediction computes its bounds ("auto": a CUDA GPU when one
+        is present); the predictions do not depend on it.
     """
 
     def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
-                 random_state: int | None = 0, progress: bool = False, jobs: int = 1):
+                 random_state: int | None = 0, progress: bool = False, jobs: int = 1,
+                 device: str = "auto"):
         self.min_cluster_size = int(min_cluster_size)
         self.tol = DEFAULT_TOL if tol is None else float(tol)
         self.random_state = random_state
         self.progress = progress
         self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
+        self.device = device
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y, n_labels: int | None = None, *, state_path=None,
@@ -184,8 +189,14 @@ class DirectProbe:
             raise ValueError(f"expected vectors of dimension {self._X.shape[1]}")
         if not np.isfinite(X).all():
             raise ValueError("test vectors contain NaN or inf")
-        idx, _ = nearest_hull(X, self._groups, self._cent, self._rad)
-        return idx
+        pbar = bar(self.progress, len(X), "nearest hull", "pt")
+        res = nearest_hull_batched(X, self._groups,
+                                   NearestHullSettings(device=self.device),
+                                   progress=pbar.update if pbar else None)
+        if pbar:
+            pbar.close()
+        self.predict_stats_ = res
+        return res.cluster
 
     def score(self, X, y) -> float:
         """DirectProbe accuracy: fraction of rows whose nearest hull has their label."""
