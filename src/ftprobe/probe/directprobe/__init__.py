@@ -18,8 +18,9 @@ import numpy as np
 
 from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
 from ftprobe.probe.directprobe.measures import (
-    cluster_hull_distance,
     label_distance_matrix,
+    pair_distance,
+    pair_distances,
     spread,
     upper_triangle,
 )
@@ -114,14 +115,22 @@ class DirectProbe:
         key = (min(i, j), max(i, j))
         d = self._dist_cache.get(key)
         if d is None:
-            ci, cj = self._cent[key[0]], self._cent[key[1]]
-            scale = float(np.sqrt((self._X.std(0) ** 2).sum())) or 1.0
-            gi, gj = self._groups[key[0]], self._groups[key[1]]
-            # Centre on the pair for numerics; distances are translation invariant.
-            mid = 0.5 * (ci + cj)
-            d = cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale) * scale
-            self._dist_cache[key] = d
+            d = self._dist_cache[key] = pair_distance(
+                self._groups[key[0]], self._groups[key[1]], self._scale())
         return d
+
+    def _scale(self) -> float:
+        return float(np.sqrt((self._X.std(0) ** 2).sum())) or 1.0
+
+    def _fill_distances(self, pairs: list[tuple[int, int]]) -> None:
+        """Solve the pairs not cached yet, all at once (``jobs`` processes, progress bar)."""
+        todo = sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j} - set(self._dist_cache))
+        pbar = bar(self.progress, len(todo), "hull distances", "pair")
+        d = pair_distances(self._groups, todo, self._scale(), jobs=self.jobs,
+                           progress=pbar.update if pbar else None)
+        if pbar:
+            pbar.close()
+        self._dist_cache.update(zip(todo, d.tolist(), strict=True))
 
     @property
     def cluster_distances_(self) -> np.ndarray:
@@ -130,6 +139,7 @@ class DirectProbe:
         if self._cdist is None:
             C = self.n_clusters_
             M = np.zeros((C, C))
+            self._fill_distances([(i, j) for i in range(C) for j in range(i + 1, C)])
             for i in range(C):
                 for j in range(i + 1, C):
                     M[i, j] = M[j, i] = self.cluster_distance(i, j)
@@ -150,6 +160,8 @@ class DirectProbe:
         C = self.n_clusters_
         M = np.zeros((C, C))
         idx = np.flatnonzero(keep)
+        self._fill_distances([(int(a), int(b)) for a in idx for b in idx
+                              if a < b and self.cluster_label_[a] != self.cluster_label_[b]])
         for a in idx:
             for b in idx:
                 if a < b and self.cluster_label_[a] != self.cluster_label_[b]:
