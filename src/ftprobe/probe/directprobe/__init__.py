@@ -18,12 +18,14 @@ import numpy as np
 
 from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
 from ftprobe.probe.directprobe.measures import (
-    cluster_hull_distance,
     label_distance_matrix,
+    pair_distance,
+    pair_distances,
     spread,
     upper_triangle,
 )
-from ftprobe.probe.directprobe.predict import nearest_hull
+from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
+from ftprobe.probe.directprobe.progress import bar
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 __all__ = ["DirectProbe", "Tuning", "pearson_similarity"]
@@ -40,22 +42,26 @@ class DirectProbe:
         analysis (label distances, min distances), as the reference does with 5.
     tol: hulls closer than ``tol`` (in units of the data's RMS norm after centring) count as
         meeting; default 1e-6.
-    progress: show progress bars on long runs.
+    progress: show progress bars on long runs (fit, distances, prediction; on stderr).
     jobs: processes for the label-pair phase (forked; 1 = in this process), and BLAS threads
         for the merge phase's initial nearest-partner searches (large matrix products). The
         merge phase is one global sequence and stays in this process; the answer is the same
         for any value.
     tuning: the engine's caps, thresholds and switches (:class:`Tuning`); none changes the
         answer, only how each decision is reached.
+    device: where nearest-hull prediction computes its bounds ("auto": a CUDA GPU when one
+        is present); the predictions do not depend on it.
     """
 
     def __init__(self, min_cluster_size: int = 5, tol: float | None = None,
-                 progress: bool = False, jobs: int = 1, tuning: Tuning = DEFAULT_TUNING):
+                 progress: bool = False, jobs: int = 1, tuning: Tuning = DEFAULT_TUNING,
+                 device: str = "auto"):
         self.min_cluster_size = int(min_cluster_size)
         self.tol = DEFAULT_TOL if tol is None else float(tol)
         self.progress = progress
         self.tuning = tuning
         self.jobs = int(jobs)  # cores to use where work splits (same answer for any value)
+        self.device = device
 
     def __repr__(self) -> str:
         head = f"DirectProbe(min_cluster_size={self.min_cluster_size}, tol={self.tol:g}, jobs={self.jobs})"
@@ -118,14 +124,22 @@ class DirectProbe:
         key = (min(i, j), max(i, j))
         d = self._dist_cache.get(key)
         if d is None:
-            ci, cj = self._cent[key[0]], self._cent[key[1]]
-            scale = float(np.sqrt((self._X.std(0) ** 2).sum())) or 1.0
-            gi, gj = self._groups[key[0]], self._groups[key[1]]
-            # Centre on the pair for numerics; distances are translation invariant.
-            mid = 0.5 * (ci + cj)
-            d = cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale) * scale
-            self._dist_cache[key] = d
+            d = self._dist_cache[key] = pair_distance(
+                self._groups[key[0]], self._groups[key[1]], self._scale())
         return d
+
+    def _scale(self) -> float:
+        return float(np.sqrt((self._X.std(0) ** 2).sum())) or 1.0
+
+    def _fill_distances(self, pairs: list[tuple[int, int]]) -> None:
+        """Solve the pairs not cached yet, all at once (``jobs`` processes, progress bar)."""
+        todo = sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j} - set(self._dist_cache))
+        pbar = bar(self.progress, len(todo), "hull distances", "pair")
+        d = pair_distances(self._groups, todo, self._scale(), jobs=self.jobs,
+                           progress=pbar.update if pbar else None)
+        if pbar:
+            pbar.close()
+        self._dist_cache.update(zip(todo, d.tolist(), strict=True))
 
     @property
     def cluster_distances_(self) -> np.ndarray:
@@ -134,6 +148,7 @@ class DirectProbe:
         if self._cdist is None:
             C = self.n_clusters_
             M = np.zeros((C, C))
+            self._fill_distances([(i, j) for i in range(C) for j in range(i + 1, C)])
             for i in range(C):
                 for j in range(i + 1, C):
                     M[i, j] = M[j, i] = self.cluster_distance(i, j)
@@ -154,6 +169,8 @@ class DirectProbe:
         C = self.n_clusters_
         M = np.zeros((C, C))
         idx = np.flatnonzero(keep)
+        self._fill_distances([(int(a), int(b)) for a in idx for b in idx
+                              if a < b and self.cluster_label_[a] != self.cluster_label_[b]])
         for a in idx:
             for b in idx:
                 if a < b and self.cluster_label_[a] != self.cluster_label_[b]:
@@ -193,8 +210,14 @@ class DirectProbe:
             raise ValueError(f"expected vectors of dimension {self._X.shape[1]}")
         if not np.isfinite(X).all():
             raise ValueError("test vectors contain NaN or inf")
-        idx, _ = nearest_hull(X, self._groups, self._cent, self._rad)
-        return idx
+        pbar = bar(self.progress, len(X), "nearest hull", "pt")
+        res = nearest_hull_batched(X, self._groups,
+                                   NearestHullSettings(device=self.device),
+                                   progress=pbar.update if pbar else None)
+        if pbar:
+            pbar.close()
+        self.predict_stats_ = res
+        return res.cluster
 
     def score(self, X, y) -> float:
         """DirectProbe accuracy: fraction of rows whose nearest hull has their label."""

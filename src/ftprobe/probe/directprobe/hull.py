@@ -24,7 +24,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import qr, qr_delete, qr_insert, qr_update, solve_triangular
+import scipy.linalg as _sl
+
+
+def _unbatched(f):
+    """The function under scipy's batch wrapper (scipy >= 1.15 wraps linalg functions to apply
+    over stacks of matrices, ~0.1 ms a call: a third of a Wolfe iteration on a real corral).
+    For the 2-D arrays here the wrapper calls exactly this function: the same results."""
+    return getattr(f, "__wrapped__", f)
+
+
+qr, qr_delete, qr_insert, qr_update, solve_triangular = (
+    _unbatched(f) for f in (_sl.qr, _sl.qr_delete, _sl.qr_insert, _sl.qr_update, _sl.solve_triangular))
 
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
 _QR_MAX_DELETES = 16  # a corral that loses more vertices at once is refactorised instead

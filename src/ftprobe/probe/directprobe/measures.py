@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 
 from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
@@ -28,6 +32,52 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> f
             raise RuntimeError(f"hull distance not certified: [{r.lower:.6g}, {r.distance:.6g}]")
         return float(min(max(qp, r.lower), r.distance))
     return r.distance
+
+
+def pair_distance(gi: np.ndarray, gj: np.ndarray, scale: float) -> float:
+    """Exact hull distance of two clusters in original units, solved centred on the pair and
+    divided by ``scale`` (the data's RMS norm) for numerics; translation invariant."""
+    mid = 0.5 * (gi.mean(0) + gj.mean(0))
+    return cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale) * scale
+
+
+_PAIRS_CTX: dict = {}  # the groups, for forked workers (inherited, never pickled)
+
+
+def _pair_chunk(chunk: list[tuple[int, int]]) -> list[float]:
+    groups, scale = _PAIRS_CTX["groups"], _PAIRS_CTX["scale"]
+    return [pair_distance(groups[i], groups[j], scale) for i, j in chunk]
+
+
+def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale: float, *,
+                   jobs: int = 1, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Exact hull distances of the cluster ``pairs`` (same values as :func:`pair_distance` one
+    by one), biggest pairs first; with ``jobs`` > 1 in that many forked processes (each pair
+    is one independent solve, so the values do not depend on it)."""
+    out = np.empty(len(pairs))
+    if not pairs:
+        return out
+    cost = np.array([len(groups[i]) + len(groups[j]) for i, j in pairs])
+    order = np.argsort(-cost, kind="stable")  # big pairs first: the pool ends evenly
+    if jobs > 1 and len(pairs) > 1 and "fork" in mp.get_all_start_methods():
+        chunks = [order[k : k + 4] for k in range(0, len(order), 4)]
+        _PAIRS_CTX.update(groups=groups, scale=scale)
+        try:
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+                for idx, vals in zip(chunks, pool.map(
+                        _pair_chunk, [[pairs[k] for k in c] for c in chunks]), strict=True):
+                    out[idx] = vals
+                    if progress is not None:
+                        progress(len(idx))
+        finally:
+            _PAIRS_CTX.clear()
+        return out
+    for k in order:
+        i, j = pairs[k]
+        out[k] = pair_distance(groups[i], groups[j], scale)
+        if progress is not None:
+            progress(1)
+    return out
 
 
 def qp_hull_distance(P: np.ndarray, Q: np.ndarray) -> float | None:

@@ -1,4 +1,9 @@
-"""Prediction by the nearest cluster hull (DirectProbe's "intra-accuracy")."""
+"""Prediction by the nearest cluster hull (DirectProbe's "intra-accuracy").
+
+:func:`nearest_hull` is the definition point by point (the reference the batched search of
+:mod:`.nearest` is tested against); :func:`nearest_hull_exact` decides one point among given
+candidate clusters the same way, and is what the batched search ends with.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +33,35 @@ def nearest_hull(Xt: np.ndarray, groups: list[np.ndarray], cent: np.ndarray,
         lb = np.maximum(dc - rad[None, :], 0.0)
         for r in range(len(B)):
             x = B[r : r + 1]
-            order = np.lexsort((np.arange(len(cent)), lb[r]))
-            best, arg = np.inf, -1
-            for j in order:
-                if lb[r, j] > best:
-                    break
-                if len(groups[j]) == 1:
-                    d = float(np.linalg.norm(x[0] - groups[j][0]))
-                else:
-                    res = nearest_points(groups[j], x, rtol=1e-10, stop_above=best)
-                    if res.lower > best:
-                        continue
-                    scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
-                    d = res.distance if res.distance > ZERO_REL * scale else 0.0
-                if d < best or (d == best and j < arg):
-                    best, arg = d, int(j)
-            out[t0 + r] = arg
-            dist[t0 + r] = best
+            out[t0 + r], dist[t0 + r], _ = _nearest_among(x, groups, np.arange(len(cent)), lb[r])
     return out, dist
+
+
+def nearest_hull_exact(x: np.ndarray, groups: list[np.ndarray], candidates: np.ndarray,
+                       lower: np.ndarray) -> tuple[int, int]:
+    """The nearest of the ``candidates`` clusters to the point ``x`` and the number of exact
+    solves it took: solved in the order of their certified ``lower`` bounds, each solve stopped
+    once it exceeds the best so far; ties to the smaller cluster index."""
+    idx, _, solves = _nearest_among(np.asarray(x, np.float64)[None, :], groups,
+                                    np.asarray(candidates), np.asarray(lower, np.float64))
+    return idx, solves
+
+
+def _nearest_among(x, groups, candidates, lower) -> tuple[int, float, int]:
+    best, arg, solves = np.inf, -1, 0
+    for k in np.lexsort((candidates, lower)):
+        j = int(candidates[k])
+        if lower[k] > best:
+            break
+        if len(groups[j]) == 1:
+            d = float(np.linalg.norm(x[0] - groups[j][0]))
+        else:
+            solves += 1
+            res = nearest_points(groups[j], x, rtol=1e-10, stop_above=best)
+            if res.lower > best:
+                continue
+            scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
+            d = res.distance if res.distance > ZERO_REL * scale else 0.0
+        if d < best or (d == best and j < arg):
+            best, arg = d, j
+    return arg, best, solves
