@@ -9,6 +9,8 @@ on a running Ray instance (the pure dispatch cost a step pays once Ray is up). A
 each run left on disk (the demo must stay under 300 MB).
 
     python bench/study/bench_executors.py                       # the demo: serial, pool 2, Ray 2
+    python bench/study/bench_executors.py --config bench/study/demo-small.toml   # the demo's plan
+                                                                # on a quarter of its data
     python bench/study/bench_executors.py --runs ray:1,ray:8 --device cuda   # the GPU check
 """
 
@@ -104,10 +106,9 @@ def main() -> None:
         r["executor"] = item.split(":")[0]
         runs.append(r)
         print(json.dumps(r), flush=True)
-    base = next((r for r in runs if r["executor"] == "serial"), runs[0])
+    base = next((r for r in runs if r["executor"] == "serial"), runs[0])  # else the first run
     for r in runs:
-        r["ratio_vs_first" if base is runs[0] and base["executor"] != "serial" else "ratio_vs_serial"] = \
-            round(r["wall_s"] / base["wall_s"], 3)
+        r[f"ratio_vs_{base['executor']}"] = round(r["wall_s"] / base["wall_s"], 3)
     overhead = {}
     for r in runs:
         if r["executor"] == "ray":

@@ -69,6 +69,10 @@ def _init_worker(threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # the variables come too late for a BLAS that an import has already started: limit it too
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
     try:
         import torch
 

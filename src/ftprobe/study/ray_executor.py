@@ -52,10 +52,15 @@ def check_reachable(address: str) -> None:
 
 
 def _run_step_in_worker(fn: Callable[[dict], dict], payload: dict, threads: int) -> dict:
+    from threadpoolctl import threadpool_limits
+
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return fn(payload)
+    # a Ray worker has loaded numpy's BLAS before it sees a step: limit its threads now, as the
+    # local pool's workers are limited at start (the same threads give the same sums)
+    with threadpool_limits(limits=threads):
+        return fn(payload)
 
 
 def _node_sees(folder: str, token_name: str, token: str) -> tuple[str, bool]:
