@@ -248,6 +248,20 @@ def test_model_comparison_only_with_several_models():
     assert [t.y for t in change.traces] == [(pytest.approx(3.0),), (pytest.approx(7.0),)]
 
 
+def test_model_comparison_shows_the_spread_of_repeated_runs():
+    results = _results()
+    second = json.loads(json.dumps(results["runs"][0]))
+    second["table"][0]["accuracy_after"] = 0.97  # e.g. another fine-tuning seed
+    results["runs"].append(second)
+    chart = figs.model_comparison(StudyResults.from_json(results))
+    (after,), (change,) = (p.traces for p in chart.panels)
+    assert after.y == (pytest.approx(95.0),)
+    assert after.error == (pytest.approx(float(np.std([93.0, 97.0], ddof=1))),)
+    assert change.y == (pytest.approx(5.0),) and "(2 runs)" in after.hover[0]
+    runs = StudyResults.from_json(results).runs
+    assert [r.anchor for r in runs] == ["run-m-pos", "run-m-pos-2"]  # every anchor unique
+
+
 def test_a_section_is_one_function(tmp_path):
     def extra(results: StudyResults) -> Section:
         return Section("extra", "An extra section", ("<p>hello</p>",))
