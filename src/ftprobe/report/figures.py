@@ -223,7 +223,7 @@ def shift_pca(run: Run, max_layers: int = 4) -> Chart | None:
         xs = tuple(view.coords[k][0] for k in ok)
         ys = tuple(view.coords[k][1] for k in ok)
         hover = tuple(f"label {n}, layer {layer}<br>PC1 {_num(a)}, PC2 {_num(b)}" for n, a, b in zip(names, xs, ys, strict=True))
-        text = names if len(names) <= 20 else None
+        text = names  # drawn next to the points in print (up to 60); the page shows them for <= 20, hover for all
         evr = view.explained
         panels.append(Panel(f"layer {layer}", (Trace("label", xs, ys, "scatter", hover=hover, marker_text=text,
                                                      show_legend=False),),
