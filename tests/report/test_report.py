@@ -173,7 +173,7 @@ def test_accuracy_below_majority_rate_is_flagged(tmp_path):
     results = _results()
     results["runs"][0]["label_counts"]["test"] = [19, 1, 0]  # majority 95 % > 90 % and 93 %
     html = write_report(results, tmp_path, figure_files=False).html.read_text()
-    assert "accuracy before (90.00 %) is not above the majority-class rate, 95.00 %" in html
+    assert "m / pos / layer 6: accuracy before (90.00 %) is not above the majority-class rate, 95.00 %" in html
     assert "accuracy after (93.00 %) is not above the majority-class rate, 95.00 %" in html
     results["runs"][0]["label_counts"]["test"] = [1, 3, 1]  # majority 60 %
     html = write_report(results, tmp_path, figure_files=False).html.read_text()
