@@ -173,7 +173,7 @@ def test_accuracy_below_majority_rate_is_flagged(tmp_path):
     results = _results()
     results["runs"][0]["label_counts"]["test"] = [19, 1, 0]  # majority 95 % > 90 % and 93 %
     html = write_report(results, tmp_path, figure_files=False).html.read_text()
-    assert "accuracy before (90.00 %) is not above the majority-class rate, 95.00 %" in html
+    assert "m / pos / layer 6: accuracy before (90.00 %) is not above the majority-class rate, 95.00 %" in html
     assert "accuracy after (93.00 %) is not above the majority-class rate, 95.00 %" in html
     results["runs"][0]["label_counts"]["test"] = [1, 3, 1]  # majority 60 %
     html = write_report(results, tmp_path, figure_files=False).html.read_text()
@@ -246,6 +246,20 @@ def test_model_comparison_only_with_several_models():
     after, change = chart.panels
     assert [t.name for t in after.traces] == ["m", "n"]
     assert [t.y for t in change.traces] == [(pytest.approx(3.0),), (pytest.approx(7.0),)]
+
+
+def test_model_comparison_shows_the_spread_of_repeated_runs():
+    results = _results()
+    second = json.loads(json.dumps(results["runs"][0]))
+    second["table"][0]["accuracy_after"] = 0.97  # e.g. another fine-tuning seed
+    results["runs"].append(second)
+    chart = figs.model_comparison(StudyResults.from_json(results))
+    (after,), (change,) = (p.traces for p in chart.panels)
+    assert after.y == (pytest.approx(95.0),)
+    assert after.error == (pytest.approx(float(np.std([93.0, 97.0], ddof=1))),)
+    assert change.y == (pytest.approx(5.0),) and "(2 runs)" in after.hover[0]
+    runs = StudyResults.from_json(results).runs
+    assert [r.anchor for r in runs] == ["run-m-pos", "run-m-pos-2"]  # every anchor unique
 
 
 def test_a_section_is_one_function(tmp_path):

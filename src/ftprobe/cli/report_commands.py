@@ -17,11 +17,12 @@ class ReportCommand:
     out: Path = opt(help="the study's output folder (holds results.json)", positional=True)
     figures: bool = opt(True, help="also write figures/ (PNG, SVG, PDF); figures whose numbers did not change "
                                    "are kept")
+    progress: bool = opt(True, help="show progress")
 
     def run(self) -> int:
         from ftprobe.report import rebuild_report
 
-        files = rebuild_report(self.out, figure_files=self.figures)
+        files = rebuild_report(self.out, figure_files=self.figures, progress=self.progress)
         print(f"report:  {files.html}")
         if self.figures:
             print(f"figures: {files.figures}")

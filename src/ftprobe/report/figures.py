@@ -223,7 +223,7 @@ def shift_pca(run: Run, max_layers: int = 4) -> Chart | None:
         xs = tuple(view.coords[k][0] for k in ok)
         ys = tuple(view.coords[k][1] for k in ok)
         hover = tuple(f"label {n}, layer {layer}<br>PC1 {_num(a)}, PC2 {_num(b)}" for n, a, b in zip(names, xs, ys, strict=True))
-        text = names if len(names) <= 20 else None
+        text = names  # drawn next to the points in print (up to 60); the page shows them for <= 20, hover for all
         evr = view.explained
         panels.append(Panel(f"layer {layer}", (Trace("label", xs, ys, "scatter", hover=hover, marker_text=text,
                                                      show_legend=False),),
@@ -295,25 +295,54 @@ def cross_task(results: StudyResults) -> Chart | None:
 
 
 def model_comparison(results: StudyResults) -> Chart | None:
-    """With several models: accuracy after fine-tuning and its change, per task, one series per model."""
+    """With several models (or several runs of one model on a task: fine-tuning seeds or methods):
+    per task, each model's accuracy after fine-tuning and its change. One run: error bars are the
+    probe's seed std; several runs: the mean over runs, and the spread (std) across them."""
+    import statistics
+
     models = sorted({r.model for r in results.runs})
-    if len(models) < 2:
+    groups: dict[tuple[str, str], list] = {}
+    for r in results.runs:
+        row = _last_row(r)
+        if row is not None and row.accuracy_after is not None and row.accuracy_after.mean is not None:
+            groups.setdefault((r.model, r.task), []).append(row)
+    repeated = any(len(g) > 1 for g in groups.values())
+    if len(models) < 2 and not repeated:
         return None
-    tasks = tuple(sorted({r.task for r in results.runs}))
+    tasks = tuple(sorted({t for _, t in groups}))
+
+    def stats(rows, get):
+        vals = [100 * get(r) for r in rows if get(r) is not None]
+        if not vals:
+            return None, None
+        if len(vals) == 1:
+            return vals[0], None
+        return statistics.fmean(vals), statistics.stdev(vals)
+
     after, gain = [], []
     for m in models:
-        rows = {r.task: _last_row(r) for r in results.runs if r.model == m and _last_row(r) is not None}
-        ya = tuple(_pct(rows[t].accuracy_after.mean) if t in rows and rows[t].accuracy_after else None for t in tasks)
-        ea = tuple(_pct(rows[t].accuracy_after.std) if t in rows and rows[t].accuracy_after else None for t in tasks)
-        yb = tuple(_pct(rows[t].accuracy_before.mean) if t in rows else None for t in tasks)
-        yg = tuple(None if a is None or b is None else a - b for a, b in zip(ya, yb, strict=True))
-        after.append(Trace(m, tasks, ya, "bar", error=ea,
-                           hover=tuple(f"{m} / {t}<br>after: {_num(v)} % ± {_num(e)}" for t, v, e in zip(tasks, ya, ea, strict=True))))
-        gain.append(Trace(m, tasks, yg, "bar",
-                          hover=tuple(f"{m} / {t}<br>change: {_num(v)} points" for t, v in zip(tasks, yg, strict=True))))
+        a_mean, a_err, g_mean, g_err, hover_a, hover_g = [], [], [], [], [], []
+        for t in tasks:
+            rows = groups.get((m, t), [])
+            mean, spread = stats(rows, lambda r: r.accuracy_after.mean)
+            if len(rows) == 1:
+                spread = _pct(rows[0].accuracy_after.std)
+            gm, gs = stats(rows, lambda r: None if r.accuracy_before.mean is None else
+                           r.accuracy_after.mean - r.accuracy_before.mean)
+            a_mean.append(mean)
+            a_err.append(spread)
+            g_mean.append(gm)
+            g_err.append(gs)
+            runs = f" ({len(rows)} runs)" if len(rows) > 1 else ""
+            hover_a.append(f"{m} / {t}{runs}<br>after: {_num(mean)} % ± {_num(spread)}")
+            hover_g.append(f"{m} / {t}{runs}<br>change: {_num(gm)} points" + (f" ± {_num(gs)}" if gs is not None else ""))
+        after.append(Trace(m, tasks, tuple(a_mean), "bar", error=tuple(a_err), hover=tuple(hover_a)))
+        gain.append(Trace(m, tasks, tuple(g_mean), "bar", error=tuple(g_err) if any(g_err) else None,
+                          hover=tuple(hover_g)))
     return Chart("fig-models", "Models compared",
-                 "Per task, each model's probe accuracy after fine-tuning (error bars: std over the probe's seeds) "
-                 "and its change from before fine-tuning, at each run's last DirectProbe layer.",
+                 "Per task, each model's probe accuracy after fine-tuning and its change from before, at each run's "
+                 "last DirectProbe layer; error bars: the spread over fine-tuning runs (seeds, methods) where a model "
+                 "ran several times on a task, else the std over the probe's seeds.",
                  (Panel("accuracy after fine-tuning", tuple(after), "task", "probe accuracy (%)", (0, 100), True),
                   Panel("change (points)", tuple(gain), "task", "after - before (points)", x_categorical=True, hline=0.0)))
 

@@ -11,7 +11,7 @@ def _md_table(t: Table) -> list[str]:
     esc = lambda c: c.replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(t.header) + " |", "|" + "---|" * len(t.header)]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in t.rows]
-    warnings = [f"- {t.rows[i][0]} / {t.rows[i][1]}: {n}" for i, ns in enumerate(t.notes) for n in ns]
+    warnings = [f"- {n}" for ns in t.notes for n in ns]
     return lines + ([""] + warnings if warnings else [])
 
 

@@ -37,7 +37,7 @@ def to_plotly(chart: Chart):
                 tr = go.Bar(x=list(t.x), y=_clean(t.y), error_y=err, marker_color=color, **common)
             else:
                 mode = "lines+markers" if t.kind == "line" else "markers"
-                if t.marker_text:
+                if t.marker_text and len(t.marker_text) <= 20:  # more would overlap: hover names them
                     mode += "+text"
                 tr = go.Scatter(x=list(t.x), y=_clean(t.y), mode=mode, error_y=err,
                                 text=list(t.marker_text) if t.marker_text else None,

@@ -11,7 +11,7 @@ import numpy as np
 from ftprobe.report.charts import PALETTE, Chart
 
 FORMATS = ("png", "svg", "pdf")
-MAX_POINT_NAMES = 25  # scatter points named in print beyond this would overlap; the page names all on hover
+MAX_POINT_NAMES = 60  # beyond this, names in print would be a blot; the page names every point on hover
 
 
 def _arr(values) -> np.ndarray:
@@ -53,9 +53,10 @@ def to_matplotlib(chart: Chart):
             else:
                 ax.scatter(x, y, s=22, color=color, label=t.name if t.show_legend else None)
             if t.marker_text and len(t.marker_text) <= MAX_POINT_NAMES:
+                size = 8 if len(t.marker_text) <= 25 else 5.5
                 for xi, yi, s in zip(x, y, t.marker_text, strict=True):
                     if np.isfinite(xi) and np.isfinite(yi) and s:
-                        ax.annotate(s, (xi, yi), fontsize=8, xytext=(3, 3), textcoords="offset points")
+                        ax.annotate(s, (xi, yi), fontsize=size, xytext=(2, 2), textcoords="offset points")
         if panel.x_categorical:
             many = len(cats) > 20
             ax.set_xticks(range(len(cats)), [str(c) for c in cats], fontsize=7 if many else 9,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,14 +190,12 @@ class Run:
     centroid_paths: dict[int, PcaView]
     shift_pca: dict[int, PcaView]
     layer_change: dict[int, LayerChange]
+    anchor: str = ""  # unique in the study (several runs of one model on a task get -2, -3, ...)
 
     @property
     def name(self) -> str:
         return f"{self.model} / {self.task}"
 
-    @property
-    def anchor(self) -> str:
-        return _slug(f"run-{self.model}-{self.task}")
 
     @property
     def finetuned(self) -> bool:
@@ -232,7 +230,7 @@ class Run:
                    read_acc(acc.get("original")), read_acc(acc.get("finetuned")),
                    tuple(TableRow.read(r) for r in d.get("table") or ()),
                    LayerDynamics.read(d.get("layer_dynamics")), MinDistanceSeries.read(d.get("min_distance_series")),
-                   paths, shifts, change)
+                   paths, shifts, change, _slug(f"run-{d['model']}-{d['task']}"))
 
 
 @dataclass(frozen=True)
@@ -298,7 +296,7 @@ class StudyResults:
             tasks = {k: TaskSummary(k, str(v.get("kind", "")), int(v.get("n_labels", 0)), dict(v.get("n_targets") or {}))
                      for k, v in (d.get("tasks") or {}).items()}
             return cls(str(d.get("ftprobe_version", "")), int(d.get("n_steps", 0)), models, tasks,
-                       tuple(Run.read(r) for r in d.get("runs") or ()),
+                       _unique_anchors(tuple(Run.read(r) for r in d.get("runs") or ())),
                        tuple(CrossTask.read(r) for r in d.get("cross_task") or ()),
                        tuple(FindingResult(int(f["number"]), str(f["title"]), str(f["verdict"]),
                                            str(f.get("explanation", "")), f.get("evidence") or {})
@@ -328,6 +326,15 @@ class StudyResults:
         from ftprobe.report.notebook import results_html
 
         return results_html(self)
+
+
+def _unique_anchors(runs: tuple[Run, ...]) -> tuple[Run, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in runs:
+        seen[r.anchor] = seen.get(r.anchor, 0) + 1
+        out.append(r if seen[r.anchor] == 1 else replace(r, anchor=f"{r.anchor}-{seen[r.anchor]}"))
+    return tuple(out)
 
 
 def _model_origin(name: str, cfg: Mapping, info: Mapping) -> str:

@@ -42,8 +42,7 @@ class Table:
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
             notes = self.notes[i] if i < len(self.notes) else ()
             if notes:  # a warning gets its own full-width row under the numbers it is about
-                warn = "".join(f"<div class='warn'>{html.escape(' '.join(row[:3]))}: {html.escape(n)}</div>"
-                               for n in notes)
+                warn = "".join(f"<div class='warn'>{html.escape(n)}</div>" for n in notes)
                 body.append(f"<tr class='note'><td colspan='{len(self.header)}'>{warn}</td></tr>")
         return (f"<figure class='table' id='{self.id}'><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{''.join(body)}</tbody></table><figcaption>{html.escape(self.caption)}</figcaption></figure>")
@@ -85,7 +84,8 @@ def accuracy_warnings(run: Run, row: TableRow) -> tuple[str, ...]:
     out = []
     for side, acc in (("before", row.accuracy_before), ("after", row.accuracy_after)):
         if acc is not None and acc.mean is not None and acc.mean <= base:
-            out.append(f"accuracy {side} ({100 * acc.mean:.2f} %) is not above {name}, {100 * base:.2f} %")
+            out.append(f"{run.model} / {run.task} / layer {row.layer}: accuracy {side} ({100 * acc.mean:.2f} %) "
+                       f"is not above {name}, {100 * base:.2f} %")
     return tuple(out)
 
 

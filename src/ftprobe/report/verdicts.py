@@ -4,6 +4,7 @@ thresholds and a rounded list of its cases."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,14 @@ class VerdictText:
 def _r(v, digits: int = 2) -> str:
     try:
         return f"{float(v):.{digits}f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _floor3(v) -> str:
+    """Rounded down, so that 'r >= x' stays true (0.99993 -> 0.999, not 1.000)."""
+    try:
+        return f"{math.floor(float(v) * 1000) / 1000:.3f}"
     except (TypeError, ValueError):
         return "-"
 
@@ -104,20 +113,20 @@ def _f4(e: Mapping) -> tuple[str, tuple[str, ...]]:
 def _f5(e: Mapping) -> tuple[str, tuple[str, ...]]:
     th = e.get("thresholds") or {}
     rule = (f"A run agrees when its lower third of layers keeps Pearson r >= {_r(th.get('lower_min_r', 0.9), 1)} "
-            "with itself before fine-tuning, its top layer has the lowest r, and that r stays above "
-            f"{_r(th.get('top_min_r', 0.5), 1)}; {_share(th)}.")
+            "with itself before fine-tuning, its top layer's r is below the lower layers' mean (it moved more) "
+            f"and stays above {_r(th.get('top_min_r', 0.5), 1)}; {_share(th)}.")
     lines = []
     for c in e.get("per_entry") or ():
         failed = [CHECK_WORDS.get(k, k.replace("_", " ")) for k, ok in (c.get("checks") or {}).items() if not ok]
-        lines.append(f"{c.get('model')} / {c.get('task')}: lower layers r >= {_r(c.get('lower_min_r'), 3)}, "
+        lines.append(f"{c.get('model')} / {c.get('task')}: lower layers r >= {_floor3(c.get('lower_min_r'))}, "
                      f"top layer {c.get('top_layer')} r = {_r(c.get('top_r'))}"
                      + ("" if not failed else " - not met: " + "; ".join(failed)))
     return rule, tuple(lines)
 
 
 def _f6(e: Mapping) -> tuple[str, tuple[str, ...]]:
-    rule = ("A pair agrees when fine-tuning on an unrelated task lowered the probe task's mean minimum distance "
-            f"(and on a related task raised it); {_share(e.get('thresholds') or {})}.")
+    rule = ("A pair with an unrelated fine-tuning task agrees when it lowered the probe task's mean minimum "
+            f"distance; {_share(e.get('thresholds') or {})}. Pairs with a related task are listed, not counted.")
     lines = []
     for kind in ("unrelated", "related", "relation_unknown"):
         for c in e.get(kind) or ():

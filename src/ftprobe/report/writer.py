@@ -56,7 +56,7 @@ def _json_default(o: Any):
 
 
 def write_report(results: Mapping | StudyResults, out: str | Path, *, sections: tuple[SectionBuilder, ...] = SECTIONS,
-                 figure_files: bool = True) -> ReportFiles:
+                 figure_files: bool = True, progress: bool = False) -> ReportFiles:
     """Write ``out/results.json`` (when given the results as a dict) and the report under ``out/report``."""
     out = Path(out)
     files = ReportFiles(out / "results.json", out / "report" / "index.html", out / "report" / "summary.md",
@@ -66,7 +66,7 @@ def write_report(results: Mapping | StudyResults, out: str | Path, *, sections: 
         results = StudyResults.from_json(json.loads(files.json.read_text(encoding="utf-8")))
     built = build_sections(results, sections)
     if figure_files:
-        _write_figures([c for s in built for c in s.charts()], files.figures)
+        _write_figures([c for s in built for c in s.charts()], files.figures, progress)
     for t in export_tables(results):
         write_text_atomic(files.tables / f"{t.id}.tex", t.to_latex())
         write_text_atomic(files.tables / f"{t.id}.csv", t.to_csv())
@@ -80,7 +80,9 @@ def rebuild_report(out: str | Path, **kw) -> ReportFiles:
     return write_report(StudyResults.load(Path(out) / "results.json"), out, **kw)
 
 
-def _write_figures(charts, folder: Path) -> None:
+def _write_figures(charts, folder: Path, progress: bool = False) -> None:
+    from tqdm.auto import tqdm
+
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / "index.json"
     try:
@@ -88,7 +90,7 @@ def _write_figures(charts, folder: Path) -> None:
     except (OSError, json.JSONDecodeError):
         index = {}
     new = {}
-    for c in charts:
+    for c in tqdm(charts, desc="report figures", unit="figure", disable=not progress, leave=False):
         h = hashlib.sha256(repr(c).encode()).hexdigest()[:16]
         done = index.get(c.id) == h and all((folder / f"{c.id}.{fmt}").is_file() for fmt in FORMATS)
         if not done:
