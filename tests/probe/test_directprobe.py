@@ -760,7 +760,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
     import ftprobe.probe.directprobe.clustering as cl
 
     recalled = []
-    orig = cl._Engine._recalled_overlap
+    orig = cl.MergeEngine.recalled_overlap
 
     def recall(self, a, b, cj, U, C):
         met = orig(self, a, b, cj, U, C)
@@ -769,7 +769,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
             recalled.append(cj)
         return met
 
-    monkeypatch.setattr(cl._Engine, "_recalled_overlap", recall)
+    monkeypatch.setattr(cl.MergeEngine, "recalled_overlap", recall)
     dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot))
     assert len(recalled) == dp.stats_.overlap_recalled > 0
     off = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=False))
@@ -795,7 +795,7 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
     X, y = _gap_data(seed)
     # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
     # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
     seen = []
 
     def step(self, lab, s, t):
@@ -806,7 +806,7 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
         _assert_kept_lps_match_their_blocks(self.X, self.certs)
         seen.append(len(self.certs.planes))
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
     dp = DirectProbe(tuning=tuning).fit(X, y)
     assert max(seen) > 0
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -937,8 +937,8 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     partition is still the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
-    checks = []  # per _check: (label, clusters met by either part before, clusters solved)
-    orig_check, orig_rows = cl._Engine._check, cl._Engine.member_rows
+    checks = []  # per check_union: (label, clusters met by either part before, clusters solved)
+    orig_check, orig_rows = cl.MergeEngine.check_union, cl.MergeEngine.member_rows
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
@@ -954,8 +954,8 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
             checks[-1][2].append(int(cid))
         return orig_rows(self, cid)
 
-    monkeypatch.setattr(cl._Engine, "_check", check)
-    monkeypatch.setattr(cl._Engine, "member_rows", member_rows)
+    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
+    monkeypatch.setattr(cl.MergeEngine, "member_rows", member_rows)
     X, y = _DATA[case[0]](case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -985,7 +985,7 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
 
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     pieces = []
-    orig_check = cl._Engine._check
+    orig_check = cl.MergeEngine.check_union
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
@@ -993,7 +993,7 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
         pieces.append((na, nb))
         return orig_check(self, lab, sa, sb, *args)
 
-    monkeypatch.setattr(cl._Engine, "_check", check)
+    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -1121,13 +1121,13 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     import ftprobe.probe.directprobe.separability as sep
 
     seen = []
-    orig = sep._MarginLP.solve
+    orig = sep.MarginLP.solve
 
     def solve(self, **kw):
         seen.append(self.devex)
         return orig(self, **kw)
 
-    monkeypatch.setattr(sep._MarginLP, "solve", solve)
+    monkeypatch.setattr(sep.MarginLP, "solve", solve)
     rng = np.random.default_rng(3)
     P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
     Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
@@ -1160,7 +1160,7 @@ def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
     Q = rng.normal(size=(60, 12)) - 0.8
     optima = []
     for devex in (False, True):
-        lp = sep._MarginLP(12, Tuning(devex_iters=3))
+        lp = sep.MarginLP(12, Tuning(devex_iters=3))
         lp.add(P, 1.0)
         lp.add(Q, -1.0)
         lp.devex = devex
@@ -1253,7 +1253,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     import ftprobe.probe.directprobe.separability as sep
 
     pruned = []
-    orig = sep._MarginLP.prune
+    orig = sep.MarginLP.prune
 
     def prune(self, blocks):
         t_before = self.solve()[0]
@@ -1265,7 +1265,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
         assert self.h.getNumRow() == sum(len(b) for b, _ in out)
         return out
 
-    monkeypatch.setattr(sep._MarginLP, "prune", prune)
+    monkeypatch.setattr(sep.MarginLP, "prune", prune)
     for seed in (2, 8):
         _fit_with_continued_lps(monkeypatch, seed, _capped(False, lp_rows_per_col=1))
     assert pruned and max(pruned) <= 4 + 2
@@ -1322,7 +1322,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     # Recalled overlaps would settle some of the continued checks without thawing their LP.
     tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, warm_lps=bounds[0],
                     warm_lp_rows=bounds[1], recall_overlaps=False)
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
     frozen_seen, thawed = [], []
 
     def step(self, lab, s, t):
@@ -1333,7 +1333,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
         frozen_seen.append(len(self.certs.lps) - len(live))
         _assert_kept_lps_match_their_blocks(self.X, self.certs)
 
-    orig_thaw = sep._MarginLP.thaw
+    orig_thaw = sep.MarginLP.thaw
 
     def thaw(self, Z, signs):
         t0 = self.optimum
@@ -1343,8 +1343,8 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
         assert t0 is not None and abs(res[0] - t0[0]) <= 1e-9 * max(1.0, abs(t0[0]))
         thawed.append(len(Z))
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
-    monkeypatch.setattr(sep._MarginLP, "thaw", thaw)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
+    monkeypatch.setattr(sep.MarginLP, "thaw", thaw)
     kind, seed = data
     X, y = _DATA[kind](seed)
     dp = DirectProbe(tuning=tuning).fit(X, y)
