@@ -32,6 +32,8 @@ def strictly_separable(P, Q) -> bool:
     return hulls_apart(P, Q, 0.0)
 
 
+# LP iteration limit 0: every LP decision is left undecided (the exact solvers decide).
+LP_GIVES_UP = Tuning(lp_iter_per_row=0, lp_iter_base=0)
 # Wolfe stopped after one iteration: every solver check goes through the LP decision.
 WOLFE_CAPPED = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0)
 
@@ -282,7 +284,6 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
     whose tolerance band is coarser than the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.hull import HullResult
-    from ftprobe.probe.directprobe.separability import Decision
 
     rng = np.random.default_rng(3)
     P = rng.normal(size=(60, 5))
@@ -302,10 +303,9 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
         return r
 
     monkeypatch.setattr(cl, "nearest_points", stalls_twice)
-    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
     monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
     stats = cl.ClusterStats()
-    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats, tuning=LP_GIVES_UP)
     assert len(calls) == 3 and ok == (dist > tol) and stats.lp_fallback == 0
     if ok:
         w, lo, hi = h
@@ -320,7 +320,6 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
     separated and one at 0.5 tol meets; the soft-margin LP is never reached."""
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.hull import HullResult
-    from ftprobe.probe.directprobe.separability import Decision
 
     rng = np.random.default_rng(4)
     P = rng.normal(size=(400, 30))
@@ -337,10 +336,9 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
                           corral_q=r.corral_q, start=r.start)
 
     monkeypatch.setattr(cl, "nearest_points", always_stalls)
-    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
     monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
     stats = cl.ClusterStats()
-    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats, tuning=LP_GIVES_UP)
     assert ok == (ratio > 1) and stats.stall_nnls == 1 and stats.lp_fallback == 0
     if ok:
         w, lo, hi = h
@@ -1195,8 +1193,8 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
 
     tuning = Tuning(devex_iters=1)  # every deep decision pauses after 1 iteration
     calls = []
-    orig = sep._overlap_probe
-    monkeypatch.setattr(sep, "_overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    orig = sep.overlap_probe
+    monkeypatch.setattr(sep, "overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
     rng = np.random.default_rng(11)
     P, Q, first = _nearly_touching(rng, tuning=tuning)
     t0, w0, b0 = first.lp.optimum

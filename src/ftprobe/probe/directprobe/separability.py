@@ -253,7 +253,7 @@ class Decision:
     # either answer (an overlap's LP too).
     lp: object | None = None
     blocks: list | None = None
-    probed: bool = False  # an overlap certified by _overlap_probe, the LP left unfinished
+    probed: bool = False  # an overlap certified by overlap_probe, the LP left unfinished
 
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
@@ -358,7 +358,7 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
     return None
 
 
-def _overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_points):
+def overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_points):
     """An overlap certificate without the LP, for a continued decision whose new points lie
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
     not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
@@ -798,7 +798,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     from the earlier optimal basis, and only the new violators are added (those of the kept
     optimum already before the first solve). When a new point lies more than ``devex_depth``
     margins past the kept plane, the pair most likely meets: the first re-solve starts with
-    Devex pricing, and if that short run does not finish, :func:`_overlap_probe` looks for the
+    Devex pricing, and if that short run does not finish, :func:`overlap_probe` looks for the
     common pair by NNLS before the LP goes on.
     """
     P = np.asarray(P, dtype=np.float64)
@@ -869,7 +869,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         if lp.paused:
             # Deep violators and no optimum after the short Devex run: the pair most likely
             # meets but the LP may need thousands of iterations to show it.
-            dec = _overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
+            dec = overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
             if dec is not None:
                 dec.lp, dec.blocks = lp, blocks
                 return dec
