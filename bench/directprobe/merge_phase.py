@@ -5,7 +5,7 @@
     python bench/directprobe/merge_phase.py windows fin3 --step 5000  # windows of a resumed run
 
 ``run`` loads (or computes once, with --jobs processes, and caches) the label-pair phase's
-conflicts, then runs the merge engine (``clustering._Engine``) on the conflicting labels, one BLAS
+conflicts, then runs the merge engine (``clustering.MergeEngine``) on the conflicting labels, one BLAS
 thread, stopping after --decisions merge decisions or --seconds. Every call that reaches a solver
 is logged (decision number, sizes, whether it went straight to the LP, whether a kept LP was
 continued, the answer, seconds), with the wall time every 1,000 decisions; the log is written
@@ -67,7 +67,7 @@ def _conflicts(layer: int, n: str, jobs: int, out: Path):
 
 
 def _digest(clusters: dict, rej: dict) -> str:
-    """Hash of a partition (``_Engine.clusters()``) and its rejection sets: equal for equal
+    """Hash of a partition (``MergeEngine.clusters()``) and its rejection sets: equal for equal
     decisions."""
     import hashlib
 
@@ -132,7 +132,7 @@ def run(a) -> None:
             raise Stop
 
     t0, c0 = time.perf_counter(), time.process_time()
-    eng = cl._Engine(Xs, y, rows_by_label, conf, frozen, tol, stats, progress)
+    eng = cl.MergeEngine(Xs, y, rows_by_label, conf, frozen, tol, stats, progress)
     start = 0
     if a.resume:
         start = state["dec"] = restore_engine(eng, SavedState(out / f"{a.resume}.npz"))

@@ -32,6 +32,8 @@ def strictly_separable(P, Q) -> bool:
     return hulls_apart(P, Q, 0.0)
 
 
+# LP iteration limit 0: every LP decision is left undecided (the exact solvers decide).
+LP_GIVES_UP = Tuning(lp_iter_per_row=0, lp_iter_base=0)
 # Wolfe stopped after one iteration: every solver check goes through the LP decision.
 WOLFE_CAPPED = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0)
 
@@ -282,7 +284,6 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
     whose tolerance band is coarser than the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.hull import HullResult
-    from ftprobe.probe.directprobe.separability import Decision
 
     rng = np.random.default_rng(3)
     P = rng.normal(size=(60, 5))
@@ -302,10 +303,9 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
         return r
 
     monkeypatch.setattr(cl, "nearest_points", stalls_twice)
-    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
     monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
     stats = cl.ClusterStats()
-    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats, tuning=LP_GIVES_UP)
     assert len(calls) == 3 and ok == (dist > tol) and stats.lp_fallback == 0
     if ok:
         w, lo, hi = h
@@ -320,7 +320,6 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
     separated and one at 0.5 tol meets; the soft-margin LP is never reached."""
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.hull import HullResult
-    from ftprobe.probe.directprobe.separability import Decision
 
     rng = np.random.default_rng(4)
     P = rng.normal(size=(400, 30))
@@ -337,10 +336,9 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
                           corral_q=r.corral_q, start=r.start)
 
     monkeypatch.setattr(cl, "nearest_points", always_stalls)
-    monkeypatch.setattr(cl, "_lp_decide", lambda *a, **k: Decision(None))
     monkeypatch.setattr(cl, "separate", lambda *a, **k: pytest.fail("soft-margin LP called"))
     stats = cl.ClusterStats()
-    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats)
+    ok, h, _ = cl.hulls_disjoint(P, Q, tol, stats, tuning=LP_GIVES_UP)
     assert ok == (ratio > 1) and stats.stall_nnls == 1 and stats.lp_fallback == 0
     if ok:
         w, lo, hi = h
@@ -760,7 +758,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
     import ftprobe.probe.directprobe.clustering as cl
 
     recalled = []
-    orig = cl._Engine._recalled_overlap
+    orig = cl.MergeEngine.recalled_overlap
 
     def recall(self, a, b, cj, U, C):
         met = orig(self, a, b, cj, U, C)
@@ -769,7 +767,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
             recalled.append(cj)
         return met
 
-    monkeypatch.setattr(cl._Engine, "_recalled_overlap", recall)
+    monkeypatch.setattr(cl.MergeEngine, "recalled_overlap", recall)
     dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot))
     assert len(recalled) == dp.stats_.overlap_recalled > 0
     off = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=False))
@@ -795,7 +793,7 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
     X, y = _gap_data(seed)
     # Every kept plane is what later checks trust: (w, lo, hi) for clusters (a, b) with a < b
     # has a's points at or above lo, b's at or below hi, and lo - hi > tol.
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
     seen = []
 
     def step(self, lab, s, t):
@@ -806,7 +804,7 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
         _assert_kept_lps_match_their_blocks(self.X, self.certs)
         seen.append(len(self.certs.planes))
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
     dp = DirectProbe(tuning=tuning).fit(X, y)
     assert max(seen) > 0
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -937,8 +935,8 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     partition is still the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
 
-    checks = []  # per _check: (label, clusters met by either part before, clusters solved)
-    orig_check, orig_rows = cl._Engine._check, cl._Engine.member_rows
+    checks = []  # per check_union: (label, clusters met by either part before, clusters solved)
+    orig_check, orig_rows = cl.MergeEngine.check_union, cl.MergeEngine.member_rows
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
@@ -954,8 +952,8 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
             checks[-1][2].append(int(cid))
         return orig_rows(self, cid)
 
-    monkeypatch.setattr(cl._Engine, "_check", check)
-    monkeypatch.setattr(cl._Engine, "member_rows", member_rows)
+    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
+    monkeypatch.setattr(cl.MergeEngine, "member_rows", member_rows)
     X, y = _DATA[case[0]](case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -985,7 +983,7 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
 
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     pieces = []
-    orig_check = cl._Engine._check
+    orig_check = cl.MergeEngine.check_union
 
     def check(self, lab, sa, sb, *args):
         D = self.L[lab]
@@ -993,7 +991,7 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
         pieces.append((na, nb))
         return orig_check(self, lab, sa, sb, *args)
 
-    monkeypatch.setattr(cl._Engine, "_check", check)
+    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -1121,13 +1119,13 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     import ftprobe.probe.directprobe.separability as sep
 
     seen = []
-    orig = sep._MarginLP.solve
+    orig = sep.MarginLP.solve
 
     def solve(self, **kw):
         seen.append(self.devex)
         return orig(self, **kw)
 
-    monkeypatch.setattr(sep._MarginLP, "solve", solve)
+    monkeypatch.setattr(sep.MarginLP, "solve", solve)
     rng = np.random.default_rng(3)
     P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
     Q = rng.normal(size=(400, 4)) - np.r_[6.0, 0, 0, 0]
@@ -1160,7 +1158,7 @@ def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
     Q = rng.normal(size=(60, 12)) - 0.8
     optima = []
     for devex in (False, True):
-        lp = sep._MarginLP(12, Tuning(devex_iters=3))
+        lp = sep.MarginLP(12, Tuning(devex_iters=3))
         lp.add(P, 1.0)
         lp.add(Q, -1.0)
         lp.devex = devex
@@ -1195,8 +1193,8 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
 
     tuning = Tuning(devex_iters=1)  # every deep decision pauses after 1 iteration
     calls = []
-    orig = sep._overlap_probe
-    monkeypatch.setattr(sep, "_overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    orig = sep.overlap_probe
+    monkeypatch.setattr(sep, "overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
     rng = np.random.default_rng(11)
     P, Q, first = _nearly_touching(rng, tuning=tuning)
     t0, w0, b0 = first.lp.optimum
@@ -1253,7 +1251,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     import ftprobe.probe.directprobe.separability as sep
 
     pruned = []
-    orig = sep._MarginLP.prune
+    orig = sep.MarginLP.prune
 
     def prune(self, blocks):
         t_before = self.solve()[0]
@@ -1265,7 +1263,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
         assert self.h.getNumRow() == sum(len(b) for b, _ in out)
         return out
 
-    monkeypatch.setattr(sep._MarginLP, "prune", prune)
+    monkeypatch.setattr(sep.MarginLP, "prune", prune)
     for seed in (2, 8):
         _fit_with_continued_lps(monkeypatch, seed, _capped(False, lp_rows_per_col=1))
     assert pruned and max(pruned) <= 4 + 2
@@ -1322,7 +1320,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     # Recalled overlaps would settle some of the continued checks without thawing their LP.
     tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, warm_lps=bounds[0],
                     warm_lp_rows=bounds[1], recall_overlaps=False)
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
     frozen_seen, thawed = [], []
 
     def step(self, lab, s, t):
@@ -1333,7 +1331,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
         frozen_seen.append(len(self.certs.lps) - len(live))
         _assert_kept_lps_match_their_blocks(self.X, self.certs)
 
-    orig_thaw = sep._MarginLP.thaw
+    orig_thaw = sep.MarginLP.thaw
 
     def thaw(self, Z, signs):
         t0 = self.optimum
@@ -1343,8 +1341,8 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
         assert t0 is not None and abs(res[0] - t0[0]) <= 1e-9 * max(1.0, abs(t0[0]))
         thawed.append(len(Z))
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
-    monkeypatch.setattr(sep._MarginLP, "thaw", thaw)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
+    monkeypatch.setattr(sep.MarginLP, "thaw", thaw)
     kind, seed = data
     X, y = _DATA[kind](seed)
     dp = DirectProbe(tuning=tuning).fit(X, y)

@@ -117,7 +117,7 @@ def test_cli_resumes_a_stopped_fit_and_removes_its_state(tmp_path, monkeypatch, 
     class Stop(Exception):
         pass
 
-    orig, calls = cl._Engine._merge_or_reject, []
+    orig, calls = cl.MergeEngine.decide, []
 
     def step(self, lab, s, t):
         if len(calls) == 5:
@@ -128,11 +128,11 @@ def test_cli_resumes_a_stopped_fit_and_removes_its_state(tmp_path, monkeypatch, 
     out = tmp_path / "resumed"
     out.mkdir()
     with monkeypatch.context() as m:
-        m.setattr(cl._Engine, "_merge_or_reject", step)
+        m.setattr(cl.MergeEngine, "decide", step)
         with pytest.raises(Stop):
             DirectProbe().fit(X, y, n_labels=3, state_path=out / STATE_FILE, save_every=0)
     calls.clear()
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", lambda self, *a: (calls.append(1), orig(self, *a)))
+    monkeypatch.setattr(cl.MergeEngine, "decide", lambda self, *a: (calls.append(1), orig(self, *a)))
     assert main([*args, "--out", str(out), "--progress"]) == 0
     assert "resuming from" in capsys.readouterr().err
     whole = json.loads((tmp_path / "whole" / "summary.json").read_text())

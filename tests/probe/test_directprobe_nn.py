@@ -85,13 +85,13 @@ def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True, **tuning):
         seq.append((lab, a, b, ok))
         return ok, {}, (radU, pradU, exactU)
 
-    monkeypatch.setattr(cl._Engine, "_check", check)
+    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
     Xs = np.asarray(X, np.float64)
     frozen = cl.find_frozen(Xs, y)
     labels = np.unique(y)
     conflict = np.ones((labels.max() + 1,) * 2, bool)
     rows = {int(k_): np.flatnonzero(y == k_) for k_ in labels}
-    eng = cl._Engine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None,
+    eng = cl.MergeEngine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None,
                      tuning=Tuning(nn_cache=k, compact_min=compact, **tuning))
     if not lb:
         eng.lb_ok = False
@@ -142,13 +142,13 @@ def test_union_partners_from_caches_give_the_naive_order(k, every, compact, monk
     below-every-slot bound included)."""
     X, y = _clumped_data(k, n=360, d=24)
     stats = []
-    orig = cl._Engine.run
+    orig = cl.MergeEngine.run
 
     def run(self):
         orig(self)
         stats.append(self.stats)
 
-    monkeypatch.setattr(cl._Engine, "run", run)
+    monkeypatch.setattr(cl.MergeEngine, "run", run)
     seq, frozen = _engine_sequence(X, y, every, monkeypatch, k, compact)
     assert stats[0].nn_union_cached > 30
     assert seq == _naive_sequence(X, y, frozen, every)
@@ -171,14 +171,14 @@ def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
     in the same order, as the naive implementation (also through slot compactions)."""
     X, y = _tied_data(seed)
     cleared = []
-    orig = cl._Engine._clear_heap
+    orig = cl.MergeEngine.clear_heap
 
     def clear(self):
         n = len(self.heap)
         orig(self)
         cleared.append(n - len(self.heap))
 
-    monkeypatch.setattr(cl._Engine, "_clear_heap", clear)
+    monkeypatch.setattr(cl.MergeEngine, "clear_heap", clear)
     seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4, heap_min=8, heap_stale=1)
     assert sum(c > 0 for c in cleared) > 10  # clearings that dropped stale entries
     assert seq == _naive_sequence(X, y, frozen, 5)
@@ -199,13 +199,13 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     Xs = X.astype(np.float64)
     frozen = cl.find_frozen(Xs, y)
     rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
-    eng = cl._Engine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None,
+    eng = cl.MergeEngine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None,
                      tuning=Tuning(nn_cache=k))
-    monkeypatch.setattr(cl._Engine, "_check", lambda self, lab, sa, sb, cU, pcU, radU, pradU,
+    monkeypatch.setattr(cl.MergeEngine, "check_union", lambda self, lab, sa, sb, cU, pcU, radU, pradU,
                         exactU, loU, hiU: ((int(sa) + int(sb)) % 5 != 0, {},
                                           (radU, pradU, exactU)))
     calls = {"n": 0}
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
 
     def step(self, lab, s, t):
         orig(self, lab, s, t)
@@ -227,9 +227,9 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
                 i = int(np.flatnonzero(slots == s_)[0])
                 assert (got[0][i], got[1][i]) == (idx[j], e[j])
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
     # The union's bounds, however derived, never exceed the exact distance (up to the band).
-    orig_union = cl._Engine._union_from_caches
+    orig_union = cl.MergeEngine.union_from_caches
 
     def union(self, lab, u, moved):
         found = orig_union(self, lab, u, moved)
@@ -242,7 +242,7 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
             np.testing.assert_array_equal(e[done], exact[done])
         return found
 
-    monkeypatch.setattr(cl._Engine, "_union_from_caches", union)
+    monkeypatch.setattr(cl.MergeEngine, "union_from_caches", union)
     eng.run()
     assert calls["n"] > 50
     if k >= 6:
@@ -270,7 +270,7 @@ def test_float32_screen_is_a_lower_bound():
     X = rng.normal(size=(300, 384)) * rng.uniform(0.01, 3, size=(300, 1)) + 40.0
     X[150:] = X[:150] + rng.normal(scale=1e-4, size=(150, 384))  # near-duplicates
     y = np.zeros(300, np.int64)
-    eng = cl._Engine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
+    eng = cl.MergeEngine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
                      1e-9, cl.ClusterStats(), None)
     D = eng.L[0]
     sq = D.sq

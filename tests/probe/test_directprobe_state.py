@@ -27,7 +27,7 @@ class Stop(Exception):
 def _count_decisions(monkeypatch, stop_after: int | None = None) -> list:
     """Patch the engine to count its decisions (and raise Stop before decision stop_after + 1)."""
     calls = []
-    orig = cl._Engine._merge_or_reject
+    orig = cl.MergeEngine.decide
 
     def step(self, lab, s, t):
         if stop_after is not None and len(calls) == stop_after:
@@ -35,7 +35,7 @@ def _count_decisions(monkeypatch, stop_after: int | None = None) -> list:
         calls.append(1)
         orig(self, lab, s, t)
 
-    monkeypatch.setattr(cl._Engine, "_merge_or_reject", step)
+    monkeypatch.setattr(cl.MergeEngine, "decide", step)
     return calls
 
 

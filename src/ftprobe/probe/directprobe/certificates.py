@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.probe.directprobe.separability import _MarginLP
+from ftprobe.probe.directprobe.separability import MarginLP
 from ftprobe.probe.directprobe.state import ragged
 from ftprobe.probe.directprobe.tuning import Tuning
 
@@ -310,5 +310,5 @@ class Certificates:
                 t, b0 = z["lps.t_b"][i]
                 optimum = (float(t), z["lps.w"][i].copy(), float(b0))
             # frozen: HiGHS rebuilds it if a check continues it
-            model = _MarginLP.from_frozen_state(dim, n, statuses, optimum, self.tuning)
+            model = MarginLP.from_frozen_state(dim, n, statuses, optimum, self.tuning)
             self.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)

@@ -27,7 +27,7 @@ What makes it fast without changing the answer:
   partners from its last search, so a cluster whose partner merged looks only at its cache and
   at the clusters changed since; full searches and the union's own search are pruned by lower
   bounds (projected distances, then the norm expansion) and share one pass with the screen
-  for the clusters the union is now nearest to (see ``_Engine._lookup``);
+  for the clusters the union is now nearest to (see ``MergeEngine._lookup``);
 - checks use certificates before any optimisation, each of which proves hull distance > tol:
   slabs (exact min/max of every cluster's projections on PCA axes and on one Fisher direction
   per conflicting label pair, merged by min/max), bounding spheres in a 1-Lipschitz projection
@@ -436,8 +436,18 @@ def _directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
     return pca, np.hstack(dirs), first
 
 
-class _Engine:
-    """The checked centroid-linkage process over the labels that have conflicts."""
+class MergeEngine:
+    """The checked centroid-linkage process over the labels that have conflicts.
+
+    May assume: ``Xs`` is scaled (``scale_data``) and ``tol`` is in its units; ``conflict``
+    holds exactly the label pairs whose hulls meet; ``frozen`` rows share their point with
+    another label. Guarantees: the decisions of the definition (docs/directprobe.md), in its
+    order, every one certified (a verified plane or two hull points within tol); none depends
+    on ``tuning`` or ``jobs``. Its parts: the slots of each label (``L``, slots.LabelSlots),
+    the nearest-partner caches and the heap (the merge order), cluster membership
+    (``members``), what checks leave for later (``certs``, certificates.Certificates), and the
+    checks themselves (``check_union``, with ``hulls_disjoint``). Its public steps
+    (``start``, ``loop``, ``decide``, ``check_union``) are where tests watch it."""
 
     def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
                  tuning: Tuning = DEFAULT_TUNING):
@@ -476,7 +486,7 @@ class _Engine:
         self.rej: dict[int, set[int]] = {}
         self.certs = Certificates(Xs.shape[1], tuning, stats)  # what checks leave for later
         self.heap: list = []
-        self.heap_cap = tuning.heap_min  # see _clear_heap
+        self.heap_cap = tuning.heap_min  # see clear_heap
 
     # -- members -----------------------------------------------------------------------------
     def points(self, cid: int) -> np.ndarray:
@@ -730,7 +740,7 @@ class _Engine:
         self._store(lab, s, idx[done], e[done], nv)
         return idx, bnd, band, e
 
-    def _union_from_caches(self, lab: int, u: int, moved: list):
+    def union_from_caches(self, lab: int, u: int, moved: list):
         """The union's search (as :meth:`_search` returns it) without a pass over the label's
         centroids, from the caches of the two merged slots; None where they do not decide.
 
@@ -876,7 +886,7 @@ class _Engine:
         """Rows of the union of clusters a and b, a's first (the order of its points)."""
         return np.concatenate([self.member_rows(a), self.member_rows(b)])
 
-    def _check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
+    def check_union(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
         """Is the union of slots sa, sb (label lab) disjoint from every conflicting cluster?
 
         Two passes: the cheap certificates (slabs, spheres, cached planes) over every label,
@@ -973,7 +983,7 @@ class _Engine:
                     new_planes[cj] = (h, self.certs.support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
-            if tn.recall_overlaps and kept is not None and self._recalled_overlap(a, b, cj, U, C):
+            if tn.recall_overlaps and kept is not None and self.recalled_overlap(a, b, cj, U, C):
                 self.certs.met(a, b, cj, continued)
                 self.certs.keep_part_lps(a, b, built, self.member_rows)
                 return False, None, (radU, pradU, exactU)
@@ -1091,7 +1101,7 @@ class _Engine:
             self.stats.cached_plane += int(np.count_nonzero(ok))
         return passed, hints
 
-    def _recalled_overlap(self, a, b, cj, U, C) -> bool:
+    def recalled_overlap(self, a, b, cj, U, C) -> bool:
         """Does the union of a and b meet cj where a union of either part met it before?
 
         Late in a big task set, one big cluster keeps trying to take in small pieces lying
@@ -1143,7 +1153,7 @@ class _Engine:
         """The merge decisions, in the global order, until no candidate pair is left."""
         while self.heap:
             if len(self.heap) > self.heap_cap:
-                self._clear_heap()
+                self.clear_heap()
             d2, _lo, _hi, lab, s, ver = heapq.heappop(self.heap)
             D = self.L[lab]
             if not D.cand[s] or D.ver[s] != ver:
@@ -1155,11 +1165,11 @@ class _Engine:
             if b in self.rej.get(a, ()):  # cannot happen (NN skips rejected); keep it safe
                 self._nn(lab, s)
                 continue
-            self._merge_or_reject(lab, s, t)
+            self.decide(lab, s, t)
             if self.progress is not None:
                 self.progress(1)
 
-    def _clear_heap(self) -> None:
+    def clear_heap(self) -> None:
         """Drop the heap's stale entries (older versions of a slot's entry, dead slots).
 
         Every change of a slot's partner or distance pushes a new entry and leaves the old one
@@ -1183,7 +1193,9 @@ class _Engine:
         self.heap_cap = max(self.tuning.heap_min, self.tuning.heap_stale * len(self.heap))
         self.stats.heap_cleared += 1
 
-    def _merge_or_reject(self, lab, s, t):
+    def decide(self, lab, s, t):
+        """Decide the candidate pair (slots s, t of label lab): merge it if the union passes
+        ``check_union``, else reject it for good; then update the merge order."""
         D = self.L[lab]
         a, b = int(D.rows[s]), int(D.rows[t])
         na, nb = D.count[s], D.count[t]
@@ -1202,7 +1214,7 @@ class _Engine:
             exactU = True
         loU = np.minimum(D.lo[:, s], D.lo[:, t])
         hiU = np.maximum(D.hi[:, s], D.hi[:, t])
-        ok, planes, (radU, pradU, exactU) = self._check(lab, s, t, cU, pcU, radU, pradU, exactU,
+        ok, planes, (radU, pradU, exactU) = self.check_union(lab, s, t, cU, pcU, radU, pradU, exactU,
                                                         loU, hiU)
         if not ok:
             self.stats.rejections += 1
@@ -1253,7 +1265,7 @@ class _Engine:
             self.stats.inherited_rejections += len(ru)
         # Nearest neighbours: the union's own, those that pointed at a or b, those now closer.
         t0 = time.perf_counter()
-        found = self._union_from_caches(lab, keep_s, moved)
+        found = self.union_from_caches(lab, keep_s, moved)
         if found is None:
             found = self._search(lab, keep_s)
         self._update_neighbours(lab, s, t, keep_s, found)
@@ -1428,7 +1440,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                 saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
                 done["saved_at"] = time.perf_counter()
 
-        eng = _Engine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
+        eng = MergeEngine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
                       tuning=tuning)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)

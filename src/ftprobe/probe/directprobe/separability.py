@@ -249,11 +249,11 @@ class Decision:
     # The LP at the end (HiGHS instance with its optimal basis) and its rows as blocks of
     # indices (into P when the flag is True, else into Q), in the order they were added: the
     # caller may hand both back (``warm``) to decide a superset of P against the same Q, or,
-    # after deleting rows (``_MarginLP.drop_rows``), a set that shares most of P. Given with
+    # after deleting rows (``MarginLP.drop_rows``), a set that shares most of P. Given with
     # either answer (an overlap's LP too).
     lp: object | None = None
     blocks: list | None = None
-    probed: bool = False  # an overlap certified by _overlap_probe, the LP left unfinished
+    probed: bool = False  # an overlap certified by overlap_probe, the LP left unfinished
 
 
 def _common_point(P: np.ndarray, Q: np.ndarray, a: np.ndarray, b: np.ndarray):
@@ -358,7 +358,7 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
     return None
 
 
-def _overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_points):
+def overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_points):
     """An overlap certificate without the LP, for a continued decision whose new points lie
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
     not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
@@ -382,7 +382,7 @@ def _overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_
     return Decision(False, zp=zp, zq=zq, rounds=1, support_p=up, support_q=uq, probed=True)
 
 
-class _MarginLP:
+class MarginLP:
     """max t  s.t.  w.p + b >= t (p in P),  w.q + b <= -t (q in Q),  -1 <= w_i <= 1.
 
     Columns w (D), b, t; rows are added incrementally (HiGHS re-solves from the last basis).
@@ -423,7 +423,7 @@ class _MarginLP:
 
     @classmethod
     def from_frozen_state(cls, dim: int, n_rows: int, basis, optimum,
-                          tuning: Tuning = DEFAULT_TUNING) -> _MarginLP:
+                          tuning: Tuning = DEFAULT_TUNING) -> MarginLP:
         """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
         row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
         lp = cls.__new__(cls)
@@ -534,7 +534,7 @@ class _MarginLP:
         run pays for every row (a kept LP of 3,000 rows: ~0.1 s before its first iteration),
         while the optimum rests on at most as many rows as columns. Never called during a
         decision: a continued decision only appends rows, which is what lets a rejected merge
-        give the LP back by deleting them (clustering._Engine._restore_lps).
+        give the LP back by deleting them (clustering.MergeEngine._restore_lps).
         """
         h = self.h
         if h is None:  # frozen: pruned when it was kept, unchanged since
@@ -776,7 +776,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                     tuning: Tuning = DEFAULT_TUNING) -> Decision:
     """Decide hull distance > ``tol`` with a max-margin LP on HiGHS and constraint generation.
 
-    The LP (:class:`_MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
+    The LP (:class:`MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
     set; its optimum is half the L1 distance between the working sets' hulls, and its dual gives
     the two convex combinations z_P, z_Q that attain it. Violators on the full sets (one
     matrix-vector product per side) join the working set until the plane holds on all points.
@@ -798,7 +798,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     from the earlier optimal basis, and only the new violators are added (those of the kept
     optimum already before the first solve). When a new point lies more than ``devex_depth``
     margins past the kept plane, the pair most likely meets: the first re-solve starts with
-    Devex pricing, and if that short run does not finish, :func:`_overlap_probe` looks for the
+    Devex pricing, and if that short run does not finish, :func:`overlap_probe` looks for the
     common pair by NNLS before the LP goes on.
     """
     P = np.asarray(P, dtype=np.float64)
@@ -860,7 +860,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                 lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
                 blocks.append((blk, onp))
     else:
-        lp = _MarginLP(dim, tn)
+        lp = MarginLP(dim, tn)
         blocks = [(np.flatnonzero(inP), True), (np.flatnonzero(inQ), False)]
         for blk, onp in blocks:
             lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
@@ -869,7 +869,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         if lp.paused:
             # Deep violators and no optimum after the short Devex run: the pair most likely
             # meets but the LP may need thousands of iterations to show it.
-            dec = _overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
+            dec = overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
             if dec is not None:
                 dec.lp, dec.blocks = lp, blocks
                 return dec
