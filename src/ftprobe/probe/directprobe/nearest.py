@@ -21,6 +21,12 @@ decides the points with several clusters left by the exact point-by-point proced
 
 Everything runs in torch float64, on the CPU or a CUDA device; the answer does not depend on
 the device (bounds only prune; every surviving decision is the exact solver's).
+
+Ties: clusters at exactly the same distance are never separated by bounds, so the exact phase
+decides them, smaller index first, in the order of the point-by-point procedure. Two hulls
+whose distances differ by less than the solver's precision (~1e-10 relative; e.g. one hull
+listed twice in another point order) can come out either way there too, and then this search
+and the point-by-point one may differ; the tests cover both kinds.
 """
 
 from __future__ import annotations
