@@ -47,7 +47,7 @@ PRUNE_ATOL = 1e-9
 class NearestHullSettings:
     """How the batched search spends its effort (the answer does not depend on any of these)."""
 
-    block_elements: int = 1 << 24  # test rows per block x training points (memory per array)
+    block_elements: int = 1 << 22  # test rows per block x training points (32 MiB an array)
     rounds: int = 4  # refinement rounds of pairwise Frank-Wolfe steps
     steps: int = 16  # steps in the first round; each next round doubles them
     lead_steps: int = 16  # steps on each point's best cluster alone, before the rounds (0: none)
