@@ -120,6 +120,8 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=5000, help="first N training words (0: all)")
     ap.add_argument("--reps", type=int, default=2, help="alternating runs of each")
     ap.add_argument("--baseline", type=Path, default=Path("/tmp/base0429317"))
+    ap.add_argument("--fitted", type=Path, help="a saved DirectProbe of these words (DirectProbe."
+                    "save) to measure instead of fitting again; checked against the vectors")
     a = ap.parse_args()
     import numpy as np
 
@@ -135,8 +137,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpname:
         tmp = Path(tmpname)
         t0 = time.perf_counter()
-        dp = DirectProbe().fit(X, y, n_labels=K)
-        fit_s = time.perf_counter() - t0
+        if a.fitted is not None:
+            dp = DirectProbe.load(a.fitted)
+            if not np.array_equal(np.load(a.fitted / "points.npy"), X):
+                sys.exit(f"{a.fitted}: fitted on other vectors")
+            fit_s = None
+        else:
+            dp = DirectProbe().fit(X, y, n_labels=K)
+            fit_s = time.perf_counter() - t0
         dp.save(tmp / "dp")
         np.save(tmp / "test.npy", Xt)
         runs = {"baseline": [], "ftprobe": []}
@@ -160,7 +168,7 @@ def main() -> None:
 
     rec = {
         "case": f"pud_pos:{a.layer}", "train_words": int(len(y)), "test_words": int(len(yt)),
-        "clusters": int(dp.n_clusters_), "linear": bool(dp.linear_), "fit_s": round(fit_s, 2),
+        "clusters": int(dp.n_clusters_), "linear": bool(dp.linear_), "fit_s": None if fit_s is None else round(fit_s, 2),
         "reps": a.reps, "baseline_commit": BASELINE,
         **{name: {k: [round(r[k], 2) for r in runs[name]] for k in KEYS} for name in runs},
         "prediction_detail": new.get("prediction_detail"),

@@ -32,7 +32,7 @@ SETTINGS = {
     "default": NearestHullSettings(device="cpu"),
     "bounds only": NearestHullSettings(device="cpu", rounds=0),
     "no kernels, small blocks": NearestHullSettings(device="cpu", kernel_max=0, block_elements=50),
-    "one long round": NearestHullSettings(device="cpu", rounds=1, steps=200),
+    "one long round, no lead": NearestHullSettings(device="cpu", rounds=1, steps=200, lead_steps=0),
 }
 
 

@@ -21,6 +21,12 @@ decides the points with several clusters left by the exact point-by-point proced
 
 Everything runs in torch float64, on the CPU or a CUDA device; the answer does not depend on
 the device (bounds only prune; every surviving decision is the exact solver's).
+
+Ties: clusters at exactly the same distance are never separated by bounds, so the exact phase
+decides them, smaller index first, in the order of the point-by-point procedure. Two hulls
+whose distances differ by less than the solver's precision (~1e-10 relative; e.g. one hull
+listed twice in another point order) can come out either way there too, and then this search
+and the point-by-point one may differ; the tests cover both kinds.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ PRUNE_ATOL = 1e-9
 class NearestHullSettings:
     """How the batched search spends its effort (the answer does not depend on any of these)."""
 
-    block_elements: int = 1 << 24  # test rows per block x training points (memory per array)
-    rounds: int = 6  # refinement rounds of pairwise Frank-Wolfe steps
-    steps: int = 2  # steps in the first round; each next round doubles them
+    block_elements: int = 1 << 22  # test rows per block x training points (32 MiB an array)
+    rounds: int = 4  # refinement rounds of pairwise Frank-Wolfe steps
+    steps: int = 16  # steps in the first round; each next round doubles them
+    lead_steps: int = 16  # steps on each point's best cluster alone, before the rounds (0: none)
     kernel_max: int = 6000  # clusters up to this size keep their Gram matrix (n^2 doubles)
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
 
@@ -203,16 +210,20 @@ def _refine(geo: ClusterGeometry, rows: np.ndarray, lower, upper, open_):
     X = torch.as_tensor(rows, dtype=torch.float64, device=geo.device) - torch.as_tensor(
         geo.shift, dtype=torch.float64, device=geo.device)
     state: dict[int, tuple] = {}
-    for rnd in range(s.rounds):
+    for rnd in range(-1 if s.lead_steps else 0, s.rounds):
         undecided = open_.sum(1) > 1
         if not bool(undecided.any()):
             break
         work = open_ & undecided[:, None]
+        if rnd < 0:  # first the best upper bound of each point: the level others must pass
+            best = torch.where(work, upper, torch.full_like(upper, torch.inf)).argmin(1)
+            work = work & (torch.arange(work.shape[1], device=geo.device)[None, :] == best[:, None])
+        n_steps = s.lead_steps if rnd < 0 else s.steps << rnd
         for j in torch.nonzero(work.any(0)).flatten().tolist():
             if geo.sizes[j] == 1:
                 continue  # the bounds are exact already
             r = torch.nonzero(work[:, j]).flatten()
-            lam = _steps(geo, X, j, r, state.get(j), s.steps << rnd)
+            lam = _steps(geo, X, j, r, state.get(j), n_steps)
             state[j] = (r, lam)
             lo, hi = _certify(geo, X[r], j, lam)
             lower[r, j] = torch.maximum(lower[r, j], torch.minimum(lo, hi))
@@ -234,13 +245,14 @@ def _steps(geo: ClusterGeometry, X, j: int, r, prev, steps: int):
     R = len(r)
     ar = torch.arange(R, device=geo.device)
     lam = torch.zeros((R, n), dtype=torch.float64, device=geo.device)
-    if prev is not None:  # rows still open are a subset of the previous round's rows
+    fresh = torch.ones(R, dtype=torch.bool, device=geo.device)
+    if prev is not None:  # go on from the weights of rows solved in an earlier round
         pr, plam = prev
-        pos = torch.searchsorted(pr, r)
-        lam = plam[pos].clone()
-    else:
-        s0 = (sq[None, :] - 2 * G).argmin(1)
-        lam[ar, s0] = 1.0
+        pos = torch.searchsorted(pr, r).clamp_max(len(pr) - 1)
+        fresh = pr[pos] != r
+        lam[~fresh] = plam[pos[~fresh]]
+    s0 = (sq[None, :] - 2 * G).argmin(1)  # the nearest point
+    lam[ar[fresh], s0[fresh]] = 1.0
     K = geo.kernel(j)
     gp = lam @ K if K is not None else (lam @ Pj) @ Pj.T  # [R, n] <p, z>
     for _ in range(steps):
