@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,26 +229,10 @@ def _read_labels(path: Path) -> list[str]:
 
 
 def _write_folder(out: Path, files: dict[str, str], arrays: dict) -> None:
-    """Write everything into a temporary folder beside ``out``, then move it into place."""
-    import numpy as np
+    """Write each file atomically into ``out`` (made by ``_state_path`` before the fit)."""
+    from ftprobe.atomic import save_npy, write_text
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
-        for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        for name, arr in arrays.items():
-            np.save(tmp / name, arr)
-        if out.exists() and not out.is_dir():
-            raise UserError(f"{out}: exists and is not a folder")
-        if out.is_dir():
-            # Each file replaced atomically; a reader never sees a half-written file.
-            for p in tmp.iterdir():
-                os.replace(p, out / p.name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    for name, arr in arrays.items():
+        save_npy(out / name, arr)
+    for name, text in files.items():  # summary.json last: present means complete
+        write_text(out / name, text)

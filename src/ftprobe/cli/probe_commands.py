@@ -102,8 +102,10 @@ class ProbeCommand:
                   f"training ({', '.join(sorted(unseen))}); counted as errors")
         self._print(res)
         if self.out is not None:
+            from ftprobe.atomic import write_json
+
             self.out.mkdir(parents=True, exist_ok=True)
-            _write_json(self.out / "results.json", out)
+            write_json(self.out / "results.json", out)
             print(f"results -> {self.out / 'results.json'}")
         return 0
 
@@ -278,18 +280,3 @@ def _read_lines(path: Path) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return [ln.strip() for ln in lines]
-
-
-def _write_json(path: Path, obj) -> None:
-    import json
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -17,17 +17,14 @@ optimizer state (twice the model's size): resuming needs no other.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ftprobe.atomic import write_json, write_text
 from ftprobe.errors import UserError
-from ftprobe.represent.store import write_json_atomic
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -64,19 +61,6 @@ def last_resumable(out_dir: Path) -> Path | None:
         if (path / TRAINING_STATE).is_file() and (path / TRAINER_STATE).is_file():
             return path
     return None
-
-
-def write_folder_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
-    """Run ``fill(tmp)`` on a fresh temporary sibling of ``target``, then rename it into place."""
-    tmp = target.with_name(f".tmp-{target.name}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    fill(tmp)
-    if target.exists():  # only a checkpoint re-made after a crash between writes
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-    return target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,14 +175,12 @@ def _first_difference(previous: dict[str, Any], current: dict[str, Any]) -> str 
 
 def write_run_info(out_dir: Path, run_info: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / RUN_FILE, run_info)
+    write_json(out_dir / RUN_FILE, run_info)
 
 
 def write_metrics(out_dir: Path, records: list[dict[str, Any]]) -> None:
     """Rewrite metrics.jsonl atomically (on resume: exactly the records the checkpoint knew)."""
-    tmp = out_dir / f".tmp-{METRICS_FILE}"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, out_dir / METRICS_FILE)
+    write_text(out_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:

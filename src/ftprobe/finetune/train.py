@@ -29,6 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from ftprobe import __version__
+from ftprobe.atomic import replace_folder, write_json
 from ftprobe.data.task import Task
 from ftprobe.errors import UserError
 from ftprobe.finetune import checkpoints as ck
@@ -175,13 +176,13 @@ def finetune(
                      "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
                      "settings": config.to_dict(), "resolved": resolved, "metrics": metrics,
                      "running": running, "training": plain if with_training_state else None}
-            ck.write_json_atomic(tmp / ck.TRAINER_STATE, state)
+            write_json(tmp / ck.TRAINER_STATE, state)
             if with_training_state:
                 ck.save_training_state(tmp, tensors)
 
         event = {"event": "checkpoint", "step": step, "path": target.relative_to(out_dir).as_posix()}
         metrics.append(event)  # before writing, so the checkpoint's own metrics name it
-        path = ck.write_folder_atomic(target, fill)
+        path = replace_folder(target, fill)
         ck.drop_training_state(out_dir, keep=path if with_training_state else None)
         ck.append_metrics(out_dir, event)
         return path

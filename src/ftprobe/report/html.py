@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ftprobe.study.cache import write_json_atomic
+from ftprobe.atomic import write_json, write_text
 
 VERDICT_COLOURS = {"holds": "#2a6", "fails": "#c42", "mixed": "#d90", "not tested": "#888"}
 
@@ -93,7 +93,7 @@ def write_markdown(results: dict, path: Path) -> None:
                          f"{r['down']} | {_fmt(r['mean_change'])} | {_fmt(r.get('accuracy_before'), True)} -> "
                          f"{_fmt(r.get('accuracy_after'), True)} |")
     lines += ["", "Full numbers: `results.json`; figures: `report/index.html`.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text(path, "\n".join(lines))
 
 
 def _table(header: list[str], rows: list[list[str]], raw_cols: set[int] = frozenset()) -> str:
@@ -173,7 +173,7 @@ def write_html(results: dict, path: Path) -> None:
                              "mean change", "probe acc %, original -> tuned on A"], rows))
         parts.append(_img(plots.cross_task(results["cross_task"]), "cross-task"))
     parts.append("<p>All numbers: <code>../results.json</code>. Summary: <code>summary.md</code>.</p></body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_text(path, "\n".join(parts))
 
 
 def write_report(results: dict, out: str | Path) -> dict[str, Path]:
@@ -181,7 +181,7 @@ def write_report(results: dict, out: str | Path) -> dict[str, Path]:
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "html": report / "index.html", "md": report / "summary.md"}
-    write_json_atomic(paths["json"], results)
+    write_json(paths["json"], results)
     write_markdown(results, paths["md"])
     write_html(results, paths["html"])
     return paths

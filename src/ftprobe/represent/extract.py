@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ftprobe import __version__
+from ftprobe.atomic import write_json
 from ftprobe.data.task import Task
 from ftprobe.errors import UserError
 from ftprobe.represent.align import (
@@ -27,7 +28,7 @@ from ftprobe.represent.align import (
     tokenize_sentences,
 )
 from ftprobe.represent.encoder import Encoder
-from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file, write_json_atomic
+from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file
 from ftprobe.represent.writer import BackgroundWorker, LayerWriter, RowRuns
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def extract(
         (partial / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False))
         (partial / "sentences.json").write_text(json.dumps(sp.sentences, ensure_ascii=False))
         (partial / PROGRESS).unlink(missing_ok=True)
-        write_json_atomic(partial / MANIFEST, manifest)
+        write_json(partial / MANIFEST, manifest)
         _fsync_dir(partial)
         os.replace(partial, store.path_of(eid))
     else:
@@ -214,7 +215,7 @@ def extract(
         for layer in missing:
             os.replace(partial / layer_file(layer), existing.path / layer_file(layer))
         manifest["created"] = existing.manifest.get("created", manifest["created"])
-        write_json_atomic(existing.path / MANIFEST, manifest)
+        write_json(existing.path / MANIFEST, manifest)
         shutil.rmtree(partial)
     _fsync_dir(store.root)
     return Entry(store.path_of(eid))
@@ -290,7 +291,7 @@ def _resume_point(partial: Path, plan: dict) -> int:
 def _checkpoint(partial: Path, arrays: dict, plan: dict, done: int) -> None:
     for arr in arrays.values():
         arr.sync()
-    write_json_atomic(partial / PROGRESS, {"plan": plan, "done": done})
+    write_json(partial / PROGRESS, {"plan": plan, "done": done})
 
 
 def _fsync_dir(path: Path) -> None:

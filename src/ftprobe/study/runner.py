@@ -7,7 +7,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ftprobe.study.cache import StepCache, write_json_atomic
+from ftprobe.atomic import write_json
+from ftprobe.study.cache import StepCache
 from ftprobe.study.config import StudyConfig
 from ftprobe.study.executor import Executor, make_executor
 from ftprobe.study.plan import Plan, Step, build_plan
@@ -79,7 +80,7 @@ def run_study(
         print_plan(plan, cache, console)
         return summary
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "study.json", cfg.to_json())
+    write_json(out / "study.json", cfg.to_json())
 
     workers = workers or cfg.workers
     threads = cfg.threads

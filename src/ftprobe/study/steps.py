@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ftprobe.atomic import write_json
 from ftprobe.errors import UserError
-from ftprobe.study.cache import StepCache, write_json_atomic
+from ftprobe.study.cache import StepCache
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def run_step(payload: dict) -> dict:
     t0 = time.monotonic()
     result = fn(payload["spec"], ctx, work)
     result["_seconds"] = round(time.monotonic() - t0, 3)
-    write_json_atomic(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
+    write_json(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
                                            "deps": payload["deps"]})
     ctx.cache.commit(kind, key, result)
     return result
@@ -223,7 +224,7 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
                             "best_hidden": list(r.best_hidden)}
                for layer, r in res.layers.items()}
     full = json.loads(json.dumps(res.to_json(), default=_plain))
-    write_json_atomic(work / "protocol.json", full)
+    write_json(work / "protocol.json", full)
     return {"layers": summary, "last_layer": str(max(res.layers)), "n_train": res.n_train,
             "n_test": res.n_test, "n_labels": res.n_labels}
 
@@ -339,7 +340,7 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
             dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz")
             res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
-        write_json_atomic(done_file, res)
+        write_json(done_file, res)
         fingerprints.append(entry.id)
         names.append(name)
     points = names

@@ -10,12 +10,11 @@ exact nearest-point computations with certified bounds (:mod:`.hull`).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ftprobe.atomic import save_npy, write_json, write_text
 from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
 from ftprobe.probe.directprobe.measures import (
     cluster_hull_distance,
@@ -215,25 +214,13 @@ class DirectProbe:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         y = self.cluster_label_[self.labels_]
-        files = {
-            "clusters.txt": lambda p: np.savetxt(p, self.labels_, fmt="%d"),
-            "cluster_label.npy": lambda p: np.save(p, self.cluster_label_),
-            "points.npy": lambda p: np.save(p, self._X),
-            "labels.npy": lambda p: np.save(p, y),
-            "summary.json": lambda p: p.write_text(json.dumps(self.summary(), indent=2)),
-        }
+        write_text(directory / "clusters.txt", "".join(f"{c}\n" for c in self.labels_.tolist()))
+        save_npy(directory / "cluster_label.npy", self.cluster_label_)
+        save_npy(directory / "points.npy", self._X)
+        save_npy(directory / "labels.npy", y)
         if self._cdist is not None:
-            files["cluster_distances.npy"] = lambda p: np.save(p, self._cdist)
-        for name, write in files.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            tmp = Path(tmp)
-            if name.endswith(".npy"):
-                with open(tmp, "wb") as fh:
-                    write(fh)
-            else:
-                write(tmp)
-            os.replace(tmp, directory / name)
+            save_npy(directory / "cluster_distances.npy", self._cdist)
+        write_json(directory / "summary.json", self.summary())
 
     @classmethod
     def load(cls, directory) -> DirectProbe:
