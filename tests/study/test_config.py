@@ -162,3 +162,22 @@ def test_demo_config_matches_shipped_example():
     built = demo_config("demo-out")
     skip = {"output", "base_dir"}
     assert shipped.model_dump(exclude=skip) == built.model_dump(exclude=skip)
+
+
+@pytest.mark.parametrize("section", ["directprobe", "probe", "finetune"])
+def test_options_typo_fails_before_any_work(tmp_path, tiny_bert, capsys, section):
+    p = tmp_path / "s.toml"
+    p.write_text(TOML.format(model=tiny_bert) + f"\n[{section}]\noptions = {{ tols = 1e-6 }}\n")
+    assert main(["study", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ftprobe: error: {section}.options.tols: unknown key (known: ")
+    assert "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_directprobe_options_accept_the_fit_settings(tmp_path, tiny_bert):
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, directprobe={"options": {"tol": 1e-5, "jobs": 2}}))
+    validate_config(cfg)
+    msg = _err(validate_config, parse_config(tiny_config(tiny_bert, tmp_path,
+                                                         directprobe={"options": {"min_cluster_size": 3}})))
+    assert msg.startswith("directprobe.options.min_cluster_size: unknown key")  # it has its own key

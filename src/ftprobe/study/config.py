@@ -336,22 +336,23 @@ def validate_config(cfg: StudyConfig) -> None:
 
 
 def _check_options(cfg: StudyConfig) -> None:
-    """Pass-through options must name real fields of the stage's settings class."""
+    """Pass-through options must name real settings of the stage they are passed to."""
     import dataclasses
+    import inspect
 
-    checks = [("probe.options", "ftprobe.probe.protocol", "ProbeProtocol", cfg.probe.options),
-              ("finetune.options", "ftprobe.finetune", "FinetuneConfig", cfg.finetune.options)]
-    for key, module, cls_name, options in checks:
-        if not options:
-            continue
-        try:
-            import importlib
+    from ftprobe.finetune import FinetuneConfig
+    from ftprobe.probe.directprobe import DirectProbe
+    from ftprobe.probe.protocol import ProbeProtocol
 
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            continue
-        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else \
-            set(getattr(cls, "model_fields", {}))
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    # min_cluster_size has its own key in [directprobe]
+    dp_args = set(inspect.signature(DirectProbe).parameters) - {"min_cluster_size"}
+    checks = [("probe.options", fields(ProbeProtocol), cfg.probe.options),
+              ("finetune.options", fields(FinetuneConfig), cfg.finetune.options),
+              ("directprobe.options", dp_args, cfg.directprobe.options)]
+    for key, known, options in checks:
         for name in options:
-            if fields and name not in fields:
-                raise UserError(f"{key}.{name}: unknown key (known: {', '.join(sorted(fields))})")
+            if name not in known:
+                raise UserError(f"{key}.{name}: unknown key (known: {', '.join(sorted(known))})")
