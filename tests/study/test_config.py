@@ -181,3 +181,15 @@ def test_directprobe_options_accept_the_fit_settings(tmp_path, tiny_bert):
     msg = _err(validate_config, parse_config(tiny_config(tiny_bert, tmp_path,
                                                          directprobe={"options": {"min_cluster_size": 3}})))
     assert msg.startswith("directprobe.options.min_cluster_size: unknown key")  # it has its own key
+
+
+def test_stage_settings_are_named_as_config_keys(tmp_path, tiny_bert):
+    from ftprobe.study.config import setting_key
+
+    assert setting_key("finetune", "epochs") == "finetune.epochs"
+    assert setting_key("finetune", "warmup_ratio") == "finetune.options.warmup_ratio"
+    assert setting_key("extract", "word_pooling") == "extract.word_pooling"
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, finetune={"options": {"warmup_ratio": 2.0}}))
+    assert _err(validate_config, cfg) == "finetune.options.warmup_ratio: must be in [0, 1), not 2.0"
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, extract={"device": "tpu"}))
+    assert _err(validate_config, cfg) == "extract.device: expected auto, cpu or cuda, not 'tpu'"

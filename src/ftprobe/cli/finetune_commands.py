@@ -19,7 +19,7 @@ class Finetune(TaskArgs):
     that AutoModel.from_pretrained and `ftprobe extract --model` read like a hub model."""
 
     model: str | None = opt(None, help="hub name or local folder (default: the offline MiniLM)")
-    out: Path = opt(help="run folder (new, or this run's own with --resume)")
+    out: Path = opt(help="run folder (new, or this run's own with --resume)", setting="out_dir")
     epochs: int | None = opt(None, help="epochs (default: 10, or 3 for models of 12+ layers)")
     lr: float = opt(5e-5, help="peak learning rate")
     batch_size: int = opt(32, help="sentences per optimizer step")

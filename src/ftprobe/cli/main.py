@@ -8,8 +8,8 @@ import os
 import sys
 
 from ftprobe import __version__
-from ftprobe.cli.framework import build_parser, instantiate
-from ftprobe.errors import UserError
+from ftprobe.cli.framework import build_parser, flag_of, instantiate
+from ftprobe.errors import SettingError, UserError
 
 # Each stage's commands live in its own module; importing one registers its commands.
 COMMAND_MODULES = (
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         result = cmd.run()
         return int(result or 0)
     except UserError as exc:
+        if isinstance(exc, SettingError):  # the stage names its setting; say it as a flag
+            exc = exc.named(flag_of(ns._command_cls, exc.setting) or exc.setting)
         print(f"ftprobe: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ftprobe.atomic import write_json, write_text
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -143,21 +143,21 @@ def check_out_dir(out_dir: Path, run_info: dict[str, Any], resume: bool) -> bool
     if not out_dir.exists():
         return False
     if not out_dir.is_dir():
-        raise UserError(f"--out {out_dir}: exists and is not a folder")
+        raise SettingError("out_dir", f"{out_dir} exists and is not a folder")
     run_file = out_dir / RUN_FILE
     if not run_file.is_file():
         if any(out_dir.iterdir()):
-            raise UserError(f"--out {out_dir}: folder is not empty and holds no ftprobe run; choose a new folder")
+            raise SettingError("out_dir", f"{out_dir} is not empty and holds no ftprobe run; choose a new folder")
         return False
     try:
         previous = json.loads(run_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"--out {out_dir}: unreadable {RUN_FILE} ({exc}); choose a new folder") from None
+        raise SettingError("out_dir", f"{out_dir} has an unreadable {RUN_FILE} ({exc}); choose a new folder") from None
     diff = _first_difference(previous, run_info)
     if diff:
-        raise UserError(f"--out {out_dir} holds another run ({diff}); choose a new folder")
+        raise SettingError("out_dir", f"{out_dir} holds another run ({diff}); choose a new folder")
     if not resume:
-        raise UserError(f"--out {out_dir} already holds this run; pass --resume to continue it")
+        raise SettingError("resume", f"not set, but {out_dir} already holds this run (set it to continue the run)")
     return True
 
 

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from ftprobe import __version__
 from ftprobe.atomic import replace_folder, write_json
 from ftprobe.data.task import Task
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 from ftprobe.finetune import checkpoints as ck
 from ftprobe.finetune.config import FinetuneConfig
 from ftprobe.finetune.data import SplitBatches
@@ -66,7 +66,7 @@ def _mixed_precision(config: FinetuneConfig, device: torch.device) -> str:
         # bf16 autocast also runs on CPUs (fast where they have AMX); fp16 needs CUDA's loss
         # scaling. "auto" keeps CPU runs in fp32, the recipe's own numerics.
         if mp == "fp16":
-            raise UserError(f"--mixed-precision fp16 needs a GPU; this run is on {device.type}")
+            raise SettingError("mixed_precision", f"fp16 needs a GPU; this run is on {device.type}")
         return "bf16" if mp == "bf16" else "no"
     if mp == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine")
+        raise SettingError("device", f"{device}: CUDA is not available on this machine")
     try:
         return torch.device(device)
     except RuntimeError:
-        raise UserError(f"--device {device!r}: expected auto, cpu or cuda") from None
+        raise SettingError("device", f"expected auto, cpu or cuda, not {device!r}") from None
 
 
 @dataclass
@@ -135,7 +135,7 @@ def load_encoder(
 
     name = name_or_path or default_model()
     if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        raise SettingError("dtype", f"expected one of {', '.join(DTYPES)}, not {dtype!r}")
     local = Path(name).expanduser()
     looks_local = local.exists() or name.startswith((".", "/", "~")) or os.sep + os.sep in name
     if looks_local and not local.is_dir():

@@ -17,7 +17,7 @@ import torch
 from ftprobe import __version__
 from ftprobe.atomic import write_json
 from ftprobe.data.task import Task
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 from ftprobe.represent.align import (
     BatchBuilder,
     SentencePooling,
@@ -48,7 +48,7 @@ def resolve_layers(layers: Sequence[int] | str | None, n_layers: int) -> list[in
         layer = int(layer)
         full = layer + n_layers + 1 if layer < 0 else layer
         if not 0 <= full <= n_layers:
-            raise UserError(f"--layers: layer {layer} out of range 0..{n_layers}")
+            raise SettingError("layers", f"layer {layer} out of range 0..{n_layers}")
         out.append(full)
     return sorted(set(out))
 
@@ -78,9 +78,9 @@ def extract(
     ``max_batches`` stops early, leaving a resumable partial entry (used to test resumption).
     """
     if store_dtype not in STORE_DTYPES:
-        raise UserError(f"store dtype {store_dtype!r}: expected one of {', '.join(STORE_DTYPES)}")
+        raise SettingError("store_dtype", f"expected one of {', '.join(STORE_DTYPES)}, not {store_dtype!r}")
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise SettingError("batch_size", f"must be at least 1, not {batch_size}")
     sp = task.split(split)
     want = resolve_layers(layers, encoder.n_layers)
     pooling = pooling_key(task.kind, word_pooling, sentence_pooling)
@@ -135,7 +135,7 @@ def extract(
         if event is not None:
             event.synchronize()
         if not bool(finite):
-            raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
+            raise UserError(f"model {encoder.name}: non-finite hidden states (try the dtype setting float32)")
         worker.submit(write_batch, runs, {layer: host[i].numpy() for i, layer in enumerate(missing)})
 
     last_flush = time.monotonic()
@@ -163,7 +163,7 @@ def extract(
                         vecs = pool_targets(out.hidden_states[layer].float(), batch).cpu().numpy()
                         if not np.isfinite(vecs).all():
                             raise UserError(f"model {encoder.name}: non-finite hidden states at "
-                                            f"layer {layer} (try --dtype float32)")
+                                            f"layer {layer} (try the dtype setting float32)")
                         per_layer[layer] = vecs
             if stacked:
                 collect_pending()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 ANALYSES = (
     "accuracy", "clusters", "train_test", "min_distance", "layer_dynamics", "centroid_paths",
@@ -148,6 +148,25 @@ class StudyConfig(_Base):
 
     def to_json(self) -> dict:
         return json.loads(self.model_dump_json())
+
+
+# The config section whose settings each kind of step hands to its stage.
+STEP_SECTIONS = {"finetune": "finetune", "extract": "extract", "series": "extract", "probe": "probe",
+                 "directprobe": "directprobe"}
+_SECTIONS = {"finetune": FinetuneSettings, "extract": ExtractSettings, "probe": ProbeSettings,
+             "directprobe": DirectProbeSettings}
+
+
+def setting_key(section: str, setting: str) -> str:
+    """Where a study config sets a stage's ``setting``: ``finetune.epochs`` for a key of the
+    section, ``finetune.options.warmup_ratio`` for one passed through its options."""
+    if section not in _SECTIONS or setting in _SECTIONS[section].model_fields:
+        return f"{section}.{setting}"
+    return f"{section}.options.{setting}"
+
+
+def named_for_config(exc: SettingError, section: str) -> UserError:
+    return exc.named(setting_key(section, exc.setting))
 
 
 def _unique(names: list[str], where: str) -> None:
@@ -333,6 +352,24 @@ def validate_config(cfg: StudyConfig) -> None:
             if m.tasks is not None and not {pair.finetune, pair.probe} <= set(m.tasks):
                 continue
     _check_options(cfg)
+    _check_stage_settings(cfg)
+
+
+def _check_stage_settings(cfg: StudyConfig) -> None:
+    """Settings the stages themselves refuse (a warm-up ratio of 2, a device that is absent)."""
+    from ftprobe.finetune import FinetuneConfig
+    from ftprobe.represent.encoder import resolve_device
+
+    ft = cfg.finetune.model_dump()
+    options = ft.pop("options")
+    try:
+        FinetuneConfig(**ft, **options).validate()
+    except SettingError as exc:
+        raise named_for_config(exc, "finetune") from None
+    try:
+        resolve_device(cfg.extract.device)
+    except SettingError as exc:
+        raise named_for_config(exc, "extract") from None
 
 
 def _check_options(cfg: StudyConfig) -> None:

@@ -137,8 +137,11 @@ def run_study(
             executor.shutdown(cancel=bool(failed))
     if failed:
         sid, exc = failed[0]
-        from ftprobe.errors import UserError
+        from ftprobe.errors import SettingError, UserError
+        from ftprobe.study.config import STEP_SECTIONS, named_for_config
 
+        if isinstance(exc, SettingError) and steps[sid].kind in STEP_SECTIONS:
+            exc = named_for_config(exc, STEP_SECTIONS[steps[sid].kind])
         if isinstance(exc, UserError):
             raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {exc}") from exc
         raise exc
