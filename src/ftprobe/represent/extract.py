@@ -37,20 +37,25 @@ PROGRESS = "progress.json"
 FLUSH_SECONDS = 20.0
 
 
-def resolve_layers(layers: Sequence[int] | str | None, n_layers: int) -> list[int]:
-    """``None``/"all" -> every hidden state (0 = embeddings .. n_layers); negatives count back."""
+def resolve_layers(layers: Sequence[int] | str | None, n_layers: int,
+                   available: Sequence[int] | None = None) -> list[int]:
+    """``None``/"all" -> every hidden state (0 = embeddings .. n_layers; or every ``available``
+    one); negatives count back from ``n_layers``. ``available``: the layers a store entry holds
+    (a layer outside it is refused)."""
     if layers is None or layers == "all" or (isinstance(layers, list | tuple) and list(layers) == ["all"]):
-        return list(range(n_layers + 1))
+        return list(range(n_layers + 1)) if available is None else sorted(available)
     if isinstance(layers, str):
         layers = [int(x) for x in layers.replace(",", " ").split()]
-    out = []
-    for layer in layers:
-        layer = int(layer)
-        full = layer + n_layers + 1 if layer < 0 else layer
-        if not 0 <= full <= n_layers:
-            raise SettingError("layers", f"layer {layer} out of range 0..{n_layers}")
-        out.append(full)
-    return sorted(set(out))
+    return sorted({resolve_layer(int(layer), n_layers, available) for layer in layers})
+
+
+def resolve_layer(layer: int, n_layers: int, available: Sequence[int] | None = None) -> int:
+    full = layer + n_layers + 1 if layer < 0 else layer
+    if not 0 <= full <= n_layers:
+        raise SettingError("layers", f"layer {layer} out of range 0..{n_layers}")
+    if available is not None and full not in available:
+        raise SettingError("layers", f"layer {layer} was not extracted (have {min(available)}..{max(available)})")
+    return full
 
 
 def pooling_key(kind: str, word_pooling: str, sentence_pooling: str) -> dict[str, str]:

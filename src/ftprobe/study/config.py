@@ -357,8 +357,8 @@ def validate_config(cfg: StudyConfig) -> None:
 
 def _check_stage_settings(cfg: StudyConfig) -> None:
     """Settings the stages themselves refuse (a warm-up ratio of 2, a device that is absent)."""
+    from ftprobe.device import resolve_device
     from ftprobe.finetune import FinetuneConfig
-    from ftprobe.represent.encoder import resolve_device
 
     ft = cfg.finetune.model_dump()
     options = ft.pop("options")
