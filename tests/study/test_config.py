@@ -193,3 +193,16 @@ def test_stage_settings_are_named_as_config_keys(tmp_path, tiny_bert):
     assert _err(validate_config, cfg) == "finetune.options.warmup_ratio: must be in [0, 1), not 2.0"
     cfg = parse_config(tiny_config(tiny_bert, tmp_path, extract={"device": "tpu"}))
     assert _err(validate_config, cfg) == "extract.device: expected auto, cpu or cuda, not 'tpu'"
+
+
+def test_finetuning_pools_as_the_extraction_does(tmp_path, tiny_bert):
+    def finetune_specs(word_pooling):
+        plan = build_plan(parse_config(tiny_config(tiny_bert, tmp_path, extract={"word_pooling": word_pooling})))
+        return [s for s in plan.steps.values() if s.kind == "finetune"]
+
+    first, mean = finetune_specs("first"), finetune_specs("mean")
+    assert [s.spec["finetune"]["word_pooling"] for s in first] == ["first"]
+    assert [s.spec["finetune"]["word_pooling"] for s in mean] == ["mean"]
+    assert first[0].key != mean[0].key  # another pooling is another fine-tuning run
+    cfg = tiny_config(tiny_bert, tmp_path, finetune={"options": {"word_pooling": "last"}})
+    assert _err(validate_config, parse_config(cfg)).startswith("finetune.options.word_pooling: unknown key")

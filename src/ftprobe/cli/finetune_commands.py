@@ -37,6 +37,9 @@ class Finetune(TaskArgs):
                                choices=["auto", "no", "fp16", "bf16"])
     device: str = opt("auto", help="auto, cpu or cuda")
     max_length: int | None = opt(None, help="longest input in subwords (default: the model's)")
+    word_pooling: str = opt("mean", help="subwords -> word for the head (as `ftprobe extract`)",
+                            choices=["mean", "first", "last"])
+    sentence_pooling: str = opt("cls", help="sentence targets for the head", choices=["cls", "mean"])
     resume: bool = opt(False, help="continue the run in --out from its last checkpoint")
     progress: bool = opt(True, help="show a progress bar")
 
@@ -52,6 +55,7 @@ class Finetune(TaskArgs):
             checkpoint_at_start=self.checkpoint_at_start, eval_split=self.eval_split,
             eval_batch_size=self.eval_batch_size, grad_accum=self.grad_accum,
             mixed_precision=self.mixed_precision, device=self.device, max_length=self.max_length,
+            word_pooling=self.word_pooling, sentence_pooling=self.sentence_pooling,
         ).validate()  # a bad schedule fails before any data is read
         task = self.load()
         result = finetune(self.model or default_model(), task, self.out, config, resume=self.resume,

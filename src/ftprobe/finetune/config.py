@@ -14,6 +14,8 @@ from typing import Any
 from ftprobe.errors import SettingError
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+WORD_POOLING = ("mean", "first", "last")
+SENTENCE_POOLING = ("cls", "mean")
 #: Settings that change the result; a run folder holding other values is another run.
 #: (device, mixed precision and accumulation only change how the same recipe is computed.)
 RUNTIME_ONLY = ("device", "mixed_precision", "grad_accum", "eval_batch_size")
@@ -44,6 +46,9 @@ class FinetuneConfig:
     device: str = "auto"
     max_length: int | None = None  # None: the model's own limit (longer sentences are windowed)
     head_dropout: float | None = None  # None: the encoder's hidden dropout (as HF heads do)
+    # The head reads the vectors the probes read: pool as the extraction of the study does.
+    word_pooling: str = "mean"  # subwords -> word: mean, first or last
+    sentence_pooling: str = "cls"  # sentence targets: cls or mean
 
     def validate(self) -> FinetuneConfig:
         """Raise a SettingError (naming the field) for settings no run can use."""
@@ -75,6 +80,10 @@ class FinetuneConfig:
             bad("max_length", f"must be at least 4, not {self.max_length}")
         if self.head_dropout is not None and not 0 <= self.head_dropout < 1:
             bad("head_dropout", f"must be in [0, 1), not {self.head_dropout}")
+        if self.word_pooling not in WORD_POOLING:
+            bad("word_pooling", f"expected one of {', '.join(WORD_POOLING)}, not {self.word_pooling!r}")
+        if self.sentence_pooling not in SENTENCE_POOLING:
+            bad("sentence_pooling", f"expected one of {', '.join(SENTENCE_POOLING)}, not {self.sentence_pooling!r}")
         return self
 
     def resolved_epochs(self, n_layers: int) -> int:

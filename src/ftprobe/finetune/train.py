@@ -117,7 +117,7 @@ def finetune(
     torch.manual_seed(config.seed)
     encoder = load_encoder(str(start) if start else model, device="cpu")
     max_length = min(config.max_length or encoder.max_length, encoder.max_length)
-    builder = BatchBuilder(encoder.tokenizer, max_length)
+    builder = BatchBuilder(encoder.tokenizer, max_length, config.word_pooling, config.sentence_pooling)
     train = SplitBatches(train_split, task.kind, encoder.tokenizer, builder)
     evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
                   if eval_name else None)
@@ -149,7 +149,8 @@ def finetune(
                 "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
                 "train_sentences": len(train), "train_targets": len(train_split)}
     head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
-                 "pooling": {"sentence": "cls"} if task.kind == "sentence" else {"word": "mean"},
+                 "pooling": {"sentence": config.sentence_pooling} if task.kind == "sentence"
+                 else {"word": config.word_pooling},
                  "layer": "last"}
 
     step = 0

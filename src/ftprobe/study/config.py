@@ -387,7 +387,9 @@ def _check_options(cfg: StudyConfig) -> None:
     # min_cluster_size has its own key in [directprobe]
     dp_args = set(inspect.signature(DirectProbe).parameters) - {"min_cluster_size"}
     checks = [("probe.options", fields(ProbeProtocol), cfg.probe.options),
-              ("finetune.options", fields(FinetuneConfig), cfg.finetune.options),
+              # the pooling is [extract]'s, for the head and the probes alike
+              ("finetune.options", fields(FinetuneConfig) - {"word_pooling", "sentence_pooling"},
+               cfg.finetune.options),
               ("directprobe.options", dp_args, cfg.directprobe.options)]
     for key, known, options in checks:
         for name in options:

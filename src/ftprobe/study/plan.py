@@ -150,7 +150,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
     plan = Plan(cfg, {}, models, tasks, {"runs": [], "cross": []})
 
     ext_settings = cfg.extract.model_dump()
-    ft_settings = cfg.finetune.model_dump()
+    # the head reads what the probes read: fine-tune with the extraction's pooling
+    ft_settings = {**cfg.finetune.model_dump(), "word_pooling": cfg.extract.word_pooling,
+                   "sentence_pooling": cfg.extract.sentence_pooling}
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
     dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
