@@ -8,9 +8,10 @@ import json
 
 import pytest
 import torch
-from ft_toy import jsonl_lines
 
 from ftprobe.cli.main import main
+
+from .ft_toy import jsonl_lines
 
 torch.set_num_threads(2)
 

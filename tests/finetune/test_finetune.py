@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from ft_toy import ragged_word_task, toy_task
 
 from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints, read_head
+
+from .ft_toy import ragged_word_task, toy_task
 
 torch.set_num_threads(2)
 
