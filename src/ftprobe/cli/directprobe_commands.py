@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -111,8 +110,9 @@ class DirectProbeCommand:
             summary["test_points"] = int(len(yt))
             summary["test_unseen_labels"] = int((yt < 0).sum())
             summary["accuracy"] = acc
-        files["summary.json"] = json.dumps(summary, indent=2) + "\n"
-        _write_folder(self.out, files, arrays)
+        from ftprobe.probe.directprobe.output import write_output_folder
+
+        write_output_folder(self.out, summary, arrays, files)
         state.unlink(missing_ok=True)
         print(f"{dp.n_clusters_} clusters for {len(vocab)} labels "
               f"({'linear' if dp.linear_ else 'not linear'}) in {fit_s:.1f}s"
@@ -226,13 +226,3 @@ def _read_labels(path: Path) -> list[str]:
     if not lines:
         raise UserError(f"{path}: no labels")
     return [s.strip() for s in lines]
-
-
-def _write_folder(out: Path, files: dict[str, str], arrays: dict) -> None:
-    """Write each file atomically into ``out`` (made by ``_state_path`` before the fit)."""
-    from ftprobe.atomic import save_npy, write_text
-
-    for name, arr in arrays.items():
-        save_npy(out / name, arr)
-    for name, text in files.items():  # summary.json last: present means complete
-        write_text(out / name, text)

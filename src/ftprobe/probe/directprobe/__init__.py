@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ftprobe.atomic import save_npy, write_json, write_text
 from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
 from ftprobe.probe.directprobe.measures import (
     cluster_hull_distance,
@@ -22,6 +21,7 @@ from ftprobe.probe.directprobe.measures import (
     spread,
     upper_triangle,
 )
+from ftprobe.probe.directprobe.output import write_output_folder
 from ftprobe.probe.directprobe.predict import nearest_hull
 
 __all__ = ["DirectProbe", "pearson_similarity"]
@@ -211,16 +211,12 @@ class DirectProbe:
     def save(self, directory) -> None:
         """Write clusters.txt, cluster_label.npy, points.npy, labels.npy and summary.json."""
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        y = self.cluster_label_[self.labels_]
-        write_text(directory / "clusters.txt", "".join(f"{c}\n" for c in self.labels_.tolist()))
-        save_npy(directory / "cluster_label.npy", self.cluster_label_)
-        save_npy(directory / "points.npy", self._X)
-        save_npy(directory / "labels.npy", y)
+        arrays = {"cluster_label.npy": self.cluster_label_, "points.npy": self._X,
+                  "labels.npy": self.cluster_label_[self.labels_]}
         if self._cdist is not None:
-            save_npy(directory / "cluster_distances.npy", self._cdist)
-        write_json(directory / "summary.json", self.summary())
+            arrays["cluster_distances.npy"] = self._cdist
+        write_output_folder(directory, self.summary(), arrays,
+                            {"clusters.txt": "".join(f"{c}\n" for c in self.labels_.tolist())})
 
     @classmethod
     def load(cls, directory) -> DirectProbe:
