@@ -17,10 +17,7 @@ from ftprobe.cli.main import COMMAND_MODULES, main
 
 def _all_commands():
     for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError:
-            pass
+        importlib.import_module(name)
     return sorted(framework.COMMANDS)
 
 

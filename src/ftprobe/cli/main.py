@@ -23,12 +23,8 @@ COMMAND_MODULES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a stage not built yet in this checkout
-            if exc.name != name:
-                raise
+    for name in COMMAND_MODULES:  # every stage is part of the package: a failure here is a bug
+        importlib.import_module(name)
     parser = build_parser(version=__version__)
     ns = parser.parse_args(argv)
     if getattr(ns, "_command_cls", None) is None:
