@@ -2,7 +2,7 @@
 
 - Data flows one way: a stage imports only the stages before it in STAGES.
 - No stage calls the runner or knows the command line: nothing outside study/ and cli/ imports them.
-- The shared modules (errors, atomic, device) import no stage.
+- The shared modules (errors, atomic, device, plain) import no stage.
 Every import counts, also the lazy ones inside functions.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ftprobe"
 STAGES = ("data", "represent", "finetune", "probe", "compare", "report", "study", "cli")
-SHARED = ("errors", "atomic", "device")
+SHARED = ("errors", "atomic", "device", "plain")
 
 
 def _unit(path: Path, package: Path = PACKAGE) -> str:

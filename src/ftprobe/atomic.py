@@ -18,7 +18,9 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["jsonable", "replace_folder", "save_npy", "write_bytes", "write_json", "write_text"]
+from ftprobe.plain import plain
+
+__all__ = ["replace_folder", "save_npy", "write_bytes", "write_json", "write_text"]
 
 
 def _write(path: str | Path, fill: Callable[[IO[bytes]], None]) -> None:
@@ -44,24 +46,14 @@ def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def jsonable(o: Any) -> Any:
-    """``json`` ``default=`` hook: numpy scalars and arrays as Python numbers and lists, paths as text."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
-
-
 def write_json(path: str | Path, obj: Any) -> None:
-    """The one JSON format of ftprobe's files: indented by 2, UTF-8, keys in their given order.
+    """The one JSON format of ftprobe's files: indented by 2, UTF-8, keys in their given order;
+    numpy values, dataclasses and paths converted by :func:`ftprobe.plain.plain`.
 
     The whole document is encoded before the file is opened, so an unserialisable value fails
     before anything is written.
     """
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=jsonable) + "\n"
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=plain) + "\n"
     write_text(path, text)
 
 

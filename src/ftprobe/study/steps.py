@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ftprobe.atomic import jsonable, write_json
+from ftprobe.atomic import write_json
 from ftprobe.errors import UserError
+from ftprobe.plain import plain
 from ftprobe.study.cache import StepCache
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
-            "metrics": json.loads(json.dumps(metrics, default=jsonable))}
+            "metrics": json.loads(json.dumps(metrics, default=plain))}
 
 
 def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
@@ -213,7 +214,7 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
     summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
                             "best_hidden": list(r.best_hidden)}
                for layer, r in res.layers.items()}
-    full = json.loads(json.dumps(res.to_json(), default=jsonable))
+    full = json.loads(json.dumps(res.to_json(), default=plain))
     write_json(work / "protocol.json", full)
     return {"layers": summary, "last_layer": str(max(res.layers)), "n_train": res.n_train,
             "n_test": res.n_test, "n_labels": res.n_labels}
