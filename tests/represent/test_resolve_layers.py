@@ -25,3 +25,8 @@ def test_choices_within_a_store_entry():
     assert resolve_layer(-5, 6, have) == 2
     with pytest.raises(SettingError, match=r"^layers: layer 3 was not extracted \(have 0..6\)$"):
         resolve_layers([3], 6, have)
+
+
+def test_a_choice_that_is_not_numbers_names_the_setting():
+    with pytest.raises(SettingError, match=r"^layers: expected 'all' or layer numbers"):
+        resolve_layers("1, last", 6)

@@ -211,22 +211,14 @@ class ProbeCommand:
                 "source": {r: str(v) for r, (v, _, _) in roles.items()}}
 
     def _pick_layers(self, available: list[int]) -> list[int]:
+        from ftprobe.represent import resolve_layers
+
         if not available:
             raise UserError("the inputs share no layers")
         if self.layers in (["all"], []):
             return available
-        out = []
-        for tok in self.layers:
-            for part in str(tok).split(","):
-                try:
-                    i = int(part)
-                except ValueError:
-                    raise UserError(f"--layers: {part!r} is not 'all' or an integer") from None
-                i = available[i] if i < 0 and -len(available) <= i else i
-                if i not in available:
-                    raise UserError(f"--layers: layer {i} not available (have {available})")
-                out.append(i)
-        return sorted(set(out))
+        # negatives count back from the last layer the inputs hold
+        return resolve_layers(" ".join(self.layers), max(available), available)
 
     def _print(self, res) -> None:
         from rich.console import Console

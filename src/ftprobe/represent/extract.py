@@ -45,8 +45,12 @@ def resolve_layers(layers: Sequence[int] | str | None, n_layers: int,
     if layers is None or layers == "all" or (isinstance(layers, list | tuple) and list(layers) == ["all"]):
         return list(range(n_layers + 1)) if available is None else sorted(available)
     if isinstance(layers, str):
-        layers = [int(x) for x in layers.replace(",", " ").split()]
-    return sorted({resolve_layer(int(layer), n_layers, available) for layer in layers})
+        layers = layers.replace(",", " ").split()
+    try:
+        wanted = [int(layer) for layer in layers]
+    except (TypeError, ValueError):
+        raise SettingError("layers", f"expected 'all' or layer numbers, not {layers!r}") from None
+    return sorted({resolve_layer(layer, n_layers, available) for layer in wanted})
 
 
 def resolve_layer(layer: int, n_layers: int, available: Sequence[int] | None = None) -> int:
