@@ -9,6 +9,7 @@ Every import counts, also the lazy ones inside functions.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,41 @@ def test_tests_import_the_package_one_way():
     assert offenders == []
     folders = {p.parent for p in tests.rglob("test_*.py")} - {tests / "probe"}
     assert all((f / "__init__.py").is_file() for f in folders)
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")  # "--epochs"; not "---|", "a--b" or "--"
+
+
+def _command_line_uses(path: Path) -> list[str]:
+    """Where a stage module touches the command line: argparse, sys.argv, a ``--flag`` in a string
+    (docstrings aside: they may say how a command uses the stage)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    docstrings = {id(owner.body[0].value) for owner in ast.walk(tree)
+                  if isinstance(owner, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and owner.body and isinstance(owner.body[0], ast.Expr)
+                  and isinstance(owner.body[0].value, ast.Constant)}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            out += [f"{node.lineno}: imports argparse" for m in mods if m.split(".")[0] == "argparse"]
+        elif isinstance(node, ast.Attribute) and node.attr == "argv":
+            out.append(f"{node.lineno}: reads argv")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            out += [f"{node.lineno}: names {flag}" for flag in FLAG.findall(node.value)]
+    return out
+
+
+def test_no_stage_knows_the_command_line():
+    """Stages raise SettingError(setting, problem) and let the CLI say the flag (rule 3)."""
+    bad = [f"{p.relative_to(PACKAGE)}:{use}" for p in sorted(PACKAGE.rglob("*.py"))
+           if _unit(p) not in ("study", "cli", "__main__") for use in _command_line_uses(p)]
+    assert bad == []
+
+
+def test_the_command_line_check_can_fail(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Used as ftprobe x --epochs 3."""\nimport argparse\nimport sys\n\n'
+                      'def f(n):\n    """--doc is fine"""\n    print(sys.argv)\n'
+                      '    raise ValueError(f"--batch-size {n}: bad; |---|; a--b")\n')
+    assert _command_line_uses(module) == ["2: imports argparse", "7: reads argv", "8: names --batch-size"]

@@ -168,7 +168,7 @@ class Store:
         if len(hits) == 1:
             return hits[0]
         if not hits:
-            raise UserError(f"store {self.root}: no entry {eid!r} (see: ftprobe store ls --store {self.root})")
+            raise UserError(f"store {self.root}: no entry {eid!r} (it holds {len(self.entries())})")
         raise UserError(f"store {self.root}: {eid!r} matches {len(hits)} entries; give more of the id")
 
     def find(self, *, task: str | None = None, split: str | None = None,
