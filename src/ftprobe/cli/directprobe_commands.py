@@ -75,44 +75,21 @@ class DirectProbeCommand:
         except StateMismatch as exc:
             raise UserError(str(exc)) from None
         fit_s = time.perf_counter() - t0
-        summary = {"n_points": int(len(y)), "dim": int(X.shape[1]), "n_labels": len(vocab),
-                   "n_clusters": dp.n_clusters_, "linear": dp.linear_,
-                   "labels": vocab, "fit_seconds": round(fit_s, 3)}
-        s = dp.summary()
-        summary.update({k: s[k] for k in ("tol", "min_cluster_size", "n_kept_clusters",
-                                          "stats", "seconds")})
-        files: dict[str, str] = {}
-        files["clusters.txt"] = "".join(f"{c}\n" for c in dp.labels_)
-        files["cluster_labels.txt"] = "".join(
-            f"{c}\t{vocab[lab]}\t{n}\n"
-            for c, (lab, n) in enumerate(zip(dp.cluster_label_, dp.cluster_sizes_, strict=True)))
-        files["spread.txt"] = "".join(f"{v:.9g}\n" for v in dp.spread())
-        if self.distances:
-            self._say("computing exact hull distances between kept clusters")
-            L = dp.label_distances()
-            files["label_distances.tsv"] = "\t" + "\t".join(vocab) + "\n" + "".join(
-                vocab[i] + "\t" + "\t".join(f"{v:.9g}" for v in L[i]) + "\n"
-                for i in range(len(vocab)))
-            files["distance_vector.txt"] = "".join(f"{v:.9g}\n" for v in dp.distance_vector())
-            md = dp.min_distances()
-            files["min_distances.tsv"] = "".join(f"{vocab[i]}\t{md[i]:.9g}\n"
-                                                 for i in range(len(vocab)))
-            arrays = {"label_distances.npy": L}
-        else:
-            arrays = {}
+        extra = {"fit_seconds": round(fit_s, 3)}
+        pred = None
         if test is not None:
             Xt, tnames = test
             self._say(f"predicting {len(tnames)} test points by nearest hull")
             pred = dp.predict(Xt)
             yt = np.array([index.get(n, -1) for n in tnames])
-            acc = float(np.mean(pred == yt)) if len(yt) else float("nan")
-            files["predictions.txt"] = "".join(f"{vocab[p]}\n" for p in pred)
-            summary["test_points"] = int(len(yt))
-            summary["test_unseen_labels"] = int((yt < 0).sum())
-            summary["accuracy"] = acc
-        from ftprobe.probe.directprobe.output import write_output_folder
+            extra.update(test_points=int(len(yt)), test_unseen_labels=int((yt < 0).sum()),
+                         accuracy=float(np.mean(pred == yt)) if len(yt) else float("nan"))
+        if self.distances:
+            self._say("computing exact hull distances between kept clusters")
+        from ftprobe.probe.directprobe.output import write_results
 
-        write_output_folder(self.out, summary, arrays, files)
+        summary = write_results(dp, self.out, label_names=vocab, distances=self.distances,
+                                model=False, predictions=pred, extra=extra)
         state.unlink(missing_ok=True)
         print(f"{dp.n_clusters_} clusters for {len(vocab)} labels "
               f"({'linear' if dp.linear_ else 'not linear'}) in {fit_s:.1f}s"

@@ -21,7 +21,7 @@ from ftprobe.probe.directprobe.measures import (
     spread,
     upper_triangle,
 )
-from ftprobe.probe.directprobe.output import write_output_folder
+from ftprobe.probe.directprobe.output import write_results
 from ftprobe.probe.directprobe.predict import nearest_hull
 
 __all__ = ["DirectProbe", "pearson_similarity"]
@@ -209,14 +209,10 @@ class DirectProbe:
         }
 
     def save(self, directory) -> None:
-        """Write clusters.txt, cluster_label.npy, points.npy, labels.npy and summary.json."""
+        """Write the output folder (:func:`.output.write_results`) without label distances:
+        clusters.txt, cluster_labels.txt, spread.txt, the arrays :meth:`load` reads, summary.json."""
         self._check_fitted()
-        arrays = {"cluster_label.npy": self.cluster_label_, "points.npy": self._X,
-                  "labels.npy": self.cluster_label_[self.labels_]}
-        if self._cdist is not None:
-            arrays["cluster_distances.npy"] = self._cdist
-        write_output_folder(directory, self.summary(), arrays,
-                            {"clusters.txt": "".join(f"{c}\n" for c in self.labels_.tolist())})
+        write_results(self, directory, distances=False)
 
     @classmethod
     def load(cls, directory) -> DirectProbe:
