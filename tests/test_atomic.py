@@ -81,3 +81,17 @@ def test_replace_folder(tmp_path):
     (tmp_path / ".ck.tmp" / "stale").write_text("x")
     replace_folder(target, fill("3"))
     assert _names(target) == {"a.txt"} and _names(tmp_path) == {"ck"}
+
+
+def test_save_npz_round_trip_and_failure_half_way(tmp_path):
+    from ftprobe.atomic import save_npz
+
+    target = tmp_path / "state.npz"  # exactly this name (np.savez would not add .npz to a handle)
+    save_npz(target, {"a": np.arange(3), "b": np.eye(2)})
+    with np.load(target, allow_pickle=False) as z:
+        assert sorted(z.files) == ["a", "b"] and z["a"].tolist() == [0, 1, 2]
+    before = target.read_bytes()
+    with pytest.raises(ValueError, match="allow_pickle"):  # "a" written, then an object array refused
+        save_npz(target, {"a": np.arange(5), "bad": np.array([{}], dtype=object)})
+    assert target.read_bytes() == before
+    assert _names(tmp_path) == {"state.npz"}

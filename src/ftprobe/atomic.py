@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from ftprobe.plain import plain
 
-__all__ = ["replace_folder", "save_npy", "write_bytes", "write_json", "write_text"]
+__all__ = ["replace_folder", "save_npy", "save_npz", "write_bytes", "write_json", "write_text"]
 
 
 def _write(path: str | Path, fill: Callable[[IO[bytes]], None]) -> None:
@@ -60,6 +60,11 @@ def write_json(path: str | Path, obj: Any) -> None:
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` to exactly ``path`` (no ``.npy`` appended), never pickling."""
     _write(path, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
+
+
+def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez`` (uncompressed) of named arrays to exactly ``path``, never pickling."""
+    _write(path, lambda fh: np.savez(fh, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}))
 
 
 def replace_folder(target: str | Path, fill: Callable[[Path], None]) -> Path:
