@@ -26,3 +26,12 @@ def test_named_and_crossing_a_process_boundary():
     named = exc.named("--word-pooling")
     assert isinstance(named, UserError) and not isinstance(named, SettingError)
     assert str(named) == "--word-pooling: expected mean, first or last, not 'max'"
+
+
+def test_probe_precision_is_named():
+    import torch
+
+    from ftprobe.probe.batched import resolve_precision
+
+    with pytest.raises(SettingError, match=r"^precision: expected auto, fp32 or bf16, not 'fp16'$"):
+        resolve_precision("fp16", torch.device("cpu"))

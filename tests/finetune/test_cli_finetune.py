@@ -57,6 +57,22 @@ def test_resume_of_a_finished_run_changes_nothing(finished):
     assert snapshot(out) == before
 
 
+def test_run_written_before_a_setting_existed_resumes(finished, tmp_path):
+    import shutil
+
+    args, _, out = finished
+    old = tmp_path / "old-run"
+    shutil.copytree(out, old)
+    run = json.loads((old / "run.json").read_text())
+    for key in ("word_pooling", "sentence_pooling"):  # run.json as ftprobe wrote it before them
+        del run["settings"][key]
+    (old / "run.json").write_text(json.dumps(run))
+    argv = list(args)
+    argv[argv.index("--out") + 1] = str(old)
+    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume", "--word-pooling", "first"]) == 2  # another pooling: another run
+
+
 def _bad(argv, capsys):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()

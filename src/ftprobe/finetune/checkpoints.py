@@ -25,6 +25,7 @@ import torch
 
 from ftprobe.atomic import write_json, write_text
 from ftprobe.errors import SettingError, UserError
+from ftprobe.finetune.config import FinetuneConfig
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -166,7 +167,9 @@ def _first_difference(previous: dict[str, Any], current: dict[str, Any]) -> str 
         return f"model {previous.get('model')!r}, not {current['model']!r}"
     if previous.get("task", {}).get("fingerprint") != current["task"]["fingerprint"]:
         return f"task {previous.get('task', {}).get('name')!r} on other data"
-    old, new = previous.get("settings", {}), current["settings"]
+    # a setting added since the run was written (word_pooling, ...) had its default then
+    old = {**FinetuneConfig().identity(), **previous.get("settings", {})}
+    new = current["settings"]
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             return f"{key} {old.get(key)!r}, not {new.get(key)!r}"

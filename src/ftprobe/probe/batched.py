@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ftprobe.device import resolve_device
+from ftprobe.errors import SettingError
 
 __all__ = ["ModelSpec", "TrainedModel", "BatchedTrainer", "resolve_device", "resolve_precision",
            "stack_inputs", "predict_logits"]
@@ -88,7 +89,7 @@ def _cpu_has_fast_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"auto"`` -> ``"bf16"`` where bf16 matmuls are fast (CUDA with bf16, CPU with AMX)."""
     if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+        raise SettingError("precision", f"expected auto, fp32 or bf16, not {precision!r}")
     if precision != "auto":
         return precision
     if device.type == "cuda":
