@@ -97,7 +97,8 @@ def test_tests_import_the_package_one_way():
     assert all((f / "__init__.py").is_file() for f in folders)
 
 
-FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")  # "--epochs"; not "---|", "a--b" or "--"
+# "--epochs"; not "---|", "a--b", "--", nor CSS custom properties ("--fg:#111", "var(--fg)")
+FLAG = re.compile(r"(?<![\w-])(?<!var\()--[a-z][a-z0-9-]*(?![\w-])(?!:\S)")
 
 
 def _command_line_uses(path: Path) -> list[str]:
@@ -117,7 +118,7 @@ def _command_line_uses(path: Path) -> list[str]:
             out.append(f"{node.lineno}: reads argv")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             out += [f"{node.lineno}: names {flag}" for flag in FLAG.findall(node.value)]
-    return out
+    return sorted(out, key=lambda use: int(use.split(":")[0]))
 
 
 def test_no_stage_knows_the_command_line():
@@ -131,5 +132,8 @@ def test_the_command_line_check_can_fail(tmp_path):
     module = tmp_path / "m.py"
     module.write_text('"""Used as ftprobe x --epochs 3."""\nimport argparse\nimport sys\n\n'
                       'def f(n):\n    """--doc is fine"""\n    print(sys.argv)\n'
-                      '    raise ValueError(f"--batch-size {n}: bad; |---|; a--b")\n')
-    assert _command_line_uses(module) == ["2: imports argparse", "7: reads argv", "8: names --batch-size"]
+                      '    raise ValueError(f"--batch-size {n}: bad; |---|; a--b")\n'
+                      'CSS = ":root{--fg:#111}body{color:var(--fg)}"\n'
+                      'ERR = "--epochs: must be at least 1"\n')
+    assert _command_line_uses(module) == ["2: imports argparse", "7: reads argv", "8: names --batch-size",
+                                          "10: names --epochs"]
