@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -83,11 +83,14 @@ class Entry:
         return self.manifest["data"]["kind"]
 
     def layer(self, layer: int) -> np.ndarray:
-        """The [T, D] vectors of one layer, memory-mapped read-only (only that file is read)."""
-        if layer < 0:
-            layer = self.layers[layer]
-        if layer not in self.layers:
-            raise UserError(f"store entry {self.id} has no layer {layer} (it has {self.layers})")
+        """The [T, D] vectors of one layer, memory-mapped read-only (only that file is read);
+        negatives count back from the last layer the entry holds (``represent.resolve_layer``)."""
+        from ftprobe.represent.extract import resolve_layer  # extract imports this module
+
+        try:
+            layer = resolve_layer(layer, max(self.layers), self.layers)
+        except SettingError:
+            raise UserError(f"store entry {self.id} has no layer {layer} (it has {self.layers})") from None
         return np.load(self.path / layer_file(layer), mmap_mode="r", allow_pickle=False)
 
     def _load_targets(self) -> dict[str, np.ndarray]:
