@@ -8,9 +8,10 @@ import json
 
 import pytest
 import torch
-from ft_toy import jsonl_lines
 
 from ftprobe.cli.main import main
+
+from .ft_toy import jsonl_lines
 
 torch.set_num_threads(2)
 
@@ -56,6 +57,22 @@ def test_resume_of_a_finished_run_changes_nothing(finished):
     assert snapshot(out) == before
 
 
+def test_run_written_before_a_setting_existed_resumes(finished, tmp_path):
+    import shutil
+
+    args, _, out = finished
+    old = tmp_path / "old-run"
+    shutil.copytree(out, old)
+    run = json.loads((old / "run.json").read_text())
+    for key in ("word_pooling", "sentence_pooling"):  # run.json as ftprobe wrote it before them
+        del run["settings"][key]
+    (old / "run.json").write_text(json.dumps(run))
+    argv = list(args)
+    argv[argv.index("--out") + 1] = str(old)
+    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume", "--word-pooling", "first"]) == 2  # another pooling: another run
+
+
 def _bad(argv, capsys):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
@@ -80,11 +97,11 @@ def test_bad_input_is_one_line_exit_2_and_overwrites_nothing(finished, tmp_path,
 
     assert "another run" in _bad(with_(lr="2e-3"), capsys)  # other settings into the same folder
     assert "another run" in _bad(with_(lr="2e-3") + ["--resume"], capsys)
-    assert "--resume" in _bad(args, capsys)  # the same run again without --resume
+    assert _bad(args, capsys).startswith("ftprobe: error: --resume: not set")  # the same run again
     assert "unknown task" in _bad(with_(task="nope"), capsys)
     assert "model" in _bad(with_(model=str(tmp_path / "no-such-model")), capsys)
-    assert "--checkpoint-every-steps" in _bad(with_(checkpoint_every_steps="0"), capsys)
-    assert "--epochs" in _bad(with_(epochs="0"), capsys)
+    assert _bad(with_(checkpoint_every_steps="0"), capsys).startswith("ftprobe: error: --checkpoint-every-steps: ")
+    assert _bad(with_(epochs="0"), capsys) == "ftprobe: error: --epochs: must be at least 1, not 0"
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "train.jsonl").write_text('{"words": ["a"], "targets": [{"word": 5, "label": "x"}]}\n')
@@ -95,7 +112,7 @@ def test_bad_input_is_one_line_exit_2_and_overwrites_nothing(finished, tmp_path,
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    assert "not empty" in _bad(with_(out=str(other)), capsys)
+    assert _bad(with_(out=str(other)), capsys).startswith(f"ftprobe: error: --out: {other} is not empty")
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
     # a bad run into a new folder leaves no folder behind
     fresh = tmp_path / "fresh"

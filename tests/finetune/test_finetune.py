@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from ft_toy import ragged_word_task, toy_task
 
 from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints, read_head
+
+from .ft_toy import ragged_word_task, toy_task
 
 torch.set_num_threads(2)
 
@@ -213,3 +214,49 @@ def test_bf16_autocast_runs_on_cpu_and_fp16_is_refused(tiny_bert, tmp_path):
     with pytest.raises(UserError, match="fp16 needs a GPU"):
         finetune(str(tiny_bert), task, tmp_path / "fp16",
                  fast(epochs=1, mixed_precision="fp16", device="cpu"), progress=False)
+
+
+def _multi_subword_task():
+    """Words of 1-3 subwords (play ##ing, un ##believ ##able, ...), so first, last and mean differ."""
+    import random
+
+    from ftprobe.data import SplitRecords, build_task
+
+    words = ["playing", "jumped", "readers", "unbelievable", "quickly", "cat", "runs", "house"]
+    rng = random.Random(0)
+    splits = {}
+    for name, n in (("train", 24), ("dev", 10)):
+        rec = SplitRecords()
+        for s in range(n):
+            sent = [rng.choice(words) for _ in range(5)]
+            rec.sentences.append(sent)
+            rec.targets.extend((s, i, -1, "ing" if w.endswith("ing") else "other") for i, w in enumerate(sent))
+        splits[name] = rec
+    return build_task("subwords", "word", splits, {"toy": True})
+
+
+@pytest.mark.parametrize("pooling", ["first", "last", "mean"])
+def test_head_reads_the_vector_the_probe_reads(tiny_bert, tmp_path, pooling):
+    """Fine-tuned with word_pooling P, the head applied to what extraction with P stores gives
+    the run's own evaluation loss; with another pooling it does not."""
+    from torch.nn import functional as F
+
+    from ftprobe.represent import Store, extract, load_encoder
+
+    task = _multi_subword_task()
+    result = finetune(str(tiny_bert), task, tmp_path / "run", fast(epochs=1, word_pooling=pooling),
+                      progress=False)
+    meta, head = read_head(result.final_dir)
+    assert meta["pooling"] == {"word": pooling}
+    encoder = load_encoder(str(result.final_dir), device="cpu")
+
+    def loss(p: str) -> float:
+        e = extract(encoder, task, "dev", Store(tmp_path / f"store-{p}"), layers=[-1], word_pooling=p,
+                    progress=False)
+        logits = torch.from_numpy(np.array(e.layer(2))) @ head["weight"].T + head["bias"]
+        return float(F.cross_entropy(logits, torch.from_numpy(np.asarray(e.labels)).long()))
+
+    run_loss = evals(result.metrics)[-1]["loss"]
+    assert loss(pooling) == pytest.approx(run_loss, abs=1e-5)
+    for other in sorted({"first", "last", "mean"} - {pooling}):
+        assert abs(loss(other) - run_loss) > 1e-4, other

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,6 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
 ]
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "finetune"))  # ft_toy helpers
 
 
 def _toy_word_task():
@@ -115,9 +111,9 @@ def test_protocol_on_cuda_in_bf16(search):
 
 @pytest.mark.parametrize("precision", ["no", "bf16", "fp16"])
 def test_finetune_on_cuda(precision, tiny_bert, tmp_path):
-    from ft_toy import toy_task
-
     from ftprobe.finetune import FinetuneConfig, finetune
+
+    from ..finetune.ft_toy import toy_task
 
     task = toy_task("word")
     cfg = FinetuneConfig(lr=5e-3, batch_size=8, warmup_ratio=0.1, seed=0, epochs=3,

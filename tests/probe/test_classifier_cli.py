@@ -139,3 +139,21 @@ def test_from_a_store(tiny_bert, tmp_path, capsys):
     # a task that is not in the store: one clear line, exit 2
     assert main(["probe", "--store", str(tmp_path / "store"), "--task", "dep"] + FAST) == 2
     assert "no entry for task 'dep'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("x", "--layers: expected 'all' or layer numbers"),
+    ("3", "--layers: layer 3 out of range 0..2"),
+])
+def test_layer_choice_is_read_by_the_shared_resolver(tmp_path, capsys, choice, message):
+    """--layers goes through represent.resolve_layers: negatives count back from the last layer
+    the inputs hold, a bad choice is one line naming the option (exit 2)."""
+    write_split(tmp_path, "train", 120, 0, layers=3)
+    write_split(tmp_path, "test", 60, 1, layers=3)
+    out = tmp_path / "o"
+    assert main(files_args(tmp_path) + ["--probe", "linear", "--layers", "0", "-1", "--out", str(out)] + FAST) == 0
+    assert list(json.loads((out / "results.json").read_text())["layers"]) == ["0", "2"]
+    capsys.readouterr()
+    assert main(files_args(tmp_path) + ["--probe", "linear", "--layers", choice, "--out", str(out)] + FAST) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -167,3 +167,14 @@ def test_unloadable_models(tmp_path, capsys):
 def test_bad_layer_argument(enc, task, tmp_path):
     with pytest.raises(UserError, match="layer 7 out of range 0..2"):
         extract(enc, task, "dev", Store(tmp_path), layers=[7], progress=False)
+
+
+def test_layer_choice_of_an_entry_is_the_shared_one(enc, task, tmp_path):
+    """Entry.layer reads a layer as represent.resolve_layer does: negatives count back from the
+    last layer held; a layer the entry lacks is one UserError naming the entry (was an IndexError
+    for -2 on an entry holding one layer)."""
+    only_last = extract(enc, task, "dev", Store(tmp_path), layers=[-1], progress=False)
+    np.testing.assert_array_equal(only_last.layer(-1), only_last.layer(2))
+    for bad in (-2, 1, 3):
+        with pytest.raises(UserError, match=rf"store entry {only_last.id} has no layer {bad} \(it has \[2\]\)"):
+            only_last.layer(bad)

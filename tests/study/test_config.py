@@ -162,3 +162,47 @@ def test_demo_config_matches_shipped_example():
     built = demo_config("demo-out")
     skip = {"output", "base_dir"}
     assert shipped.model_dump(exclude=skip) == built.model_dump(exclude=skip)
+
+
+@pytest.mark.parametrize("section", ["directprobe", "probe", "finetune"])
+def test_options_typo_fails_before_any_work(tmp_path, tiny_bert, capsys, section):
+    p = tmp_path / "s.toml"
+    p.write_text(TOML.format(model=tiny_bert) + f"\n[{section}]\noptions = {{ tols = 1e-6 }}\n")
+    assert main(["study", str(p)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ftprobe: error: {section}.options.tols: unknown key (known: ")
+    assert "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_directprobe_options_accept_the_fit_settings(tmp_path, tiny_bert):
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, directprobe={"options": {"tol": 1e-5, "jobs": 2}}))
+    validate_config(cfg)
+    msg = _err(validate_config, parse_config(tiny_config(tiny_bert, tmp_path,
+                                                         directprobe={"options": {"min_cluster_size": 3}})))
+    assert msg.startswith("directprobe.options.min_cluster_size: unknown key")  # it has its own key
+
+
+def test_stage_settings_are_named_as_config_keys(tmp_path, tiny_bert):
+    from ftprobe.study.config import setting_key
+
+    assert setting_key("finetune", "epochs") == "finetune.epochs"
+    assert setting_key("finetune", "warmup_ratio") == "finetune.options.warmup_ratio"
+    assert setting_key("extract", "word_pooling") == "extract.word_pooling"
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, finetune={"options": {"warmup_ratio": 2.0}}))
+    assert _err(validate_config, cfg) == "finetune.options.warmup_ratio: must be in [0, 1), not 2.0"
+    cfg = parse_config(tiny_config(tiny_bert, tmp_path, extract={"device": "tpu"}))
+    assert _err(validate_config, cfg) == "extract.device: expected auto, cpu or cuda, not 'tpu'"
+
+
+def test_finetuning_pools_as_the_extraction_does(tmp_path, tiny_bert):
+    def finetune_specs(word_pooling):
+        plan = build_plan(parse_config(tiny_config(tiny_bert, tmp_path, extract={"word_pooling": word_pooling})))
+        return [s for s in plan.steps.values() if s.kind == "finetune"]
+
+    first, mean = finetune_specs("first"), finetune_specs("mean")
+    assert [s.spec["finetune"]["word_pooling"] for s in first] == ["first"]
+    assert [s.spec["finetune"]["word_pooling"] for s in mean] == ["mean"]
+    assert first[0].key != mean[0].key  # another pooling is another fine-tuning run
+    cfg = tiny_config(tiny_bert, tmp_path, finetune={"options": {"word_pooling": "last"}})
+    assert _err(validate_config, parse_config(cfg)).startswith("finetune.options.word_pooling: unknown key")

@@ -133,3 +133,18 @@ def test_dry_run_prints_plan_and_writes_nothing(tiny_bert, tmp_path, capsys):
     text = (tmp_path / "plan.txt").read_text()
     assert "finetune" in text and "to run" in text and f"{len(summary.plan.steps)} steps" in text
     assert not out.exists()
+
+
+def test_a_stage_setting_error_names_the_config_key(tiny_bert, tmp_path):
+    import torch
+
+    from ftprobe.errors import UserError
+
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is refused only without a GPU")
+    cfg = tiny_config(tiny_bert, tmp_path / "out", cross_task=[])
+    cfg["finetune"] = {**cfg["finetune"], "options": {"mixed_precision": "fp16"}}
+    with pytest.raises(UserError) as info:
+        run_study(parse_config(cfg, "test"), progress=False)
+    msg = str(info.value)
+    assert msg.startswith("step finetune tiny/pos: finetune.options.mixed_precision: fp16 needs a GPU"), msg

@@ -82,9 +82,9 @@ class TasksInspect(TaskArgs):
             for i in range(min(self.examples, len(sp))):
                 console.print(f"  {name}[{i}] {words[i]!r} -> {task.labels[sp.labels[i]]}", markup=False)
         if self.json_out:
-            from ftprobe.represent.store import write_json_atomic
+            from ftprobe.atomic import write_json
 
-            write_json_atomic(self.json_out, {"task": task.name, "kind": task.kind, "labels": task.labels,
+            write_json(self.json_out, {"task": task.name, "kind": task.kind, "labels": task.labels,
                                               "splits": {s: {"sentences": len(sp.sentences), "targets": len(sp),
                                                              "label_counts": dict(counts[s])}
                                                          for s, sp in task.splits.items()}})

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,43 +75,21 @@ class DirectProbeCommand:
         except StateMismatch as exc:
             raise UserError(str(exc)) from None
         fit_s = time.perf_counter() - t0
-        summary = {"n_points": int(len(y)), "dim": int(X.shape[1]), "n_labels": len(vocab),
-                   "n_clusters": dp.n_clusters_, "linear": dp.linear_,
-                   "labels": vocab, "fit_seconds": round(fit_s, 3)}
-        s = dp.summary()
-        summary.update({k: s[k] for k in ("tol", "min_cluster_size", "n_kept_clusters",
-                                          "stats", "seconds")})
-        files: dict[str, str] = {}
-        files["clusters.txt"] = "".join(f"{c}\n" for c in dp.labels_)
-        files["cluster_labels.txt"] = "".join(
-            f"{c}\t{vocab[lab]}\t{n}\n"
-            for c, (lab, n) in enumerate(zip(dp.cluster_label_, dp.cluster_sizes_, strict=True)))
-        files["spread.txt"] = "".join(f"{v:.9g}\n" for v in dp.spread())
-        if self.distances:
-            self._say("computing exact hull distances between kept clusters")
-            L = dp.label_distances()
-            files["label_distances.tsv"] = "\t" + "\t".join(vocab) + "\n" + "".join(
-                vocab[i] + "\t" + "\t".join(f"{v:.9g}" for v in L[i]) + "\n"
-                for i in range(len(vocab)))
-            files["distance_vector.txt"] = "".join(f"{v:.9g}\n" for v in dp.distance_vector())
-            md = dp.min_distances()
-            files["min_distances.tsv"] = "".join(f"{vocab[i]}\t{md[i]:.9g}\n"
-                                                 for i in range(len(vocab)))
-            arrays = {"label_distances.npy": L}
-        else:
-            arrays = {}
+        extra = {"fit_seconds": round(fit_s, 3)}
+        pred = None
         if test is not None:
             Xt, tnames = test
             self._say(f"predicting {len(tnames)} test points by nearest hull")
             pred = dp.predict(Xt)
             yt = np.array([index.get(n, -1) for n in tnames])
-            acc = float(np.mean(pred == yt)) if len(yt) else float("nan")
-            files["predictions.txt"] = "".join(f"{vocab[p]}\n" for p in pred)
-            summary["test_points"] = int(len(yt))
-            summary["test_unseen_labels"] = int((yt < 0).sum())
-            summary["accuracy"] = acc
-        files["summary.json"] = json.dumps(summary, indent=2) + "\n"
-        _write_folder(self.out, files, arrays)
+            extra.update(test_points=int(len(yt)), test_unseen_labels=int((yt < 0).sum()),
+                         accuracy=float(np.mean(pred == yt)) if len(yt) else float("nan"))
+        if self.distances:
+            self._say("computing exact hull distances between kept clusters")
+        from ftprobe.probe.directprobe.output import write_results
+
+        summary = write_results(dp, self.out, label_names=vocab, distances=self.distances,
+                                model=False, predictions=pred, extra=extra)
         state.unlink(missing_ok=True)
         print(f"{dp.n_clusters_} clusters for {len(vocab)} labels "
               f"({'linear' if dp.linear_ else 'not linear'}) in {fit_s:.1f}s"
@@ -229,29 +203,3 @@ def _read_labels(path: Path) -> list[str]:
     if not lines:
         raise UserError(f"{path}: no labels")
     return [s.strip() for s in lines]
-
-
-def _write_folder(out: Path, files: dict[str, str], arrays: dict) -> None:
-    """Write everything into a temporary folder beside ``out``, then move it into place."""
-    import numpy as np
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
-        for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        for name, arr in arrays.items():
-            np.save(tmp / name, arr)
-        if out.exists() and not out.is_dir():
-            raise UserError(f"{out}: exists and is not a folder")
-        if out.is_dir():
-            # Each file replaced atomically; a reader never sees a half-written file.
-            for p in tmp.iterdir():
-                os.replace(p, out / p.name)
-            tmp.rmdir()
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

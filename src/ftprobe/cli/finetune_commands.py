@@ -19,7 +19,7 @@ class Finetune(TaskArgs):
     that AutoModel.from_pretrained and `ftprobe extract --model` read like a hub model."""
 
     model: str | None = opt(None, help="hub name or local folder (default: the offline MiniLM)")
-    out: Path = opt(help="run folder (new, or this run's own with --resume)")
+    out: Path = opt(help="run folder (new, or this run's own with --resume)", setting="out_dir")
     epochs: int | None = opt(None, help="epochs (default: 10, or 3 for models of 12+ layers)")
     lr: float = opt(5e-5, help="peak learning rate")
     batch_size: int = opt(32, help="sentences per optimizer step")
@@ -49,6 +49,10 @@ class Finetune(TaskArgs):
     record_split: str | None = opt(None, help="split recorded (default: the evaluation split)")
     record_layers: list[str] = opt(["all"], help="layers recorded: all, or indices (0 = embeddings)")
     record_store: Path | None = opt(None, help="store the recorded vectors go to (default: OUT/records)")
+    word_pooling: str = opt("mean", help="subwords -> word for the head (as `ftprobe extract`)",
+                            choices=["mean", "first", "last"])
+    sentence_pooling: str = opt("auto", help="sentence targets for the head (auto: [CLS] for encoders, the last token for decoders)",
+                                 choices=["auto", "cls", "mean", "last"])
     resume: bool = opt(False, help="continue the run in --out from its last checkpoint")
     progress: bool = opt(True, help="show a progress bar")
 
@@ -68,6 +72,7 @@ class Finetune(TaskArgs):
             lora_dropout=self.lora_dropout, lora_target_modules=self.lora_target_modules or None,
             record_every_steps=self.record_every_steps, record_split=self.record_split,
             record_layers=_layers(self.record_layers),
+            word_pooling=self.word_pooling, sentence_pooling=self.sentence_pooling,
         ).validate()  # a bad schedule or method fails before any data is read
         task = self.load()
         result = finetune(self.model or default_model(), task, self.out, config, resume=self.resume,

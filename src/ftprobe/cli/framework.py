@@ -54,6 +54,7 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field, hints: dic
     help_text = meta.pop("help", "")
     positional = meta.pop("positional", False)
     flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
+    meta.pop("setting", None)
     aliases = meta.pop("aliases", ())
     help_text = _escape(help_text)
     kwargs: dict[str, Any] = {"help": help_text}
@@ -109,6 +110,18 @@ def parse_layers(tokens: list[str], flag: str = "--layers") -> list[int] | None:
 
                 raise UserError(f"{flag}: {part!r} is not 'all' or an integer") from None
     return out
+
+
+def flag_of(cls, setting: str) -> str | None:
+    """The option of command ``cls`` that sets the stage setting ``setting`` (None: none does).
+
+    A field sets the setting of its own name, or the one named by ``opt(..., setting=NAME)``."""
+    for f in dataclasses.fields(cls):
+        if f.name == setting or f.metadata.get("setting") == setting:
+            if f.metadata.get("positional"):
+                return f.name.upper()
+            return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+    return None
 
 
 def _escape(text: str) -> str:

@@ -8,8 +8,8 @@ import os
 import sys
 
 from ftprobe import __version__
-from ftprobe.cli.framework import build_parser, instantiate
-from ftprobe.errors import UserError
+from ftprobe.cli.framework import build_parser, flag_of, instantiate
+from ftprobe.errors import SettingError, UserError
 
 # Each stage's commands live in its own module; importing one registers its commands.
 COMMAND_MODULES = (
@@ -26,12 +26,8 @@ PIPELINE_ORDER = ("tasks", "finetune", "extract", "store", "probe", "directprobe
 
 
 def main(argv: list[str] | None = None) -> int:
-    for name in COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a stage not built yet in this checkout
-            if exc.name != name:
-                raise
+    for name in COMMAND_MODULES:  # every stage is part of the package: a failure here is a bug
+        importlib.import_module(name)
     parser = build_parser(version=__version__, order=PIPELINE_ORDER)
     ns = parser.parse_args(argv)
     if getattr(ns, "_command_cls", None) is None:
@@ -43,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         result = cmd.run()
         return int(result or 0)
     except UserError as exc:
+        if isinstance(exc, SettingError):  # the stage names its setting; say it as a flag
+            exc = exc.named(flag_of(ns._command_cls, exc.setting) or exc.setting)
         print(f"ftprobe: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -102,8 +102,10 @@ class ProbeCommand:
                   f"training ({', '.join(sorted(unseen))}); counted as errors")
         self._print(res)
         if self.out is not None:
+            from ftprobe.atomic import write_json
+
             self.out.mkdir(parents=True, exist_ok=True)
-            _write_json(self.out / "results.json", out)
+            write_json(self.out / "results.json", out)
             print(f"results -> {self.out / 'results.json'}")
         return 0
 
@@ -209,22 +211,14 @@ class ProbeCommand:
                 "source": {r: str(v) for r, (v, _, _) in roles.items()}}
 
     def _pick_layers(self, available: list[int]) -> list[int]:
+        from ftprobe.represent import resolve_layers
+
         if not available:
             raise UserError("the inputs share no layers")
         if self.layers in (["all"], []):
             return available
-        out = []
-        for tok in self.layers:
-            for part in str(tok).split(","):
-                try:
-                    i = int(part)
-                except ValueError:
-                    raise UserError(f"--layers: {part!r} is not 'all' or an integer") from None
-                i = available[i] if i < 0 and -len(available) <= i else i
-                if i not in available:
-                    raise UserError(f"--layers: layer {i} not available (have {available})")
-                out.append(i)
-        return sorted(set(out))
+        # negatives count back from the last layer the inputs hold
+        return resolve_layers(" ".join(self.layers), max(available), available)
 
     def _print(self, res) -> None:
         from rich.console import Console
@@ -278,18 +272,3 @@ def _read_lines(path: Path) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return [ln.strip() for ln in lines]
-
-
-def _write_json(path: Path, obj) -> None:
-    import json
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -70,7 +70,9 @@ class DemoCommand:
         from ftprobe.study.demo import demo_config, demo_toml
 
         if self.write_config is not None:
-            self.write_config.write_text(demo_toml(output=str(self.out)), encoding="utf-8")
+            from ftprobe.atomic import write_text
+
+            write_text(self.write_config, demo_toml(output=str(self.out)))
             print(f"wrote {self.write_config}")
             return 0
         _check_executor(self.executor, self.ray_address)

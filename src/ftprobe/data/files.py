@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ftprobe.errors import DataFormatError, UserError
+from ftprobe.errors import DataFormatError, SettingError, UserError
 
 _SPLIT_PATTERNS = {
     "train": re.compile(r"(^|[^a-z])train", re.I),
@@ -57,7 +57,7 @@ def resolve_split_files(data: str | Path | dict, suffixes: tuple[str, ...]) -> d
         for part in data.split(","):
             name, sep, value = part.partition("=")
             if not sep or not name.strip() or not value.strip():
-                raise UserError(f"--data {data!r}: expected split=path[,split=path...]")
+                raise SettingError("data", f"expected split=path[,split=path...], not {data!r}")
             mapping[name.strip()] = Path(value.strip())
     else:
         path = Path(data)

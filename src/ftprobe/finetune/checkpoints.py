@@ -19,15 +19,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ftprobe.errors import UserError
-from ftprobe.represent.store import write_json_atomic
+from ftprobe.atomic import write_json, write_text
+from ftprobe.errors import SettingError, UserError
+from ftprobe.finetune.config import FinetuneConfig
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -64,19 +63,6 @@ def last_resumable(out_dir: Path) -> Path | None:
         if (path / TRAINING_STATE).is_file() and (path / TRAINER_STATE).is_file():
             return path
     return None
-
-
-def write_folder_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
-    """Run ``fill(tmp)`` on a fresh temporary sibling of ``target``, then rename it into place."""
-    tmp = target.with_name(f".tmp-{target.name}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    fill(tmp)
-    if target.exists():  # only a checkpoint re-made after a crash between writes
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-    return target
 
 
 def share_identical_files(folder: Path, source: Path) -> int:
@@ -182,21 +168,21 @@ def check_out_dir(out_dir: Path, run_info: dict[str, Any], resume: bool) -> bool
     if not out_dir.exists():
         return False
     if not out_dir.is_dir():
-        raise UserError(f"--out {out_dir}: exists and is not a folder")
+        raise SettingError("out_dir", f"{out_dir} exists and is not a folder")
     run_file = out_dir / RUN_FILE
     if not run_file.is_file():
         if any(out_dir.iterdir()):
-            raise UserError(f"--out {out_dir}: folder is not empty and holds no ftprobe run; choose a new folder")
+            raise SettingError("out_dir", f"{out_dir} is not empty and holds no ftprobe run; choose a new folder")
         return False
     try:
         previous = json.loads(run_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"--out {out_dir}: unreadable {RUN_FILE} ({exc}); choose a new folder") from None
+        raise SettingError("out_dir", f"{out_dir} has an unreadable {RUN_FILE} ({exc}); choose a new folder") from None
     diff = _first_difference(previous, run_info)
     if diff:
-        raise UserError(f"--out {out_dir} holds another run ({diff}); choose a new folder")
+        raise SettingError("out_dir", f"{out_dir} holds another run ({diff}); choose a new folder")
     if not resume:
-        raise UserError(f"--out {out_dir} already holds this run; pass --resume to continue it")
+        raise SettingError("resume", f"not set, but {out_dir} already holds this run (set it to continue the run)")
     return True
 
 
@@ -205,7 +191,9 @@ def _first_difference(previous: dict[str, Any], current: dict[str, Any]) -> str 
         return f"model {previous.get('model')!r}, not {current['model']!r}"
     if previous.get("task", {}).get("fingerprint") != current["task"]["fingerprint"]:
         return f"task {previous.get('task', {}).get('name')!r} on other data"
-    old, new = previous.get("settings", {}), current["settings"]
+    # a setting added since the run was written (word_pooling, ...) had its default then
+    old = {**FinetuneConfig().identity(), **previous.get("settings", {})}
+    new = current["settings"]
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             return f"{key} {old.get(key)!r}, not {new.get(key)!r}"
@@ -214,14 +202,12 @@ def _first_difference(previous: dict[str, Any], current: dict[str, Any]) -> str 
 
 def write_run_info(out_dir: Path, run_info: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / RUN_FILE, run_info)
+    write_json(out_dir / RUN_FILE, run_info)
 
 
 def write_metrics(out_dir: Path, records: list[dict[str, Any]]) -> None:
     """Rewrite metrics.jsonl atomically (on resume: exactly the records the checkpoint knew)."""
-    tmp = out_dir / f".tmp-{METRICS_FILE}"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, out_dir / METRICS_FILE)
+    write_text(out_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+WORD_POOLING = ("mean", "first", "last")
+SENTENCE_POOLING = ("auto", "cls", "mean", "last")
 #: Settings that change the result; a run folder holding other values is another run.
 #: (device, mixed precision and accumulation only change how the same recipe is computed.)
 #: (recording probe vectors during training reads the model without changing it.)
@@ -56,40 +58,47 @@ class FinetuneConfig:
     record_every_steps: int | None = None  # extract the probe set into the store every K steps
     record_layers: list[int] | str = "all"
     record_split: str | None = None  # None: the evaluation split
+    # The head reads the vectors the probes read: pool as the extraction of the study does.
+    word_pooling: str = "mean"  # subwords -> word: mean, first or last
+    sentence_pooling: str = "auto"  # sentence targets: auto (the model's default), cls, mean or last
 
     def validate(self) -> FinetuneConfig:
-        """Raise a one-line UserError for settings no run can use."""
+        """Raise a SettingError (naming the field) for settings no run can use."""
 
-        def bad(msg: str):
-            raise UserError(msg)
+        def bad(setting: str, problem: str):
+            raise SettingError(setting, problem)
 
         if self.epochs is not None and self.epochs < 1:
-            bad(f"--epochs {self.epochs}: must be at least 1")
+            bad("epochs", f"must be at least 1, not {self.epochs}")
         if not self.lr > 0:
-            bad(f"--lr {self.lr}: must be positive")
+            bad("lr", f"must be positive, not {self.lr}")
         if self.batch_size < 1:
-            bad(f"--batch-size {self.batch_size}: must be at least 1")
+            bad("batch_size", f"must be at least 1, not {self.batch_size}")
         if not 0 <= self.warmup_ratio < 1:
-            bad(f"--warmup-ratio {self.warmup_ratio}: must be in [0, 1)")
+            bad("warmup_ratio", f"must be in [0, 1), not {self.warmup_ratio}")
         if self.weight_decay < 0:
-            bad(f"--weight-decay {self.weight_decay}: must not be negative")
+            bad("weight_decay", f"must be at least 0, not {self.weight_decay}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            bad(f"--max-grad-norm {self.max_grad_norm}: must be positive")
+            bad("max_grad_norm", f"must be positive, not {self.max_grad_norm}")
         if self.checkpoint_every_steps is not None and self.checkpoint_every_steps < 1:
-            bad(f"--checkpoint-every-steps {self.checkpoint_every_steps}: must be at least 1")
+            bad("checkpoint_every_steps", f"must be at least 1, not {self.checkpoint_every_steps}")
         if self.grad_accum < 1 or self.grad_accum > self.batch_size:
-            bad(f"--grad-accum {self.grad_accum}: must be between 1 and the batch size ({self.batch_size})")
+            bad("grad_accum", f"must be between 1 and the batch size ({self.batch_size}), not {self.grad_accum}")
         if self.eval_batch_size < 1:
-            bad(f"--eval-batch-size {self.eval_batch_size}: must be at least 1")
+            bad("eval_batch_size", f"must be at least 1, not {self.eval_batch_size}")
         if self.mixed_precision not in MIXED_PRECISION:
-            bad(f"--mixed-precision {self.mixed_precision!r}: expected one of {', '.join(MIXED_PRECISION)}")
+            bad("mixed_precision", f"expected one of {', '.join(MIXED_PRECISION)}, not {self.mixed_precision!r}")
         if self.max_length is not None and self.max_length < 4:
-            bad(f"--max-length {self.max_length}: must be at least 4")
+            bad("max_length", f"must be at least 4, not {self.max_length}")
         if self.head_dropout is not None and not 0 <= self.head_dropout < 1:
-            bad(f"--head-dropout {self.head_dropout}: must be in [0, 1)")
+            bad("head_dropout", f"must be in [0, 1), not {self.head_dropout}")
+        if self.word_pooling not in WORD_POOLING:
+            bad("word_pooling", f"expected one of {', '.join(WORD_POOLING)}, not {self.word_pooling!r}")
+        if self.sentence_pooling not in SENTENCE_POOLING:
+            bad("sentence_pooling", f"expected one of {', '.join(SENTENCE_POOLING)}, not {self.sentence_pooling!r}")
         if self.record_every_steps is not None and (isinstance(self.record_every_steps, bool) or not isinstance(
                 self.record_every_steps, int) or self.record_every_steps < 1):
-            bad(f"--record-every-steps {self.record_every_steps!r}: must be a positive integer")
+            bad("record_every_steps", f"must be a positive integer, not {self.record_every_steps!r}")
         self.parsed_method()
         self.lora()
         return self

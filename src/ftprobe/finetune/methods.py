@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 METHODS = ("full", "lora", "bitfit", "freeze:K", "head")
 ADAPTER_WEIGHTS = "lora_adapter.safetensors"
@@ -42,13 +42,13 @@ class Method:
     @classmethod
     def parse(cls, text: str) -> Method:
         if not isinstance(text, str):
-            raise UserError(f"--method {text!r}: expected a string, one of {', '.join(METHODS)}")
+            raise SettingError("method", f"{text!r}: expected a string, one of {', '.join(METHODS)}")
         if text in ("full", "lora", "bitfit", "head"):
             return cls(text)
         match = _FREEZE.match(text)
         if match:
             return cls("freeze", int(match.group(1)))
-        raise UserError(f"--method {text!r}: unknown method; expected one of {', '.join(METHODS)}")
+        raise SettingError("method", f"{text!r}: unknown method; expected one of {', '.join(METHODS)}")
 
     def __str__(self) -> str:
         return f"freeze:{self.frozen_layers}" if self.name == "freeze" else self.name
@@ -66,17 +66,17 @@ class LoraSettings:
 
     def validate(self) -> LoraSettings:
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
-            raise UserError(f"--lora-rank {self.rank!r}: must be a positive integer")
+            raise SettingError("lora_rank", f"{self.rank!r}: must be a positive integer")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float) or not self.alpha > 0:
-            raise UserError(f"--lora-alpha {self.alpha!r}: must be a positive number")
+            raise SettingError("lora_alpha", f"{self.alpha!r}: must be a positive number")
         if (isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float)
                 or not 0 <= self.dropout < 1):
-            raise UserError(f"--lora-dropout {self.dropout!r}: must be a number in [0, 1)")
+            raise SettingError("lora_dropout", f"{self.dropout!r}: must be a number in [0, 1)")
         if self.target_modules is not None and (
                 isinstance(self.target_modules, str) or not all(isinstance(m, str) and m
                                                                 for m in self.target_modules)
                 or not self.target_modules):
-            raise UserError(f"--lora-target-modules {self.target_modules!r}: expected a list of "
+            raise SettingError("lora_target_modules", f"{self.target_modules!r}: expected a list of "
                             "module names (e.g. query value)")
         return self
 
@@ -114,13 +114,13 @@ def apply_method(method: Method, encoder: nn.Module, lora: LoraSettings | None =
     if method.name == "bitfit":
         biases = [p for name, p in encoder.named_parameters() if name.endswith("bias")]
         if not biases:
-            raise UserError(f"--method bitfit: model type {_model_type(encoder)!r} has no bias terms")
+            raise SettingError("method", f"bitfit: model type {_model_type(encoder)!r} has no bias terms")
         for p in biases:
             p.requires_grad_(True)
     elif method.name == "freeze":
         layers = layer_list(encoder)
         if method.frozen_layers > len(layers):
-            raise UserError(f"--method freeze:{method.frozen_layers}: the model has only {len(layers)} layers")
+            raise SettingError("method", f"freeze:{method.frozen_layers}: the model has only {len(layers)} layers")
         for p in encoder.parameters():
             p.requires_grad_(True)
         for p in embedding_parameters(encoder):
@@ -143,7 +143,7 @@ def layer_list(encoder: nn.Module) -> nn.ModuleList:
     for _, module in encoder.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == n:
             return module
-    raise UserError(f"--method freeze:K: cannot find the {n} layers of model type {_model_type(encoder)!r}")
+    raise SettingError("method", f"freeze:K: cannot find the {n} layers of model type {_model_type(encoder)!r}")
 
 
 def embedding_parameters(encoder: nn.Module) -> list[nn.Parameter]:
@@ -174,7 +174,7 @@ def _inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
     try:
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError:
-        raise UserError("--method lora needs PEFT: pip install -c constraints.txt 'ftprobe[peft]'") from None
+        raise SettingError("method", "lora needs PEFT: pip install -c constraints.txt 'ftprobe[peft]'") from None
 
     targets = lora_targets(encoder, settings)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
@@ -185,7 +185,7 @@ def _inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
         try:
             model = inject_adapter_in_model(config, encoder, adapter_name=_ADAPTER)
         except ValueError as exc:
-            raise UserError(f"--lora-target-modules: {str(exc).splitlines()[0]}") from None
+            raise SettingError("lora_target_modules", f"{str(exc).splitlines()[0]}") from None
     for name, p in model.named_parameters():
         p.requires_grad_(".lora_" in name)
     return model
@@ -197,12 +197,12 @@ def lora_targets(encoder: nn.Module, settings: LoraSettings) -> list[str]:
 
     targets = list(settings.target_modules) if settings.target_modules else DEFAULTS.get(_model_type(encoder))
     if not targets:
-        raise UserError(f"--lora-target-modules: PEFT has no default for model type {_model_type(encoder)!r}; "
+        raise SettingError("lora_target_modules", f"PEFT has no default for model type {_model_type(encoder)!r}; "
                         "name the modules to adapt (e.g. q_lin v_lin)")
     names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules()}
     absent = [t for t in targets if t not in names]
     if absent:
-        raise UserError(f"--lora-target-modules: {', '.join(absent)} not in model type "
+        raise SettingError("lora_target_modules", f"{', '.join(absent)} not in model type "
                         f"{_model_type(encoder)!r} (its linear modules: {', '.join(_linear_names(encoder))})")
     return targets
 

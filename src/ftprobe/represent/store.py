@@ -21,14 +21,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 MANIFEST = "manifest.json"
 PARTIAL = ".partial"
@@ -42,21 +41,6 @@ def entry_id(model_fingerprint: str, data_fingerprint: str, split: str, pooling:
 
 def layer_file(layer: int) -> str:
     return f"layer_{layer:02d}.npy"
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Entry:
@@ -105,11 +89,14 @@ class Entry:
         return self.manifest["data"]["kind"]
 
     def layer(self, layer: int) -> np.ndarray:
-        """The [T, D] vectors of one layer, memory-mapped read-only (only that file is read)."""
-        if layer < 0:
-            layer = self.layers[layer]
-        if layer not in self.layers:
-            raise UserError(f"store entry {self.id} has no layer {layer} (it has {self.layers})")
+        """The [T, D] vectors of one layer, memory-mapped read-only (only that file is read);
+        negatives count back from the last layer the entry holds (``represent.resolve_layer``)."""
+        from ftprobe.represent.extract import resolve_layer  # extract imports this module
+
+        try:
+            layer = resolve_layer(layer, max(self.layers), self.layers)
+        except SettingError:
+            raise UserError(f"store entry {self.id} has no layer {layer} (it has {self.layers})") from None
         return np.load(self.path / layer_file(layer), mmap_mode="r", allow_pickle=False)
 
     def _load_targets(self) -> dict[str, np.ndarray]:
@@ -194,7 +181,7 @@ class Store:
         if len(hits) == 1:
             return hits[0]
         if not hits:
-            raise UserError(f"store {self.root}: no entry {eid!r} (see: ftprobe store ls --store {self.root})")
+            raise UserError(f"store {self.root}: no entry {eid!r} (it holds {len(self.entries())})")
         raise UserError(f"store {self.root}: {eid!r} matches {len(hits)} entries; give more of the id")
 
     def find(self, *, task: str | None = None, split: str | None = None,

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ftprobe.atomic import write_json
+
 DONE = "DONE"
 RESULT = "result.json"
 
@@ -26,27 +28,6 @@ def content_key(kind: str, settings: Any, inputs: dict[str, str], version: int =
     blob = json.dumps({"kind": kind, "v": version, "settings": settings, "inputs": inputs},
                       sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=True, default=_json_default)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
 class StepCache:
@@ -82,7 +63,7 @@ class StepCache:
     def commit(self, kind: str, key: str, result: dict) -> Path:
         """Write the result and the marker into the work folder, then move it into place."""
         work = self.partial(kind, key)
-        write_json_atomic(work / RESULT, result)
+        write_json(work / RESULT, result)
         (work / DONE).write_text("ok\n")
         final = self.path(kind, key)
         if final.exists():  # a stale, unfinished folder (no DONE) from an old layout

@@ -9,13 +9,14 @@ in ``validate_config`` before any work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ftprobe.errors import UserError
+from ftprobe.errors import SettingError, UserError
 
 ANALYSES = (
     "accuracy", "clusters", "train_test", "min_distance", "layer_dynamics", "centroid_paths",
@@ -163,6 +164,25 @@ class StudyConfig(_Base):
 
     def to_json(self) -> dict:
         return json.loads(self.model_dump_json())
+
+
+# The config section whose settings each kind of step hands to its stage.
+STEP_SECTIONS = {"finetune": "finetune", "extract": "extract", "series": "extract", "probe": "probe",
+                 "directprobe": "directprobe"}
+_SECTIONS = {"finetune": FinetuneSettings, "extract": ExtractSettings, "probe": ProbeSettings,
+             "directprobe": DirectProbeSettings}
+
+
+def setting_key(section: str, setting: str) -> str:
+    """Where a study config sets a stage's ``setting``: ``finetune.epochs`` for a key of the
+    section, ``finetune.options.warmup_ratio`` for one passed through its options."""
+    if section not in _SECTIONS or setting in _SECTIONS[section].model_fields:
+        return f"{section}.{setting}"
+    return f"{section}.options.{setting}"
+
+
+def named_for_config(exc: SettingError, section: str) -> UserError:
+    return exc.named(setting_key(section, exc.setting))
 
 
 def _unique(names: list[str], where: str) -> None:
@@ -386,6 +406,7 @@ def validate_config(cfg: StudyConfig) -> None:
     _check_options(cfg)
     _check_methods(cfg)
     _check_sentence_pooling(cfg)
+    _check_stage_settings(cfg)
 
 
 def _check_sentence_pooling(cfg: StudyConfig) -> None:
@@ -425,30 +446,50 @@ def _check_methods(cfg: StudyConfig) -> None:
                 for m in cfg.models:  # local folders: the target modules exist (hub models: at fine-tuning)
                     if Path(source := model_source(m, cfg)).is_dir():
                         check_lora_fits(source, config.lora())
-        except UserError as exc:
-            flag = str(exc).split(" ", 1)[0].rstrip(":")
-            key = (f"finetune.methods[{i}]" if flag == "--method" and cfg.finetune.methods
-                   else f"finetune.options.{flag[2:].replace('-', '_')}" if flag.startswith("--") else "finetune")
-            raise UserError(f"{key}: {exc}") from None
+        except SettingError as exc:
+            if exc.setting == "method" and cfg.finetune.methods:
+                raise exc.named(f"finetune.methods[{i}]") from None
+            raise named_for_config(exc, "finetune") from None
+
+
+def _check_stage_settings(cfg: StudyConfig) -> None:
+    """Settings the stages themselves refuse (a warm-up ratio of 2, a device that is absent)."""
+    from ftprobe.device import resolve_device
+    from ftprobe.finetune import FinetuneConfig
+
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"method"}  # methods: _check_methods
+    ft = cfg.finetune.model_dump()
+    options = {k: v for k, v in ft.pop("options").items() if k != "method"}
+    try:
+        FinetuneConfig(**{k: v for k, v in ft.items() if k in known}, **options).validate()
+    except SettingError as exc:
+        raise named_for_config(exc, "finetune") from None
+    try:
+        resolve_device(cfg.extract.device)
+    except SettingError as exc:
+        raise named_for_config(exc, "extract") from None
 
 
 def _check_options(cfg: StudyConfig) -> None:
-    """Pass-through options must name real fields of the stage's settings class."""
+    """Pass-through options must name real settings of the stage they are passed to."""
     import dataclasses
+    import inspect
 
-    checks = [("probe.options", "ftprobe.probe.protocol", "ProbeProtocol", cfg.probe.options),
-              ("finetune.options", "ftprobe.finetune", "FinetuneConfig", cfg.finetune.options)]
-    for key, module, cls_name, options in checks:
-        if not options:
-            continue
-        try:
-            import importlib
+    from ftprobe.finetune import FinetuneConfig
+    from ftprobe.probe.directprobe import DirectProbe
+    from ftprobe.probe.protocol import ProbeProtocol
 
-            cls = getattr(importlib.import_module(module), cls_name)
-        except (ImportError, AttributeError):
-            continue
-        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else \
-            set(getattr(cls, "model_fields", {}))
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    # min_cluster_size has its own key in [directprobe]
+    dp_args = set(inspect.signature(DirectProbe).parameters) - {"min_cluster_size"}
+    checks = [("probe.options", fields(ProbeProtocol), cfg.probe.options),
+              # the pooling is [extract]'s, for the head and the probes alike
+              ("finetune.options", fields(FinetuneConfig) - {"word_pooling", "sentence_pooling"},
+               cfg.finetune.options),
+              ("directprobe.options", dp_args, cfg.directprobe.options)]
+    for key, known, options in checks:
         for name in options:
-            if fields and name not in fields:
-                raise UserError(f"{key}.{name}: unknown key (known: {', '.join(sorted(fields))})")
+            if name not in known:
+                raise UserError(f"{key}.{name}: unknown key (known: {', '.join(sorted(known))})")

@@ -73,12 +73,9 @@ def _init_worker(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    try:
-        import torch
+    import torch  # every stage is part of the package: a failure here is a bug
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(threads)
 
 
 class LocalPoolExecutor:

@@ -202,7 +202,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
 
     for m, variant in ((model, v) for model in cfg.models for v in variants(cfg, model)):
         mi = models[m.name]
-        ft_settings = variant.finetune_settings(cfg.finetune.model_dump())
+        # the head reads what the probes read: fine-tune with the extraction's pooling
+        ft_settings = variant.finetune_settings({**cfg.finetune.model_dump(), "word_pooling": cfg.extract.word_pooling,
+                                                 "sentence_pooling": cfg.extract.sentence_pooling})
         tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]

@@ -7,7 +7,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ftprobe.study.cache import StepCache, write_json_atomic
+from ftprobe.atomic import write_json
+from ftprobe.study.cache import StepCache
 from ftprobe.study.config import StudyConfig
 from ftprobe.study.executor import ClusterExecutor, Executor, make_executor
 from ftprobe.study.lock import FolderLock
@@ -111,7 +112,7 @@ def run_study(
             executor.check_folder_visible(out)
         else:
             lock.acquire()
-        write_json_atomic(out / "study.json", cfg.to_json())
+        write_json(out / "study.json", cfg.to_json())
         executor = executor or make_executor(workers, threads)
         if executor.workers <= 1:
             set_threads(threads)
@@ -205,8 +206,11 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
             executor.shutdown(cancel=bool(failed) or interrupted)
     if failed:
         sid, exc = failed[0]
-        from ftprobe.errors import UserError
+        from ftprobe.errors import SettingError, UserError
+        from ftprobe.study.config import STEP_SECTIONS, named_for_config
 
+        if isinstance(exc, SettingError) and steps[sid].kind in STEP_SECTIONS:
+            exc = named_for_config(exc, STEP_SECTIONS[steps[sid].kind])
         if isinstance(exc, UserError):
             raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {exc}") from exc
         cause = getattr(exc, "cause", None)  # Ray wraps a step's exception; show the step's own

@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ftprobe.atomic import write_json
 from ftprobe.errors import UserError
-from ftprobe.study.cache import StepCache, write_json_atomic
+from ftprobe.plain import plain
+from ftprobe.study.cache import StepCache
 from ftprobe.study.progress import ProgressFile
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def run_step(payload: dict) -> dict:
     t0 = time.monotonic()
     result = fn(payload["spec"], ctx, work)
     result["_seconds"] = round(time.monotonic() - t0, 3)
-    write_json_atomic(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
+    write_json(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
                                            "deps": payload["deps"]})
     ctx.cache.commit(kind, key, result)
     return result
@@ -81,17 +83,15 @@ def run_step(payload: dict) -> dict:
 
 
 def _resolve_layer(layer: int, available: list[int]) -> int:
-    n = max(available)
-    full = layer + n + 1 if layer < 0 else layer
-    if full not in available:
-        raise UserError(f"layer {layer} was not extracted (have {available[0]}..{available[-1]})")
-    return full
+    from ftprobe.represent.extract import resolve_layer
+
+    return resolve_layer(layer, max(available), available)
 
 
-def resolve_layers(spec_layers, available: list[int]) -> list[int]:
-    if spec_layers in ("all", None):
-        return list(available)
-    return sorted({_resolve_layer(int(x), available) for x in spec_layers})
+def _resolve_layers(spec_layers, available: list[int]) -> list[int]:
+    from ftprobe.represent.extract import resolve_layers
+
+    return resolve_layers(spec_layers, max(available), available)
 
 
 def checkpoint_layers(choice, available: list[int]) -> list[int]:
@@ -102,7 +102,7 @@ def checkpoint_layers(choice, available: list[int]) -> list[int]:
         n = max(available)
         picked = {x for x in available if x > 0 and x % 2 == 0} | {n}
         return sorted(picked)
-    return resolve_layers(choice, available)
+    return _resolve_layers(choice, available)
 
 
 # A worker runs many steps on the same models and tasks: keep the last few loaded (reading a task
@@ -190,16 +190,8 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     rel = lambda p: str(Path(p).resolve().relative_to(work.resolve()))  # noqa: E731
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
-            "metrics": json.loads(json.dumps(metrics, default=_plain)),
+            "metrics": json.loads(json.dumps(metrics, default=plain)),
             "method": config.method, "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
-
-
-def _plain(o: Any):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
@@ -225,7 +217,7 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
     train = ctx.entry("train")
     test = ctx.entry("test")
     dev = ctx.entry("dev") if "dev" in ctx.deps else None
-    layers = resolve_layers(layers_choice, list(train.layers))
+    layers = _resolve_layers(layers_choice, list(train.layers))
     get = lambda e: {layer: np.asarray(e.layer(layer), dtype=np.float32) for layer in layers}  # noqa: E731
     # Small batched networks take many tiny steps: on CPU one thread is faster, and with more,
     # OpenMP barriers stall whenever another process holds a core (measured: 215 s with 2
@@ -245,8 +237,8 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
     summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
                             "best_hidden": list(r.best_hidden)}
                for layer, r in res.layers.items()}
-    full = json.loads(json.dumps(res.to_json(), default=_plain))
-    write_json_atomic(work / "protocol.json", full)
+    full = json.loads(json.dumps(res.to_json(), default=plain))
+    write_json(work / "protocol.json", full)
     return {"layers": summary, "last_layer": str(max(res.layers)), "n_train": res.n_train,
             "n_test": res.n_test, "n_labels": res.n_labels}
 
@@ -366,7 +358,7 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
             dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz")
             res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
-        write_json_atomic(done_file, res)
+        write_json(done_file, res)
         fingerprints.append(entry.id)
         names.append(name)
     points = names

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ftprobe.study.cache import RESULT, StepCache, write_json_atomic
+from ftprobe.atomic import write_json
+from ftprobe.study.cache import RESULT, StepCache
 
 WEIGHTS_REMOVED = "weights_removed"
 
@@ -40,7 +41,7 @@ def remove_weights(cache: StepCache, key: str) -> int:
     freed = sum(p.stat().st_size for p in files)
     if not result.get(WEIGHTS_REMOVED):
         result[WEIGHTS_REMOVED] = {"files": len(files), "bytes": freed}
-        write_json_atomic(folder / RESULT, result)
+        write_json(folder / RESULT, result)
     for p in files:
         os.unlink(p)
     return freed

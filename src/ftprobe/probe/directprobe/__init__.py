@@ -10,8 +10,6 @@ exact nearest-point computations with certified bounds (:mod:`.hull`).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from ftprobe.probe.directprobe.measures import (
     upper_triangle,
 )
 from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
+from ftprobe.probe.directprobe.output import write_results
 from ftprobe.probe.directprobe.progress import bar
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
@@ -242,30 +241,10 @@ class DirectProbe:
         }
 
     def save(self, directory) -> None:
-        """Write clusters.txt, cluster_label.npy, points.npy, labels.npy and summary.json."""
+        """Write the output folder (:func:`.output.write_results`) without label distances:
+        clusters.txt, cluster_labels.txt, spread.txt, the arrays :meth:`load` reads, summary.json."""
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        y = self.cluster_label_[self.labels_]
-        files = {
-            "clusters.txt": lambda p: np.savetxt(p, self.labels_, fmt="%d"),
-            "cluster_label.npy": lambda p: np.save(p, self.cluster_label_),
-            "points.npy": lambda p: np.save(p, self._X),
-            "labels.npy": lambda p: np.save(p, y),
-            "summary.json": lambda p: p.write_text(json.dumps(self.summary(), indent=2)),
-        }
-        if self._cdist is not None:
-            files["cluster_distances.npy"] = lambda p: np.save(p, self._cdist)
-        for name, write in files.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            tmp = Path(tmp)
-            if name.endswith(".npy"):
-                with open(tmp, "wb") as fh:
-                    write(fh)
-            else:
-                write(tmp)
-            os.replace(tmp, directory / name)
+        write_results(self, directory, distances=False)
 
     @classmethod
     def load(cls, directory) -> DirectProbe:
