@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ft_toy import toy_task
 from safetensors.torch import load_file
 
 from ftprobe.finetune import FinetuneConfig, finetune
-from tiny_families import save_tiny_family
+from tests.tiny_families import save_tiny_family
+
+from .ft_toy import toy_task
 
 torch.set_num_threads(2)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 
 import torch
-from ft_toy import toy_task
 
 from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints
+
+from .ft_toy import toy_task
 
 
 def test_final_shares_the_last_checkpoints_weights(tiny_bert, tmp_path):

@@ -9,13 +9,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from ft_toy import toy_task
 from safetensors.torch import load_file
 
 from ftprobe.cli.main import main
 from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints
 from ftprobe.finetune.recorder import ProbeRecorder
 from ftprobe.represent import Store, extract, load_encoder
+
+from .ft_toy import toy_task
 
 torch.set_num_threads(2)
 
@@ -141,7 +142,7 @@ def test_trainer_callback_records_without_changing_training(tiny_bert, tmp_path)
 
 
 def test_cli_records_and_refuses_a_bad_split(tiny_bert, tmp_path, capsys):
-    from ft_toy import jsonl_lines
+    from .ft_toy import jsonl_lines
 
     data = tmp_path / "data"
     data.mkdir()

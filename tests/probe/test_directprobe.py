@@ -4,22 +4,18 @@ every result, closed-form hull distances, measures, prediction, persistence."""
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from ftprobe.probe.directprobe import DirectProbe, Tuning, pearson_similarity  # noqa: E402
-from ftprobe.probe.directprobe.definition import hulls_apart, reference_partition  # noqa: E402
-from ftprobe.probe.directprobe.hull import (  # noqa: E402
+from ftprobe.probe.directprobe import DirectProbe, Tuning, pearson_similarity
+from ftprobe.probe.directprobe.definition import hulls_apart, reference_partition
+from ftprobe.probe.directprobe.hull import (
     hull_distance,
     nearest_points,
     point_hull_distance,
 )
-from ftprobe.probe.directprobe.separability import separate  # noqa: E402
+from ftprobe.probe.directprobe.separability import separate
 
 
 def brute_force_clusters(X, y) -> np.ndarray:

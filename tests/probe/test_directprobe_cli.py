@@ -96,15 +96,12 @@ def test_cli_resumes_a_stopped_fit_and_removes_its_state(tmp_path, monkeypatch, 
     """A fit stopped in its merge phase leaves OUT/directprobe-state.npz; the same command run
     again resumes there (no decision made twice), writes what an uninterrupted run writes and
     removes the state. A state of other data is refused with one line (exit 2)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_directprobe import _gap_data
 
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.cli.directprobe_commands import STATE_FILE
     from ftprobe.probe.directprobe import DirectProbe
+
+    from .test_directprobe import _gap_data
 
     X, y = _gap_data(8)
     names = np.array(["A", "B", "C"])[y]  # sorted names: the CLI's label ids are y's

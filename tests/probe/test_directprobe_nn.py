@@ -11,17 +11,13 @@ representative); rejected pairs inherited by unions; centroids updated as the en
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import ftprobe.probe.directprobe.clustering as cl
 from ftprobe.probe.directprobe import DirectProbe, Tuning
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_directprobe import brute_force_clusters  # noqa: E402
+from .test_directprobe import brute_force_clusters
 
 
 def _decide(a: int, b: int, size: float, every: int) -> bool:

@@ -7,16 +7,12 @@ of every cross-label cluster pair, maximality of every same-label pair.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_directprobe import assert_valid_partition  # noqa: E402
+from ftprobe.probe.directprobe import DirectProbe
 
-from ftprobe.probe.directprobe import DirectProbe  # noqa: E402
+from .test_directprobe import assert_valid_partition
 
 N = 1000  # layer 0: ~28 clusters for 14 labels (duplicates across labels)
 

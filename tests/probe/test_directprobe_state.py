@@ -3,21 +3,17 @@ of an uninterrupted fit (probe/directprobe/state.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_directprobe import (
-    _DATA,  # noqa: E402
-    brute_force_clusters,  # noqa: E402
-)
+import ftprobe.probe.directprobe.clustering as cl
+from ftprobe.probe.directprobe import DirectProbe, Tuning
+from ftprobe.probe.directprobe.state import SavedState, StateMismatch
 
-import ftprobe.probe.directprobe.clustering as cl  # noqa: E402
-from ftprobe.probe.directprobe import DirectProbe, Tuning  # noqa: E402
-from ftprobe.probe.directprobe.state import SavedState, StateMismatch  # noqa: E402
+from .test_directprobe import (
+    _DATA,
+    brute_force_clusters,
+)
 
 
 class Stop(Exception):

@@ -12,7 +12,7 @@ import torch
 from ftprobe.data import SplitRecords, build_task
 from ftprobe.errors import UserError
 from ftprobe.represent import Store, extract, load_encoder
-from tiny_families import FAMILIES, save_tiny_family
+from tests.tiny_families import FAMILIES, save_tiny_family
 
 SENTENCES = [
     ["The", "cat", "sat", "on", "the", "mat", "."],

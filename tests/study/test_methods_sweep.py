@@ -78,7 +78,7 @@ def test_a_decoder_only_model_in_a_study_needs_a_sentence_pooling_that_fits(tmp_
     """[CLS] (the study's default) is refused before any work for a decoder-only model with a
     sentence task; "auto" takes its last token."""
     from ftprobe.study.config import validate_config
-    from tiny_families import save_tiny_family
+    from tests.tiny_families import save_tiny_family
 
     model = save_tiny_family("gpt2", tmp_path / "gpt2")
     raw = tiny_config(model, tmp_path / "out", tasks=[{"name": "trec-6", "data": "sample:trec", "max_sentences": 20}],

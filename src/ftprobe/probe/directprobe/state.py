@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from ftprobe.atomic import save_npz
 
 FORMAT = 2  # 2: every table always present (format 1 files of older ftprobes are refused)
 
@@ -77,12 +78,7 @@ def save_state(eng, path: Path, decisions: int, conflict: np.ndarray | None = No
         arr["fingerprint"] = np.array(fingerprint)
     if conflict is not None:
         arr["conflict"] = np.asarray(conflict)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
-        np.savez(tmp, **arr)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_npz(path, arr)
 
 
 def restore_engine(eng, saved: SavedState) -> int:
