@@ -15,7 +15,7 @@ from ftprobe.compare.spaces import MeasureSettings, compare_spaces, space_geomet
 
 # Sized for a 2-core demo (a few seconds per comparison); a GPU run can afford more rows,
 # permutations and half-samples.
-STUDY_MEASURES = {"max_rows": 500, "n_null": 30, "n_interval": 10, "level": 0.95, "k": 10, "seed": 0}
+STUDY_MEASURES = {"max_rows": 500, "n_null": 25, "n_interval": 8, "level": 0.95, "k": 10, "seed": 0}
 
 
 def settings_from(spec: dict) -> MeasureSettings:
