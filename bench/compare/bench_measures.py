@@ -204,6 +204,7 @@ def main() -> None:
     ap.add_argument("--plain-max", type=int, default=10000, help="largest N for the N x N plain forms")
     ap.add_argument("--knn-max", type=int, default=10000, help="largest N for k-NN measures (O(N^2 D))")
     ap.add_argument("--null-max", type=int, default=10000, help="largest N for the nulls")
+    ap.add_argument("--measures", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--out", default=str(REPO / "bench" / "compare" / "results.json"))
     a = ap.parse_args()
     if a.worker:
@@ -219,6 +220,8 @@ def main() -> None:
             folder.mkdir()
             make_data(folder, n, a.dim)
             for measure in _ours():
+                if a.measures and measure not in a.measures.split(","):
+                    continue
                 if (measure in knn and n > a.knn_max) or ("null" in measure and n > a.null_max):
                     continue
                 row = {"measure": measure, "n": n, "dim": a.dim, "ftprobe": run(measure, "ftprobe", folder)}

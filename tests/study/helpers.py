@@ -23,6 +23,7 @@ def tiny_config(model: Path, out: Path, **over) -> dict:
         "directprobe": {"layers": [1, -1], "checkpoint_layers": "all", "min_cluster_size": 0},
         "cross_task": [{"finetune": "pos", "probe": "ps-fxn"}],
         "bootstrap": {"n": 20},
+        "measures": {"max_rows": 100, "n_null": 5, "n_interval": 3},
         "threads": 1,
     }
     for k, v in over.items():

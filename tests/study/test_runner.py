@@ -76,6 +76,7 @@ def test_writes_every_artefact(first_run):
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"
     html = (out / "report" / "index.html").read_text()
     assert html.count("class='chart'") >= 5 and (out / "report" / "figures" / "fig-accuracy.pdf").is_file()
+    assert "Calibrated similarity and geometry" in html
     for n in range(1, 7):
         assert f"id='finding-{n}'" in html
     md = (out / "report" / "summary.md").read_text()

@@ -117,9 +117,16 @@ def _procrustes_evaluator(X, Y, angular: bool = False,
 
     Xc, Yc = _centred(X), _centred(Y)
     cross = _permuted_cross(Xc / np.linalg.norm(Xc), Yc / np.linalg.norm(Yc), device)
+    on_cpu = resolve_device(device) == "cpu"
+
+    def nuclear(M) -> float:
+        # LAPACK through numpy is faster than torch's CPU svdvals here (measured ~2x).
+        if on_cpu:
+            return float(np.linalg.svd(M.numpy(), compute_uv=False).sum())
+        return float(torch.linalg.svdvals(M).sum())
 
     def value(perm: np.ndarray) -> float:
-        nuc = min(max(float(torch.linalg.svdvals(cross(perm)).sum()), 0.0), 1.0)
+        nuc = min(max(nuclear(cross(perm)), 0.0), 1.0)
         return float(np.arccos(nuc)) if angular else float(np.sqrt(max(2.0 - 2.0 * nuc, 0.0)))
 
     return value

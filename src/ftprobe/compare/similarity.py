@@ -13,6 +13,8 @@ import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import rankdata
 
+from .cka import linear_cka  # noqa: F401  (its home was this module; kept importable from here)
+
 __all__ = ["pearson", "batched_pearson", "bootstrap_ci", "rsa"]
 
 def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:

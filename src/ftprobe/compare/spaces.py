@@ -21,7 +21,7 @@ from .cka import linear_cka
 from .knn import mutual_knn
 from .null import half_sample_interval, permutation_null
 from .procrustes import procrustes_distance
-from .spectrum import effective_rank, isotropy
+from .spectrum import covariance_spectrum, effective_rank_from_spectrum, isotropy_from_spectrum
 from .twonn import intrinsic_dimension
 
 __all__ = ["MeasureSettings", "CalibratedMeasure", "compare_spaces", "space_geometry",
@@ -118,6 +118,7 @@ def space_geometry(X, settings: MeasureSettings | None = None) -> dict:
     s = settings or MeasureSettings()
     X = space("X", X, min_rows=3)
     Xs = np.unique(np.asarray(X[_sample(X.shape[0], s)], dtype=np.float64), axis=0)
-    return {"effective_rank": effective_rank(X), "isotropy": isotropy(X),
+    ev = covariance_spectrum(X)
+    return {"effective_rank": effective_rank_from_spectrum(ev), "isotropy": isotropy_from_spectrum(ev),
             "intrinsic_dimension": intrinsic_dimension(Xs, device=s.device) if Xs.shape[0] >= 3 else None,
             "rows": int(X.shape[0]), "rows_intrinsic_dimension": int(Xs.shape[0])}

@@ -11,7 +11,8 @@ import numpy as np
 
 from ._validate import BLOCK_ROWS, space
 
-__all__ = ["covariance_spectrum", "effective_rank", "isotropy"]
+__all__ = ["covariance_spectrum", "effective_rank", "isotropy", "effective_rank_from_spectrum",
+           "isotropy_from_spectrum"]
 
 
 def covariance_spectrum(X, block_rows: int = BLOCK_ROWS, name: str = "X") -> np.ndarray:
@@ -37,7 +38,12 @@ def effective_rank(X, block_rows: int = BLOCK_ROWS) -> float:
     """Roy & Vetterli's effective rank: exp of the entropy of the normalised singular values of
     the centred data. d for an isotropic Gaussian in d dimensions (as N grows), k for data
     spread evenly over a k-dimensional subspace; 1 for data on a line."""
-    s = np.sqrt(covariance_spectrum(X, block_rows))
+    return effective_rank_from_spectrum(covariance_spectrum(X, block_rows))
+
+
+def effective_rank_from_spectrum(ev: np.ndarray) -> float:
+    """``effective_rank`` from the covariance eigenvalues (shares one pass with ``isotropy``)."""
+    s = np.sqrt(ev)
     p = s / s.sum()
     p = p[p > 0]
     return float(np.exp(-(p * np.log(p)).sum()))
@@ -50,7 +56,11 @@ def isotropy(X, block_rows: int = BLOCK_ROWS) -> float:
     0 for data on a line. Rotation, translation and scale invariant (it reads the covariance
     eigenvalues only).
     """
-    ev = covariance_spectrum(X, block_rows)
+    return isotropy_from_spectrum(covariance_spectrum(X, block_rows))
+
+
+def isotropy_from_spectrum(ev: np.ndarray) -> float:
+    """``isotropy`` from the covariance eigenvalues (all D of them, zeros included)."""
     d = ev.size
     if d == 1:
         return 1.0

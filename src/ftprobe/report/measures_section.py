@@ -93,6 +93,13 @@ def run_section(run: dict) -> str:
             + (_table(header, rows) if rows else ""))
 
 
+INTRO = ("<p>Each measure against its permutation null "
+             "(rows of one space shuffled): the calibrated score is (value - null mean) / null sd, "
+             "signed so that agreement is positive, with a permutation p-value and a half-sample "
+             "interval, on a seeded subsample of the train split (CKA and Procrustes also on every "
+             "row). CKA is the debiased estimator, ~0 for unrelated spaces.</p>")
+
+
 def measures_html(results: dict) -> str:
     """The calibrated-measures section of the report, with plotly.js inlined once."""
     sections = [s for s in (run_section(r) for r in results.get("runs", [])) if s]
@@ -100,9 +107,5 @@ def measures_html(results: dict) -> str:
         return ""
     from plotly.offline import get_plotlyjs
 
-    intro = ("<h2>Calibrated similarity and geometry</h2><p>Each measure against its permutation null "
-             "(rows of one space shuffled): the calibrated score is (value - null mean) / null sd, "
-             "signed so that agreement is positive, with a permutation p-value and a half-sample "
-             "interval, on a seeded subsample of the train split (CKA and Procrustes also on every "
-             "row). CKA is the debiased estimator, ~0 for unrelated spaces.</p>")
-    return f"<script>{get_plotlyjs()}</script>" + intro + "".join(sections)
+    return (f"<script>{get_plotlyjs()}</script><h2>Calibrated similarity and geometry</h2>" + INTRO
+            + "".join(sections))

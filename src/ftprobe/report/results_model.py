@@ -286,6 +286,7 @@ class StudyResults:
     runs: tuple[Run, ...]
     cross_task: tuple[CrossTask, ...]
     findings: tuple[FindingResult, ...]
+    raw_runs: tuple[Mapping, ...] = ()  # the runs as results.json holds them (sections that read more)
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -300,7 +301,8 @@ class StudyResults:
                        tuple(CrossTask.read(r) for r in d.get("cross_task") or ()),
                        tuple(FindingResult(int(f["number"]), str(f["title"]), str(f["verdict"]),
                                            str(f.get("explanation", "")), f.get("evidence") or {})
-                             for f in d.get("findings") or ()))
+                             for f in d.get("findings") or ()),
+                       raw_runs=tuple(d.get("runs") or ()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

@@ -165,8 +165,20 @@ def details_section(results: StudyResults) -> Section | None:
                     f"<h4>Models</h4><ul>{models}</ul><h4>Tasks</h4><ul>{tasks}</ul>{links}",))
 
 
+def measures_section(results: StudyResults) -> Section | None:
+    """Calibrated similarity and geometry: each run's measures against their permutation nulls
+    (heatmaps of layer x checkpoint, the before -> after table; compare's measures)."""
+    from ftprobe.report.measures_section import INTRO, run_section
+
+    blocks = [b for b in (run_section(dict(r)) for r in results.raw_runs) if b]
+    if not blocks:
+        return None
+    return Section("calibrated-measures", "Calibrated similarity and geometry", (INTRO, *blocks))
+
+
 SECTIONS: tuple[SectionBuilder, ...] = (findings_section, table_section, models_section, runs_section,
-                                        cross_task_section, similarity_section, details_section)
+                                        cross_task_section, similarity_section, measures_section,
+                                        details_section)
 
 
 def build_sections(results: StudyResults, builders: tuple[SectionBuilder, ...] = SECTIONS) -> tuple[Section, ...]:

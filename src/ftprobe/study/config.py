@@ -119,6 +119,18 @@ class BootstrapSettings(_Base):
     level: float = Field(0.95, gt=0, lt=1)
 
 
+class MeasureSettings(_Base):
+    """The calibrated measures (debiased CKA, Procrustes, mutual k-NN) of every comparison: the
+    nulls, intervals and k-NN measures read a seeded subsample of max_rows rows."""
+
+    max_rows: int = Field(500, ge=16)
+    n_null: int = Field(25, ge=2)  # permutations per null (p-value resolution 1 / (n_null + 1))
+    n_interval: int = Field(8, ge=2)  # half-samples per interval
+    level: float = Field(0.95, gt=0, lt=1)
+    k: int = Field(10, ge=1)  # neighbours for mutual k-NN
+    seed: int = 0
+
+
 class StudyConfig(_Base):
     output: str = "ftprobe-study"
     models: list[ModelConfig] = Field(min_length=1)
@@ -131,6 +143,7 @@ class StudyConfig(_Base):
     analyses: list[Literal[ANALYSES]] = Field(default_factory=lambda: list(ANALYSES))  # type: ignore[valid-type]
     cross_task: list[CrossTaskPair] = Field(default_factory=list)
     bootstrap: BootstrapSettings = BootstrapSettings()
+    measures: MeasureSettings = MeasureSettings()
     workers: int = Field(1, ge=1)
     threads: int = Field(2, ge=1)  # torch threads in all (split across workers)
     base_dir: str = "."  # folder relative paths are read from (set from the config file)

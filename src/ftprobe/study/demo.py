@@ -60,6 +60,10 @@ probe = "ps-fxn"
 
 [bootstrap]
 n = 200
+
+[measures]                  # calibrated CKA / Procrustes / mutual k-NN: lighter nulls for the demo
+n_null = 20
+n_interval = 4
 """
 
 

@@ -13,13 +13,10 @@ import numpy as np
 
 from ftprobe.compare.spaces import MeasureSettings, compare_spaces, space_geometry
 
-# Sized for a 2-core demo (a few seconds per comparison); a GPU run can afford more rows,
-# permutations and half-samples.
-STUDY_MEASURES = {"max_rows": 500, "n_null": 30, "n_interval": 10, "level": 0.95, "k": 10, "seed": 0}
-
 
 def settings_from(spec: dict) -> MeasureSettings:
-    return MeasureSettings(**spec.get("measures", STUDY_MEASURES))
+    """The config's ``[measures]`` (``StudyConfig.measures``) as the compare stage's settings."""
+    return MeasureSettings(**spec["measures"])
 
 
 def _or_reason(fn, *args):
@@ -64,4 +61,4 @@ def step_measures(spec: dict, ctx, work: Path) -> dict:
         compare[str(layer)] = [None] + [_comparison(ref, e.layer(layer), s) for e in entries[1:]]
         geometry[str(layer)] = [_geometry(np.asarray(e.layer(layer)), s) for e in entries]
     return {"points": series["points"], "layers": [str(x) for x in layers], "compare": compare,
-            "geometry": geometry, "settings": spec.get("measures", STUDY_MEASURES)}
+            "geometry": geometry, "settings": spec["measures"]}

@@ -16,7 +16,6 @@ from typing import Any
 from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
-from ftprobe.study.measure_steps import STUDY_MEASURES
 from ftprobe.study.sweep import variants
 
 STEP_VERSION = 1
@@ -227,7 +226,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
                 sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
-                                "measures": STUDY_MEASURES}
+                                "measures": cfg.measures.model_dump()}
                 run["similarity"] = plan.add(Step(
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
                     sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
@@ -243,7 +242,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),
                     spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
                 meas_deps = {"series": run["series"]}
-                meas_settings = {"measures": STUDY_MEASURES}
+                meas_settings = {"measures": cfg.measures.model_dump()}
                 run["measures"] = plan.add(Step(
                     "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
                     meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))
