@@ -39,9 +39,14 @@ def _geometry(X, s: MeasureSettings) -> dict:
 
 
 def layer_measures(Xb, Xa, settings: MeasureSettings) -> dict:
-    """One before/after pair of a layer: the calibrated comparison and both geometries."""
-    return {"compare": _comparison(Xb, Xa, settings), "geometry_before": _geometry(Xb, settings),
-            "geometry_after": _geometry(Xa, settings)}
+    """One before/after pair of a layer: the debiased CKA on every row (None where undefined:
+    a layer without variance, e.g. [CLS] at the embeddings), the calibrated comparison and both
+    geometries."""
+    from ftprobe.compare import linear_cka
+
+    cka, _ = _or_reason(linear_cka, Xb, Xa)
+    return {"cka": cka, "compare": _comparison(Xb, Xa, settings),
+            "geometry_before": _geometry(Xb, settings), "geometry_after": _geometry(Xa, settings)}
 
 
 def step_measures(spec: dict, ctx, work: Path) -> dict:

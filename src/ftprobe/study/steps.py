@@ -303,7 +303,7 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
 
 
 def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
-    from ftprobe.compare import linear_cka, rsa
+    from ftprobe.compare import rsa
     from ftprobe.study.measure_steps import layer_measures, settings_from
 
     before, after = ctx.entry("before"), ctx.entry("after")
@@ -312,8 +312,7 @@ def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
         if layer not in after.layers:
             continue
         Xb, Xa = np.asarray(before.layer(layer)), np.asarray(after.layer(layer))
-        out[str(layer)] = {"cka": _f(linear_cka(Xb, Xa)),
-                           "rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"])),
+        out[str(layer)] = {"rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"])),
                            **layer_measures(Xb, Xa, settings_from(spec))}
     return {"layers": out}
 
