@@ -133,6 +133,8 @@ def test_dry_run_prints_plan_and_writes_nothing(tiny_bert, tmp_path, capsys):
     console.file.close()
     text = (tmp_path / "plan.txt").read_text()
     assert "finetune" in text and "to run" in text and f"{len(summary.plan.steps)} steps" in text
+    assert "est. (2 cores)" in text  # each step's projected time, and the totals still to run
+    assert "projected on 2 CPU cores" in text and "projected on one H200" in text
     assert not out.exists()
 
 

@@ -63,6 +63,11 @@ class PlanEstimate:
     def total_seconds(self) -> float:
         return sum(s.seconds for s in self.steps)
 
+    def only(self, step_ids) -> PlanEstimate:
+        """The estimate of these steps alone (e.g. the ones still to run)."""
+        keep = set(step_ids)
+        return _estimate(self.rates, [s for s in self.steps if s.step_id in keep])
+
     def wall_seconds(self, workers: int) -> float:
         """Wall time with ``workers`` steps at once: no better than the longest step, nor than
         the total spread evenly."""
@@ -71,12 +76,13 @@ class PlanEstimate:
         return max(max(s.seconds for s in self.steps), self.total_seconds / max(1, workers))
 
     def summary(self, workers: int = 1) -> str:
-        parts = ", ".join(f"{k} {_hours(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
-        return (f"projected on {self.rates.name}: {_hours(self.total_seconds)} of step time "
-                f"({parts}); wall with {workers} worker(s) ~{_hours(self.wall_seconds(workers))}")
+        parts = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
+        return (f"projected on {self.rates.name}: {format_seconds(self.total_seconds)} of step time "
+                f"({parts}); wall with {workers} worker(s) ~{format_seconds(self.wall_seconds(workers))}")
 
 
-def _hours(s: float) -> str:
+def format_seconds(s: float) -> str:
+    """Seconds as a person reads them: "40 s", "12 min", "3.5 h"."""
     if s < 90:
         return f"{s:.0f} s"
     if s < 5400:
@@ -199,7 +205,11 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
             elif step.kind == "similarity":
                 secs = rates.similarity_s
         out.append(StepEstimate(sid, step.kind, step.label, secs))
+    return _estimate(rates, out)
+
+
+def _estimate(rates: Rates, steps: list[StepEstimate]) -> PlanEstimate:
     by_kind: dict[str, float] = {}
-    for s in out:
+    for s in steps:
         by_kind[s.kind] = by_kind.get(s.kind, 0.0) + s.seconds
-    return PlanEstimate(rates, tuple(out), by_kind)
+    return PlanEstimate(rates, tuple(steps), by_kind)

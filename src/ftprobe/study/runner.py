@@ -52,13 +52,22 @@ def describe_plan(plan: Plan, cache: StepCache) -> list[tuple[str, str, str, str
 def print_plan(plan: Plan, cache: StepCache, console) -> None:
     from rich.table import Table
 
-    table = Table("#", "step", "what", "key", "status", title=f"study plan -> {plan.config.output_dir}")
+    from ftprobe.study.estimate import CPU_2_CORES, H200, estimate_plan, format_seconds
+
+    cpu = estimate_plan(plan, CPU_2_CORES)
+    seconds = {s.step_id: s.seconds for s in cpu.steps}
+    table = Table("#", "step", "what", "key", "status", "est. (2 cores)",
+                  title=f"study plan -> {plan.config.output_dir}")
     rows = describe_plan(plan, cache)
-    for i, (kind, label, key, status) in enumerate(rows, 1):
-        table.add_row(str(i), kind, label, key, status)
+    for i, ((kind, label, key, status), sid) in enumerate(zip(rows, plan.steps, strict=True), 1):
+        table.add_row(str(i), kind, label, key, status, format_seconds(seconds[sid]) if status == "to run" else "")
     console.print(table)
     todo = sum(r[3] == "to run" for r in rows)
     console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo} cached")
+    pending = {s.id for s in plan.pending(cache)}
+    workers = plan.config.workers
+    for rates in (CPU_2_CORES, H200):  # what is left, on this kind of machine and on a GPU one
+        console.print(f"  {estimate_plan(plan, rates).only(pending).summary(workers)}")
 
 
 def run_study(
