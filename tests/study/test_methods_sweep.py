@@ -41,12 +41,12 @@ def test_each_method_is_one_finetuned_model_and_shared_steps_run_once(tiny_bert,
 
 
 @pytest.mark.parametrize("finetune, key", [
-    ({"methods": ["full", "lora-ish"]}, "finetune.methods[1]: --method 'lora-ish'"),
-    ({"methods": ["lora"], "options": {"lora_rank": "8"}}, "finetune.options.lora_rank: --lora-rank '8'"),
+    ({"methods": ["full", "lora-ish"]}, "finetune.methods[1]: 'lora-ish'"),
+    ({"methods": ["lora"], "options": {"lora_rank": "8"}}, "finetune.options.lora_rank: '8'"),
     ({"methods": ["lora", "lora"]}, "finetune.methods"),
     ({"record_every_steps": 0}, "finetune.record_every_steps"),
     ({"methods": ["full", "lora"], "options": {"lora_target_modules": ["q_proj"]}},
-     "finetune.options.lora_target_modules: --lora-target-modules: q_proj not in model type 'bert'"),
+     "finetune.options.lora_target_modules: q_proj not in model type 'bert'"),
 ])
 def test_bad_methods_are_one_line_naming_the_key(tiny_bert, tmp_path, finetune, key):
     with pytest.raises(UserError) as err:
