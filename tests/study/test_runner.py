@@ -10,7 +10,7 @@ import pytest
 from ftprobe.study import StudyInterrupted, parse_config, run_study
 from ftprobe.study.cache import StepCache
 
-from .helpers import fake_fit, tiny_config
+from .helpers import fake_fit, stable_results, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -35,21 +35,6 @@ def first_run(tiny_bert, tmp_path_factory):
         mp.undo()
     summary.results_text = (out / "results.json").read_text()  # before other tests touch the folder
     return cfg, summary, out
-
-
-def _stable(results: dict) -> dict:
-    """results.json without what legitimately differs between two runs: the output folder and
-    wall-clock timings."""
-
-    def strip(o):
-        if isinstance(o, dict):
-            return {k: strip(v) for k, v in o.items()
-                    if not ("seconds" in k or k.endswith("per_s") or k == "config")}
-        if isinstance(o, list):
-            return [strip(v) for v in o]
-        return o
-
-    return strip(results)
 
 
 def test_writes_every_artefact(first_run):
@@ -118,8 +103,8 @@ def test_killed_run_resumes_to_same_results(first_run, tiny_bert, tmp_path):
     resumed = run_study(cfg, progress=False)
     assert len(resumed.executed) == len(first.plan.steps) - 10
     shutil.rmtree(out / "steps" / "probe-0000000000000000.partial")
-    ref = _stable(json.loads(first.results_text))
-    got = _stable(json.loads((out / "results.json").read_text()))
+    ref = stable_results(json.loads(first.results_text))
+    got = stable_results(json.loads((out / "results.json").read_text()))
     assert got == ref
 
 
