@@ -82,7 +82,13 @@ class TokenDataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def trainer_baseline(model: str, task, lr: float, out: Path, max_length: int) -> dict:
+LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]}
+"""The LoRA settings both sides use (bench_methods.py passes the same to ftprobe)."""
+
+
+def trainer_baseline(model: str, task, lr: float, out: Path, max_length: int, method: str = "full") -> dict:
+    """``AutoModelForTokenClassification`` trained one epoch by ``Trainer``; for ``method="lora"``
+    wrapped first by PEFT's ``get_peft_model`` with :data:`LORA` (``full``: unwrapped)."""
     from transformers import (
         AutoModelForTokenClassification,
         AutoTokenizer,
@@ -91,10 +97,17 @@ def trainer_baseline(model: str, task, lr: float, out: Path, max_length: int) ->
         TrainingArguments,
     )
 
+    if method not in ("full", "lora"):
+        raise ValueError(f"trainer_baseline: method must be 'full' or 'lora', not {method!r}")
     tok = AutoTokenizer.from_pretrained(model, use_fast=True)
     ds = TokenDataset(tok, task.split("train"), max_length)
     torch.manual_seed(0)
     net = AutoModelForTokenClassification.from_pretrained(model, num_labels=task.n_labels)
+    if method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        net = get_peft_model(net, LoraConfig(task_type=TaskType.TOKEN_CLS, **LORA))
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=32, learning_rate=lr, num_train_epochs=1,
         lr_scheduler_type="linear", warmup_steps=0.1, weight_decay=0.0, max_grad_norm=1.0, seed=0,
@@ -109,7 +122,7 @@ def trainer_baseline(model: str, task, lr: float, out: Path, max_length: int) ->
     wall = time.perf_counter() - t0
     return {"seconds": wall, "sentences": len(ds), "sentences_per_s": len(ds) / wall,
             "trainer_train_samples_per_second": out_metrics.metrics.get("train_samples_per_second"),
-            "final_loss": out_metrics.training_loss}
+            "final_loss": out_metrics.training_loss, "trainable_parameters": trainable}
 
 
 def throughput(model: str, args) -> dict:

@@ -37,9 +37,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench import TokenDataset, load_pos  # noqa: E402
-
-LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]}
+from bench import LORA, load_pos, trainer_baseline  # noqa: E402
 
 
 def run_ftprobe(model: str, task, method: str, lr: float, out: Path, **extra) -> tuple:
@@ -54,39 +52,6 @@ def run_ftprobe(model: str, task, method: str, lr: float, out: Path, **extra) ->
     return result, time.perf_counter() - t0
 
 
-def trainer_baseline(model: str, task, method: str, lr: float, out: Path, max_length: int) -> dict:
-    from transformers import (
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-        DataCollatorForTokenClassification,
-        Trainer,
-        TrainingArguments,
-    )
-
-    tok = AutoTokenizer.from_pretrained(model, use_fast=True)
-    ds = TokenDataset(tok, task.split("train"), max_length)
-    torch.manual_seed(0)
-    net = AutoModelForTokenClassification.from_pretrained(model, num_labels=task.n_labels)
-    if method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        net = get_peft_model(net, LoraConfig(task_type=TaskType.TOKEN_CLS, **LORA))
-    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    args = TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=32, learning_rate=lr, num_train_epochs=1,
-        lr_scheduler_type="linear", warmup_steps=0.1, weight_decay=0.0, max_grad_norm=1.0, seed=0,
-        save_strategy="no", eval_strategy="no", logging_strategy="no", report_to=[],
-        dataloader_num_workers=0, disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-    )
-    trainer = Trainer(model=net, args=args, train_dataset=ds, data_collator=DataCollatorForTokenClassification(tok))
-    t0 = time.perf_counter()
-    metrics = trainer.train()
-    wall = time.perf_counter() - t0
-    return {"seconds": wall, "sentences": len(ds), "sentences_per_s": len(ds) / wall,
-            "final_loss": metrics.training_loss, "trainable_parameters": trainable}
-
-
 def throughput(model: str, args) -> dict:
     from ftprobe.represent import load_encoder
 
@@ -97,7 +62,7 @@ def throughput(model: str, args) -> dict:
         if args.warmup:  # first CUDA use costs seconds: pay it on both sides, untimed
             small = load_pos(256)
             run_ftprobe(model, small, "lora", args.lr, Path(tmp) / "warm-ft")
-            trainer_baseline(model, small, "lora", args.lr, Path(tmp) / "warm-tr", max_length)
+            trainer_baseline(model, small, args.lr, Path(tmp) / "warm-tr", max_length, method="lora")
         for method in args.methods:
             ours, base = [], []
             for r in range(args.repeats):
@@ -108,8 +73,8 @@ def throughput(model: str, args) -> dict:
                              "call_seconds": wall, "final_loss": ev["train_loss"],
                              "trainable_parameters": res.extra["resolved"]["trainable_parameters"]})
                 print(method, "ftprobe", ours[-1], flush=True)
-                base.append(trainer_baseline(model, task, method, args.lr, Path(tmp) / f"{method}-tr{r}",
-                                             max_length))
+                base.append(trainer_baseline(model, task, args.lr, Path(tmp) / f"{method}-tr{r}", max_length,
+                                             method=method))
                 print(method, "peft+trainer" if method == "lora" else "trainer", base[-1], flush=True)
             a = statistics.median(x["sentences_per_s"] for x in ours)
             b = statistics.median(x["sentences_per_s"] for x in base)
