@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftprobe.report.methods_section import methods_markdown
 from ftprobe.report.results_model import StudyResults
 from ftprobe.report.tables import Table, cross_task_table, main_table
 from ftprobe.report.verdicts import plain_summary
@@ -25,6 +26,7 @@ def render_markdown(results: StudyResults) -> str:
     ct = cross_task_table(results)
     if ct is not None:
         lines += ["", "## Cross-task (fine-tune on A, probe B)", ""] + _md_table(ct)
+    lines += methods_markdown(results)
     lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
               "tables: `tables/` (LaTeX, CSV).", ""]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ftprobe.report import figures
 from ftprobe.report.charts import Chart, Panel, Trace
+from ftprobe.report.methods_section import methods_section
 from ftprobe.report.results_model import Run, StudyResults
 from ftprobe.report.tables import Table, cross_task_table, layer_change_table, main_table
 from ftprobe.report.verdicts import BADGES, verdict_text
@@ -176,7 +177,7 @@ def measures_section(results: StudyResults) -> Section | None:
     return Section("calibrated-measures", "Calibrated similarity and geometry", (INTRO, *blocks))
 
 
-SECTIONS: tuple[SectionBuilder, ...] = (findings_section, table_section, models_section, runs_section,
+SECTIONS: tuple[SectionBuilder, ...] = (findings_section, table_section, models_section, methods_section, runs_section,
                                         cross_task_section, similarity_section, measures_section,
                                         details_section)
 
