@@ -10,12 +10,14 @@ times in this one process. The baseline is ``AutoModelForTokenClassification`` (
 baseline: labels on each word's first subword). Sentences per second: ftprobe's per-epoch
 training timer, Trainer's wall time of ``train()``.
 
-Part "recorder": ftprobe full fine-tuning for ``--rec-steps`` steps without and with
+Part "recorder": ftprobe full fine-tuning for ``--rec-steps`` steps with
 ``record_every_steps=--rec-every`` (a probe set of the first ``--rec-probe-sentences`` EWT dev
-sentences, every layer), alternating ``--repeats`` times; overhead = extra wall time of the whole
-``finetune()`` call over the run without recording. The run records step 0 too, so the steady
-overhead (one record per ``--rec-every`` steps) is also given: the mean cost of one record over the
-training time of ``--rec-every`` steps.
+sentences, every layer). Overhead inside each run: the recorder's time (each ``record`` event's
+``seconds``) over the training loop's time (the per-epoch timer, which excludes recording), so both
+see the same machine load. The run records step 0 too, so the steady overhead (one record per
+``--rec-every`` steps) is also given: the mean cost of one record over the training time of
+``--rec-every`` steps. With ``--rec-plain`` (default) runs without recording alternate with them
+and the wall-time overhead of the whole ``finetune()`` call is also given (a quiet machine only).
 
     OMP_NUM_THREADS=2 python bench/finetune/bench_methods.py            # the CPU run in RESULTS.md
     bash bench/finetune/gpu_methods.sh                                  # the GPU run (a few minutes)
@@ -90,27 +92,36 @@ def recorder(model: str, args) -> dict:
     full = load_pos(args.rec_steps * 32, splits=("train", "dev"))
     dev = full.splits["dev"].subset_sentences(args.rec_probe_sentences)
     task = Task(full.name, full.kind, full.labels, {"train": full.splits["train"], "dev": dev}, full.source)
-    plain, rec = [], []
+    steps = -(-len(task.split("train").sentences) // 32)
+    plain, rec, in_run = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            _, wall = run_ftprobe(model, task, "full", args.lr, Path(tmp) / f"plain{r}", eval_split="dev")
-            plain.append(wall)
+            if args.rec_plain:
+                _, wall = run_ftprobe(model, task, "full", args.lr, Path(tmp) / f"plain{r}", eval_split="dev")
+                plain.append(wall)
             res, wall = run_ftprobe(model, task, "full", args.lr, Path(tmp) / f"rec{r}", eval_split="dev",
                                     record_every_steps=args.rec_every, record_store=Path(tmp) / f"store{r}")
             rec.append(wall)
-            n_records = len([m for m in res.metrics if m.get("event") == "record"])
+            records = [m for m in res.metrics if m.get("event") == "record"]
             store_bytes = sum(p.stat().st_size for p in (Path(tmp) / f"store{r}").rglob("*") if p.is_file())
             train_s = sum(m["train_seconds"] for m in res.metrics if m.get("event") == "eval")
-            print("recorder", {"plain_s": plain[-1], "recording_s": rec[-1], "records": n_records,
-                               "store_mb": store_bytes / 2**20}, flush=True)
-    a, b = statistics.median(plain), statistics.median(rec)
-    per_record = (b - a) / n_records
-    steps = -(-len(task.split("train").sentences) // 32)
-    return {"train_sentences": len(task.split("train").sentences), "steps": steps, "every_steps": args.rec_every,
-            "probe_sentences": len(dev.sentences), "probe_targets": len(dev), "records_per_run": n_records,
-            "store_mb_per_run": store_bytes / 2**20, "plain_seconds": plain, "recording_seconds": rec,
-            "overhead_of_this_run": (b - a) / a,
-            "steady_overhead_one_record_per_every_steps": per_record / (train_s / steps * args.rec_every)}
+            record_s = [m["seconds"] for m in records]
+            # measured inside one run (training timer vs each record's own time): the same machine
+            # load on both, which a shared machine does not give two runs
+            in_run.append({"train_seconds": train_s, "record_seconds": record_s,
+                           "overhead_of_this_run": sum(record_s) / train_s,
+                           "steady_overhead": statistics.fmean(record_s) / (train_s / steps * args.rec_every)})
+            print("recorder", {"plain_s": plain[-1] if plain else None, "recording_s": rec[-1],
+                               "records": len(records), "store_mb": store_bytes / 2**20, **in_run[-1]}, flush=True)
+    out = {"train_sentences": len(task.split("train").sentences), "steps": steps, "every_steps": args.rec_every,
+           "probe_sentences": len(dev.sentences), "probe_targets": len(dev), "records_per_run": len(records),
+           "store_mb_per_run": store_bytes / 2**20, "recording_seconds": rec, "in_run": in_run,
+           "steady_overhead_one_record_per_every_steps": statistics.median(x["steady_overhead"] for x in in_run),
+           "overhead_of_this_run": statistics.median(x["overhead_of_this_run"] for x in in_run)}
+    if plain:  # wall time of the whole call, with and without recording (needs a quiet machine)
+        a, b = statistics.median(plain), statistics.median(rec)
+        out.update(plain_seconds=plain, wall_overhead_of_this_run=(b - a) / a)
+    return out
 
 
 def main() -> int:
@@ -122,6 +133,8 @@ def main() -> int:
     p.add_argument("--rec-every", type=int, default=50)
     p.add_argument("--rec-probe-sentences", type=int, default=200)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--rec-plain", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time runs without recording (the wall-time overhead; needs a quiet machine)")
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=HERE / "results-methods.json")

@@ -44,6 +44,7 @@ def test_recorded_steps_equal_extraction_of_the_checkpoints(recorded):
     task, root, _, run = recorded
     records = _records(run.metrics)
     assert [(r["step"], r["split"]) for r in records] == [(0, "dev"), (3, "dev"), (6, "dev")]
+    assert all(r["seconds"] > 0 for r in records)  # each record's own time (outside the training timer)
     store = Store(root / "store")
     assert sorted(e.id for e in store.entries()) == sorted(r["entry"] for r in records)
     ckpt = {p.name: p for p in list_checkpoints(root / "run")}

@@ -107,3 +107,35 @@ def test_on_the_page_and_in_the_summary(tmp_path):
     md = files.md.read_text(encoding="utf-8")
     assert "## Fine-tuning methods compared: m / pos" in md
     assert "| lora (2 seeds) | 10,000 | 1.00 % |" in md
+
+
+def _with_recorded(results: dict) -> dict:
+    """Each run with recorded dynamics at steps 0, 5, 10 on the dev split (lora moves less)."""
+    for r in results["runs"]:
+        end = 0.9 if r["finetune"]["method"] == "lora" else 0.5
+        r["recorded_dynamics"] = {"points": ["step-0", "step-5", "step-10"], "steps": [0, 5, 10], "split": "dev",
+                                  "layers": ["6"], "pearson": {"6": [1.0, (1 + end) / 2, end]},
+                                  "ci": {"6": [[1, 1], None, None]}, "clusters": {"6": [40, 20, 5]}}
+    return results
+
+
+def test_dynamics_at_the_recorded_steps_where_every_run_has_them():
+    from ftprobe.report.figures import recorded_dynamics
+    from ftprobe.report.methods_section import dynamics_chart
+
+    results = StudyResults.from_json(_with_recorded(_study()))
+    (group,) = method_groups(results)
+    pear, clus = dynamics_chart(group).panels
+    assert [t.name for t in pear.traces] == ["full", "lora"]
+    assert pear.traces[0].x == (0, 5, 10) and not pear.x_categorical  # x: the step, to scale
+    assert pear.traces[0].y == (1.0, 0.75, 0.5) and pear.traces[1].y == (1.0, 0.95, 0.9)
+    assert "dev split" in dynamics_chart(group).caption
+    # per run: the recorded dynamics beside the checkpoints' ones
+    chart = recorded_dynamics(results.runs[0])
+    assert chart.id.endswith("-recorded") and chart.panels[0].traces[0].x == ("step-0", "step-5", "step-10")
+    # one run without recordings: the checkpoints for all (one x axis for every method)
+    partial = _with_recorded(_study())
+    del partial["runs"][2]["recorded_dynamics"]
+    (group,) = method_groups(StudyResults.from_json(partial))
+    assert dynamics_chart(group).panels[0].traces[0].x == ("original", "ck1", "final")
+    assert recorded_dynamics(StudyResults.from_json(partial).runs[2]) is None

@@ -72,6 +72,13 @@ def test_a_study_with_methods_and_recording_runs(tiny_bert, tmp_path):
     store = Store(tmp_path / "out" / "store")
     recorded = [e for e in store.entries() if "@step-" in e.manifest["model"]["name"]]
     assert len(recorded) == 2 * 4  # two methods, steps 0..3 of the pos task's dev split
+    # the recorded steps reach the results as layer dynamics: step 0 (before any update) is the reference
+    dyn = {r["model"]: r["recorded_dynamics"] for r in results["runs"] if r["task"] == "pos"}
+    for d in dyn.values():
+        assert d["points"] == ["step-0", "step-1", "step-2", "step-3"] and d["split"] == "dev"
+        for layer in d["layers"]:
+            assert d["pearson"][layer][0] == pytest.approx(1.0)
+            assert len(d["clusters"][layer]) == 4 and all(c >= 1 for c in d["clusters"][layer])
 
 
 def test_a_decoder_only_model_in_a_study_needs_a_sentence_pooling_that_fits(tmp_path):
@@ -86,3 +93,22 @@ def test_a_decoder_only_model_in_a_study_needs_a_sentence_pooling_that_fits(tmp_
     with pytest.raises(UserError, match=r"^extract.sentence_pooling: 'cls' for model 'tiny' \(decoder\)"):
         validate_config(parse_config(raw, "test"))
     validate_config(parse_config({**raw, "extract": {"sentence_pooling": "auto"}}, "test"))
+
+
+def test_recording_adds_one_recorded_step_per_finetuned_model(tiny_bert, tmp_path):
+    assert _kinds(_plan(tiny_bert, tmp_path, methods=["full", "bitfit"]), "recorded") == []
+    plan = _plan(tiny_bert, tmp_path, methods=["full", "bitfit"], record_every_steps=2)
+    recorded = _kinds(plan, "recorded")
+    assert len(recorded) == len(_kinds(plan, "finetune")) == 2
+    assert {s.deps["finetune"] for s in recorded} == {sid for sid, s in plan.steps.items() if s.kind == "finetune"}
+    assert all("recorded" in r for r in plan.index["runs"] if "finetune" in r)
+
+
+def test_recorded_events_one_per_step_in_order():
+    from ftprobe.study.recorded_steps import recorded_events
+
+    metrics = {"metrics": [{"event": "record", "step": 0, "entry": "a"}, {"event": "eval", "step": 2},
+                           {"event": "record", "step": 4, "entry": "b"}, {"event": "record", "step": 2, "entry": "c"},
+                           {"event": "record", "step": 4, "entry": "d"}]}  # a resumed run recorded step 4 again
+    assert [(e["step"], e["entry"]) for e in recorded_events({"metrics": metrics})] == [(0, "a"), (2, "c"), (4, "d")]
+    assert recorded_events({"metrics": []}) == []

@@ -5,6 +5,7 @@ when the study has nothing to show), which draws itself with Plotly (``.figure()
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ftprobe.report.charts import AFTER, BEFORE, PALETTE, Chart, Panel, Trace
 from ftprobe.report.results_model import Run, StudyResults, _slug
@@ -164,6 +165,19 @@ def layer_dynamics(run: Run) -> Chart | None:
                  "Left: Pearson correlation (95% bootstrap interval) of each layer's label-pair distances at each "
                  "checkpoint with the same layer before fine-tuning (1 = unchanged layout). Right: cluster counts.",
                  tuple(panels))
+
+
+def recorded_dynamics(run: Run) -> Chart | None:
+    """The layer dynamics at the probe recorder's steps (probing during training), on its split."""
+    if run.recorded is None or len(run.recorded.points) < 2:
+        return None
+    chart = layer_dynamics(replace(run, dynamics=run.recorded))
+    split = run.recorded_split or "probe"
+    return replace(chart, id=f"fig-{run.anchor}-recorded", title=f"{run.name}: layer dynamics at the recorded steps",
+                   caption=f"Probing during training, on the {split} split: Pearson correlation (95% bootstrap interval) "
+                   "of each layer's label-pair distances at each recorded step with step 0 (the model before any "
+                   "update; 1 = unchanged layout), and DirectProbe's cluster counts.",
+                   panels=tuple(replace(p, x_title="recorded step") for p in chart.panels))
 
 
 def min_distance_series(run: Run) -> Chart | None:
@@ -347,8 +361,8 @@ def model_comparison(results: StudyResults) -> Chart | None:
                   Panel("change (points)", tuple(gain), "task", "after - before (points)", x_categorical=True, hline=0.0)))
 
 
-RUN_FIGURES = (accuracy_by_layer, clusters_by_layer, min_distance_per_label, layer_dynamics, min_distance_series,
-               centroid_paths, shift_pca, layer_change)
+RUN_FIGURES = (accuracy_by_layer, clusters_by_layer, min_distance_per_label, layer_dynamics, recorded_dynamics,
+               min_distance_series, centroid_paths, shift_pca, layer_change)
 
 
 def figure_id(text: str) -> str:

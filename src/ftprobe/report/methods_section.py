@@ -204,36 +204,47 @@ def layers_chart(group: MethodGroup) -> Chart:
                  "fine-tuning seeds where a method ran several.", panels, height=400)
 
 
+def _dynamics_of(run: Run, recorded: bool):
+    return run.recorded if recorded else run.dynamics
+
+
 def dynamics_chart(group: MethodGroup) -> Chart | None:
-    """Along the checkpoints at the last checkpoint layer: Pearson with the original space and
-    DirectProbe's cluster count, one line per method (None where no run has dynamics)."""
-    dyn_layers = [max(r.run.dynamics.pearson) for rs in group.runs.values() for r in rs
-                  if r.run.dynamics is not None and r.run.dynamics.pearson]
+    """Along fine-tuning at the last dynamics layer: Pearson with the original space and
+    DirectProbe's cluster count, one line per method. The probe recorder's steps where every run
+    has them (more points; x: the step), else the checkpoints (None where no run has either)."""
+    runs = [r.run for rs in group.runs.values() for r in rs]
+    recorded = all(r.recorded is not None and len(r.recorded.points) > 1 for r in runs)
+    dyn_layers = [max(d.pearson) for r in runs if (d := _dynamics_of(r, recorded)) is not None and d.pearson]
     if not dyn_layers:
         return None
     layer = max(dyn_layers)
     pear, clus = [], []
     for m in group.methods:
-        runs = [r.run for r in group.runs[m] if r.run.dynamics is not None and layer in r.run.dynamics.pearson]
-        if not runs:
+        dyns = [d for r in group.runs[m] if (d := _dynamics_of(r.run, recorded)) is not None and layer in d.pearson]
+        if not dyns:
             continue
-        points = runs[0].dynamics.points
+        points = dyns[0].points
+        x = tuple(int(p.rsplit("-", 1)[-1]) for p in points) if recorded else points
         for series, out, what in ((lambda d: d.pearson[layer], pear, "Pearson with the original"),
                                   (lambda d: d.clusters.get(layer, ()), clus, "DirectProbe clusters")):
-            stats = [_mean_sd([(series(r.dynamics)[i] if i < len(series(r.dynamics)) else None) for r in runs])
+            stats = [_mean_sd([(series(d)[i] if i < len(series(d)) else None) for d in dyns])
                      for i in range(len(points))]
             y = tuple(s[0] for s in stats)
-            out.append(Trace(m, points, y, "line", color=group.color(m),
+            out.append(Trace(m, x, y, "line", color=group.color(m),
                              hover=tuple(f"{m}, {p}, layer {layer}<br>{what}: " + ("-" if v is None else f"{v:.3f}")
                                          for p, v in zip(points, y, strict=True))))
     if not pear:
         return None
+    split = next((r.recorded_split for r in runs if r.recorded_split), "probe")
+    where = (f"at each step the probe recorder read (the {split} split; step 0: before any update)" if recorded
+             else "along the checkpoints (the train split)")
+    x_title = "recorded step" if recorded else "checkpoint"
     return Chart(f"fig-{group.anchor}-dynamics", f"During fine-tuning, layer {layer}: {group.name}",
-                 f"At layer {layer}, along the checkpoints (or the probe recorder's steps) of each method: the Pearson "
-                 "correlation of the label-pair distances with the original model's (1: the label geometry is kept) "
-                 "and DirectProbe's cluster count.",
-                 (Panel("Pearson with the original", tuple(pear), "checkpoint", "Pearson r", (-0.05, 1.05), True),
-                  Panel("DirectProbe clusters", tuple(clus), "checkpoint", "clusters", x_categorical=True)), height=400)
+                 f"At layer {layer}, {where}, one line per method: the Pearson correlation of the label-pair distances "
+                 "with the original model's (1: the label geometry is kept) and DirectProbe's cluster count.",
+                 (Panel("Pearson with the original", tuple(pear), x_title, "Pearson r", (-0.05, 1.05), not recorded),
+                  Panel("DirectProbe clusters", tuple(clus), x_title, "clusters", x_categorical=not recorded)),
+                 height=400)
 
 
 def parameters_chart(group: MethodGroup) -> Chart | None:

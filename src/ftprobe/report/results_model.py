@@ -191,6 +191,8 @@ class Run:
     shift_pca: dict[int, PcaView]
     layer_change: dict[int, LayerChange]
     anchor: str = ""  # unique in the study (several runs of one model on a task get -2, -3, ...)
+    recorded: LayerDynamics | None = None  # probing during training: the recorder's steps (step 0 first)
+    recorded_split: str | None = None  # the split the recorder read
 
     @property
     def name(self) -> str:
@@ -230,7 +232,8 @@ class Run:
                    read_acc(acc.get("original")), read_acc(acc.get("finetuned")),
                    tuple(TableRow.read(r) for r in d.get("table") or ()),
                    LayerDynamics.read(d.get("layer_dynamics")), MinDistanceSeries.read(d.get("min_distance_series")),
-                   paths, shifts, change, _slug(f"run-{d['model']}-{d['task']}"))
+                   paths, shifts, change, _slug(f"run-{d['model']}-{d['task']}"),
+                   LayerDynamics.read(d.get("recorded_dynamics")), (d.get("recorded_dynamics") or {}).get("split"))
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,15 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 per_ck = sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
                 per_ck += _sentences(task, "train") / rates.extract_sentences_per_s * sz.size_factor(step)
                 secs = ck * per_ck
+            elif step.kind == "recorded":  # DirectProbe on the probe split at every recorded step
+                epochs = _epochs(plan, step, n_layers)
+                total = math.ceil(_sentences(task, "train") / plan.config.finetune.batch_size) * epochs
+                n_records = 1 + total // max(1, plan.config.finetune.record_every_steps or total)
+                layers = step.spec["checkpoint_layers"]
+                chosen = (range(n_layers) if layers == "all" else range(0, n_layers, 2)
+                          if layers == "every-other" else layers)
+                n = task.n_targets.get("dev", task.n_targets.get("test", 0))
+                secs = n_records * sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
             elif step.kind == "similarity":
                 secs = rates.similarity_s
         out.append(StepEstimate(sid, step.kind, step.label, secs))

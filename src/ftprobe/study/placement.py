@@ -40,7 +40,7 @@ def step_resources(step: Step, cfg: StudyConfig, threads: int, has_gpus: bool,
     """CPUs: the step's threads (DirectProbe: at least its ``jobs``); GPU: ``gpu_share`` for a
     GPU-capable step whose device is CUDA, or ``auto`` on a cluster with GPUs."""
     cpus = max(1, threads)
-    if step.kind in ("directprobe", "series"):
+    if step.kind in ("directprobe", "series", "recorded"):
         cpus = max(cpus, int(cfg.directprobe.options.get("jobs", 1) or 1))
     device = step_device(cfg, step.kind)
     on_gpu = device.startswith("cuda") or (device == "auto" and has_gpus)

@@ -25,7 +25,7 @@ FINETUNED = "finetuned"
 
 @dataclass
 class Step:
-    kind: str  # finetune, extract, probe, directprobe, series, similarity, measures
+    kind: str  # finetune, extract, probe, directprobe, series, recorded, similarity, measures
     key: str
     spec: dict  # everything the step function needs (JSON)
     deps: dict[str, str] = field(default_factory=dict)  # input name -> step id
@@ -241,6 +241,14 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["series"] = plan.add(Step(
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),
                     spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
+                if cfg.finetune.record_every_steps:  # probing during training: the recorded steps
+                    rec_settings = {"impl": 1, "layers": cfg.directprobe.checkpoint_layers,
+                                    "first_last": cfg.directprobe.layers, **dp_core}
+                    run["recorded"] = plan.add(Step(
+                        "recorded", content_key("recorded", rec_settings, {"finetune": ft_id}, STEP_VERSION),
+                        {"directprobe": dp_core, "checkpoint_layers": cfg.directprobe.checkpoint_layers,
+                         "first_last": cfg.directprobe.layers}, {"finetune": ft_id},
+                        f"{variant.label}/{ti.name} recorded steps"))
                 meas_deps = {"series": run["series"]}
                 meas_settings = {"measures": cfg.measures.model_dump()}
                 run["measures"] = plan.add(Step(

@@ -168,6 +168,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         out["table"] = table
         if tuned:
             out.update(_series_analyses(rd, run, labels, boot))
+            if "recorded" in run:  # probing during training: the recorder's steps
+                out["recorded_dynamics"] = recorded_dynamics(rd.result(run["recorded"]), boot)
             out["similarity"] = rd.result(run["similarity"])["layers"]
             out.update(_centroid_analyses(rd, run, labels))
             if "measures" in run:
@@ -277,6 +279,24 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> d
                                "ci": ci_rows, "clusters": clusters},
             "min_distance_series": {"points": points, "by_layer": min_dist},
             "centroid_paths": paths}
+
+
+def recorded_dynamics(rec: dict, boot: dict) -> dict:
+    """The recorded steps as layer dynamics: per layer, each step's Pearson (and 95 % interval)
+    of the label-pair distances with step 0's (the model before any update), and DirectProbe's
+    cluster count; ``split`` names the probe split they were recorded on."""
+    pearson: dict[str, list] = {}
+    ci: dict[str, list] = {}
+    clusters: dict[str, list] = {}
+    for layer in rec["layers"]:
+        key = str(layer)
+        ref = rec["per_point"][0][key]
+        sims = [space_similarity(ref, pp[key], boot, require_linear=False) for pp in rec["per_point"]]
+        pearson[key] = [x["r"] for x in sims]
+        ci[key] = [x["ci"] for x in sims]
+        clusters[key] = [pp[key]["n_clusters"] for pp in rec["per_point"]]
+    return {"points": rec["points"], "steps": rec["steps"], "split": rec["split"],
+            "layers": [str(x) for x in rec["layers"]], "pearson": pearson, "ci": ci, "clusters": clusters}
 
 
 def _centroid_analyses(rd: _Reader, run: dict, labels: list[str]) -> dict:

@@ -380,6 +380,12 @@ def step_measures(spec: dict, ctx: Context, work: Path) -> dict:
     return run(spec, ctx, work)
 
 
+def step_recorded(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.study.recorded_steps import step_recorded as run
+
+    return run(spec, ctx, work)
+
+
 STEP_FUNCTIONS = {
     "finetune": step_finetune,
     "extract": step_extract,
@@ -387,5 +393,6 @@ STEP_FUNCTIONS = {
     "directprobe": step_directprobe,
     "similarity": step_similarity,
     "series": step_series,
+    "recorded": step_recorded,
     "measures": step_measures,
 }
