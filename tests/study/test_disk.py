@@ -57,6 +57,26 @@ def test_weights_removed_once_read_and_recorded(tiny_bert, tmp_path):
     assert weight_files(_finetune_folder(out)) == []
 
 
+def test_the_recorded_steps_do_not_hold_or_bring_back_the_weights(tiny_bert, tmp_path):
+    """The recorded step reads the run's metrics and the store, not the weights: they go as soon as
+    the steps that read them are done, and a recorded step planned later (a study that recorded
+    before the step existed) runs alone, without fine-tuning again."""
+    from ftprobe.study.weights import forget_step
+
+    out = tmp_path / "rec"
+    raw = micro_config(tiny_bert, out)
+    raw["finetune"] = dict(raw["finetune"], record_every_steps=1)
+    first = run_study(parse_config(raw, "t"), progress=False)
+    assert weight_files(_finetune_folder(out)) == []
+    (rec_id,) = [sid for sid in first.executed if first.plan.steps[sid].kind == "recorded"]
+    rec = first.plan.steps[rec_id]
+    forget_step(StepCache(out / "steps"), rec.kind, rec.key)
+    again = run_study(parse_config(raw, "t"), progress=False)
+    assert again.executed == [rec_id]
+    results = json.loads((out / "results.json").read_text())
+    assert results["runs"][0]["recorded_dynamics"]["points"] == ["step-0", "step-1", "step-2", "step-3"]
+
+
 def test_keep_checkpoints_keeps_weights_and_final_is_stored_once(tiny_bert, tmp_path):
     out = tmp_path / "keep"
     # 3 steps, a checkpoint every 3: the final model is the last checkpoint's weights

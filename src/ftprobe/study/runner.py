@@ -228,6 +228,9 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
         raise exc
 
 
+NO_WEIGHTS = ("recorded",)  # kinds of steps that depend on a fine-tuning step but not on its weights
+
+
 class _Weights:
     """``keep_checkpoints = false``: a fine-tuning step's weights go once all its readers are done."""
 
@@ -235,7 +238,9 @@ class _Weights:
         self.keep = plan.config.finetune.keep_checkpoints
         self.cache = cache
         self.plan = plan
-        self.readers = {sid: r for sid, r in plan.dependents().items() if plan.steps[sid].kind == "finetune"}
+        # the recorded steps read the run's metrics and the store, not its weights
+        self.readers = {sid: [d for d in r if plan.steps[d].kind not in NO_WEIGHTS]
+                        for sid, r in plan.dependents().items() if plan.steps[sid].kind == "finetune"}
         self.released: set[str] = set()
 
     def needed_again(self, done: set[str]) -> set[str]:
