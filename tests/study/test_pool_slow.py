@@ -15,7 +15,7 @@ import pytest
 
 from ftprobe.study import parse_config, run_study
 
-from .helpers import tiny_config
+from .helpers import alive, children, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -69,28 +69,6 @@ def test_sigkill_then_resume(tiny_bert, tmp_path):
     assert a["findings"] == b["findings"] and a["cross_task"] == b["cross_task"]
 
 
-def _children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie waiting for a parent (a container's init may never reap it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 @needs_dp
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from /proc")
 def test_driver_killed_leaves_no_pool_worker_and_rerun_does_nothing_twice(tiny_bert, tmp_path):
@@ -108,20 +86,20 @@ def test_driver_killed_leaves_no_pool_worker_and_rerun_does_nothing_twice(tiny_b
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            workers = _children(proc.pid)
+            workers = children(proc.pid)
             n_done = len([p for p in steps.iterdir() if (p / "DONE").is_file()]) if steps.is_dir() else 0
             if n_done >= 4 and len(workers) >= 2:
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "the study finished before it could be killed"
-        grandchildren = {g for w in workers for g in _children(w)}
+        grandchildren = {g for w in workers for g in children(w)}
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         left = workers | grandchildren
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_alive(p) for p in left):
+        while time.monotonic() < deadline and any(alive(p) for p in left):
             time.sleep(0.2)
-        assert not [p for p in left if _alive(p)], "pool workers outlived their killed driver"
+        assert not [p for p in left if alive(p)], "pool workers outlived their killed driver"
     finally:
         if proc.poll() is None:
             proc.kill()
