@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.executor import Executor, LocalPoolExecutor, SerialExecutor, make_executor
+
+from .helpers import alive
 
 
 def test_serial_executor_runs_and_captures_errors():
@@ -62,3 +69,42 @@ def test_cache_commit_is_atomic(tmp_path):
     assert cache.done("probe", "abc") and cache.load("probe", "abc") == {"acc": 0.5}
     assert not cache.partial("probe", "abc").exists()
     assert (cache.path("probe", "abc") / "half.npy").is_file()
+
+
+_POOL_DRIVER = """
+import multiprocessing, time
+from ftprobe.study.executor import LocalPoolExecutor
+from tests.study.test_executor import _sleep
+ex = LocalPoolExecutor(2, threads_per_worker=1)
+busy = [ex.submit(_sleep, {}) for _ in range(2)]  # both workers mid-step, for good
+while not all(f.running() for f in busy):
+    time.sleep(0.05)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+time.sleep(600)
+"""
+
+
+def _sleep(_payload: dict) -> None:
+    time.sleep(600)
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/self/stat"), reason="reads processes from /proc")
+def test_pool_workers_exit_mid_step_when_their_driver_is_killed(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    proc = subprocess.Popen([sys.executable, "-c", _POOL_DRIVER], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=root)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert pids and all(alive(p) for p in pids), pids
+        time.sleep(1)  # the sleeping steps have started
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only, not its process group
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not [p for p in pids if alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

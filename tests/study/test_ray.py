@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from ftprobe.study.cache import StepCache
 from ftprobe.study.progress import read_attempts, read_progress
 
 from .conftest import micro_config, run_cli, write_config
-from .helpers import stable_results
+from .helpers import alive, descendants, stable_results
 
 pytest.importorskip("ray")
 
@@ -181,6 +182,42 @@ def test_driver_killed_and_rerun_does_nothing_twice(tiny_bert, tmp_path, ray_clu
     ref = tmp_path / "ref"
     run_study(parse_config(_long_finetune(tiny_bert, ref), "t"), progress=False)
     assert _results(out) == _results(ref)
+
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isfile("/proc/self/stat"), reason="reads processes from /proc")
+def test_driver_killed_takes_the_ray_it_started_with_it(tiny_bert, tmp_path):
+    """Without --ray-address the driver starts its own Ray (GCS, raylet, workers): killed by
+    SIGKILL mid-step, none of those processes outlives it, and a rerun resumes from the cache."""
+    out = tmp_path / "out"
+    cfg_path = write_config(tmp_path / "s.json", _long_finetune(tiny_bert, out))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "ftprobe", "study", str(cfg_path), "--executor", "ray",
+                             "--workers", "2", "--no-progress"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def finetuning():
+            return any((p := read_progress(w)) is not None and p.phase == "fine-tuning" and p.done
+                       for w in (out / "steps").glob("finetune-*.partial"))
+
+        _wait_for(finetuning, every=0.1)
+        ray_procs = descendants(proc.pid)
+        assert len(ray_procs) >= 3  # at least the GCS, the raylet and the fine-tuning worker
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 180  # Ray's dashboard agent takes the longest, a minute at load 10
+        while time.monotonic() < deadline and any(alive(p) for p in ray_procs):
+            time.sleep(0.5)
+        left = [p for p in ray_procs if alive(p)]
+        assert not left, [Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in left if alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    summary = run_study(parse_config(json.loads((tmp_path / "s.json").read_text()), "t"), progress=False)
+    assert len(summary.executed) + len(summary.cached) == len(summary.plan.steps)
 
 
 @pytest.mark.slow

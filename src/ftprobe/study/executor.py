@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
@@ -65,7 +69,41 @@ class SerialExecutor:
         pass
 
 
-def _init_worker(threads: int) -> None:
+PARENT_POLL_S = 0.5  # how often a pool worker checks that the driver is still alive
+
+
+def _child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``; empty where there is none)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # after "(command name)"
+        except OSError:  # it exited meanwhile
+            continue
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Runs in a daemon thread of each pool worker: once ``parent`` (the driver) is gone, the
+    worker is re-parented; it then kills its own children (DirectProbe's forked pools) and exits
+    at once, mid-step if it is in one. The step's work stays in its ``.partial`` folder, never
+    read as done; the next run redoes it."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    for pid in _child_pids(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    if parent is not None:  # a killed driver (kill -9) must not leave its workers running
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True,
+                         name="ftprobe-parent-watch").start()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -80,13 +118,14 @@ def _init_worker(threads: int) -> None:
 
 class LocalPoolExecutor:
     """A pool of ``workers`` processes (spawned, not forked: safe with torch), each limited to
-    ``threads_per_worker`` threads."""
+    ``threads_per_worker`` threads. The workers exit when this process dies, even by SIGKILL
+    (each watches its parent), so a killed driver leaves none behind."""
 
     def __init__(self, workers: int, threads_per_worker: int = 1):
         self.workers = max(1, int(workers))
         ctx = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                         initializer=_init_worker, initargs=(threads_per_worker,))
+                                         initializer=_init_worker, initargs=(threads_per_worker, os.getpid()))
 
     def submit(self, fn: Callable[[dict], dict], payload: dict,
                resources: StepResources | None = None) -> Future:
