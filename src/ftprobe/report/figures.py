@@ -300,12 +300,12 @@ def model_comparison(results: StudyResults) -> Chart | None:
     probe's seed std; several runs: the mean over runs, and the spread (std) across them."""
     import statistics
 
-    models = sorted({r.model for r in results.runs})
+    models = sorted({r.group or r.model for r in results.runs})  # runs that differ only by seed: one group
     groups: dict[tuple[str, str], list] = {}
     for r in results.runs:
         row = _last_row(r)
         if row is not None and row.accuracy_after is not None and row.accuracy_after.mean is not None:
-            groups.setdefault((r.model, r.task), []).append(row)
+            groups.setdefault((r.group or r.model, r.task), []).append(row)
     repeated = any(len(g) > 1 for g in groups.values())
     if len(models) < 2 and not repeated:
         return None
