@@ -43,3 +43,23 @@ def test_bad_input():
         directprobe_label_control(X, y.astype(float))
     with pytest.raises(ValueError, match="n_shuffles"):
         directprobe_label_control(X, y, n_shuffles=0)
+
+
+def test_sampled_control_fits_the_seeded_subsample():
+    from ftprobe.compare.control import LabelControlSettings, sampled_label_control
+
+    rng = np.random.default_rng(3)
+    X, y = _blobs(rng, 40)  # 120 rows
+    s = LabelControlSettings(n_shuffles=1, max_rows=50, seed=4)
+    ctl = sampled_label_control(X, y, s, min_cluster_size=2)
+    rows = np.sort(np.random.default_rng(4).choice(120, 50, replace=False))
+    assert ctl == directprobe_label_control(X[rows], y[rows], n_shuffles=1, seed=4, min_cluster_size=2)
+    assert ctl.n_rows == 50 and ctl.to_json()["n_rows"] == 50
+    # fewer rows than max_rows: every row
+    assert sampled_label_control(X, y, LabelControlSettings(max_rows=500), min_cluster_size=2).n_rows == 120
+    with pytest.raises(ValueError, match="n_shuffles is 0"):
+        sampled_label_control(X, y, LabelControlSettings(n_shuffles=0))
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        sampled_label_control(X, y[:-1], s)
+    with pytest.raises(ValueError, match="max_rows must be >= 16"):
+        LabelControlSettings(max_rows=3)

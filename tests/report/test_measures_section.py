@@ -45,3 +45,33 @@ def test_a_comparison_that_could_not_run_shows_its_reason():
     run["similarity"]["1"]["compare"] = {"error": "X has 10 rows; at least 16 are needed"}
     out = run_section(run)
     assert "X has no variance" in out and out.count("plotly-graph-div") == 3
+
+
+def _control(n, shuffled, margin, margin_sh):
+    return {"layer": 6, "n_clusters": n, "n_clusters_shuffled": [shuffled], "margin": margin,
+            "margin_shuffled": margin_sh, "cluster_ratio": n / shuffled, "distance_ratio": margin / margin_sh,
+            "n_rows": 200}
+
+
+def test_summary_lines_and_the_label_control():
+    from ftprobe.report.measures_section import markdown_lines
+
+    run = _run()
+    run["similarity"]["1"]["compare"]["procrustes"] = {**_cell(0.25, 0.04), "null_mean": 0.9, "null_sd": 0.02,
+                                                       "calibrated": 32.5}
+    run["table"] = [{"layer": 6, "label_control_before": _control(17, 40, 1.5, 0.5),
+                     "label_control_after": {"layer": 6, "error": "y holds one label"}},
+                    {"layer": 1}]  # a layer without a control: no row
+    lines = markdown_lines([run])
+    text = "\n".join(lines)
+    (row,) = [ln for ln in lines if ln.startswith("| m | pos | 1 |")]
+    # value (null mean ± sd; calibrated sd, p) per measure, in MEASURES order
+    assert row == ("| m | pos | 1 | 0.800 (null 0.000 ± 0.100; 8.0 sd, p 0.010) | 0.250 (null 0.900 ± 0.020; 32.5 sd,"
+                   " p 0.040) | 0.800 (null 0.000 ± 0.100; 8.0 sd, p 0.010) |")
+    (ctl,) = [ln for ln in lines if ln.startswith("| m | pos | 6 |")]
+    assert "17 vs 40 clusters (ratio 0.42); margin 1.50 vs 0.50 (ratio 3.00); 200 rows" in ctl
+    assert "not run: y holds one label" in ctl
+    assert "Shuffled-label control" in text
+    html = run_section(run)
+    assert "17 vs 40 clusters (ratio 0.42)" in html and "Shuffled-label control" in html
+    assert markdown_lines([{"model": "m", "task": "t", "table": []}]) == []

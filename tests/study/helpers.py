@@ -24,6 +24,7 @@ def tiny_config(model: Path, out: Path, **over) -> dict:
         "cross_task": [{"finetune": "pos", "probe": "ps-fxn"}],
         "bootstrap": {"n": 20},
         "measures": {"max_rows": 100, "n_null": 5, "n_interval": 3},
+        "label_control": {"max_rows": 40},
         "threads": 1,
     }
     for k, v in over.items():

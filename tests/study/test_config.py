@@ -206,3 +206,27 @@ def test_finetuning_pools_as_the_extraction_does(tmp_path, tiny_bert):
     assert first[0].key != mean[0].key  # another pooling is another fine-tuning run
     cfg = tiny_config(tiny_bert, tmp_path, finetune={"options": {"word_pooling": "last"}})
     assert _err(validate_config, parse_config(cfg)).startswith("finetune.options.word_pooling: unknown key")
+
+
+def test_measure_sections_build_the_compare_stage_settings(tmp_path, tiny_bert):
+    """[measures] and [label_control] are the compare stage's own settings types: one field list,
+    the stage's defaults, the stage's checks, and the config's paths in the messages."""
+    import dataclasses
+
+    from ftprobe.compare.control import LabelControlSettings
+    from ftprobe.compare.spaces import MeasureSettings
+
+    data = {"models": [{"name": "tiny", "path": str(tiny_bert)}], "tasks": [{"name": "pos", "data": "sample:ewt"}]}
+    cfg = parse_config(data)
+    assert type(cfg.measures) is MeasureSettings and cfg.measures == MeasureSettings()
+    assert type(cfg.label_control) is LabelControlSettings and cfg.label_control == LabelControlSettings()
+    assert cfg.to_json()["measures"] == dataclasses.asdict(MeasureSettings())
+    cfg = parse_config({**data, "measures": {"n_null": 7}, "label_control": {"n_shuffles": 0}})
+    assert cfg.measures == MeasureSettings(n_null=7) and cfg.label_control.n_shuffles == 0
+    for bad, message in (({"measures": {"n_nul": 7}}, "measures.n_nul: unknown key (did you mean 'n_null'?)"),
+                         ({"measures": {"n_null": 1}}, "measures.n_null: must be >= 2, got 1"),
+                         ({"measures": {"level": 1.5}}, "measures.level: must be in (0, 1)"),
+                         ({"label_control": {"max_rows": 3}}, "label_control.max_rows: must be >= 16")):
+        with pytest.raises(UserError) as exc:
+            parse_config({**data, **bad})
+        assert message in str(exc.value)

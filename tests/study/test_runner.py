@@ -41,7 +41,8 @@ def test_writes_every_artefact(first_run):
     cfg, summary, out = first_run
     assert len(summary.executed) == len(summary.plan.steps) and not summary.cached
     kinds = {summary.plan.steps[s].kind for s in summary.executed}
-    assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series", "measures"}
+    assert kinds == {"finetune", "extract", "probe", "directprobe", "similarity", "series", "measures",
+                     "label_control"}
     results = json.loads((out / "results.json").read_text())
     assert [f["number"] for f in results["findings"]] == [1, 2, 3, 4, 5, 6]
     assert all(f["verdict"] in ("holds", "fails", "mixed", "not exercised", "not tested") for f in results["findings"])
@@ -56,6 +57,11 @@ def test_writes_every_artefact(first_run):
     for name in ("cka", "procrustes", "mutual_knn"):
         assert 0 < cell[name]["p_value"] <= 1 and len(cell[name]["interval"]) == 2
     assert pos["similarity"]["1"]["compare"]["cka"]["value_all_rows"] == pos["similarity"]["1"]["cka"]
+    # the shuffled-label control at every table layer, before and after, on the 40-row subsample
+    for row in pos["table"]:
+        for side in ("before", "after"):
+            ctl = row[f"label_control_{side}"]
+            assert ctl["n_rows"] == 40 and ctl["cluster_ratio"] == ctl["n_clusters"] / ctl["n_clusters_shuffled"][0]
     assert pos["layer_dynamics"]["points"][0] == "original"
     assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"

@@ -19,7 +19,21 @@ import numpy as np
 
 from ._validate import positive_int, space
 
-__all__ = ["LabelControl", "directprobe_label_control"]
+__all__ = ["LabelControl", "LabelControlSettings", "directprobe_label_control", "sampled_label_control"]
+
+
+@dataclass(frozen=True)
+class LabelControlSettings:
+    """The study's shuffled-label control (a study config's ``[label_control]`` builds it): at each
+    DirectProbe layer of the table, real vs shuffled labels on a seeded subsample of the train split."""
+
+    n_shuffles: int = 1  # label permutations per layer; 0: no control
+    max_rows: int = 500  # rows of the subsample (random labels make many clusters: cost grows fast)
+    seed: int = 0
+
+    def __post_init__(self):
+        positive_int("n_shuffles", self.n_shuffles, low=0)
+        positive_int("max_rows", self.max_rows, low=16)
 
 
 @dataclass(frozen=True)
@@ -32,11 +46,13 @@ class LabelControl:
     margin_shuffled: float
     cluster_ratio: float
     distance_ratio: float | None
+    n_rows: int | None = None  # rows fitted (a subsample: ``sampled_label_control``)
 
     def to_json(self) -> dict:
         return {"n_clusters": self.n_clusters, "n_clusters_shuffled": list(self.n_clusters_shuffled),
                 "margin": self.margin, "margin_shuffled": self.margin_shuffled,
-                "cluster_ratio": self.cluster_ratio, "distance_ratio": self.distance_ratio}
+                "cluster_ratio": self.cluster_ratio, "distance_ratio": self.distance_ratio,
+                "n_rows": self.n_rows}
 
 
 def _label_margin(dp) -> float:
@@ -77,4 +93,23 @@ def directprobe_label_control(X, y, n_labels: int | None = None, n_shuffles: int
         margin_shuffled=m_sh,
         cluster_ratio=float(real.n_clusters_ / np.mean(counts)),
         distance_ratio=float(m_real / m_sh) if m_sh > 0 else None,
+        n_rows=int(X.shape[0]),
     )
+
+
+def sampled_label_control(X, y, settings: LabelControlSettings, n_labels: int | None = None,
+                          **directprobe_options) -> LabelControl:
+    """``directprobe_label_control`` on a seeded subsample of at most ``settings.max_rows`` rows
+    (all rows when there are fewer), real and shuffled labels on the same rows."""
+    if settings.n_shuffles < 1:
+        raise ValueError("n_shuffles is 0: the label control is switched off")
+    X = space("X", X, min_rows=2)
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be 1-D with one label per row of X ({X.shape[0]}), got shape {y.shape}")
+    rows = np.arange(X.shape[0])
+    if X.shape[0] > settings.max_rows:
+        rows = np.sort(np.random.default_rng(settings.seed).choice(X.shape[0], settings.max_rows, replace=False))
+    return directprobe_label_control(np.asarray(X[rows], dtype=np.float64), y[rows],
+                                     n_labels=n_labels, n_shuffles=settings.n_shuffles, seed=settings.seed,
+                                     **directprobe_options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import one_blas_thread
 from ._validate import BLOCK_ROWS, paired, positive_int
 from .moments import CentredMoments, centred_moments
 
@@ -24,7 +25,8 @@ def procrustes_from_moments(m: CentredMoments, angular: bool = False) -> float:
         raise ValueError("X has no variance (all rows equal): its shape is undefined")
     if not ty > 0:
         raise ValueError("Y has no variance (all rows equal): its shape is undefined")
-    nuc = float(np.linalg.svd(m.xy, compute_uv=False).sum()) / np.sqrt(tx * ty)
+    with one_blas_thread():
+        nuc = float(np.linalg.svd(m.xy, compute_uv=False).sum()) / np.sqrt(tx * ty)
     nuc = min(max(nuc, 0.0), 1.0)
     if angular:
         return float(np.arccos(nuc))

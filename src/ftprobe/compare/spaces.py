@@ -32,11 +32,12 @@ SPACE_MEASURES = ("cka", "procrustes", "mutual_knn")
 
 @dataclass(frozen=True)
 class MeasureSettings:
-    """How much work each comparison gets (the study's defaults fit a 2-core demo)."""
+    """How much work each comparison gets. The one settings type of the calibrated measures: a
+    study config's ``[measures]`` builds it (its defaults are the study's)."""
 
-    max_rows: int = 1000  # rows of the subsample the nulls, intervals and k-NN measures read
-    n_null: int = 50  # permutations per null (p-value resolution 1 / (n_null + 1))
-    n_interval: int = 20  # half-samples per interval
+    max_rows: int = 500  # rows of the subsample the nulls, intervals and k-NN measures read
+    n_null: int = 25  # permutations per null (p-value resolution 1 / (n_null + 1))
+    n_interval: int = 8  # half-samples per interval
     level: float = 0.95
     k: int = 10  # neighbours for mutual k-NN
     seed: int = 0

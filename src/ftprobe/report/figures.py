@@ -309,17 +309,18 @@ def cross_task(results: StudyResults) -> Chart | None:
 
 
 def model_comparison(results: StudyResults) -> Chart | None:
-    """With several models (or several runs of one model on a task: fine-tuning seeds or methods):
-    per task, each model's accuracy after fine-tuning and its change. One run: error bars are the
-    probe's seed std; several runs: the mean over runs, and the spread (std) across them."""
+    """With several models (or several runs of one model on a task): per task, each model's
+    accuracy after fine-tuning and its change. Runs that differ only by their fine-tuning seed are
+    one bar (``Run.group``: model and method): the mean over seeds, with the std across them as
+    error bar; a single run's error bar is the probe's seed std."""
     import statistics
 
-    models = sorted({r.model for r in results.runs})
+    models = sorted({r.group or r.model for r in results.runs})  # runs that differ only by seed: one group
     groups: dict[tuple[str, str], list] = {}
     for r in results.runs:
         row = _last_row(r)
         if row is not None and row.accuracy_after is not None and row.accuracy_after.mean is not None:
-            groups.setdefault((r.model, r.task), []).append(row)
+            groups.setdefault((r.group or r.model, r.task), []).append(row)
     repeated = any(len(g) > 1 for g in groups.values())
     if len(models) < 2 and not repeated:
         return None
@@ -355,8 +356,8 @@ def model_comparison(results: StudyResults) -> Chart | None:
                           hover=tuple(hover_g)))
     return Chart("fig-models", "Models compared",
                  "Per task, each model's probe accuracy after fine-tuning and its change from before, at each run's "
-                 "last DirectProbe layer; error bars: the spread over fine-tuning runs (seeds, methods) where a model "
-                 "ran several times on a task, else the std over the probe's seeds.",
+                 "last DirectProbe layer; error bars: the std over fine-tuning seeds where a model (with one method) "
+                 "was fine-tuned with several seeds on a task, else the std over the probe's seeds.",
                  (Panel("accuracy after fine-tuning", tuple(after), "task", "probe accuracy (%)", (0, 100), True),
                   Panel("change (points)", tuple(gain), "task", "after - before (points)", x_categorical=True, hline=0.0)))
 

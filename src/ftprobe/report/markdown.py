@@ -1,10 +1,11 @@
-"""``summary.md``: the findings and the main table in plain markdown."""
+"""``summary.md``: the findings, the main table and the calibrated measures in plain markdown."""
 
 from __future__ import annotations
 
+from ftprobe.report.measures_section import markdown_lines
 from ftprobe.report.methods_section import methods_markdown
 from ftprobe.report.results_model import StudyResults
-from ftprobe.report.tables import Table, cross_task_table, main_table
+from ftprobe.report.tables import Table, cross_task_table, main_table, seed_spread_table
 from ftprobe.report.verdicts import plain_summary
 
 
@@ -23,10 +24,14 @@ def render_markdown(results: StudyResults) -> str:
              "## The paper's six findings on this run", "", "| # | finding | verdict | numbers |", "|---|---|---|---|"]
     lines += [f"| {f.number} | {f.title} | **{f.verdict}** | {plain_summary(f)} |" for f in results.findings]
     lines += ["", "## Before -> after fine-tuning", ""] + _md_table(main_table(results))
+    seeds = seed_spread_table(results)
+    if seeds is not None:
+        lines += ["", "## Across fine-tuning seeds (mean ± std)", ""] + _md_table(seeds)
     ct = cross_task_table(results)
     if ct is not None:
         lines += ["", "## Cross-task (fine-tune on A, probe B)", ""] + _md_table(ct)
     lines += methods_markdown(results)
+    lines += markdown_lines(results.raw_runs)
     lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
               "tables: `tables/` (LaTeX, CSV).", ""]
     return "\n".join(lines)

@@ -193,6 +193,10 @@ class Run:
     anchor: str = ""  # unique in the study (several runs of one model on a task get -2, -3, ...)
     recorded: LayerDynamics | None = None  # probing during training: the recorder's steps (step 0 first)
     recorded_split: str | None = None  # the split the recorder read
+    # the model with the swept fine-tuning settings other than the seed (runs of a group on a task
+    # differ only by seed: the report shows their mean and spread); the model name when not swept
+    group: str = ""
+    seed: int | None = None  # the fine-tuning seed, when seeds were swept
 
     @property
     def name(self) -> str:
@@ -233,7 +237,19 @@ class Run:
                    tuple(TableRow.read(r) for r in d.get("table") or ()),
                    LayerDynamics.read(d.get("layer_dynamics")), MinDistanceSeries.read(d.get("min_distance_series")),
                    paths, shifts, change, _slug(f"run-{d['model']}-{d['task']}"),
-                   LayerDynamics.read(d.get("recorded_dynamics")), (d.get("recorded_dynamics") or {}).get("split"))
+                   LayerDynamics.read(d.get("recorded_dynamics")), (d.get("recorded_dynamics") or {}).get("split"), *_group(d))
+
+
+def _group(d: Mapping) -> tuple[str, int | None]:
+    """A run's group (its model and swept settings but the seed) and its seed, from the variant
+    results.json records (older results: the model name, no seed)."""
+    v = d.get("variant") or {}
+    if not v:
+        return str(d["model"]), None
+    settings = v.get("settings") or {}
+    swept = [k for k in v.get("swept") or () if k != "seed"]
+    seed = settings.get("seed") if "seed" in (v.get("swept") or ()) else None
+    return " ".join([str(v.get("model", d["model"]))] + [f"{k}={settings[k]}" for k in swept]), seed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ from ftprobe.report import figures
 from ftprobe.report.charts import Chart, Panel, Trace
 from ftprobe.report.methods_section import methods_section
 from ftprobe.report.results_model import Run, StudyResults
-from ftprobe.report.tables import Table, cross_task_table, layer_change_table, main_table
+from ftprobe.report.tables import (
+    Table,
+    cross_task_table,
+    layer_change_table,
+    main_table,
+    seed_spread_table,
+)
 from ftprobe.report.verdicts import BADGES, verdict_text
 
 Block = str | Chart | Table  # str: trusted HTML built here (escaped where it holds data)
@@ -81,7 +87,7 @@ def models_section(results: StudyResults) -> Section | None:
     chart = figures.model_comparison(results)
     if chart is None:
         return None
-    return Section("models", "Models compared", (chart,))
+    return Section("models", "Models compared", _some(chart, seed_spread_table(results)))
 
 
 def run_note(run: Run) -> str:

@@ -143,9 +143,47 @@ def layer_change_table(run: Run) -> Table | None:
                  ("layer", "linear CKA", "RSA (Spearman)", "mean centroid movement"), rows)
 
 
+def _mean_sd(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    import statistics
+
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{scale * statistics.fmean(values):.{digits}f} ± {scale * sd:.{digits}f}"
+
+
+def seed_spread_table(results: StudyResults) -> Table | None:
+    """Runs that differ only by their fine-tuning seed: per group, task and DirectProbe layer, the
+    mean ± std (over seeds) of the probe accuracy after, its change and the clusters after."""
+    groups: dict[tuple[str, str, int], list[tuple[Run, TableRow]]] = {}
+    for run in results.runs:
+        if run.seed is not None:
+            for row in run.table:
+                groups.setdefault((run.group, run.task, row.layer), []).append((run, row))
+    if not groups:
+        return None
+    rows = []
+    for (group, task, layer), items in groups.items():
+        after = [(r.accuracy_after.mean, r.accuracy_before.mean) for _, r in items
+                 if r.accuracy_after is not None and r.accuracy_after.mean is not None]
+        rows.append((group, task, str(layer), ", ".join(str(run.seed) for run, _ in items),
+                     fmt_acc(items[0][1].accuracy_before), _mean_sd([a for a, _ in after], 100),
+                     _mean_sd([a - b for a, b in after if b is not None], 100),
+                     _mean_sd([float(r.clusters_after) for _, r in items if r.clusters_after is not None], 1, 1)))
+    return Table("table-seeds", "Across fine-tuning seeds",
+                 "Runs that differ only by their fine-tuning seed: the probe accuracy after fine-tuning, its change "
+                 "(points) and the DirectProbe clusters after, as mean ± std over the seeds (the accuracy before is "
+                 "the original model's, the same for every seed).",
+                 ("model", "task", "layer", "seeds", "probe acc % before", "probe acc % after",
+                  "change (points)", "#clusters after"), tuple(rows))
+
+
 def export_tables(results: StudyResults) -> tuple[Table, ...]:
     """The tables written to report/tables/ as .tex and .csv."""
     out = [main_table(results), findings_table(results)]
+    seeds = seed_spread_table(results)
+    if seeds is not None:
+        out.append(seeds)
     ct = cross_task_table(results)
     if ct is not None:
         out.append(ct)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ftprobe.compare.control import LabelControlSettings
+from ftprobe.compare.spaces import MeasureSettings
 from ftprobe.errors import SettingError, UserError
 
 ANALYSES = (
@@ -119,18 +121,6 @@ class BootstrapSettings(_Base):
     level: float = Field(0.95, gt=0, lt=1)
 
 
-class MeasureSettings(_Base):
-    """The calibrated measures (debiased CKA, Procrustes, mutual k-NN) of every comparison: the
-    nulls, intervals and k-NN measures read a seeded subsample of max_rows rows."""
-
-    max_rows: int = Field(500, ge=16)
-    n_null: int = Field(25, ge=2)  # permutations per null (p-value resolution 1 / (n_null + 1))
-    n_interval: int = Field(8, ge=2)  # half-samples per interval
-    level: float = Field(0.95, gt=0, lt=1)
-    k: int = Field(10, ge=1)  # neighbours for mutual k-NN
-    seed: int = 0
-
-
 class StudyConfig(_Base):
     output: str = "ftprobe-study"
     models: list[ModelConfig] = Field(min_length=1)
@@ -143,7 +133,9 @@ class StudyConfig(_Base):
     analyses: list[Literal[ANALYSES]] = Field(default_factory=lambda: list(ANALYSES))  # type: ignore[valid-type]
     cross_task: list[CrossTaskPair] = Field(default_factory=list)
     bootstrap: BootstrapSettings = BootstrapSettings()
+    # the compare stage's own settings types: the config builds them, with their defaults and checks
     measures: MeasureSettings = MeasureSettings()
+    label_control: LabelControlSettings = LabelControlSettings()
     workers: int = Field(1, ge=1)
     threads: int = Field(2, ge=1)  # torch threads in all (split across workers)
     base_dir: str = "."  # folder relative paths are read from (set from the config file)
@@ -222,9 +214,7 @@ def _loc(loc: tuple) -> str:
 
 def _did_you_mean(loc: tuple) -> str:
     """For an unknown key: the closest key its section accepts."""
-    import difflib
     import typing
-
 
     model: Any = StudyConfig
     for part in loc[:-1]:
@@ -240,12 +230,28 @@ def _did_you_mean(loc: tuple) -> str:
             if isinstance(tp, type) and issubclass(tp, BaseModel):
                 model = tp
                 break
+            if dataclasses.is_dataclass(tp):  # a stage's own settings type ([measures])
+                return _closest(str(loc[-1]), [f.name for f in dataclasses.fields(tp)])
             todo += list(typing.get_args(tp))
         if model is None:
             return ""
     known = [name for name in getattr(model, "model_fields", {}) if name != "base_dir"]
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return _closest(str(loc[-1]), known)
+
+
+def _closest(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dataclass_fields(loc: tuple) -> set[str]:
+    """The fields of the stage settings type at ``loc`` (a top-level section), else empty."""
+    if len(loc) != 1 or loc[0] not in StudyConfig.model_fields:
+        return set()
+    tp = StudyConfig.model_fields[loc[0]].annotation
+    return {f.name for f in dataclasses.fields(tp)} if dataclasses.is_dataclass(tp) else set()
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
@@ -253,12 +259,15 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         # pydantic puts a Literal's accepted values in the message already
-        if err["type"] == "extra_forbidden":
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             msg = "unknown key" + _did_you_mean(loc)
         elif err["type"] == "missing":
             msg = "missing (required)"
         else:
             msg = err["msg"].removeprefix("Value error, ")
+            first = msg.split(" ", 1)
+            if err["type"] == "value_error" and len(first) == 2 and first[0] in _dataclass_fields(loc):
+                loc, msg = (*loc, first[0]), first[1]  # a stage's check names its setting: put it in the path
         msgs.append(f"{_loc(loc)}: {msg}")
     more = f" (and {len(msgs) - 1} more: {'; '.join(msgs[1:4])})" if len(msgs) > 1 else ""
     return f"{source}: {msgs[0]}{more}"

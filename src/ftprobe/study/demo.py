@@ -64,6 +64,9 @@ n = 200
 [measures]                  # calibrated CKA / Procrustes / mutual k-NN: lighter nulls for the demo
 n_null = 20
 n_interval = 4
+
+[label_control]             # DirectProbe on real vs shuffled labels, at the DirectProbe layers
+max_rows = 300              # a subsample: random labels make many clusters
 """
 
 

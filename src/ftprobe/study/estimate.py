@@ -34,6 +34,7 @@ class Rates:
     directprobe_exponent: float = 1.3  # time ~ targets ** exponent (PUD: 5k -> 16.9k words)
     directprobe_layer0_factor: float = 2.5  # layer 0: 740 s against ~300 s for upper layers at 16.9k
     similarity_s: float = 5.0
+    label_control_s_at_500: float = 15.0  # real + one shuffled DirectProbe fit of 500 rows, d = 384
 
 
 # 2 CPU cores: fine-tuning 41 sentences/s (bench/finetune), extraction ~350 sentences/s
@@ -213,6 +214,10 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 secs = n_records * sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
             elif step.kind == "similarity":
                 secs = rates.similarity_s
+            elif step.kind == "label_control":
+                c = step.spec["control"]
+                rows = min(c["max_rows"], task.n_targets.get("train", 0))
+                secs = rates.label_control_s_at_500 * (rows / 500) ** 2 * (1 + c["n_shuffles"]) / 2
         out.append(StepEstimate(sid, step.kind, step.label, secs))
     return _estimate(rates, out)
 

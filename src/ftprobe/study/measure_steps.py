@@ -1,5 +1,6 @@
-"""The calibrated measures in the study: before vs after every layer (inside the similarity step)
-and every checkpoint vs the original at the series' layers (the ``measures`` step).
+"""The calibrated measures in the study: before vs after every layer (inside the similarity step),
+every checkpoint vs the original at the series' layers (the ``measures`` step), and DirectProbe's
+shuffled-label control at the table's layers (the ``label_control`` step).
 
 Both read train-split vectors from the store and call ``ftprobe.compare.compare_spaces`` /
 ``space_geometry``; the results are plain JSON for ``results.py`` and the report.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ftprobe.compare.control import LabelControlSettings, sampled_label_control
 from ftprobe.compare.spaces import MeasureSettings, compare_spaces, space_geometry
 
 
@@ -67,3 +69,13 @@ def step_measures(spec: dict, ctx, work: Path) -> dict:
         geometry[str(layer)] = [_geometry(np.asarray(e.layer(layer)), s) for e in entries]
     return {"points": series["points"], "layers": [str(x) for x in layers], "compare": compare,
             "geometry": geometry, "settings": spec["measures"]}
+
+
+def step_label_control(spec: dict, entry, layer: int) -> dict:
+    """Real vs shuffled labels of one stored split at one layer (``compare.sampled_label_control``),
+    or the reason it could not run (a split with one label, too few rows)."""
+    names = list(entry.label_names)
+    out, why = _or_reason(lambda: sampled_label_control(
+        entry.layer(layer), entry.labels, LabelControlSettings(**spec["control"]), n_labels=len(names),
+        **spec["directprobe"]).to_json())
+    return {"layer": layer, **(out if why is None else {"error": why})}

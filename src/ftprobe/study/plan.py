@@ -8,6 +8,7 @@ depend on it. Specs are plain JSON, so any executor (a process pool, later a clu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ FINETUNED = "finetuned"
 
 @dataclass
 class Step:
-    kind: str  # finetune, extract, probe, directprobe, series, recorded, similarity, measures
+    kind: str  # finetune, extract, probe, directprobe, series, recorded, similarity, measures, label_control
     key: str
     spec: dict  # everything the step function needs (JSON)
     deps: dict[str, str] = field(default_factory=dict)  # input name -> step id
@@ -162,6 +163,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
     dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
+    measure_settings = dataclasses.asdict(cfg.measures)
+    control_settings = dataclasses.asdict(cfg.label_control)
 
     def model_ref(mi: ModelInfo, ft_id: str | None) -> dict:
         if ft_id is None:
@@ -199,6 +202,20 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         for layer in cfg.directprobe.layers}
                 for split in ("train", "test")}
 
+    def label_controls(mi, ti, ex_train: str, stage: str) -> dict[str, str]:
+        """The shuffled-label control of the train split at every DirectProbe layer of the table
+        (none when ``label_control.n_shuffles`` is 0)."""
+        if not control_settings["n_shuffles"]:
+            return {}
+        out = {}
+        for layer in cfg.directprobe.layers:
+            deps = {"entry": ex_train}
+            spec = {"layer": layer, "directprobe": dp_core, "control": control_settings}
+            key = content_key("label_control", spec, deps, STEP_VERSION)
+            out[str(layer)] = plan.add(Step("label_control", key, spec, deps,
+                                            f"{mi.name}/{ti.name}/train L{layer} shuffled labels ({stage})"))
+        return out
+
     for m, variant in ((model, v) for model in cfg.models for v in variants(cfg, model)):
         mi = models[m.name]
         # the head reads what the probes read: fine-tune with the extraction's pooling
@@ -207,11 +224,12 @@ def build_plan(cfg: StudyConfig) -> Plan:
         tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]
-            run: dict[str, Any] = {"model": variant.label, "task": t.name}
+            run: dict[str, Any] = {"model": variant.label, "task": t.name, "variant": variant.to_json()}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
             run["dp_original"] = dp_steps(mi, ti, orig, ORIGINAL)
+            run["control_original"] = label_controls(mi, ti, orig["train"], ORIGINAL)
             if t.finetune:
                 ft_deps: dict[str, str] = {}
                 ft_key = content_key("finetune", {"model": mi.fingerprint, "data": ti.fingerprints,
@@ -224,9 +242,10 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["extract_finetuned"] = ft
                 run["probe_finetuned"] = probe(mi, ti, ft, tuned)
                 run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
+                run["control_finetuned"] = label_controls(mi, ti, ft["train"], tuned)
                 sim_deps = {"before": orig["train"], "after": ft["train"]}
                 sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
-                                "measures": cfg.measures.model_dump()}
+                                "measures": measure_settings}
                 run["similarity"] = plan.add(Step(
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
                     sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
@@ -250,7 +269,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                          "first_last": cfg.directprobe.layers}, {"finetune": ft_id},
                         f"{variant.label}/{ti.name} recorded steps"))
                 meas_deps = {"series": run["series"]}
-                meas_settings = {"measures": cfg.measures.model_dump()}
+                meas_settings = {"measures": measure_settings}
                 run["measures"] = plan.add(Step(
                     "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
                     meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))

@@ -115,7 +115,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         ti = plan.tasks[task]
         labels = ti.labels
         out: dict[str, Any] = {"model": model, "task": task, "n_labels": len(labels), "labels": labels,
-                               "n_targets": ti.n_targets}
+                               "n_targets": ti.n_targets, "variant": run.get("variant")}
         p0 = rd.result(run["probe_original"])
         # per split, targets of each label: the report's majority-class rate and label counts
         out["label_counts"] = {split: rd.result(sid).get("label_counts")
@@ -145,6 +145,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             tt_b = space_similarity(b_tr, b_te, boot)
             row["train_test_before"] = tt_b
             row["min_dist_before"] = min_vector(b_tr, labels)
+            row["label_control_before"] = _control(rd, run.get("control_original"), key)
             if tuned:
                 a_tr, a_te = dp1["train"][key], dp1["test"][key]
                 row["accuracy_after"], row["accuracy_after_std"] = _accuracy(p1, layer)
@@ -152,6 +153,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                 row["linear_after"] = a_tr["linear"]
                 row["train_test_after"] = space_similarity(a_tr, a_te, boot)
                 row["min_dist_after"] = min_vector(a_tr, labels)
+                row["label_control_after"] = _control(rd, run.get("control_finetuned"), key)
                 ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
                 row["min_distance_change"] = ch.to_json()
                 row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
@@ -216,6 +218,12 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
                            "n_cross_task": len(last_layer_cross)},
     })
+
+
+def _control(rd: _Reader, steps: dict | None, key: str) -> dict | None:
+    """The shuffled-label control of a table layer (None: not configured)."""
+    sid = (steps or {}).get(key)
+    return None if sid is None else rd.result(sid)
 
 
 def _calibrated_last(measures: dict | None) -> dict | None:

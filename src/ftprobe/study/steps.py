@@ -386,6 +386,15 @@ def step_recorded(spec: dict, ctx: Context, work: Path) -> dict:
     return run(spec, ctx, work)
 
 
+def step_label_control(spec: dict, ctx: Context, work: Path) -> dict:
+    from ftprobe.study.measure_steps import step_label_control as run
+
+    entry = ctx.entry("entry")
+    layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
+    ctx.report("shuffled-label control", detail=f"layer {layer}")
+    return run(spec, entry, layer)
+
+
 STEP_FUNCTIONS = {
     "finetune": step_finetune,
     "extract": step_extract,
@@ -395,4 +404,5 @@ STEP_FUNCTIONS = {
     "series": step_series,
     "recorded": step_recorded,
     "measures": step_measures,
+    "label_control": step_label_control,
 }

@@ -44,6 +44,10 @@ class Variant:
         """The name in tables: the model, plus the settings that vary (``minilm seed=1``)."""
         return f"{self.model} {self.suffix}" if self.suffix else self.model
 
+    def to_json(self) -> dict[str, Any]:
+        """What results.json records of the variant: the report pools runs that differ only by seed."""
+        return {"model": self.model, "settings": dict(self.settings), "swept": list(self.swept)}
+
     def finetune_settings(self, base: dict[str, Any]) -> dict[str, Any]:
         """The ``[finetune]`` settings of this variant's fine-tuning step (what its key hashes)."""
         out = {k: v for k, v in base.items() if k not in NOT_IN_KEY}
