@@ -451,10 +451,11 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
     """The corral's QR factors, updated through adds and removals (the anchor too, several at
     once, more than the update limit at once), give the affine minimiser a fresh solve gives;
     up to D + 1 vertices (square factors) too."""
-    from ftprobe.probe.directprobe.hull import _QR_MAX_DELETES, _Corral
+    from ftprobe.probe.directprobe.hull import _Corral
 
+    limit = Tuning().qr_max_deletes
     rng = np.random.default_rng(5)
-    c = _Corral(dim, 4)  # small: the arrays grow on the way
+    c = _Corral(dim, 4, limit)  # small: the arrays grow on the way
     n_added = 0
     for step in range(120):
         if c.k < 3 or (c.k < most and rng.random() < 0.6):
@@ -463,7 +464,7 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
         else:
             mask = np.ones(c.k, bool)
             many = step % 25 == 0
-            n_drop = min(c.k - 2, _QR_MAX_DELETES + 3) if many else int(rng.integers(1, 3))
+            n_drop = min(c.k - 2, limit + 3) if many else int(rng.integers(1, 3))
             mask[rng.choice(c.k, n_drop, replace=False)] = False
             if step % 7 == 0:
                 mask[0] = False  # the anchor goes
@@ -494,23 +495,21 @@ def test_corral_of_dependent_vertices_still_gives_the_min_norm_point():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_nearest_points_from_a_start_or_seed_agree(monkeypatch, seed):
+def test_nearest_points_from_a_start_or_seed_agree(seed):
     """A corral from an earlier solve (``start``) or a first working set (``seed``) changes
     where the solve begins, not its answer; working sets small enough to take several rounds."""
-    import ftprobe.probe.directprobe.hull as hull
-
-    monkeypatch.setattr(hull, "_WS_MIN", 40)
-    monkeypatch.setattr(hull, "_WS_ADD", 8)
+    small = Tuning(ws_min=40, ws_add=8)
     rng = np.random.default_rng(40 + seed)
     d = 6
     P = rng.normal(size=(300, d))
     Q = rng.normal(size=(250, d)) + np.r_[3.5, np.zeros(d - 1)]
-    cold = nearest_points(P, Q)
+    cold = nearest_points(P, Q, tuning=small)
     assert cold.converged
-    sub = nearest_points(P[:100], Q[:90])  # a start whose indices are valid in P, Q too
-    warm = nearest_points(P, Q, start=sub.start)
+    assert cold.distance == pytest.approx(nearest_points(P, Q).distance, rel=1e-8)  # one set
+    sub = nearest_points(P[:100], Q[:90], tuning=small)  # a start valid in P, Q too
+    warm = nearest_points(P, Q, start=sub.start, tuning=small)
     seeded = nearest_points(P, Q, seed=(np.arange(0, 300, 7), np.arange(0, 250, 5)),
-                            start=cold.start)
+                            start=cold.start, tuning=small)
     for r in (warm, seeded):
         assert r.converged
         assert r.distance == pytest.approx(cold.distance, rel=1e-8)
@@ -526,10 +525,9 @@ def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_s
     no common pair is within it, so the LP leaves the pair undecided and hands its working set
     to the nearest-point solver, which proves the separation."""
     import ftprobe.probe.directprobe.cascade as cl
-    import ftprobe.probe.directprobe.hull as hull
     from ftprobe.probe.directprobe.separability import decide_distance
 
-    monkeypatch.setattr(hull, "_WS_MIN", 40)
+    small_sets = Tuning(ws_min=40)  # the solver on working sets, as for big clusters
     rng = np.random.default_rng(11)
     d = 8
     P = rng.normal(size=(200, d))
@@ -542,7 +540,7 @@ def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_s
     real = cl.nearest_points
     monkeypatch.setattr(cl, "nearest_points", lambda *a, **k: calls.append(k) or real(*a, **k))
     stats = cl.ClusterStats()
-    ok, (w, lo, hi), _ = cl.hulls_disjoint(P, Q, tol, stats, lp_first=True)
+    ok, (w, lo, hi), _ = cl.hulls_disjoint(P, Q, tol, stats, lp_first=True, tuning=small_sets)
     assert ok and lo - hi > tol and (P @ w).min() == pytest.approx(lo)
     assert stats.lp_undecided == 1
     assert calls and calls[-1]["seed"] is not None and len(calls[-1]["seed"][0]) > 0

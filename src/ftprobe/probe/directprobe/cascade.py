@@ -60,7 +60,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         dec = _lp_decide(P, Q, tol, stats, sp, sq, direction, warm, tuning)
     else:
         cap = tuning.wolfe_cap(P.shape[1])
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap)
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap,
+                           tuning=tuning)
         if not (r.lower > tol or r.distance <= tol or r.converged):
             direction = r.x
             dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction, tuning=tuning)
@@ -77,20 +78,20 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
             seed = tuple(np.concatenate([blk for blk, onp in dec.blocks if onp == side]
                                         + [np.zeros(0, np.int64)]) for side in (True, False))
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
-                           start=None if lp_first else r.start)
+                           start=None if lp_first else r.start, tuning=tuning)
     verdict = _nearest_verdict(P, Q, r, tol, stats)
     if verdict is None:
         # The nearest-point solver stalled numerically (its best vertex already in the corral,
         # or no progress in float64), which depends on where it started: once more from
         # scratch, from the centroids' direction. A pair at ~1.0002 tol was seen to stall from
         # one start and be certified disjoint from another.
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol)
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, tuning=tuning)
         verdict = _nearest_verdict(P, Q, r, tol, stats)
     if verdict is not None:
         return (*verdict, None)
     # Still stalled: NNLS on working sets (a finite active-set method) from where Wolfe ended.
     verdict = nnls_decide(P, Q, tol, r.corral_p, r.corral_q, direction=r.x,
-                          max_points=tuning.probe_points)
+                          max_points=tuning.probe_points, tuning=tuning)
     if verdict is not None:
         if stats is not None:
             stats.stall_nnls += 1
@@ -98,7 +99,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     # Only within float noise of tol: the soft-margin LP (whose tolerance band is documented).
     if stats is not None:
         stats.lp_fallback += 1
-    res = separate(P, Q)
+    res = separate(P, Q, tuning=tuning)
     if res.separable and res.hyperplane is not None:
         w = res.hyperplane.w / np.linalg.norm(res.hyperplane.w)
         lo, hi = float((P @ w).min()), float((Q @ w).max())
@@ -289,9 +290,9 @@ class Cascade:
                 sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
                 h, how = None, "pivoted_plane"
                 if tn.turn_kept_planes:
-                    h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol)
+                    h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol, tn)
                 if h is None and tn.subspace_planes:
-                    h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
+                    h, how = subspace_plane(U, C, sgn * w0, tol, tn), "subspace_plane"
                 if h is not None:
                     new_planes[cj] = (h, self.certs.support_of(part, cj), st)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
