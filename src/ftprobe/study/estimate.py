@@ -99,12 +99,18 @@ def format_seconds(s: float) -> str:
 
 
 def encoder_size(source: str) -> tuple[int, int]:
-    """(layers, hidden) from a local model folder's config.json; the reference size otherwise
-    (a hub name not yet downloaded)."""
+    """(layers, hidden) from the model's config.json: a local folder's, or a hub name's in the
+    local cache; the reference size otherwise (a hub name not yet downloaded)."""
     cfg = Path(source) / "config.json"
-    if not cfg.is_file():
-        return REF_LAYERS, REF_HIDDEN
-    c = json.loads(cfg.read_text(encoding="utf-8"))
+    if cfg.is_file():
+        c = json.loads(cfg.read_text(encoding="utf-8"))
+    else:
+        try:
+            from transformers import AutoConfig
+
+            c = AutoConfig.from_pretrained(source, local_files_only=True).to_dict()
+        except (OSError, ValueError):
+            return REF_LAYERS, REF_HIDDEN
     layers = c.get("num_hidden_layers") or c.get("n_layer") or c.get("num_layers") or REF_LAYERS
     hidden = c.get("hidden_size") or c.get("n_embd") or c.get("d_model") or REF_HIDDEN
     return int(layers), int(hidden)
