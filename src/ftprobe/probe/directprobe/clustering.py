@@ -70,6 +70,7 @@ import scipy.linalg
 
 from ftprobe.probe.directprobe.certificates import Certificates, _common_rows
 from ftprobe.probe.directprobe.hull import nearest_points
+from ftprobe.probe.directprobe.prior import PriorIndex, PriorRecorder, SeriesPrior
 from ftprobe.probe.directprobe.separability import (
     common_pair,
     decide_distance,
@@ -129,6 +130,9 @@ class ClusterStats:
     nn_screened: int = 0  # cache lookups that screened many changed slots instead of a search
     nn_union_cached: int = 0  # unions whose partners were settled from the merged caches
     resumed_at: int = 0  # merge decisions read from a saved state (0: none); see .state
+    prior_plane: int = 0  # checks settled by a plane of a series' previous fit (prior.SeriesPrior)
+    prior_overlap: int = 0  # ... and overlaps certified where the previous fit's hulls met
+    prior_rejected: int = 0  # ... candidates that did not hold on this fit's points
     seconds: dict = field(default_factory=dict)
 
     def add(self, other: ClusterStats) -> None:
@@ -293,15 +297,15 @@ def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.isin(inv, mixed_groups)
 
 
-def _fisher_separates(Xs, groups, cent, covs, a, b, tol) -> bool:
-    """Cheap certificate: the projections of two labels on their Fisher direction separate."""
+def _fisher_direction(Xs, groups, cent, covs, a, b) -> np.ndarray:
+    """The two labels' Fisher direction (a on the high side): a cheap certificate's candidate."""
     for k in (a, b):
         if k not in covs:
             Z = Xs[groups[k]]
             covs[k] = np.atleast_2d(np.cov(Z.T)) if len(Z) > 1 else np.zeros((Xs.shape[1],) * 2)
     S = covs[a] + covs[b]
     S = S + np.eye(len(S)) * (1e-3 * max(np.trace(S) / len(S), 1e-12))
-    return _projections_separate(Xs, groups, a, b, np.linalg.solve(S, cent[a] - cent[b]), tol)
+    return np.linalg.solve(S, cent[a] - cent[b])
 
 
 def _pooled_fisher(Xs, y, cent, pairs) -> dict:
@@ -336,11 +340,14 @@ def _projections_separate(Xs, groups, a, b, w, tol) -> bool:
 
 
 def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
-                    tuning: Tuning = DEFAULT_TUNING):
+                    tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
+                    recorder: PriorRecorder | None = None):
     """Which label pairs have meeting hulls (all points of each label taken together).
 
     The pairs are independent: with ``jobs`` > 1 they are tested in that many forked
     processes (sharing ``Xs`` copy-on-write), the largest pairs first; the answer is the same.
+    ``prior``: a series' previous fit's planes and overlaps, tried first (verified here);
+    ``recorder``: keeps this fit's, for the next.
     """
     conflict = np.zeros((n_labels, n_labels), bool)
     groups = [np.flatnonzero(y == k) for k in range(n_labels)]
@@ -352,8 +359,15 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
     ctx = {"Xs": Xs, "groups": groups, "cent": cent, "rad": rad, "tol": tol, "covs": {},
-           "tuning": tuning,
+           "tuning": tuning, "prior": prior,
            "pooled": _pooled_fisher(Xs, y, cent, pairs)}
+
+    def record(a, b, plane, witness):
+        if recorder is not None:
+            if plane is not None:
+                recorder.label_plane(a, b, plane)
+            if witness is not None:
+                recorder.label_witness[(a, b)] = witness
     jobs = min(int(jobs), len(pairs))
     if jobs > 1 and "fork" in mp.get_all_start_methods():
         pairs.sort(key=lambda p: -len(groups[p[0]]) * len(groups[p[1]]))
@@ -362,16 +376,19 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
             with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
                 futures = [pool.submit(_label_pair_job, a, b) for a, b in pairs]
                 for fut in as_completed(futures):
-                    a, b, meet, part = fut.result()
+                    a, b, (meet, plane, witness), part = fut.result()
                     stats.add(part)
                     conflict[a, b] = conflict[b, a] = meet
+                    record(a, b, plane, witness)
                     if progress is not None:
                         progress(1)
         finally:
             _PAIR_CTX.clear()
         return conflict
     for a, b in pairs:
-        conflict[a, b] = conflict[b, a] = _label_pair_meets(ctx, a, b, stats)
+        meet, plane, witness = _label_pair_meets(ctx, a, b, stats)
+        conflict[a, b] = conflict[b, a] = meet
+        record(a, b, plane, witness)
         if progress is not None:
             progress(1)
     return conflict
@@ -385,22 +402,44 @@ def _label_pair_job(a, b):
     return a, b, _label_pair_meets(_PAIR_CTX, a, b, part), part
 
 
-def _label_pair_meets(ctx, a, b, stats) -> bool:
-    """True if the hulls of labels a and b meet: certificates first, then the exact test."""
+def _label_pair_meets(ctx, a, b, stats):
+    """(meet, plane, witness): True if the hulls of labels a and b meet, certificates first
+    (a series' previous planes and overlaps, then Fisher directions), then the exact test;
+    with the separating direction (a on the high side) or the rows (of a, of b) of a common
+    pair where one was found, for the next fit of a series."""
     Xs, groups, cent, rad, tol = ctx["Xs"], ctx["groups"], ctx["cent"], ctx["rad"], ctx["tol"]
     stats.label_pair_tests += 1
     if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
         stats.ball_full += 1
-    elif _projections_separate(Xs, groups, a, b, ctx["pooled"][(a, b)], tol):
-        stats.slab += 1
-    elif _fisher_separates(Xs, groups, cent, ctx["covs"], a, b, tol):
-        stats.slab += 1
-    else:
-        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx["tuning"])
-        if not ok:
+        return False, None, None
+    prior = ctx["prior"]
+    if prior is not None:
+        w = prior.label_plane(a, b)
+        if w is not None:
+            ok = _projections_separate(Xs, groups, a, b, w, tol)
+            prior.used(ok)
+            if ok:
+                return False, w, None
+        met = prior.label_witness(a, b, groups[a], groups[b], Xs[groups[a]], Xs[groups[b]])
+        if met is not None:
             stats.label_pairs_overlapping += 1
-            return True
-    return False
+            return True, None, met
+    w = ctx["pooled"][(a, b)]
+    if not _projections_separate(Xs, groups, a, b, w, tol):
+        w = _fisher_direction(Xs, groups, cent, ctx["covs"], a, b)
+        if not _projections_separate(Xs, groups, a, b, w, tol):
+            w = None
+    if w is not None:
+        stats.slab += 1
+        return False, w, None
+    ok, h, dec = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx["tuning"])
+    if ok:
+        return False, h[0], None
+    stats.label_pairs_overlapping += 1
+    witness = None
+    if dec is not None and dec.support_p is not None and dec.support_q is not None:
+        witness = (groups[a][dec.support_p], groups[b][dec.support_q])
+    return True, None, witness
 
 
 def _directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
@@ -450,8 +489,10 @@ class MergeEngine:
     (``start``, ``loop``, ``decide``, ``check_union``) are where tests watch it."""
 
     def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
-                 tuning: Tuning = DEFAULT_TUNING):
+                 tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
+                 recorder: PriorRecorder | None = None):
         self.X = Xs
+        self.prior = prior  # a series' previous fit: candidate planes and overlaps (verified)
         self.tuning = tuning
         self.jobs = max(1, int(jobs))  # BLAS threads for the initial searches' products
         self.y = y
@@ -485,6 +526,7 @@ class MergeEngine:
         self.members: dict[int, list[np.ndarray]] = {}
         self.rej: dict[int, set[int]] = {}
         self.certs = Certificates(Xs.shape[1], tuning, stats)  # what checks leave for later
+        self.certs.recorder = recorder  # overlaps found, for the next fit of a series
         self.heap: list = []
         self.heap_cap = tuning.heap_min  # see clear_heap
 
@@ -962,6 +1004,19 @@ class MergeEngine:
             if U is None:
                 U = np.concatenate([self.points(a), self.points(b)])
             C = self.points(cj)
+            if self.prior is not None:
+                # A series' previous fit: its plane of these rows' clusters, verified on the
+                # points; else where its hulls met, an explicit common pair within tol.
+                h = self.prior.plane(U, C, self._union_rows(a, b), self.member_rows(cj))
+                if h is not None:
+                    new_planes[cj] = (h, None, None)
+                    continue
+                met = self.prior.overlap(U, C, self._union_rows(a, b), self.member_rows(cj))
+                if met is not None:
+                    self.certs.keep_overlap_rows(a, b, cj, *met)
+                    self.certs.met(a, b, cj, continued)
+                    self.certs.keep_part_lps(a, b, built, self.member_rows)
+                    return False, None, (radU, pradU, exactU)
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
                          if (st := self.certs.lp_of(part, cj)) is not None), None)
@@ -1371,7 +1426,8 @@ class MergeEngine:
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
                          tol: float = 1e-6, progress: bool = False, jobs: int = 1,
                          state_path=None, save_every: float = 600.0,
-                         tuning: Tuning = DEFAULT_TUNING):
+                         tuning: Tuning = DEFAULT_TUNING, prior: SeriesPrior | None = None,
+                         recorder: PriorRecorder | None = None):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
@@ -1385,6 +1441,10 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     made, with the same result as an uninterrupted fit; a state written for other inputs is
     refused (state.StateMismatch, a ValueError). The file is left in place: the caller
     removes it once the results are safe.
+
+    ``prior``: what the previous fit of a series proved (:mod:`.prior`), tried first in every
+    check and verified there (the result is the same without it); ``recorder``: collects what
+    this fit proves, for the next (its final cluster planes are added here).
     """
     from ftprobe.probe.directprobe import state as saved_state
 
@@ -1395,6 +1455,10 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     stats = ClusterStats()
     Xs, unit = scale_data(X)
     tol = tol * unit
+    index = None
+    if prior is not None:
+        prior.check_fits(y)
+        index = PriorIndex(prior, tol, tuning.probe_points, stats)
     frozen = find_frozen(Xs, y)
     stats.frozen_points = int(frozen.sum())
     fp, saved = None, None
@@ -1412,7 +1476,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     else:
         bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
         conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs,
-                                   tuning)
+                                   tuning, index, recorder)
         if bar:
             bar.close()
         stats.seconds["label_pairs"] = time.perf_counter() - t1
@@ -1441,7 +1505,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                 done["saved_at"] = time.perf_counter()
 
         eng = MergeEngine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
-                      tuning=tuning)
+                          tuning=tuning, prior=index, recorder=recorder)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:
@@ -1458,6 +1522,14 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     stats.seconds["merge"] = time.perf_counter() - t2  # this process's (a resumed fit's: since)
     reps, labels_ = np.unique(rep, return_inverse=True)
     cluster_label = y[reps]
+    if recorder is not None:
+        planes = {}
+        if len(involved):
+            for (ca, cb), (w, _, _) in eng.certs.planes.items():  # ca < cb, ca on the high side
+                ia, ib = int(labels_[ca]), int(labels_[cb])
+                planes[(ia, ib) if ia < ib else (ib, ia)] = w if ia < ib else -w
+        recorder.cluster_planes = planes
+        recorder.cluster_of = labels_.astype(np.int64)
     stats.seconds["total"] = time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats
 
