@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True, help="an ftprobe finetune folder")
     ap.add_argument("--layers", type=int, nargs="+", default=[0, 1, 6])
     ap.add_argument("--words", type=int, default=5000, help="first N training words (0: all)")
+    ap.add_argument("--states", type=int, default=0, help="the original and the first N-1 checkpoints (0: all)")
     a = ap.parse_args()
     import numpy as np
 
@@ -81,7 +82,7 @@ def main() -> None:
     records = []
     for layer in a.layers:
         prior = None
-        for name, model in states(a.run):
+        for name, model in states(a.run)[: a.states or None]:
             X, y = vectors(model, layer)
             if a.words:
                 X, y = X[: a.words], y[: a.words]
@@ -103,7 +104,8 @@ def main() -> None:
                   f"series {rec['series_s']:7.1f} s  ({rec['fresh_s'] / max(rec['series_s'], 1e-9):.1f}x; "
                   f"{s.prior_plane} planes, {s.prior_overlap} overlaps held, {s.prior_rejected} failed)",
                   flush=True)
-    OUT.write_text(json.dumps({"run": str(a.run), "words": a.words, "records": records}, indent=2) + "\n")
+    OUT.write_text(json.dumps({"run": str(a.run), "words": a.words, "load_average": os.getloadavg(),
+                               "records": records}, indent=2) + "\n")
     for layer in a.layers:
         rs = [r for r in records if r["layer"] == layer]
         f, s = sum(r["fresh_cpu_s"] for r in rs), sum(r["series_cpu_s"] for r in rs)

@@ -44,9 +44,11 @@ def test_candidates_are_used_where_they_hold_and_rejected_where_not(series):
     _, _, fits = series
     first, moved, rotated, other_layer = (f.stats_ for f in fits)
     assert first.prior_plane == first.prior_overlap == first.prior_rejected == 0  # no prior
-    # a slightly moved copy: the first fit's planes prove most of the solvers' separations
-    assert moved.prior_plane > 2 * moved.prior_rejected
+    # a slightly moved copy: the first fit's planes prove most of the solvers' separations, and
+    # where its hulls met (the solvers' common pairs and corrals) most of the overlaps
+    assert moved.prior_plane + moved.prior_overlap > moved.prior_rejected
     assert moved.lp_sep + moved.solver_sep < (first.lp_sep + first.solver_sep) / 2
+    assert moved.lp_overlap + moved.solver_overlap < (first.lp_overlap + first.solver_overlap) / 2
     # rotated: the moved copy's planes point elsewhere; they were tried and failed
     assert rotated.prior_rejected > rotated.prior_plane
     assert other_layer.prior_rejected > 0

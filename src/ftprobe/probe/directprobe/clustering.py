@@ -163,7 +163,7 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
                    direction: np.ndarray | None = None, support=None, lp_first: bool = False,
-                   warm=None, tuning: Tuning = DEFAULT_TUNING):
+                   warm=None, tuning: Tuning = DEFAULT_TUNING, corral_out: list | None = None):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
     The LP decision comes back whenever the LP decided, either way (an overlap's carries the
@@ -183,7 +183,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     P and Q): for a pair that needed the LP before and has grown since, Wolfe would most likely
     hit its cap again; ``warm`` continues that earlier LP itself (see decide_distance). A
     separation found by the LP returns the LP's Decision (its support and its LP), so that the
-    caller can do this next time.
+    caller can do this next time. ``corral_out``: where the nearest-point solver finds the
+    hulls within tol, its corral's points (indices into P, into Q) are appended to it.
     """
     dec = None
     if lp_first:
@@ -210,6 +211,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
                            start=None if lp_first else r.start)
     verdict = _nearest_verdict(P, Q, r, tol, stats)
+    if corral_out is not None and verdict is not None and not verdict[0] and r.distance <= tol:
+        corral_out.append((r.corral_p, r.corral_q))
     if verdict is None:
         # The nearest-point solver stalled numerically (its best vertex already in the corral,
         # or no progress in float64), which depends on where it started: once more from
@@ -493,6 +496,7 @@ class MergeEngine:
                  recorder: PriorRecorder | None = None):
         self.X = Xs
         self.prior = prior  # a series' previous fit: candidate planes and overlaps (verified)
+        self.recorder = recorder  # ... and this fit's, for the next
         self.tuning = tuning
         self.jobs = max(1, int(jobs))  # BLAS threads for the initial searches' products
         self.y = y
@@ -1010,6 +1014,7 @@ class MergeEngine:
                 h = self.prior.plane(U, C, self._union_rows(a, b), self.member_rows(cj))
                 if h is not None:
                     new_planes[cj] = (h, None, None)
+                    self._note_plane(a, b, cj, h)
                     continue
                 met = self.prior.overlap(U, C, self._union_rows(a, b), self.member_rows(cj))
                 if met is not None:
@@ -1036,6 +1041,7 @@ class MergeEngine:
                     h, how = subspace_plane(U, C, sgn * w0, tol), "subspace_plane"
                 if h is not None:
                     new_planes[cj] = (h, self.certs.support_of(part, cj), st)
+                    self._note_plane(a, b, cj, h)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
             if tn.recall_overlaps and kept is not None and self.recalled_overlap(a, b, cj, U, C):
@@ -1075,6 +1081,7 @@ class MergeEngine:
                 self.stats.lp_from_support += 1
                 self.stats.lp_continued += warm is not None
                 self.stats.lp_continued_swapped += flip
+            corral = [] if self.recorder is not None else None  # where the solver found them meeting
             if flip:
                 # Whichever cluster grew, the earlier LP holds: the same LP with the sides
                 # swapped (w, b -> -w, -b), so it is continued as it was set up and the
@@ -1082,18 +1089,23 @@ class MergeEngine:
                 ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
                                             direction=None if hint is None else -hint,
                                             support=seeds[::-1], lp_first=True, warm=warm,
-                                            tuning=tn)
+                                            tuning=tn, corral_out=corral)
                 if ok:
                     h = (-h[0], -h[2], -h[1])
             else:
                 ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
                                             support=seeds, lp_first=seeds is not None, warm=warm,
-                                            tuning=tn)
+                                            tuning=tn, corral_out=corral)
             if dec is not None and dec.lp is not None and warm is None:
                 if urows is None:
                     urows = self._union_rows(a, b)
                 built.append((cj, dec, urows))
             if not ok:
+                if corral:  # the nearest-point solver's meeting corral, for the next fit of a series
+                    if urows is None:
+                        urows = self._union_rows(a, b)
+                    cp, cq = corral[-1]
+                    self.recorder.overlap(*((urows[cq], crows[cp]) if flip else (urows[cp], crows[cq])))
                 if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self._union_rows(a, b)
@@ -1114,7 +1126,14 @@ class MergeEngine:
                     lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
                           not flip)
             new_planes[cj] = (h, rows, lp)
+            self._note_plane(a, b, cj, h)
         return True, new_planes, (radU, pradU, exactU)
+
+    def _note_plane(self, a: int, b: int, cj: int, h) -> None:
+        """A plane a solver (or a prior) found between the union of a and b and cluster cj,
+        for the next fit of a series (it separates any part of either from cj)."""
+        if self.recorder is not None:
+            self.recorder.plane(a, b, cj, h[0])
 
     def _cached_planes(self, a, b, cjs: np.ndarray, new_planes: dict, rest_pts: dict):
         """Which of the clusters ``cjs`` a cached plane of part a (else of part b) still
@@ -1523,12 +1542,6 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     reps, labels_ = np.unique(rep, return_inverse=True)
     cluster_label = y[reps]
     if recorder is not None:
-        planes = {}
-        if len(involved):
-            for (ca, cb), (w, _, _) in eng.certs.planes.items():  # ca < cb, ca on the high side
-                ia, ib = int(labels_[ca]), int(labels_[cb])
-                planes[(ia, ib) if ia < ib else (ib, ia)] = w if ia < ib else -w
-        recorder.cluster_planes = planes
         recorder.cluster_of = labels_.astype(np.int64)
     stats.seconds["total"] = time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats

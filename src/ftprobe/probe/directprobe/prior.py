@@ -64,14 +64,21 @@ class PriorRecorder:
         self.label_planes: dict[Pair, np.ndarray] = {}
         self.label_witness: dict[Pair, tuple[np.ndarray, np.ndarray]] = {}
         self.overlaps: list[tuple[np.ndarray, np.ndarray]] = []  # (union side rows, other side rows)
-        # set at the end of the fit: row -> final cluster, and final cluster pairs' planes
-        self.cluster_of: np.ndarray | None = None
-        self.cluster_planes: dict[Pair, np.ndarray] = {}
+        # planes found between clusters: (row of one side, row of the other side, unit normal
+        # with the first on the high side), in the order found
+        self.planes: list[tuple[int, int, np.ndarray]] = []
+        self.cluster_of: np.ndarray | None = None  # set at the end of the fit: row -> final cluster
 
     def label_plane(self, a: int, b: int, w: np.ndarray) -> None:
         w = np.asarray(w, np.float64)
         w = w / np.linalg.norm(w)
         self.label_planes[(a, b) if a < b else (b, a)] = w if a < b else -w
+
+    def plane(self, a: int, b: int, cj: int, w: np.ndarray) -> None:
+        """A plane separated the union of clusters a and b (their ids: rows) from cluster cj."""
+        w = np.asarray(w, np.float64)
+        self.planes.append((a, cj, w))
+        self.planes.append((b, cj, w))
 
     def overlap(self, urows: np.ndarray, crows: np.ndarray) -> None:
         self.overlaps.append((np.asarray(urows, np.int64), np.asarray(crows, np.int64)))
@@ -80,13 +87,18 @@ class PriorRecorder:
         """The prior of the finished fit of labels ``y``."""
         labels = self.cluster_of
         witness: dict[Pair, list] = {}
+        planes: dict[Pair, np.ndarray] = {}
         if labels is not None:
             for u, c in self.overlaps:
                 cc = int(labels[c[0]])
                 for cu in np.unique(labels[u]).tolist():
                     witness.setdefault((cu, cc), []).append((u, c))
+            # the last plane of each pair of final clusters (found between their biggest parts)
+            for r, rc, w in self.planes:
+                ia, ib = int(labels[r]), int(labels[rc])
+                planes[(ia, ib) if ia < ib else (ib, ia)] = w if ia < ib else -w
         return SeriesPrior(len(y), label_key(y), dict(self.label_planes), dict(self.label_witness),
-                           labels, dict(self.cluster_planes), witness)
+                           labels, planes, witness)
 
 
 class PriorIndex:
