@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from ftprobe.report.results_model import StudyResults
-from ftprobe.report.tables import Table, cross_task_table, main_table
+from ftprobe.report.tables import (
+    Table,
+    cross_task_table,
+    main_table,
+    paper_dynamics_table,
+    paper_table,
+)
 from ftprobe.report.verdicts import plain_summary
 
 
@@ -25,6 +31,11 @@ def render_markdown(results: StudyResults) -> str:
     ct = cross_task_table(results)
     if ct is not None:
         lines += ["", "## Cross-task (fine-tune on A, probe B)", ""] + _md_table(ct)
+    pt, pd = paper_table(results), paper_dynamics_table(results)
+    if pt is not None:
+        lines += ["", "## Beside the paper", "", pt.caption, ""] + _md_table(pt)
+    if pd is not None:
+        lines += ["", "## Layer dynamics beside the paper", "", pd.caption, ""] + _md_table(pd)
     lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
               "tables: `tables/` (LaTeX, CSV).", ""]
     return "\n".join(lines)

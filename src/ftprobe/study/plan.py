@@ -207,7 +207,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
         tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]
-            run: dict[str, Any] = {"model": variant.label, "task": t.name}
+            run: dict[str, Any] = {"model": variant.label, "task": t.name, "base_model": m.name,
+                                   "replicate": variant.replicate_label}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)

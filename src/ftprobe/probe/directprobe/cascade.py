@@ -18,6 +18,7 @@ from ftprobe.probe.directprobe.certificates import Certificates, _common_rows
 from ftprobe.probe.directprobe.counters import ClusterStats
 from ftprobe.probe.directprobe.hull import nearest_points
 from ftprobe.probe.directprobe.membership import Membership
+from ftprobe.probe.directprobe.prior import PriorIndex, PriorRecorder
 from ftprobe.probe.directprobe.separability import (
     common_pair,
     decide_distance,
@@ -32,7 +33,7 @@ from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats | None = None,
                    direction: np.ndarray | None = None, support=None, lp_first: bool = False,
-                   warm=None, tuning: Tuning = DEFAULT_TUNING):
+                   warm=None, tuning: Tuning = DEFAULT_TUNING, corral_out: list | None = None):
     """Decide hull distance > tol. Returns (disjoint, (w, lo_p, hi_q) or None, LP decision or None).
 
     The LP decision comes back whenever the LP decided, either way (an overlap's carries the
@@ -52,7 +53,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     P and Q): for a pair that needed the LP before and has grown since, Wolfe would most likely
     hit its cap again; ``warm`` continues that earlier LP itself (see decide_distance). A
     separation found by the LP returns the LP's Decision (its support and its LP), so that the
-    caller can do this next time.
+    caller can do this next time. ``corral_out``: where the nearest-point solver finds the
+    hulls within tol, its corral's points (indices into P, into Q) are appended to it.
     """
     dec = None
     if lp_first:
@@ -80,6 +82,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
                            start=None if lp_first else r.start, tuning=tuning)
     verdict = _nearest_verdict(P, Q, r, tol, stats)
+    if corral_out is not None and verdict is not None and not verdict[0] and r.distance <= tol:
+        corral_out.append((r.corral_p, r.corral_q))
     if verdict is None:
         # The nearest-point solver stalled numerically (its best vertex already in the corral,
         # or no progress in float64), which depends on where it started: once more from
@@ -173,8 +177,11 @@ class Cascade:
     def __init__(self, X: np.ndarray, tol: float, labels: list[int], conflict: np.ndarray,
                  slots: dict[int, LabelSlots], members: Membership, certs: Certificates,
                  proj: np.ndarray, first_dir: dict[tuple[int, int], int], tuning: Tuning,
-                 stats: ClusterStats):
+                 stats: ClusterStats, prior: PriorIndex | None = None,
+                 recorder: PriorRecorder | None = None):
         self.X = X
+        self.prior = prior  # a series' previous fit: candidate planes and overlaps (verified)
+        self.recorder = recorder  # ... and this fit's, for the next
         self.tol = tol
         self.labels = labels
         self.conflict = conflict
@@ -276,6 +283,21 @@ class Cascade:
             if U is None:
                 U = np.concatenate([self.members.points(a), self.members.points(b)])
             C = self.members.points(cj)
+            if self.prior is not None:
+                # A series' previous fit: its plane of these rows' clusters, verified on the
+                # points; else where its hulls met, an explicit common pair within tol.
+                urows_, crows_ = self.members.union_rows(a, b), self.members.rows(cj)
+                h = self.prior.plane(U, C, urows_, crows_)
+                if h is not None:
+                    new_planes[cj] = (h, None, None)
+                    self._note_plane(a, b, cj, h)
+                    continue
+                met = self.prior.overlap(U, C, urows_, crows_)
+                if met is not None:
+                    self.certs.keep_overlap_rows(a, b, cj, *met)
+                    self.certs.met(a, b, cj, continued)
+                    self.certs.keep_part_lps(a, b, built, self.members.rows)
+                    return False, None
             # The kept LP of the first part that has one against cj (None: neither has).
             kept = next(((part, st) for part in (a, b)
                          if (st := self.certs.lp_of(part, cj)) is not None), None)
@@ -295,6 +317,7 @@ class Cascade:
                     h, how = subspace_plane(U, C, sgn * w0, tol, tn), "subspace_plane"
                 if h is not None:
                     new_planes[cj] = (h, self.certs.support_of(part, cj), st)
+                    self._note_plane(a, b, cj, h)
                     setattr(self.stats, how, getattr(self.stats, how) + 1)
                     continue
             if tn.recall_overlaps and kept is not None and self.recalled_overlap(a, b, cj, U, C):
@@ -334,6 +357,7 @@ class Cascade:
                 self.stats.lp_from_support += 1
                 self.stats.lp_continued += warm is not None
                 self.stats.lp_continued_swapped += flip
+            corral = [] if self.recorder is not None else None  # where the solver found them meeting
             if flip:
                 # Whichever cluster grew, the earlier LP holds: the same LP with the sides
                 # swapped (w, b -> -w, -b), so it is continued as it was set up and the
@@ -341,18 +365,23 @@ class Cascade:
                 ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
                                             direction=None if hint is None else -hint,
                                             support=seeds[::-1], lp_first=True, warm=warm,
-                                            tuning=tn)
+                                            tuning=tn, corral_out=corral)
                 if ok:
                     h = (-h[0], -h[2], -h[1])
             else:
                 ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
                                             support=seeds, lp_first=seeds is not None, warm=warm,
-                                            tuning=tn)
+                                            tuning=tn, corral_out=corral)
             if dec is not None and dec.lp is not None and warm is None:
                 if urows is None:
                     urows = self.members.union_rows(a, b)
                 built.append((cj, dec, urows))
             if not ok:
+                if corral:  # the nearest-point solver's meeting corral, for the next fit of a series
+                    if urows is None:
+                        urows = self.members.union_rows(a, b)
+                    cp, cq = corral[-1]
+                    self.recorder.overlap(*((urows[cq], crows[cp]) if flip else (urows[cp], crows[cq])))
                 if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                     if urows is None:
                         urows = self.members.union_rows(a, b)
@@ -373,7 +402,14 @@ class Cascade:
                     lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
                           not flip)
             new_planes[cj] = (h, rows, lp)
+            self._note_plane(a, b, cj, h)
         return True, new_planes
+
+    def _note_plane(self, a: int, b: int, cj: int, h) -> None:
+        """A plane a solver (or a prior) found between the union of a and b and cluster cj,
+        for the next fit of a series (it separates any part of either from cj)."""
+        if self.recorder is not None:
+            self.recorder.plane(a, b, cj, h[0])
 
     def _cached_planes(self, a, b, cjs: np.ndarray, new_planes: dict, rest_pts: dict):
         """Which of the clusters ``cjs`` a cached plane of part a (else of part b) still

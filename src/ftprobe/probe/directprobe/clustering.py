@@ -76,6 +76,7 @@ from ftprobe.probe.directprobe.counters import ClusterStats
 from ftprobe.probe.directprobe.label_pairs import certificate_directions, label_conflicts
 from ftprobe.probe.directprobe.membership import Membership
 from ftprobe.probe.directprobe.merge_order import NearestPartners
+from ftprobe.probe.directprobe.prior import PriorIndex, PriorRecorder, SeriesPrior
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ class MergeEngine:
     ``loop``, ``decide``) are where tests watch it."""
 
     def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
-                 tuning: Tuning = DEFAULT_TUNING):
+                 tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
+                 recorder: PriorRecorder | None = None):
         self.X = Xs
         self.y = y
         self.tuning = tuning
@@ -144,8 +146,9 @@ class MergeEngine:
                                      tuning, stats)
         self.members = Membership(Xs)
         self.certs = Certificates(Xs.shape[1], tuning, stats)
+        self.certs.recorder = recorder  # overlaps found, for the next fit of a series
         self.cascade = Cascade(Xs, tol, self.labels, conflict, self.order.slots, self.members,
-                               self.certs, proj, first_dir, tuning, stats)
+                               self.certs, proj, first_dir, tuning, stats, prior, recorder)
 
     def run(self) -> None:
         self.start()
@@ -242,7 +245,8 @@ class MergeEngine:
 def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = None,
                          tol: float = 1e-6, progress: bool = False, jobs: int = 1,
                          state_path=None, save_every: float = 600.0,
-                         tuning: Tuning = DEFAULT_TUNING):
+                         tuning: Tuning = DEFAULT_TUNING, prior: SeriesPrior | None = None,
+                         recorder: PriorRecorder | None = None):
     """Run the clustering; returns (cluster id per row, cluster label, linear flag, stats).
 
     Cluster ids are 0..C-1 in the order of each cluster's smallest row index. ``jobs``:
@@ -256,6 +260,10 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     made, with the same result as an uninterrupted fit; a state written for other inputs is
     refused (state.StateMismatch, a ValueError). The file is left in place: the caller
     removes it once the results are safe.
+
+    ``prior``: what the previous fit of a series proved (:mod:`.prior`), tried first in every
+    check and verified there (the result is the same without it); ``recorder``: collects what
+    this fit proves, for the next.
     """
     from ftprobe.probe.directprobe import state as saved_state
 
@@ -266,6 +274,10 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     stats = ClusterStats()
     Xs, unit = scale_data(X)
     tol = tol * unit
+    index = None
+    if prior is not None:
+        prior.check_fits(y)
+        index = PriorIndex(prior, tol, tuning.probe_points, stats)
     frozen = find_frozen(Xs, y)
     stats.frozen_points = int(frozen.sum())
     fp, saved = None, None
@@ -283,7 +295,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     else:
         bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
         conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs,
-                                   tuning)
+                                   tuning, index, recorder)
         if bar:
             bar.close()
         stats.seconds["label_pairs"] = time.perf_counter() - t1
@@ -312,7 +324,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                 done["saved_at"] = time.perf_counter()
 
         eng = MergeEngine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
-                      tuning=tuning)
+                          tuning=tuning, prior=index, recorder=recorder)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:
@@ -329,6 +341,8 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     stats.seconds["merge"] = time.perf_counter() - t2  # this process's (a resumed fit's: since)
     reps, labels_ = np.unique(rep, return_inverse=True)
     cluster_label = y[reps]
+    if recorder is not None:
+        recorder.cluster_of = labels_.astype(np.int64)
     stats.seconds["total"] = time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats
 

@@ -45,6 +45,9 @@ class ClusterStats:
     nn_screened: int = 0  # cache lookups that screened many changed slots instead of a search
     nn_union_cached: int = 0  # unions whose partners were settled from the merged caches
     resumed_at: int = 0  # merge decisions read from a saved state (0: none); see .state
+    prior_plane: int = 0  # checks settled by a plane of a series' previous fit (prior.SeriesPrior)
+    prior_overlap: int = 0  # ... and overlaps certified where the previous fit's hulls met
+    prior_rejected: int = 0  # ... candidates that did not hold on this fit's points
     seconds: dict = field(default_factory=dict)
 
     def add(self, other: ClusterStats) -> None:

@@ -18,6 +18,7 @@ import scipy.linalg
 
 from ftprobe.probe.directprobe.cascade import hulls_disjoint
 from ftprobe.probe.directprobe.counters import ClusterStats
+from ftprobe.probe.directprobe.prior import PriorIndex, PriorRecorder
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 
@@ -35,17 +36,18 @@ class PairContext:
     tuning: Tuning
     pooled: dict[tuple[int, int], np.ndarray | None]
     covs: dict[int, np.ndarray] = field(default_factory=dict)
+    prior: PriorIndex | None = None  # a series' previous fit: its planes and overlaps, verified here
 
 
-def _fisher_separates(Xs, groups, cent, covs, a, b, tol) -> bool:
-    """Cheap certificate: the projections of two labels on their Fisher direction separate."""
+def _fisher_direction(Xs, groups, cent, covs, a, b) -> np.ndarray:
+    """The two labels' Fisher direction (a on the high side): a cheap certificate's candidate."""
     for k in (a, b):
         if k not in covs:
             Z = Xs[groups[k]]
             covs[k] = np.atleast_2d(np.cov(Z.T)) if len(Z) > 1 else np.zeros((Xs.shape[1],) * 2)
     S = covs[a] + covs[b]
     S = S + np.eye(len(S)) * (1e-3 * max(np.trace(S) / len(S), 1e-12))
-    return _projections_separate(Xs, groups, a, b, np.linalg.solve(S, cent[a] - cent[b]), tol)
+    return np.linalg.solve(S, cent[a] - cent[b])
 
 
 def _pooled_fisher(Xs, y, cent, pairs) -> dict:
@@ -80,11 +82,14 @@ def _projections_separate(Xs, groups, a, b, w, tol) -> bool:
 
 
 def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
-                    tuning: Tuning = DEFAULT_TUNING):
+                    tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
+                    recorder: PriorRecorder | None = None):
     """Which label pairs have meeting hulls (all points of each label taken together).
 
     The pairs are independent: with ``jobs`` > 1 they are tested in that many forked
     processes (sharing ``Xs`` copy-on-write), the largest pairs first; the answer is the same.
+    ``prior``: a series' previous fit's planes and overlaps, tried first (verified here);
+    ``recorder``: keeps this fit's, for the next.
     """
     conflict = np.zeros((n_labels, n_labels), bool)
     groups = [np.flatnonzero(y == k) for k in range(n_labels)]
@@ -95,7 +100,14 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
     ])
     pairs = [(a, b) for a in range(n_labels) for b in range(a + 1, n_labels)
              if len(groups[a]) and len(groups[b])]
-    ctx = PairContext(Xs, groups, cent, rad, tol, tuning, _pooled_fisher(Xs, y, cent, pairs))
+    ctx = PairContext(Xs, groups, cent, rad, tol, tuning, _pooled_fisher(Xs, y, cent, pairs), prior=prior)
+
+    def record(a, b, plane, witness):
+        if recorder is not None:
+            if plane is not None:
+                recorder.label_plane(a, b, plane)
+            if witness is not None:
+                recorder.label_witness[(a, b)] = witness
     jobs = min(int(jobs), len(pairs))
     if jobs > 1 and "fork" in mp.get_all_start_methods():
         pairs.sort(key=lambda p: -len(groups[p[0]]) * len(groups[p[1]]))
@@ -105,16 +117,19 @@ def label_conflicts(Xs, y, n_labels, tol, stats, progress=None, jobs=1,
             with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
                 futures = [pool.submit(_label_pair_job, a, b) for a, b in pairs]
                 for fut in as_completed(futures):
-                    a, b, meet, part = fut.result()
+                    a, b, (meet, plane, witness), part = fut.result()
                     stats.add(part)
                     conflict[a, b] = conflict[b, a] = meet
+                    record(a, b, plane, witness)
                     if progress is not None:
                         progress(1)
         finally:
             _PAIR_CTX = None
         return conflict
     for a, b in pairs:
-        conflict[a, b] = conflict[b, a] = _label_pair_meets(ctx, a, b, stats)
+        meet, plane, witness = _label_pair_meets(ctx, a, b, stats)
+        conflict[a, b] = conflict[b, a] = meet
+        record(a, b, plane, witness)
         if progress is not None:
             progress(1)
     return conflict
@@ -128,22 +143,44 @@ def _label_pair_job(a, b):
     return a, b, _label_pair_meets(_PAIR_CTX, a, b, part), part
 
 
-def _label_pair_meets(ctx: PairContext, a: int, b: int, stats: ClusterStats) -> bool:
-    """True if the hulls of labels a and b meet: certificates first, then the exact test."""
+def _label_pair_meets(ctx: PairContext, a: int, b: int, stats: ClusterStats):
+    """(meet, plane, witness): True if the hulls of labels a and b meet, certificates first
+    (a series' previous planes and overlaps, then Fisher directions), then the exact test;
+    with the separating direction (a on the high side) or the rows (of a, of b) of a common
+    pair where one was found, for the next fit of a series."""
     Xs, groups, cent, rad, tol = ctx.Xs, ctx.groups, ctx.cent, ctx.rad, ctx.tol
     stats.label_pair_tests += 1
     if np.linalg.norm(cent[a] - cent[b]) > rad[a] + rad[b] + tol:
         stats.ball_full += 1
-    elif _projections_separate(Xs, groups, a, b, ctx.pooled[(a, b)], tol):
-        stats.slab += 1
-    elif _fisher_separates(Xs, groups, cent, ctx.covs, a, b, tol):
-        stats.slab += 1
-    else:
-        ok, _, _ = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx.tuning)
-        if not ok:
+        return False, None, None
+    prior = ctx.prior
+    if prior is not None:
+        w = prior.label_plane(a, b)
+        if w is not None:
+            ok = _projections_separate(Xs, groups, a, b, w, tol)
+            prior.used(ok)
+            if ok:
+                return False, w, None
+        met = prior.label_witness(a, b, groups[a], groups[b], Xs[groups[a]], Xs[groups[b]])
+        if met is not None:
             stats.label_pairs_overlapping += 1
-            return True
-    return False
+            return True, None, met
+    w = ctx.pooled[(a, b)]
+    if not _projections_separate(Xs, groups, a, b, w, tol):
+        w = _fisher_direction(Xs, groups, cent, ctx.covs, a, b)
+        if not _projections_separate(Xs, groups, a, b, w, tol):
+            w = None
+    if w is not None:
+        stats.slab += 1
+        return False, w, None
+    ok, h, dec = hulls_disjoint(Xs[groups[a]], Xs[groups[b]], tol, stats, tuning=ctx.tuning)
+    if ok:
+        return False, h[0], None
+    stats.label_pairs_overlapping += 1
+    witness = None
+    if dec is not None and dec.support_p is not None and dec.support_q is not None:
+        witness = (groups[a][dec.support_p], groups[b][dec.support_q])
+    return True, None, witness
 
 
 def certificate_directions(Xs, y, eng_rows, rows_by_label, conflict, proj_dims):
