@@ -137,3 +137,29 @@ def test_the_command_line_check_can_fail(tmp_path):
                       'ERR = "--epochs: must be at least 1"\n')
     assert _command_line_uses(module) == ["2: imports argparse", "7: reads argv", "8: names --batch-size",
                                           "10: names --epochs"]
+
+
+MAX_CLASS_LINES = 400  # the house rule: no class over ~400 lines (docs/architecture.md)
+
+
+def _long_classes(folder: Path, limit: int = MAX_CLASS_LINES) -> list[str]:
+    """'file:line: Name is N lines' for every class in the folder's modules over ``limit``."""
+    out = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ClassDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > limit:
+                    out.append(f"{path.relative_to(folder)}:{node.lineno}: {node.name} is {n} lines")
+    return out
+
+
+def test_no_directprobe_class_is_over_400_lines():
+    """DirectProbe's engine is parts a newcomer can read (docs/directprobe.md, issue 21)."""
+    assert _long_classes(PACKAGE / "probe" / "directprobe") == []
+
+
+def test_the_class_length_check_can_fail(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(12))
+    (tmp_path / "m.py").write_text(f"class Small:\n    a = 1\n\n\nclass Big:\n{body}\n")
+    assert _long_classes(tmp_path, limit=12) == ["m.py:5: Big is 13 lines"]

@@ -86,6 +86,7 @@ def _digest(clusters: dict, rej: dict) -> str:
 def run(a) -> None:
     import numpy as np
 
+    import ftprobe.probe.directprobe.cascade as cascade
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.state import SavedState, restore_engine, save_state
 
@@ -96,7 +97,7 @@ def run(a) -> None:
     rows_by_label = {int(k): np.flatnonzero(y == k) for k in np.flatnonzero(conf.any(1))}
     stats = cl.ClusterStats()
     log, marks, state = [], [], {"dec": 0}
-    decide = cl.hulls_disjoint
+    decide = cascade.hulls_disjoint
 
     def logged(P, Q, tol, stats=None, **kw):
         t = time.perf_counter()
@@ -138,7 +139,7 @@ def run(a) -> None:
         start = state["dec"] = restore_engine(eng, SavedState(out / f"{a.resume}.npz"))
         print(f"resumed at {start} ({time.perf_counter() - t0:.0f} s)", flush=True)
         t0, c0 = time.perf_counter(), time.process_time()
-    cl.hulls_disjoint = logged
+    cascade.hulls_disjoint = logged
     done = True
     try:
         if not a.resume:
@@ -147,7 +148,7 @@ def run(a) -> None:
     except Stop:
         done = False
     finally:
-        cl.hulls_disjoint = decide
+        cascade.hulls_disjoint = decide
     wall = time.perf_counter() - t0
     clusters = eng.clusters()  # slow at full size (100k+ clusters): once for both uses
     if done:
@@ -155,7 +156,7 @@ def run(a) -> None:
         for cid, mem in clusters.items():
             rep[mem] = cid
         np.save(out / f"{a.out}_rep.npy", rep)
-    write(done, _digest(clusters, eng.rej))
+    write(done, _digest(clusters, eng.order.rej.pairs))
     print(f"wall {wall:.0f} s, CPU {time.process_time() - c0:.0f} s, finished {done}, {stats.merges} merges, "
           f"{stats.rejections} rejections")
 

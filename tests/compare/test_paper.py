@@ -92,3 +92,20 @@ def test_dynamics_against_bert_base_ranges_by_relative_depth():
     assert top.paper_layer == 12 and top.ours_mean == pytest.approx(0.65) and top.within
     mid = rows[3]  # depth 0.5: layers 4 and 8 are equally near; the lower is taken (0.97-1.0)
     assert mid.paper_layer == 4 and mid.ours_mean == pytest.approx(0.9) and not mid.within
+
+
+def test_seed_variants_are_replicates_and_methods_are_not():
+    """A study's runs are labelled by variant ("m seed=0", "m method=lora seed=1"); runs that differ
+    only in the seed share a ``replicate`` name and are averaged; methods stay apart."""
+    runs = []
+    for method, seed, acc_after in (("full", 0, 0.94), ("full", 1, 0.96), ("lora", 0, 0.91), ("lora", 1, 0.93)):
+        r = _run("pos", (0.90, acc_after), (17, 17), (0.9, 0.8), seed)
+        r.update(model=f"m method={method} seed={seed}", base_model="m", replicate=f"m method={method}")
+        runs.append(r)
+    rows = {(c.model, c.quantity): c for c in side_by_side({"runs": runs}, {"m": (6, 384)})}
+    assert set(rows) == {(f"m method={m}", q) for m in ("full", "lora")
+                         for q in ("accuracy", "clusters", "train_test_r")}
+    full, lora = rows[("m method=full", "accuracy")], rows[("m method=lora", "accuracy")]
+    assert (full.n_runs, lora.n_runs) == (2, 2)
+    assert full.ours_after == pytest.approx(95.0) and lora.ours_after == pytest.approx(92.0)
+    assert full.ours_after_sd == pytest.approx(math.sqrt(2.0))  # sd of 94 and 96

@@ -278,7 +278,7 @@ def test_a_stalled_nearest_point_run_is_retried_before_the_soft_margin_lp(monkey
     """A numerical stall (bounds [lower, upper] around tol, not converged) is retried from
     scratch along its last direction, and only a second stall goes to the soft-margin LP,
     whose tolerance band is coarser than the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.cascade as cl
     from ftprobe.probe.directprobe.hull import HullResult
 
     rng = np.random.default_rng(3)
@@ -314,7 +314,7 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
     """When the retry stalls too, NNLS on working sets decides with the same certificates, so
     a pair at 1.5 tol (inside the soft-margin LP's band, which would call it meeting) is
     separated and one at 0.5 tol meets; the soft-margin LP is never reached."""
-    import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.cascade as cl
     from ftprobe.probe.directprobe.hull import HullResult
 
     rng = np.random.default_rng(4)
@@ -451,10 +451,11 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
     """The corral's QR factors, updated through adds and removals (the anchor too, several at
     once, more than the update limit at once), give the affine minimiser a fresh solve gives;
     up to D + 1 vertices (square factors) too."""
-    from ftprobe.probe.directprobe.hull import _QR_MAX_DELETES, _Corral
+    from ftprobe.probe.directprobe.hull import _Corral
 
+    limit = Tuning().qr_max_deletes
     rng = np.random.default_rng(5)
-    c = _Corral(dim, 4)  # small: the arrays grow on the way
+    c = _Corral(dim, 4, limit)  # small: the arrays grow on the way
     n_added = 0
     for step in range(120):
         if c.k < 3 or (c.k < most and rng.random() < 0.6):
@@ -463,7 +464,7 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
         else:
             mask = np.ones(c.k, bool)
             many = step % 25 == 0
-            n_drop = min(c.k - 2, _QR_MAX_DELETES + 3) if many else int(rng.integers(1, 3))
+            n_drop = min(c.k - 2, limit + 3) if many else int(rng.integers(1, 3))
             mask[rng.choice(c.k, n_drop, replace=False)] = False
             if step % 7 == 0:
                 mask[0] = False  # the anchor goes
@@ -494,23 +495,21 @@ def test_corral_of_dependent_vertices_still_gives_the_min_norm_point():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_nearest_points_from_a_start_or_seed_agree(monkeypatch, seed):
+def test_nearest_points_from_a_start_or_seed_agree(seed):
     """A corral from an earlier solve (``start``) or a first working set (``seed``) changes
     where the solve begins, not its answer; working sets small enough to take several rounds."""
-    import ftprobe.probe.directprobe.hull as hull
-
-    monkeypatch.setattr(hull, "_WS_MIN", 40)
-    monkeypatch.setattr(hull, "_WS_ADD", 8)
+    small = Tuning(ws_min=40, ws_add=8)
     rng = np.random.default_rng(40 + seed)
     d = 6
     P = rng.normal(size=(300, d))
     Q = rng.normal(size=(250, d)) + np.r_[3.5, np.zeros(d - 1)]
-    cold = nearest_points(P, Q)
+    cold = nearest_points(P, Q, tuning=small)
     assert cold.converged
-    sub = nearest_points(P[:100], Q[:90])  # a start whose indices are valid in P, Q too
-    warm = nearest_points(P, Q, start=sub.start)
+    assert cold.distance == pytest.approx(nearest_points(P, Q).distance, rel=1e-8)  # one set
+    sub = nearest_points(P[:100], Q[:90], tuning=small)  # a start valid in P, Q too
+    warm = nearest_points(P, Q, start=sub.start, tuning=small)
     seeded = nearest_points(P, Q, seed=(np.arange(0, 300, 7), np.arange(0, 250, 5)),
-                            start=cold.start)
+                            start=cold.start, tuning=small)
     for r in (warm, seeded):
         assert r.converged
         assert r.distance == pytest.approx(cold.distance, rel=1e-8)
@@ -525,11 +524,10 @@ def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_s
     """tol just under the true distance: the L1 (box) plane's Euclidean gap is below tol while
     no common pair is within it, so the LP leaves the pair undecided and hands its working set
     to the nearest-point solver, which proves the separation."""
-    import ftprobe.probe.directprobe.clustering as cl
-    import ftprobe.probe.directprobe.hull as hull
+    import ftprobe.probe.directprobe.cascade as cl
     from ftprobe.probe.directprobe.separability import decide_distance
 
-    monkeypatch.setattr(hull, "_WS_MIN", 40)
+    small_sets = Tuning(ws_min=40)  # the solver on working sets, as for big clusters
     rng = np.random.default_rng(11)
     d = 8
     P = rng.normal(size=(200, d))
@@ -542,7 +540,7 @@ def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_s
     real = cl.nearest_points
     monkeypatch.setattr(cl, "nearest_points", lambda *a, **k: calls.append(k) or real(*a, **k))
     stats = cl.ClusterStats()
-    ok, (w, lo, hi), _ = cl.hulls_disjoint(P, Q, tol, stats, lp_first=True)
+    ok, (w, lo, hi), _ = cl.hulls_disjoint(P, Q, tol, stats, lp_first=True, tuning=small_sets)
     assert ok and lo - hi > tol and (P @ w).min() == pytest.approx(lo)
     assert stats.lp_undecided == 1
     assert calls and calls[-1]["seed"] is not None and len(calls[-1]["seed"][0]) > 0
@@ -751,10 +749,10 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
     """Rejections certified from the points of a common pair found before (no LP run): each
     such union does meet the cluster (an independent LP finds no separating plane), and the
     partition is the definition's, as with recall off."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.cascade import Cascade
 
     recalled = []
-    orig = cl.MergeEngine.recalled_overlap
+    orig = Cascade.recalled_overlap
 
     def recall(self, a, b, cj, U, C):
         met = orig(self, a, b, cj, U, C)
@@ -763,7 +761,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
             recalled.append(cj)
         return met
 
-    monkeypatch.setattr(cl.MergeEngine, "recalled_overlap", recall)
+    monkeypatch.setattr(Cascade, "recalled_overlap", recall)
     dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot))
     assert len(recalled) == dp.stats_.overlap_recalled > 0
     off = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=False))
@@ -795,8 +793,9 @@ def _fit_with_continued_lps(monkeypatch, seed, tuning=None):
     def step(self, lab, s, t):
         orig(self, lab, s, t)
         for (a, b), (w, lo, hi) in self.certs.planes.items():
-            assert (self.points(a) @ w).min() >= lo - 1e-12 and (self.points(b) @ w).max() <= hi + 1e-12
-            assert lo - hi > self.tol
+            pa, pb = self.members.points(a), self.members.points(b)
+            assert (pa @ w).min() >= lo - 1e-12 and (pb @ w).max() <= hi + 1e-12
+            assert lo - hi > self.cascade.tol
         _assert_kept_lps_match_their_blocks(self.X, self.certs)
         seen.append(len(self.certs.planes))
 
@@ -841,6 +840,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
     merge's bigger part: the piece's rows deleted, the rest exactly that part's and the other
     cluster's points (checked against the LP's own matrix), at an optimum (a re-solve takes no
     iteration); a later check of the pair continues it; the partition is the definition's."""
+    import ftprobe.probe.directprobe.cascade as cs
     import ftprobe.probe.directprobe.clustering as cl
     from ftprobe.probe.directprobe.certificates import Certificates
 
@@ -870,7 +870,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
                 model.solve()
                 assert model.h.getInfo().simplex_iteration_count == 0
 
-    orig_hd = cl.hulls_disjoint
+    orig_hd = cs.hulls_disjoint
 
     def spy(P, Q, tol, stats=None, **kw):
         if kw.get("warm") is not None and id(kw["warm"][0]) in kept:
@@ -878,7 +878,7 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
         return orig_hd(P, Q, tol, stats, **kw)
 
     monkeypatch.setattr(Certificates, "keep_part_lps", keep)
-    monkeypatch.setattr(cl, "hulls_disjoint", spy)
+    monkeypatch.setattr(cs, "hulls_disjoint", spy)
     kind, seed = data
     X, y = _DATA[kind](seed)
     dp = DirectProbe(tuning=tuning).fit(X, y)
@@ -929,27 +929,28 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
     """A rejected merge records the cluster its union met for both parts; a later check of a
     union of either part runs the solvers on recorded clusters before any other, and the
     partition is still the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    from ftprobe.probe.directprobe.cascade import Cascade
+    from ftprobe.probe.directprobe.membership import Membership
 
     checks = []  # per check_union: (label, clusters met by either part before, clusters solved)
-    orig_check, orig_rows = cl.MergeEngine.check_union, cl.MergeEngine.member_rows
+    orig_check, orig_rows = Cascade.check_union, Membership.rows
 
-    def check(self, lab, sa, sb, *args):
-        D = self.L[lab]
+    def check(self, lab, sa, sb, u):
+        D = self.slots[lab]
         a, b = int(D.rows[sa]), int(D.rows[sb])
         checks.append((lab, self.certs.witness.get(a, set()) | self.certs.witness.get(b, set()), []))
-        ok, planes, radii = orig_check(self, lab, sa, sb, *args)
+        ok, planes = orig_check(self, lab, sa, sb, u)
         if not ok:  # the cluster met last is recorded for both parts
             assert checks[-1][2] and all(checks[-1][2][-1] in self.certs.witness[p] for p in (a, b))
-        return ok, planes, radii
+        return ok, planes
 
     def member_rows(self, cid):  # the solver pass reads each cluster's rows it checks
-        if checks and self.y[cid] != checks[-1][0]:
+        if checks and y[cid] != checks[-1][0]:
             checks[-1][2].append(int(cid))
         return orig_rows(self, cid)
 
-    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
-    monkeypatch.setattr(cl.MergeEngine, "member_rows", member_rows)
+    monkeypatch.setattr(Cascade, "check_union", check)
+    monkeypatch.setattr(Membership, "rows", member_rows)
     X, y = _DATA[case[0]](case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))
@@ -967,7 +968,7 @@ def test_clusters_that_met_a_part_are_checked_first(monkeypatch, case):
 def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
     """A union decided by a cold LP from a support starts with the small part's points in its
     first working set (the piece that may break the pair); the partition is the definition's."""
-    import ftprobe.probe.directprobe.clustering as cl
+    import ftprobe.probe.directprobe.cascade as cl
 
     seen = []
     orig = cl.hulls_disjoint
@@ -979,15 +980,15 @@ def test_cold_lp_from_a_support_starts_with_the_small_piece(monkeypatch, case):
 
     monkeypatch.setattr(cl, "hulls_disjoint", spy)
     pieces = []
-    orig_check = cl.MergeEngine.check_union
+    orig_check = cl.Cascade.check_union
 
-    def check(self, lab, sa, sb, *args):
-        D = self.L[lab]
-        na, nb = (len(self.member_rows(int(D.rows[x]))) for x in (sa, sb))
+    def check(self, lab, sa, sb, u):
+        D = self.slots[lab]
+        na, nb = (len(self.members.rows(int(D.rows[x]))) for x in (sa, sb))
         pieces.append((na, nb))
-        return orig_check(self, lab, sa, sb, *args)
+        return orig_check(self, lab, sa, sb, u)
 
-    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
+    monkeypatch.setattr(cl.Cascade, "check_union", check)
     X, y = (_clumps if case[0] == "clumps" else _random_case)(case[1])
     dp = DirectProbe(tuning=WOLFE_CAPPED).fit(X, y)
     np.testing.assert_array_equal(dp.labels_, brute_force_clusters(X, y))

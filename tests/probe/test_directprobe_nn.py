@@ -16,6 +16,8 @@ import pytest
 
 import ftprobe.probe.directprobe.clustering as cl
 from ftprobe.probe.directprobe import DirectProbe, Tuning
+from ftprobe.probe.directprobe.cascade import Cascade
+from ftprobe.probe.directprobe.merge_order import BAND, MergeHeap, NearestPartners
 
 from .test_directprobe import brute_force_clusters
 
@@ -74,14 +76,14 @@ def _naive_sequence(X, y, frozen, every):
 def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True, **tuning):
     seq = []
 
-    def check(self, lab, sa, sb, cU, pcU, radU, pradU, exactU, loU, hiU):
-        D = self.L[lab]
+    def check(self, lab, sa, sb, u):
+        D = self.slots[lab]
         a, b = int(D.rows[sa]), int(D.rows[sb])
         ok = _decide(a, b, D.count[sa] + D.count[sb], every)
         seq.append((lab, a, b, ok))
-        return ok, {}, (radU, pradU, exactU)
+        return ok, {}
 
-    monkeypatch.setattr(cl.MergeEngine, "check_union", check)
+    monkeypatch.setattr(Cascade, "check_union", check)
     Xs = np.asarray(X, np.float64)
     frozen = cl.find_frozen(Xs, y)
     labels = np.unique(y)
@@ -90,7 +92,7 @@ def _engine_sequence(X, y, every, monkeypatch, k, compact, lb=True, **tuning):
     eng = cl.MergeEngine(Xs, y, rows, conflict, frozen, 1e-9, cl.ClusterStats(), None,
                      tuning=Tuning(nn_cache=k, compact_min=compact, **tuning))
     if not lb:
-        eng.lb_ok = False
+        eng.order.dist.lb_ok = False
     eng.run()
     return seq, frozen
 
@@ -167,14 +169,14 @@ def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
     in the same order, as the naive implementation (also through slot compactions)."""
     X, y = _tied_data(seed)
     cleared = []
-    orig = cl.MergeEngine.clear_heap
+    orig = MergeHeap.clear
 
-    def clear(self):
-        n = len(self.heap)
-        orig(self)
-        cleared.append(n - len(self.heap))
+    def clear(self, slots):
+        n = len(self.entries)
+        orig(self, slots)
+        cleared.append(n - len(self.entries))
 
-    monkeypatch.setattr(cl.MergeEngine, "clear_heap", clear)
+    monkeypatch.setattr(MergeHeap, "clear", clear)
     seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4, heap_min=8, heap_stale=1)
     assert sum(c > 0 for c in cleared) > 10  # clearings that dropped stale entries
     assert seq == _naive_sequence(X, y, frozen, 5)
@@ -197,9 +199,8 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     rows = {int(k): np.flatnonzero(y == k) for k in np.unique(y)}
     eng = cl.MergeEngine(Xs, y, rows, np.ones((3, 3), bool), frozen, 1e-9, cl.ClusterStats(), None,
                      tuning=Tuning(nn_cache=k))
-    monkeypatch.setattr(cl.MergeEngine, "check_union", lambda self, lab, sa, sb, cU, pcU, radU, pradU,
-                        exactU, loU, hiU: ((int(sa) + int(sb)) % 5 != 0, {},
-                                          (radU, pradU, exactU)))
+    monkeypatch.setattr(Cascade, "check_union",
+                        lambda self, lab, sa, sb, u: ((int(sa) + int(sb)) % 5 != 0, {}))
     calls = {"n": 0}
     orig = cl.MergeEngine.decide
 
@@ -208,37 +209,38 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
         calls["n"] += 1
         if calls["n"] % 10:
             return
+        order = self.order
         for lab_ in self.labels:
-            D = self.L[lab_]
+            D = order.slots[lab_]
             slots = np.flatnonzero(D.cand)
             got = (D.nn[slots].copy(), D.nnd[slots].copy())
             for s_ in slots.tolist():  # brute force: all valid partners, exact, tie -> slot
-                ok = self._partners(D, s_)
+                ok = order.valid_partners(D, s_)
                 idx = np.flatnonzero(ok)
                 if len(idx) == 0:
                     assert D.nn[s_] == -1
                     continue
-                e = self._exact(D.cent, idx, D.cent[s_])
+                e = order.dist.exact(D.cent, idx, D.cent[s_])
                 j = np.lexsort((idx, e))[0]
                 i = int(np.flatnonzero(slots == s_)[0])
                 assert (got[0][i], got[1][i]) == (idx[j], e[j])
 
     monkeypatch.setattr(cl.MergeEngine, "decide", step)
     # The union's bounds, however derived, never exceed the exact distance (up to the band).
-    orig_union = cl.MergeEngine.union_from_caches
+    orig_union = NearestPartners.union_from_caches
 
     def union(self, lab, u, moved):
         found = orig_union(self, lab, u, moved)
         if found is not None:
             idx, bnd, band, e = found
-            D = self.L[lab]
-            exact = self._exact(D.cent, idx, D.cent[u])
+            D = self.slots[lab]
+            exact = self.dist.exact(D.cent, idx, D.cent[u])
             assert (bnd <= exact + band).all()
             done = ~np.isnan(e)
             np.testing.assert_array_equal(e[done], exact[done])
         return found
 
-    monkeypatch.setattr(cl.MergeEngine, "union_from_caches", union)
+    monkeypatch.setattr(NearestPartners, "union_from_caches", union)
     eng.run()
     assert calls["n"] > 50
     if k >= 6:
@@ -268,17 +270,17 @@ def test_float32_screen_is_a_lower_bound():
     y = np.zeros(300, np.int64)
     eng = cl.MergeEngine(X, y, {0: np.arange(300)}, np.ones((1, 1), bool), np.zeros(300, bool),
                      1e-9, cl.ClusterStats(), None)
-    D = eng.L[0]
+    dist, D = eng.order.dist, eng.order.slots[0]
     sq = D.sq
     for s in range(0, 300, 7):
-        lb = eng._norm_bound(D, s)
-        e = eng._exact(D.cent, np.arange(300), D.cent[s])
-        band = cl._BAND * (sq + sq[s])
+        lb = dist.norm_bound(D, s)
+        e = dist.exact(D.cent, np.arange(300), D.cent[s])
+        band = BAND * (sq + sq[s])
         assert (lb <= e + band).all()
-        assert (e - lb <= 3 * eng.f32_rel * (sq + sq[s]) + band).all()
+        assert (e - lb <= 3 * dist.f32_rel * (sq + sq[s]) + band).all()
         some = np.arange(s % 5, 300, 5)  # the bound for a subset (cache lookups screen so)
-        assert (eng._norm_bound(D, s, some) <= e[some] + band[some]).all()
-        np.testing.assert_allclose(eng._norm_bound(D, s, some), lb[some], rtol=0, atol=1e-9 * sq.max())
+        assert (dist.norm_bound(D, s, some) <= e[some] + band[some]).all()
+        np.testing.assert_allclose(dist.norm_bound(D, s, some), lb[some], rtol=0, atol=1e-9 * sq.max())
 
 
 def test_engine_order_equals_naive_order_with_a_large_offset(monkeypatch):

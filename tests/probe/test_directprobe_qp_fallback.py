@@ -47,3 +47,11 @@ def test_lps_still_solve_after_the_qp_in_a_fresh_process():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_qp_past_its_time_limit_gives_none_not_a_hang():
+    rng = np.random.default_rng(0)
+    P, Q = rng.normal(size=(400, 64)), rng.normal(size=(400, 64)) + 0.05
+    assert qp_hull_distance(P, Q, time_limit=1e-9) is None
+    # the same instance solves with time to do it (the limit is per solve, not per process)
+    assert qp_hull_distance(P[:40, :4] + 5, Q[:40, :4]) > 0

@@ -268,3 +268,34 @@ def test_a_section_is_one_function(tmp_path):
 
     html = write_report(_results(), tmp_path, sections=(*SECTIONS, extra), figure_files=False).html.read_text()
     assert "<section id='extra'>" in html and "href='#extra'" in html
+
+
+def test_the_paper_side_by_side_table_from_two_seeds(tmp_path):
+    """Two fine-tuning seeds of one model: the paper's row beside their mean ± sd, on the page, in
+    summary.md and in tables/ (CSV); the direction agrees where both moved the same way."""
+    from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
+
+    results = _results()
+    runs = []
+    for seed, acc in ((0, 0.92), (1, 0.94)):
+        run = json.loads(json.dumps(results["runs"][0]))
+        run.update(model=f"m seed={seed}", base_model="m", replicate="m", probe_layers=list(range(7)))
+        run["table"][0]["accuracy_after"] = acc
+        runs.append(run)
+    results["runs"] = runs
+    results["paper"] = {"side_by_side": [c.to_json() for c in side_by_side(results, {"m": (6, 384)})],
+                        "dynamics": [d.to_json() for d in dynamics_side_by_side(results)]}
+    files = write_report(results, tmp_path, figure_files=False)
+    rows = list(csv.reader(io.StringIO((files.tables / "table-paper.csv").read_text())))
+    assert rows[0] == ["model", "task", "quantity", "paper model", "paper", "this study", "n", "direction", "agrees"]
+    acc = next(r for r in rows if r[2] == "probe accuracy %")
+    # bert-small's POS row (94.26 -> 95.43) beside 90 -> mean 93, sd of 92 and 94
+    assert acc == ["m", "pos", "probe accuracy %", "bert-small", "94.26 → 95.43", "90.00 ± 0.00 → 93.00 ± 1.41",
+                   "2", "up / up", "yes"]
+    clusters = next(r for r in rows if r[2] == "DirectProbe clusters")
+    assert clusters[5:] == ["40 ± 0 → 3 ± 0", "2", "same / down", "no"]
+    dyn = list(csv.reader(io.StringIO((files.tables / "table-paper-dynamics.csv").read_text())))
+    assert dyn[1][:3] == ["m", "pos", "2"] and dyn[-1][2] == "6"
+    assert "id='paper'" in files.html.read_text(encoding="utf-8")
+    summary = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
+    assert "## Beside the paper" in summary and "| m | pos | probe accuracy % | bert-small |" in summary

@@ -74,9 +74,11 @@ class FakeDirectProbe:
         (Path(path) / "fake.json").write_text(json.dumps({"n": int(self.n_clusters_)}))
 
 
-def fake_fit(X, y, options, n_labels, state):
+def fake_fit(X, y, options, n_labels, state, prior=None, keep_prior=False):
     assert state.parent.is_dir()  # a path in the step's work folder
-    return FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)
+    dp = FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)
+    dp.prior_ = object() if keep_prior else None  # a series hands it to the next state's fit
+    return dp
 
 
 def stable_results(results: dict) -> dict:

@@ -1,5 +1,7 @@
 """The projected cost of a plan: each step's seconds from its sizes and the measured rates."""
 
+import dataclasses
+
 import pytest
 
 from ftprobe.study.config import StudyConfig
@@ -17,7 +19,8 @@ from .helpers import tiny_config
 
 RATES = Rates("test", finetune_sentences_per_s=10.0, extract_sentences_per_s=100.0,
               probe_s_per_target_layer=0.01, directprobe_s_at_ref=100.0, directprobe_exponent=1.0,
-              directprobe_layer0_factor=3.0, similarity_s=7.0)
+              directprobe_layer0_factor=3.0, compare_s_at_ref=2.0, geometry_s_at_ref=0.5,
+              cka_s_per_target=0.001)
 
 
 @pytest.fixture()
@@ -46,8 +49,6 @@ def test_each_step_from_its_sizes(plan):
     linear = 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
     assert by_layer[-1] == pytest.approx(linear)
     assert by_layer[0] == pytest.approx(3.0 * linear)  # the embedding layer's factor
-    sim = next(s for s in plan.steps.values() if s.kind == "similarity")
-    assert by_id[sim.id].seconds == 7.0
     assert est.by_kind["finetune"] == pytest.approx(by_id[ft.id].seconds)
     assert est.total_seconds == pytest.approx(sum(est.by_kind.values()))
 
@@ -72,3 +73,25 @@ def test_wall_time_bounds_and_summary(plan):
     assert est.wall_seconds(10_000) == pytest.approx(longest)
     assert "projected on 2 CPU cores" in est.summary(2)
     assert est.only([]).total_seconds == 0 and est.only([s.step_id for s in est.steps]).total_seconds == est.total_seconds
+
+
+def test_measures_scale_with_layers_points_and_draws(plan):
+    est = estimate_plan(plan, RATES)
+    by_id = {s.step_id: s.seconds for s in est.steps}
+    pos = plan.tasks["pos"]
+    m = plan.config.measures
+    # one comparison's cost against the reference: rows, permutations + half-samples, width^1.7
+    f = (m.max_rows / 500) * ((m.n_null + m.n_interval) / 33) * (32 / 384) ** 1.7
+    sim = next(s for s in plan.steps.values() if s.kind == "similarity")
+    per_layer = pos.n_targets["train"] * 0.001 * (32 / 384) ** 2 + f * (2.0 + 2 * 0.5)
+    assert by_id[sim.id] == pytest.approx(3 * per_layer)  # tiny BERT: embeddings + 2 layers
+    meas = next(s for s in plan.steps.values() if s.kind == "measures")
+    n_sent = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    points = max(int(-(-n_sent // 4)) // 2, 1) + 1  # the checkpoints and the final model
+    # one series layer: every later point against the original, and every point's geometry
+    assert by_id[meas.id] == pytest.approx(f * ((points - 1) * 2.0 + points * 0.5))
+    # twice the draws, twice the time
+    doubled = build_plan(plan.config.model_copy(update={"measures": dataclasses.replace(
+        m, n_null=2 * m.n_null, n_interval=2 * m.n_interval)}))
+    est2 = estimate_plan(doubled, RATES)
+    assert est2.by_kind["measures"] == pytest.approx(2 * est.by_kind["measures"])

@@ -65,6 +65,15 @@ def test_writes_every_artefact(first_run):
     assert pos["layer_dynamics"]["points"][0] == "original"
     assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"
+    # beside the paper: the tiny BERT (2 layers, hidden 32, read from its config) is nearest bert-tiny
+    (model_name, model_info), = results["models"].items()
+    assert (model_info["n_layers"], model_info["hidden"]) == (2, 32)
+    paper = {(c["task"], c["quantity"]): c for c in results["paper"]["side_by_side"]}
+    acc = paper[("pos", "accuracy")]
+    last = max(pos["table"], key=lambda r: r["layer"])
+    assert acc["paper_model"] == "tiny" and acc["n_runs"] == 1 and acc["model"] == model_name
+    assert acc["ours_after"] == pytest.approx(100 * last["accuracy_after"])
+    assert results["paper"]["dynamics"] and all(d["layer"] > 0 for d in results["paper"]["dynamics"])
     html = (out / "report" / "index.html").read_text()
     assert html.count("class='chart'") >= 5 and (out / "report" / "figures" / "fig-accuracy.pdf").is_file()
     assert "Calibrated similarity and geometry" in html

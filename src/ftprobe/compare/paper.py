@@ -154,6 +154,12 @@ class Comparison:
         return asdict(self)
 
 
+def replicate_of(entry: Mapping) -> str:
+    """The name a run (or cross-task entry) shares with the runs that differ from it only in the
+    fine-tuning seed; a study without a seed sweep: its model name."""
+    return str(entry.get("replicate") or entry["model"])
+
+
 def _direction(before: float | None, after: float | None, tie: float) -> str | None:
     if before is None or after is None:
         return None
@@ -204,15 +210,16 @@ def side_by_side(results: Mapping, model_sizes: Mapping[str, tuple[int, int]]) -
     groups: dict[tuple[str, str], list[Mapping]] = {}
     for run in results.get("runs", []):
         if run.get("table"):
-            groups.setdefault((run["model"], run["task"]), []).append(run)
+            groups.setdefault((replicate_of(run), run["task"]), []).append(run)
     out: list[Comparison] = []
     for (model, task), runs in groups.items():
-        if model not in model_sizes:
-            raise ValueError(f"model_sizes: no size for study model {model!r}")
+        base = runs[0].get("base_model", model)
+        if base not in model_sizes:
+            raise ValueError(f"model_sizes: no size for study model {base!r}")
         reported = [r.model for r in PAPER_TABLE if r.task == task]
         if not reported:
             continue
-        pm = closest_paper_model(*model_sizes[model], among=reported)
+        pm = closest_paper_model(*model_sizes[base], among=reported)
         row = next(r for r in PAPER_TABLE if r.model == pm.name and r.task == task)
         last = [_last_row(r) for r in runs]
         last = [r for r in last if r is not None and "accuracy_after" in r]
@@ -234,7 +241,7 @@ def side_by_side(results: Mapping, model_sizes: Mapping[str, tuple[int, int]]) -
 def _cross_task_side_by_side(results: Mapping) -> list[Comparison]:
     by_pair: dict[tuple[str, str, str], list[Mapping]] = {}
     for e in results.get("cross_task", []):
-        by_pair.setdefault((e["model"], e["finetune_task"], e["probe_task"]), []).append(e)
+        by_pair.setdefault((replicate_of(e), e["finetune_task"], e["probe_task"]), []).append(e)
     out = []
     for (model, a, b), entries in by_pair.items():
         paper = next((p for p in PAPER_CROSS_TASK if p.finetune == a and p.probe == b), None)
@@ -278,7 +285,7 @@ def dynamics_side_by_side(results: Mapping) -> list[DynamicsComparison]:
     (model, task) with a fine-tuning series."""
     groups: dict[tuple[str, str], list[Mapping]] = {}
     for run in results.get("runs", []):
-        groups.setdefault((run["model"], run["task"]), []).append(run)
+        groups.setdefault((replicate_of(run), run["task"]), []).append(run)
     out = []
     for (model, task), runs in groups.items():
         per_layer: dict[int, list[float]] = {}

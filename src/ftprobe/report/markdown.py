@@ -5,7 +5,14 @@ from __future__ import annotations
 from ftprobe.report.measures_section import markdown_lines
 from ftprobe.report.methods_section import methods_markdown
 from ftprobe.report.results_model import StudyResults
-from ftprobe.report.tables import Table, cross_task_table, main_table, seed_spread_table
+from ftprobe.report.tables import (
+    Table,
+    cross_task_table,
+    main_table,
+    paper_dynamics_table,
+    paper_table,
+    seed_spread_table,
+)
 from ftprobe.report.verdicts import plain_summary
 
 
@@ -32,6 +39,11 @@ def render_markdown(results: StudyResults) -> str:
         lines += ["", "## Cross-task (fine-tune on A, probe B)", ""] + _md_table(ct)
     lines += methods_markdown(results)
     lines += markdown_lines(results.raw_runs)
+    pt, pd = paper_table(results), paper_dynamics_table(results)
+    if pt is not None:
+        lines += ["", "## Beside the paper", "", pt.caption, ""] + _md_table(pt)
+    if pd is not None:
+        lines += ["", "## Layer dynamics beside the paper", "", pd.caption, ""] + _md_table(pd)
     lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
               "tables: `tables/` (LaTeX, CSV).", ""]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ftprobe.compare.paper import Comparison, DynamicsComparison
 from ftprobe.errors import UserError
 
 
@@ -306,6 +307,8 @@ class StudyResults:
     cross_task: tuple[CrossTask, ...]
     findings: tuple[FindingResult, ...]
     raw_runs: tuple[Mapping, ...] = ()  # the runs as results.json holds them (sections that read more)
+    paper: tuple[Comparison, ...] = ()  # the paper's numbers beside this study's
+    paper_dynamics: tuple[DynamicsComparison, ...] = ()
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -321,7 +324,10 @@ class StudyResults:
                        tuple(FindingResult(int(f["number"]), str(f["title"]), str(f["verdict"]),
                                            str(f.get("explanation", "")), f.get("evidence") or {})
                              for f in d.get("findings") or ()),
-                       raw_runs=tuple(d.get("runs") or ()))
+                       raw_runs=tuple(d.get("runs") or ()),
+                       paper=tuple(Comparison(**c) for c in (d.get("paper") or {}).get("side_by_side") or ()),
+                       paper_dynamics=tuple(DynamicsComparison(**c)
+                                            for c in (d.get("paper") or {}).get("dynamics") or ()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

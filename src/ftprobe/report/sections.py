@@ -20,6 +20,8 @@ from ftprobe.report.tables import (
     cross_task_table,
     layer_change_table,
     main_table,
+    paper_dynamics_table,
+    paper_table,
     seed_spread_table,
 )
 from ftprobe.report.verdicts import BADGES, verdict_text
@@ -74,6 +76,19 @@ def findings_section(results: StudyResults) -> Section | None:
     legend = " ".join(f"{badge(v)} {html.escape(m)}" for v, (_, m) in BADGES.items())
     return Section("findings", "The paper's six findings on this run",
                    (f"<p class='legend'>{legend}</p>", "".join(items)))
+
+
+def paper_section(results: StudyResults) -> Section | None:
+    """The paper's numbers beside this study's: its table, cross-task counts and layer dynamics."""
+    blocks = _some(paper_table(results), paper_dynamics_table(results))
+    if not blocks:
+        return None
+    n = sum(c.agrees is not None for c in results.paper)
+    agree = sum(c.agrees is True for c in results.paper)
+    intro = _p(f"Where the paper gives a number this study also measured: the direction of the change agrees in "
+               f"{agree} of {n} comparisons. Sizes differ (the paper's BERTs against this study's models), so "
+               "levels are not expected to match; directions are.") if n else None
+    return Section("paper", "Beside the paper", _some(intro, *blocks))
 
 
 def table_section(results: StudyResults) -> Section | None:
@@ -183,7 +198,7 @@ def measures_section(results: StudyResults) -> Section | None:
     return Section("calibrated-measures", "Calibrated similarity and geometry", (INTRO, *blocks))
 
 
-SECTIONS: tuple[SectionBuilder, ...] = (findings_section, table_section, models_section, methods_section, runs_section,
+SECTIONS: tuple[SectionBuilder, ...] = (findings_section, paper_section, table_section, models_section, methods_section, runs_section,
                                         cross_task_section, similarity_section, measures_section,
                                         details_section)
 

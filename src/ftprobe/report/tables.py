@@ -178,13 +178,56 @@ def seed_spread_table(results: StudyResults) -> Table | None:
                   "change (points)", "#clusters after"), tuple(rows))
 
 
+QUANTITY_NAMES = {"accuracy": "probe accuracy %", "clusters": "DirectProbe clusters",
+                  "train_test_r": "train/test Pearson r", "cross_task_mean_change": "cross-task mean change",
+                  "cross_task_accuracy": "cross-task accuracy %"}
+
+
+def _paper_value(mean: float | None, sd: float | None, quantity: str) -> str:
+    if mean is None:
+        return "-"
+    digits = 0 if quantity == "clusters" else 3 if quantity == "train_test_r" else 2
+    return f"{mean:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
+
+
+def paper_table(results: StudyResults) -> Table | None:
+    """Every number of the paper this study can be compared with, side by side."""
+    if not results.paper:
+        return None
+    f = lambda v, q: "-" if v is None else _paper_value(v, None, q)  # noqa: E731
+    agree = {True: "yes", False: "no", None: "-"}
+    rows = tuple((c.model, c.task, QUANTITY_NAMES.get(c.quantity, c.quantity), f"bert-{c.paper_model}",
+                  f"{f(c.paper_before, c.quantity)} → {f(c.paper_after, c.quantity)}",
+                  f"{_paper_value(c.ours_before, c.ours_before_sd, c.quantity)} → "
+                  f"{_paper_value(c.ours_after, c.ours_after_sd, c.quantity)}", str(c.n_runs),
+                  f"{c.paper_direction or '-'} / {c.ours_direction or '-'}", agree[c.agrees])
+                 for c in results.paper)
+    return Table("table-paper", "Beside the paper",
+                 "Zhou & Srikumar (2022), at the BERT size closest to each study model, beside this study "
+                 "(before → after fine-tuning, at the last DirectProbe layer; mean ± sd over fine-tuning seeds; "
+                 "n: runs). Direction: how the number moved with fine-tuning, paper / this study.",
+                 ("model", "task", "quantity", "paper model", "paper", "this study", "n", "direction", "agrees"), rows)
+
+
+def paper_dynamics_table(results: StudyResults) -> Table | None:
+    """Each layer's end-of-training Pearson with itself before fine-tuning, beside bert-base's range."""
+    if not results.paper_dynamics:
+        return None
+    rows = tuple((d.model, d.task, str(d.layer), f"{d.paper_layer} of 12", f"{d.paper_low:.2f}-{d.paper_high:.2f}",
+                  _paper_value(d.ours_mean, d.ours_sd, "train_test_r"), str(d.n_runs), "yes" if d.within else "no")
+                 for d in results.paper_dynamics)
+    return Table("table-paper-dynamics", "Layer dynamics beside the paper",
+                 "Pearson r between a layer's label distances at the end of fine-tuning and before it (mean ± sd "
+                 "over fine-tuning seeds), beside bert-base's range at the nearest relative depth (paper Figure 4); "
+                 "within: inside the range ± 0.05.",
+                 ("model", "task", "layer", "paper layer", "paper range", "this study", "n", "within"), rows)
+
+
 def export_tables(results: StudyResults) -> tuple[Table, ...]:
     """The tables written to report/tables/ as .tex and .csv."""
     out = [main_table(results), findings_table(results)]
-    seeds = seed_spread_table(results)
-    if seeds is not None:
-        out.append(seeds)
-    ct = cross_task_table(results)
-    if ct is not None:
-        out.append(ct)
+    for extra in (seed_spread_table(results), cross_task_table(results), paper_table(results),
+                  paper_dynamics_table(results)):
+        if extra is not None:
+            out.append(extra)
     return tuple(out)

@@ -19,6 +19,7 @@ from ftprobe.study.plan import Plan, Step
 
 REF_LAYERS, REF_HIDDEN = 6, 384  # all-MiniLM-L6-v2, the encoder the rates were measured on
 REF_DP_TARGETS = 16_857  # PUD POS train, 80/10/10 split
+REF_MEASURE_ROWS, REF_MEASURE_DRAWS = 500, 33  # MeasureSettings' defaults: 500 rows, 25 + 8 draws
 WORDS_PER_SENTENCE = {"word": 18.0, "pair": 17.0, "sentence": 1.0}  # targets per sentence (PUD, STREUSLE, TREC)
 
 
@@ -33,17 +34,24 @@ class Rates:
     directprobe_s_at_ref: float  # fit + distances + prediction, REF_DP_TARGETS targets, d = 384
     directprobe_exponent: float = 1.3  # time ~ targets ** exponent (PUD: 5k -> 16.9k words)
     directprobe_layer0_factor: float = 2.5  # layer 0: 740 s against ~300 s for upper layers at 16.9k
-    similarity_s: float = 5.0
+    # one calibrated comparison (compare.compare_spaces: debiased CKA, Procrustes, mutual k-NN,
+    # each with its null and half-sample interval) on REF_MEASURE_ROWS rows x 384 with
+    # REF_MEASURE_DRAWS permutations + half-samples; ~ d ** 1.7 (the Procrustes SVDs)
+    compare_s_at_ref: float = 4.0
+    geometry_s_at_ref: float = 0.2  # a space's geometry (ranks, isotropy, TwoNN) on the same rows
+    cka_s_per_target: float = 3e-5  # the full-row debiased CKA of one layer pair, d = 384
     label_control_s_at_500: float = 15.0  # real + one shuffled DirectProbe fit of 500 rows, d = 384
 
 
 # 2 CPU cores: fine-tuning 41 sentences/s (bench/finetune), extraction ~350 sentences/s
 # (bench/extract: EWT dev, 2,001 sentences in 5.8 s), the probe grid ~125 s for 2,000 targets x 7
-# layers (bench/probes), DirectProbe ~300 s per fit with measures at 16.9k targets (issue 22's table).
+# layers (bench/probes), DirectProbe ~300 s per fit with measures at 16.9k targets (issue 22's table),
+# one calibrated comparison 4 s at 500 x 384 (8 s at load 2, 27 s at 768; bench/compare).
 CPU_2_CORES = Rates("2 CPU cores", 41.0, 350.0, 0.0089, 300.0)
 # one H200 (bench/gpu): fine-tuning 1,379 sentences/s, extraction ~10x the CPU's, the probe grid
 # 128 s for 20,000 targets x 7 layers; DirectProbe runs on the CPU cores beside it.
-H200 = Rates("one H200 GPU (DirectProbe on its CPU cores)", 1379.0, 3500.0, 0.00091, 300.0)
+H200 = Rates("one H200 GPU (DirectProbe on its CPU cores)", 1379.0, 3500.0, 0.00091, 300.0,
+             compare_s_at_ref=1.0, geometry_s_at_ref=0.1, cka_s_per_target=3e-6)
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,18 @@ def format_seconds(s: float) -> str:
 
 
 def encoder_size(source: str) -> tuple[int, int]:
-    """(layers, hidden) from a local model folder's config.json; the reference size otherwise
-    (a hub name not yet downloaded)."""
+    """(layers, hidden) from the model's config.json: a local folder's, or a hub name's in the
+    local cache; the reference size otherwise (a hub name not yet downloaded)."""
     cfg = Path(source) / "config.json"
-    if not cfg.is_file():
-        return REF_LAYERS, REF_HIDDEN
-    c = json.loads(cfg.read_text(encoding="utf-8"))
+    if cfg.is_file():
+        c = json.loads(cfg.read_text(encoding="utf-8"))
+    else:
+        try:
+            from transformers import AutoConfig
+
+            c = AutoConfig.from_pretrained(source, local_files_only=True).to_dict()
+        except (OSError, ValueError):
+            return REF_LAYERS, REF_HIDDEN
     layers = c.get("num_hidden_layers") or c.get("n_layer") or c.get("num_layers") or REF_LAYERS
     hidden = c.get("hidden_size") or c.get("n_embd") or c.get("d_model") or REF_HIDDEN
     return int(layers), int(hidden)
@@ -155,6 +169,23 @@ def _directprobe_seconds(r: Rates, n: int, dim: int, layer: int) -> float:
     return t * (r.directprobe_layer0_factor if layer == 0 else 1.0)
 
 
+def _series_layers(series_spec: dict, n_layers: int) -> list[int]:
+    """The layers a series step fits at every checkpoint (``checkpoint_layers``)."""
+    layers = series_spec["checkpoint_layers"]
+    if layers == "all":
+        return list(range(n_layers))
+    if layers == "every-other":
+        return list(range(0, n_layers, 2))
+    return [int(x) % n_layers for x in layers]
+
+
+def _measure_factor(plan: Plan, dim: int) -> float:
+    """A calibrated comparison's cost relative to the reference (rows, draws and width)."""
+    m = plan.config.measures
+    return (m.max_rows / REF_MEASURE_ROWS) * ((m.n_null + m.n_interval) / REF_MEASURE_DRAWS) \
+        * (dim / REF_HIDDEN) ** 1.7
+
+
 def _epochs(plan: Plan, step: Step, n_layers: int) -> int:
     ft = step.spec.get("finetune") or plan.config.finetune.model_dump()
     return int(ft.get("epochs") or (3 if n_layers - 1 >= 12 else 10))
@@ -196,11 +227,9 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
             elif step.kind == "series":
                 epochs = _epochs(plan, step, n_layers)
                 ck = _n_checkpoints(plan, task, epochs)
-                layers = step.spec["checkpoint_layers"]
-                chosen = (range(n_layers) if layers == "all" else range(0, n_layers, 2)
-                          if layers == "every-other" else layers)
+                chosen = _series_layers(step.spec, n_layers)
                 n = task.n_targets.get("train", 0)
-                per_ck = sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
+                per_ck = sum(_directprobe_seconds(rates, n, dim, x) for x in chosen)
                 per_ck += _sentences(task, "train") / rates.extract_sentences_per_s * sz.size_factor(step)
                 secs = ck * per_ck
             elif step.kind == "recorded":  # DirectProbe on the probe split at every recorded step
@@ -213,7 +242,18 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 n = task.n_targets.get("dev", task.n_targets.get("test", 0))
                 secs = n_records * sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
             elif step.kind == "similarity":
-                secs = rates.similarity_s
+                # every layer before vs after: the full-row CKA, one comparison, two geometries
+                f = _measure_factor(plan, dim)
+                per_layer = (task.n_targets.get("train", 0) * rates.cka_s_per_target * (dim / REF_HIDDEN) ** 2
+                             + f * (rates.compare_s_at_ref + 2 * rates.geometry_s_at_ref))
+                secs = n_layers * per_layer
+            elif step.kind == "measures":
+                # every checkpoint and the final model vs the original, at each layer of the series
+                epochs = _epochs(plan, step, n_layers)
+                points = _n_checkpoints(plan, task, epochs) + 1
+                n_chosen = len(_series_layers(plan.steps[step.deps["series"]].spec, n_layers))
+                f = _measure_factor(plan, dim)
+                secs = n_chosen * f * ((points - 1) * rates.compare_s_at_ref + points * rates.geometry_s_at_ref)
             elif step.kind == "label_control":
                 c = step.spec["control"]
                 rows = min(c["max_rows"], task.n_targets.get("train", 0))

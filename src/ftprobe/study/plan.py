@@ -224,7 +224,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
         tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
         for t in cfg.tasks_of(m):
             ti = tasks[t.name]
-            run: dict[str, Any] = {"model": variant.label, "task": t.name, "variant": variant.to_json()}
+            run: dict[str, Any] = {"model": variant.label, "task": t.name, "variant": variant.to_json(),
+                                   "base_model": m.name, "replicate": variant.replicate_label}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
             run["probe_original"] = probe(mi, ti, orig, ORIGINAL)

@@ -24,7 +24,9 @@ from ftprobe.compare import (
     plain,
     shift_pca,
 )
+from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
 from ftprobe.study.cache import StepCache
+from ftprobe.study.estimate import encoder_size
 from ftprobe.study.plan import Plan
 
 N_PATH_LABELS = 4  # labels shown in the centroid-path PCA: the closest ones before fine-tuning
@@ -109,13 +111,16 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     runs_out, cases, dynamics_entries, cross_out = [], [], [], []
     dp_lookup: dict[tuple[str, str], dict] = {}  # (model, task) -> original train DP by layer
     acc_lookup: dict[tuple[str, str], dict] = {}
+    replicate: dict[str, str] = {}  # run label -> the label its fine-tuning-seed replicates share
 
     for run in plan.index["runs"]:
         model, task = run["model"], run["task"]
         ti = plan.tasks[task]
         labels = ti.labels
-        out: dict[str, Any] = {"model": model, "task": task, "n_labels": len(labels), "labels": labels,
-                               "n_targets": ti.n_targets, "variant": run.get("variant")}
+        out: dict[str, Any] = {"model": model, "task": task, "base_model": run.get("base_model", model),
+                               "replicate": run.get("replicate", model), "n_labels": len(labels),
+                               "labels": labels, "n_targets": ti.n_targets, "variant": run.get("variant")}
+        replicate[model] = out["replicate"]
         p0 = rd.result(run["probe_original"])
         # per split, targets of each label: the report's majority-class rate and label counts
         out["label_counts"] = {split: rd.result(sid).get("label_counts")
@@ -198,23 +203,30 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             acc_a = _accuracy(p, layer)[0]
             ch = cross_task_change(min_vector(before, labels), min_vector(dp_a, labels), labels,
                                    acc_original=acc_b, acc_A=acc_a)
-            entry = {"model": model, "finetune_task": a, "probe_task": b, "layer": layer,
+            entry = {"model": model, "replicate": replicate.get(model, model), "finetune_task": a,
+                     "probe_task": b, "layer": layer,
                      "clusters": dp_a["n_clusters"], **ch}
             cross_out.append(entry)
     last_layer_cross = _last_layer_only(cross_out)
 
     findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
     findings = findings_to_json(evaluate_findings(findings_input))
+    sizes = {k: encoder_size(v.source) for k, v in plan.models.items()}
+    paper_view = {"runs": runs_out, "cross_task": cross_out}
     return plain({
         "ftprobe_version": __version__,
         "config": cfg.to_json(),
-        "models": {k: {"source": v.source, "fingerprint": v.fingerprint} for k, v in plan.models.items()},
+        "models": {k: {"source": v.source, "fingerprint": v.fingerprint, "n_layers": sizes[k][0],
+                       "hidden": sizes[k][1]} for k, v in plan.models.items()},
         "tasks": {k: {"reader": v.reader, "kind": v.kind, "n_labels": len(v.labels), "n_targets": v.n_targets}
                   for k, v in plan.tasks.items()},
         "n_steps": len(plan.steps),
         "runs": runs_out,
         "cross_task": cross_out,
         "findings": findings,
+        # the paper's numbers beside this study's (compare.paper; seeds averaged, with their spread)
+        "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
+                  "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
         "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
                            "n_cross_task": len(last_layer_cross)},
     })

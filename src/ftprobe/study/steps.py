@@ -274,13 +274,15 @@ def _nan_list(a: np.ndarray) -> list:
 DIRECTPROBE_SAVE_EVERY = 600.0  # seconds between saves of a DirectProbe fit's progress
 
 
-def _fit_directprobe(X, y, options: dict, n_labels: int, state: Path):
+def _fit_directprobe(X, y, options: dict, n_labels: int, state: Path, prior=None, keep_prior: bool = False):
     """Fit, saving the merge phase's progress to ``state`` in the step's work folder (kept by
-    an interrupted run), so that a rerun resumes a long fit; removed once fitted."""
+    an interrupted run), so that a rerun resumes a long fit; removed once fitted. ``prior``:
+    the previous state's proofs in a series (the partition does not depend on it)."""
     from ftprobe.probe.directprobe import DirectProbe
 
     dp = DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels,
-                                    state_path=state, save_every=DIRECTPROBE_SAVE_EVERY)
+                                    state_path=state, save_every=DIRECTPROBE_SAVE_EVERY, prior=prior,
+                                    keep_prior=keep_prior)
     state.unlink(missing_ok=True)
     return dp
 
@@ -337,6 +339,9 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     K = task.n_labels
     fingerprints: list[str] = []
     names: list[str] = []
+    # each layer's last fit's proofs, offered to the next checkpoint's fit of that layer (in
+    # memory: a resumed step starts without them, which only costs time)
+    priors: dict[int, Any] = {}
     for n_point, (name, get_entry) in enumerate(points):
         i = len(names)
         ctx.report("checkpoints", n_point, len(points), f"({name})")
@@ -354,7 +359,9 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
 
         for layer in layers:
             X = entry.layer(layer)
-            dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz")
+            dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz",
+                                  prior=priors.get(layer), keep_prior=True)
+            priors[layer] = dp.prior_
             res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
             np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
         write_json(done_file, res)

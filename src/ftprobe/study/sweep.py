@@ -48,6 +48,13 @@ class Variant:
         """What results.json records of the variant: the report pools runs that differ only by seed."""
         return {"model": self.model, "settings": dict(self.settings), "swept": list(self.swept)}
 
+    @property
+    def replicate_label(self) -> str:
+        """The label without the fine-tuning seed: variants that share it are replicates of one
+        setting (their numbers are averaged, with their spread, where compared with the paper)."""
+        rest = " ".join(f"{k}={v}" for k, v in self.settings if k in self.swept and k != "seed")
+        return f"{self.model} {rest}" if rest else self.model
+
     def finetune_settings(self, base: dict[str, Any]) -> dict[str, Any]:
         """The ``[finetune]`` settings of this variant's fine-tuning step (what its key hashes)."""
         out = {k: v for k, v in base.items() if k not in NOT_IN_KEY}

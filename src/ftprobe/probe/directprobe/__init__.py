@@ -24,10 +24,11 @@ from ftprobe.probe.directprobe.measures import (
 )
 from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
 from ftprobe.probe.directprobe.output import write_results
+from ftprobe.probe.directprobe.prior import PriorRecorder, SeriesPrior
 from ftprobe.probe.directprobe.progress import bar
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
-__all__ = ["DirectProbe", "Tuning", "pearson_similarity"]
+__all__ = ["DirectProbe", "SeriesPrior", "Tuning", "pearson_similarity"]
 
 DEFAULT_TOL = 1e-6
 
@@ -70,21 +71,30 @@ class DirectProbe:
                 f" labels, {'linear' if self.linear_ else 'not linear'}")
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, y, n_labels: int | None = None, *, state_path=None,
-            save_every: float = 600.0) -> DirectProbe:
+    def fit(self, X, y, n_labels: int | None = None, *, prior: SeriesPrior | None = None,
+            keep_prior: bool = False, state_path=None, save_every: float = 600.0) -> DirectProbe:
         """Cluster (X, y). ``state_path``: save the merge phase's progress there every
         ``save_every`` seconds and resume from it if it exists (same result as one
-        uninterrupted fit; a state of other inputs raises ValueError); remove it when done."""
+        uninterrupted fit; a state of other inputs raises ValueError); remove it when done.
+
+        A series (the same rows and labels at the next checkpoint or layer): ``keep_prior``
+        keeps what this fit proved as ``prior_`` (a :class:`SeriesPrior`), and ``prior`` offers
+        an earlier fit's to this one: its planes and overlaps are tried first in every check
+        and verified on this fit's points, so the partition is the one a fit without it gives.
+        """
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.asarray(y)
         _validate(X, y)
         y = y.astype(np.int64)
         if n_labels is None:
             n_labels = int(y.max()) + 1
+        recorder = PriorRecorder() if keep_prior else None
         self.labels_, self.cluster_label_, linear, stats = directprobe_clusters(
             X, y, n_labels=n_labels, tol=self.tol, progress=self.progress, jobs=self.jobs,
-            state_path=state_path, save_every=save_every, tuning=self.tuning,
+            state_path=state_path, save_every=save_every, tuning=self.tuning, prior=prior,
+            recorder=recorder,
         )
+        self.prior_ = recorder.finish(y) if recorder is not None else None
         self.stats_: ClusterStats = stats
         self.n_labels_ = int(n_labels)
         self.n_clusters_ = int(len(self.cluster_label_))
@@ -98,6 +108,20 @@ class DirectProbe:
         self._cdist = None
         self._setup_groups()
         return self
+
+    def fit_series(self, spaces, y, n_labels: int | None = None) -> list[DirectProbe]:
+        """One fit per space of ``spaces`` (the same rows and labels ``y`` in each: the states of
+        a fine-tuning run, or neighbouring layers), each offered the one before's proofs
+        (``fit(prior=...)``): every fit's partition is the one it would have alone. Returns
+        a fitted copy of this probe's settings per space; this one is left unfitted."""
+        out, prior = [], None
+        for X in spaces:
+            dp = DirectProbe(self.min_cluster_size, self.tol, self.progress, self.jobs, self.tuning,
+                             self.device)
+            dp.fit(X, y, n_labels, prior=prior, keep_prior=True)
+            prior = dp.prior_
+            out.append(dp)
+        return out
 
     def _setup_groups(self):
         order = np.argsort(self.labels_, kind="stable")

@@ -49,6 +49,7 @@ class Certificates:
         self.live: dict[tuple[int, int], int] = {}  # keys of the live (unfrozen) LPs -> rows
         self.live_rows = 0
         self.plane_keys: dict[int, set[tuple[int, int]]] = {}
+        self.recorder = None  # a prior.PriorRecorder: overlaps found, for a series' next fit
 
     def merged(self, a: int, b: int, keep_id: int, planes: dict) -> None:
         """Clusters a and b merged into ``keep_id``: their records go, the union's verified
@@ -153,6 +154,8 @@ class Certificates:
         self.restore_lps(continued)
 
     def keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
+        if self.recorder is not None:
+            self.recorder.overlap(urows, crows)
         for part in (a, b):
             self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as _sl
 
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
+
 
 def _unbatched(f):
     """The function under scipy's batch wrapper (scipy >= 1.15 wraps linalg functions to apply
@@ -38,7 +40,6 @@ qr, qr_delete, qr_insert, qr_update, solve_triangular = (
     _unbatched(f) for f in (_sl.qr, _sl.qr_delete, _sl.qr_insert, _sl.qr_update, _sl.solve_triangular))
 
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
-_QR_MAX_DELETES = 16  # a corral that loses more vertices at once is refactorised instead
 
 
 def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
@@ -75,7 +76,8 @@ class _Corral:
     refactorising would cost O(D k^2) at every step of Wolfe's minor cycles.
     """
 
-    def __init__(self, dim: int, cap: int):
+    def __init__(self, dim: int, cap: int, max_deletes: int = DEFAULT_TUNING.qr_max_deletes):
+        self.max_deletes = max_deletes  # losing more vertices at once: refactorise instead
         self.V = np.empty((cap, dim))
         self.ip = np.empty(cap, np.int64)
         self.iq = np.empty(cap, np.int64)
@@ -125,7 +127,7 @@ class _Corral:
             return
         Qf, R = self.Qf, self.R
         self.Qf = self.R = None
-        if Qf is not None and m >= 2 and self.k - m <= _QR_MAX_DELETES:
+        if Qf is not None and m >= 2 and self.k - m <= self.max_deletes:
             try:
                 for a in np.flatnonzero(~mask[: self.k])[::-1]:
                     if a >= 1:
@@ -167,14 +169,11 @@ class _Corral:
         return mu
 
 
-_WS_MIN = 3000  # above this many points, Wolfe runs on working sets checked against all points
-_WS_ADD = 512
-
-
 def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
                    stop_above: float | None = None, stop_below: float | None = None,
                    max_iter: int = 100_000, direction: np.ndarray | None = None,
-                   start: tuple | None = None, seed: tuple | None = None) -> HullResult:
+                   start: tuple | None = None, seed: tuple | None = None,
+                   tuning: Tuning = DEFAULT_TUNING) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) with certified bounds (see :func:`_wolfe`).
 
     Large sets are solved on working sets: Wolfe's algorithm on the points that reach furthest
@@ -186,18 +185,20 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     result's ``start`` on these sets) the starting corral, and ``seed`` (indices into P and Q,
     e.g. an LP's working set) points of the first working set; the answer depends on none of
     them. Each working-set round starts from the corral the round before ended with.
+    ``tuning``: working-set sizes (``ws_min``, ``ws_add``) and ``qr_max_deletes``; the answer
+    depends on none of them.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
-    if len(P) + len(Q) <= _WS_MIN:
+    if len(P) + len(Q) <= tuning.ws_min:
         return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                      max_iter=max_iter, direction=direction, start=start)
+                      max_iter=max_iter, direction=direction, start=start, tuning=tuning)
     d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     inp = np.zeros(len(P), bool)
     inq = np.zeros(len(Q), bool)
-    k = min(_WS_ADD, len(P))
+    k = min(tuning.ws_add, len(P))
     inp[np.argpartition(P @ d0, k - 1)[:k] if k < len(P) else slice(None)] = True
-    k = min(_WS_ADD, len(Q))
+    k = min(tuning.ws_add, len(Q))
     inq[np.argpartition(-(Q @ d0), k - 1)[:k] if k < len(Q) else slice(None)] = True
     if start is not None:
         inp[start[0]] = True
@@ -213,7 +214,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
             ws_start = (np.searchsorted(ip, start[0]), np.searchsorted(iq, start[1]), start[2])
         r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
                    stop_below=stop_below, max_iter=max(max_iter - total_it, 1),
-                   direction=direction, start=ws_start)
+                   direction=direction, start=ws_start, tuning=tuning)
         total_it += r.iterations
         r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
         start = r.start = (ip[r.start[0]], iq[r.start[1]], r.start[2])
@@ -242,11 +243,11 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
         if len(vp) == 0 and len(vq) == 0:
             # The working-set solve was not accurate enough to move on; finish on all points.
             r = _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                       max_iter=max(max_iter - total_it, 1), start=start)
+                       max_iter=max(max_iter - total_it, 1), start=start, tuning=tuning)
             r.iterations += total_it
             return r
-        vp = most_violated(vp, sp[vp], _WS_ADD)
-        vq = most_violated(vq, -sq[vq], _WS_ADD)
+        vp = most_violated(vp, sp[vp], tuning.ws_add)
+        vq = most_violated(vq, -sq[vq], tuning.ws_add)
         inp[vp] = True
         inq[vq] = True
 
@@ -254,7 +255,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
 def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
            stop_above: float | None = None, stop_below: float | None = None,
            max_iter: int = 100_000, direction: np.ndarray | None = None,
-           start: tuple | None = None) -> HullResult:
+           start: tuple | None = None, tuning: Tuning = DEFAULT_TUNING) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
 
     Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
@@ -267,7 +268,7 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
     if P.ndim != 2 or Q.ndim != 2 or len(P) == 0 or len(Q) == 0:
         raise ValueError("nearest_points needs two non-empty 2-D point sets")
     dim = P.shape[1]
-    corral = _Corral(dim, min(dim + 2, len(P) * len(Q)) + 2)
+    corral = _Corral(dim, min(dim + 2, len(P) * len(Q)) + 2, tuning.qr_max_deletes)
 
     def support(x):
         sp = P @ x

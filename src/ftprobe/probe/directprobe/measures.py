@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -11,14 +12,20 @@ import numpy as np
 from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
 from ftprobe.probe.directprobe.separability import _new_highs
 
+QP_TIME_LIMIT_S = 300.0  # one hull-distance QP; a solve this long is stuck, not slow
 
-def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> float:
+
+def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
+                          qp_time_limit: float = QP_TIME_LIMIT_S) -> float:
     """Exact Euclidean distance between conv(P) and conv(Q), certified to ``rtol``.
 
     Hulls that meet (distance below ZERO_REL of the data scale) give exactly 0. Where the
     nearest-point iteration stops before ``rtol``, its certified bracket [lower, distance] is
     accepted when narrower than 1e-6 of the distance or of the data scale (nearly touching
     hulls converge slowly, and a bracket that narrow changes no reported digit that matters).
+    A wider bracket goes to HiGHS's QP; if that does not finish within ``qp_time_limit``
+    seconds, the bracket's upper end (a distance between two points of the hulls) is returned
+    with a warning that names the bracket: one stuck solve must not stop a study.
     """
     r = nearest_points(P, Q, rtol=rtol)
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
@@ -27,9 +34,12 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9) -> f
     if not r.converged and r.distance - r.lower > 1e-6 * max(r.distance, scale):
         # Nearly touching hulls: solve the distance QP itself with HiGHS, and keep the answer
         # inside the bracket the nearest-point iteration certified.
-        qp = qp_hull_distance(P, Q)
+        qp = qp_hull_distance(P, Q, time_limit=qp_time_limit)
         if qp is None:
-            raise RuntimeError(f"hull distance not certified: [{r.lower:.6g}, {r.distance:.6g}]")
+            warnings.warn(f"hull distance certified only to [{r.lower:.6g}, {r.distance:.6g}]: the QP did "
+                          f"not finish in {qp_time_limit:g} s; reporting the upper end", RuntimeWarning,
+                          stacklevel=2)
+            return r.distance
         return float(min(max(qp, r.lower), r.distance))
     return r.distance
 
@@ -80,8 +90,9 @@ def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale
     return out
 
 
-def qp_hull_distance(P: np.ndarray, Q: np.ndarray) -> float | None:
-    """Distance between conv(P) and conv(Q) as a convex QP solved by HiGHS (None if not optimal).
+def qp_hull_distance(P: np.ndarray, Q: np.ndarray, time_limit: float = QP_TIME_LIMIT_S) -> float | None:
+    """Distance between conv(P) and conv(Q) as a convex QP solved by HiGHS (None if not optimal,
+    or not solved within ``time_limit`` seconds).
 
     min ||z||^2  s.t.  z = P^T a - Q^T b,  sum a = 1,  sum b = 1,  a, b >= 0.  Written with the
     difference ``z`` as variables, the Hessian is diagonal (2 on z, 0 elsewhere) and sparse.
@@ -116,6 +127,7 @@ def qp_hull_distance(P: np.ndarray, Q: np.ndarray) -> float | None:
     # up its thread pool once per process, and an instance that asks for another number of
     # threads later fails every run (model status kNotset).
     h = _new_highs()
+    h.setOptionValue("time_limit", float(time_limit))
     h.passModel(model)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:

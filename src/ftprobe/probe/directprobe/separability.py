@@ -20,6 +20,7 @@ be separated proves the whole cannot).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -28,13 +29,13 @@ import numpy as np
 from ftprobe.probe.directprobe.hull import most_violated
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
+# Numerical constants of correctness, not tuning (tuning.Tuning holds that): they define what
+# the soft-margin LP's answers mean (its tolerance band), so changing them could change an
+# answer of that last-resort fallback, unlike any field of Tuning.
 # Slack totals below this are "zero" (separable); a real overlap costs at least 2.
 _OBJ_ZERO = 1e-6
 # A verified hyperplane must give values >= 1 - _VERIFY on P and <= -1 + _VERIFY on Q.
 _VERIFY = 1e-6
-_SMALL = 256  # pairs with at most this many points are solved in one LP, no generation
-_INIT = 24  # initial working-set size per side
-_ADD = 64  # violators added per side and round
 
 _BANNER_DONE = False
 
@@ -146,13 +147,13 @@ class SeparationResult:
 
 
 def separate(P: np.ndarray, Q: np.ndarray, wmax: float = 1e6,
-             hint: Hyperplane | None = None) -> SeparationResult:
+             hint: Hyperplane | None = None, tuning: Tuning = DEFAULT_TUNING) -> SeparationResult:
     """Decide whether conv(P) and conv(Q) are disjoint; return a verified hyperplane if so.
 
     ``wmax`` bounds each coordinate of w (data are expected scaled to unit RMS norm), which is
     the tolerance: sets separable only with a margin thinner than about ``2/(wmax*sqrt(D))``
     may be reported as overlapping. ``hint`` is a hyperplane tried first (verified, never
-    trusted).
+    trusted). ``tuning``: working-set sizes (``soft_*``).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -163,7 +164,7 @@ def separate(P: np.ndarray, Q: np.ndarray, wmax: float = 1e6,
     dim = P.shape[1]
     lp = _SoftMarginLP(dim, wmax)
     n = len(P) + len(Q)
-    if n <= _SMALL:
+    if n <= tuning.soft_small:
         lp.add(P, 1.0)
         lp.add(Q, -1.0)
         obj, x = lp.solve()
@@ -177,10 +178,10 @@ def separate(P: np.ndarray, Q: np.ndarray, wmax: float = 1e6,
     d = Q.mean(0) - P.mean(0)
     inP = np.zeros(len(P), bool)
     inQ = np.zeros(len(Q), bool)
-    k = min(_INIT, len(P))
+    k = min(tuning.soft_first_rows, len(P))
     sel = np.argpartition(-(P @ d), k - 1)[:k] if k < len(P) else np.arange(len(P))
     inP[sel] = True
-    k = min(_INIT, len(Q))
+    k = min(tuning.soft_first_rows, len(Q))
     sel = np.argpartition(Q @ d, k - 1)[:k] if k < len(Q) else np.arange(len(Q))
     inQ[sel] = True
     lp = _SoftMarginLP(dim, wmax)
@@ -204,8 +205,8 @@ def separate(P: np.ndarray, Q: np.ndarray, wmax: float = 1e6,
             # Working-set points themselves violate beyond tolerance: the LP is not accurate
             # enough to certify; treat as overlap only if a fresh full solve says so.
             return _full(P, Q, wmax, rounds)
-        badp = most_violated(badp, vp[badp], _ADD)
-        badq = most_violated(badq, -vq[badq], _ADD)
+        badp = most_violated(badp, vp[badp], tuning.soft_add_rows)
+        badq = most_violated(badq, -vq[badq], tuning.soft_add_rows)
         inP[badp] = True
         inQ[badq] = True
         lp.add(P[badp], 1.0)
@@ -299,7 +300,7 @@ def _nnls_common_point(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndar
 
 
 def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, tol: float,
-                max_points: int = DEFAULT_TUNING.probe_points):
+                max_points: int = DEFAULT_TUNING.probe_points, tuning: Tuning = DEFAULT_TUNING):
     """An overlap certificate from candidates: the pair (zp in conv(P[sp]), zq in conv(Q[sq]))
     that NNLS puts closest, if within ``tol`` in L2, as (zp, zq, up, uq) with the indices of the
     points it uses; else None (also beyond ``max_points`` candidates)."""
@@ -311,7 +312,7 @@ def common_pair(P: np.ndarray, Q: np.ndarray, sp: np.ndarray, sq: np.ndarray, to
 
 def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=None,
                 direction: np.ndarray | None = None, rounds: int = 12,
-                max_points: int = DEFAULT_TUNING.probe_points):
+                max_points: int = DEFAULT_TUNING.probe_points, tuning: Tuning = DEFAULT_TUNING):
     """Hull distance against tol by non-negative least squares on working sets, for pairs the
     nearest-point solver left stalled: (True, (w, lo, hi)) with a unit normal verified on all
     points to separate by more than tol, (False, None) with two explicit hull points within tol
@@ -324,13 +325,13 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
     normalised, so the points are exact hull points however NNLS rounds) and adds the points
     beyond its supporting planes, most violated first, as the nearest-point solver's working
     sets do. ``seed_p``/``seed_q`` (indices) and ``direction`` choose the first working set
-    only.
+    only; ``tuning.nnls_add_rows`` points per side start it and join it per round.
     """
     d = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     inp = np.zeros(len(P), bool)
     inq = np.zeros(len(Q), bool)
-    inp[most_violated(np.arange(len(P)), P @ d, _ADD)] = True
-    inq[most_violated(np.arange(len(Q)), -(Q @ d), _ADD)] = True
+    inp[most_violated(np.arange(len(P)), P @ d, tuning.nnls_add_rows)] = True
+    inq[most_violated(np.arange(len(Q)), -(Q @ d), tuning.nnls_add_rows)] = True
     for seed, mask in ((seed_p, inp), (seed_q, inq)):
         if seed is not None and len(seed):
             mask[np.asarray(seed)] = True
@@ -353,8 +354,8 @@ def nnls_decide(P: np.ndarray, Q: np.ndarray, tol: float, seed_p=None, seed_q=No
         vq = np.flatnonzero((sq > float(zq @ w)) & ~inq)
         if len(vp) == 0 and len(vq) == 0:
             return None  # the working sets' optimum is the full sets' one, within float noise
-        inp[most_violated(vp, sp[vp], _ADD)] = True
-        inq[most_violated(vq, -sq[vq], _ADD)] = True
+        inp[most_violated(vp, sp[vp], tuning.nnls_add_rows)] = True
+        inq[most_violated(vq, -sq[vq], tuning.nnls_add_rows)] = True
     return None
 
 
@@ -628,12 +629,16 @@ class MarginLP:
         return float(x[d + 1]), x[:d].copy(), float(x[d]), np.abs(np.asarray(sol.row_dual))
 
 
-# Turns of a kept plane tried by pivoted_plane: tan of the angle, both ways, then refined.
-_PIVOT_TURNS = np.r_[0.0, np.logspace(-4, 1.5, 40), -np.logspace(-4, 1.5, 40)]
-_PIVOT_NEAR = 32  # points per side nearest the plane whose mean a turn moves towards or away
+@functools.lru_cache(maxsize=8)
+def _pivot_turns(log10_min: float, log10_max: float, n: int) -> np.ndarray:
+    """Turns of a kept plane tried first by pivoted_plane: tan of the angle, both ways."""
+    turns = np.r_[0.0, np.logspace(log10_min, log10_max, n), -np.logspace(log10_min, log10_max, n)]
+    turns.setflags(write=False)
+    return turns
 
 
-def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: float, tol: float):
+def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: float, tol: float,
+                  tuning: Tuning = DEFAULT_TUNING):
     """A unit normal separating all of P (high side) from all of Q by more than ``tol``,
     found by turning the plane (w, b) of an earlier LP optimum with margin t (e.g. of a part
     of P against Q) in one 2-D pencil, or None.
@@ -644,7 +649,8 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
     each turn s, (min_P - max_Q) / ||w + s u||, is evaluated on a grid of turns at once (one
     matrix product per side) and refined twice around the best. Verified on all points like any plane: a
     certificate, never a guess. On full-set late merges ~60 % of the continued LP separations
-    are found this way in ~15 ms instead of ~0.2 s of HiGHS.
+    are found this way in ~15 ms instead of ~0.2 s of HiGHS. ``tuning``: the grid of turns
+    (``pivot_turns``, ``pivot_log10_min``, ``pivot_log10_max``) and ``pivot_near``.
     """
     nw = float(np.linalg.norm(w))
     if nw == 0.0:
@@ -652,7 +658,7 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
     w = w / nw
     sp, sq = P @ w + b / nw, Q @ w + b / nw
     dirs = []
-    k_p, k_q = min(_PIVOT_NEAR, len(P)), min(_PIVOT_NEAR, len(Q))
+    k_p, k_q = min(tuning.pivot_near, len(P)), min(tuning.pivot_near, len(Q))
     near_q = np.argpartition(-sq, k_q - 1)[:k_q] if k_q < len(Q) else slice(None)
     near_p = np.argpartition(sp, k_p - 1)[:k_p] if k_p < len(P) else slice(None)
     # Points beyond the mid-plane, then points inside the margin: the first set is what
@@ -676,7 +682,7 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
         ap, cp = sp, P @ u
         aq, cq = sq, Q @ u
         best, s_best = -np.inf, 0.0
-        turns = _PIVOT_TURNS
+        turns = _pivot_turns(tuning.pivot_log10_min, tuning.pivot_log10_max, tuning.pivot_turns)
         for _ in range(3):
             gap = ((ap[:, None] + cp[:, None] * turns).min(0)
                    - (aq[:, None] + cq[:, None] * turns).max(0)) / np.sqrt(1.0 + turns**2)
@@ -694,14 +700,8 @@ def pivoted_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, b: float, t: floa
     return None
 
 
-# subspace_plane: points per side nearest the current plane that form the LP's rows, points
-# per side whose offsets from their side's mean join the directions each round, rounds.
-_SUB_NEAR = 256
-_SUB_WORST = 4
-_SUB_ROUNDS = 8
-
-
-def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float):
+def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float,
+                   tuning: Tuning = DEFAULT_TUNING):
     """A unit normal separating all of P (high side) from all of Q by more than ``tol``, found
     by a max-margin LP over a few directions instead of all coordinates, or None.
 
@@ -712,6 +712,7 @@ def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float):
     never a guess); else the next round adds directions. Where a grown cluster breaks a kept
     LP's plane against another cluster, this finds a separating plane in ~10 ms for most pairs
     that the 2-D turn of :func:`pivoted_plane` misses, instead of ~0.4 s of a continued LP.
+    ``tuning``: ``subspace_near``, ``subspace_worst``, ``subspace_rounds``.
     """
     from scipy.optimize import linprog
 
@@ -723,9 +724,9 @@ def subspace_plane(P: np.ndarray, Q: np.ndarray, w: np.ndarray, tol: float):
     new = [w / nw, mp - mq]
     V = np.zeros((P.shape[1], 0))
     YP, YQ = np.zeros((len(P), 0)), np.zeros((len(Q), 0))
-    k_p, k_q = min(_SUB_NEAR, len(P)), min(_SUB_NEAR, len(Q))
-    w_p, w_q = min(_SUB_WORST, len(P)), min(_SUB_WORST, len(Q))
-    for _ in range(_SUB_ROUNDS):
+    k_p, k_q = min(tuning.subspace_near, len(P)), min(tuning.subspace_near, len(Q))
+    w_p, w_q = min(tuning.subspace_worst, len(P)), min(tuning.subspace_worst, len(Q))
+    for _ in range(tuning.subspace_rounds):
         new += [P[i] - mp for i in np.argpartition(vp, w_p - 1)[:w_p]]
         new += [Q[i] - mq for i in np.argpartition(-vq, w_q - 1)[:w_q]]
         D = np.array(new).T

@@ -10,6 +10,22 @@ NO_SLOT = np.iinfo(np.int64).max  # a cache's K-th entry when the cache is compl
 
 
 @dataclass(eq=False)
+class UnionShape:
+    """The geometry of the union of two slots, before it is checked: centroid, its PCA
+    projection, sphere radii (bounds unless ``exact``; the check may make them exact) and
+    slab ranges; ``moves``: how far each part's centroid moves to the union's."""
+
+    cent: np.ndarray
+    pc: np.ndarray
+    rad: float
+    prad: float
+    exact: bool
+    lo: np.ndarray
+    hi: np.ndarray
+    moves: tuple[float, float]
+
+
+@dataclass(eq=False)
 class LabelSlots:
     """The clusters of one label, one slot each (arrays indexed by slot), and their caches.
 
@@ -68,6 +84,45 @@ class LabelSlots:
             kd=np.full((n, nn_cache), np.inf), kt=np.full(n, -1, np.int64),
             kthd=np.full(n, np.inf), kths=np.full(n, NO_SLOT, np.int64),
         )
+
+    def union_shape(self, s: int, t: int, proj: np.ndarray) -> UnionShape:
+        """The union of slots s and t: exact centroid and slab ranges, sphere bounds (exact
+        for two points)."""
+        na, nb = self.count[s], self.count[t]
+        cU = (na * self.cent[s] + nb * self.cent[t]) / (na + nb)
+        pcU = cU @ proj
+        ds, dt = (float(np.linalg.norm(cU - self.cent[x])) for x in (s, t))
+        radU = max(self.rad[s] + ds, self.rad[t] + dt)
+        pradU = max(self.prad[s] + np.linalg.norm(pcU - self.pc[s]),
+                    self.prad[t] + np.linalg.norm(pcU - self.pc[t]))
+        exactU = False
+        if na + nb <= 2:
+            # Two points: exact radius is half their distance.
+            radU = float(np.linalg.norm(self.cent[s] - self.cent[t])) * 0.5
+            pradU = float(np.linalg.norm(self.pc[s] - self.pc[t])) * 0.5
+            exactU = True
+        loU = np.minimum(self.lo[:, s], self.lo[:, t])
+        hiU = np.maximum(self.hi[:, s], self.hi[:, t])
+        return UnionShape(cU, pcU, radU, pradU, exactU, loU, hiU, (ds, dt))
+
+    def merge(self, keep_s: int, drop_s: int, u: UnionShape) -> None:
+        """Slot ``keep_s`` becomes the union ``u``; ``drop_s`` dies; the label's clock ticks
+        and both slots count as changed now (for the caches)."""
+        self.cent[keep_s] = u.cent
+        self.c32[keep_s] = u.cent
+        self.sq[keep_s] = float(u.cent @ u.cent)
+        self.pc[keep_s] = u.pc
+        self.lo[:, keep_s] = u.lo
+        self.hi[:, keep_s] = u.hi
+        self.count[keep_s] = self.count[keep_s] + self.count[drop_s]
+        self.rad[keep_s] = u.rad
+        self.prad[keep_s] = u.prad
+        self.exact[keep_s] = u.exact
+        self.alive[drop_s] = False
+        self.cand[drop_s] = False
+        self.ver[drop_s] += 1
+        self.clock += 1
+        self.chg[keep_s] = self.chg[drop_s] = self.clock
 
     def compact(self) -> None:
         """Drop the dead slots, renumbering the live ones in the same (row) order; partners

@@ -71,6 +71,33 @@ class Tuning:
       ``devex_iters`` iterations (such pairs almost always meet, which Devex shows fast).
     - ``probe_points``: candidates (both sides) of an NNLS overlap probe; beyond it NNLS is
       slower than the LP it would save.
+
+    The nearest-point solver (``hull.nearest_points``):
+
+    - ``ws_min``: above this many points (both sides), Wolfe runs on working sets checked
+      against all points (below it one pass over all points per iteration is cheap).
+    - ``ws_add``: points per side in the first working set and added per round (the most
+      violating first).
+    - ``qr_max_deletes``: a corral that loses more vertices at once is refactorised instead of
+      updated by QR deletions (each deletion costs O(D k); a refactorisation O(D k^2)).
+
+    Kept planes turned or repaired (``separability.pivoted_plane``, ``subspace_plane``):
+
+    - ``pivot_turns``, ``pivot_log10_min``, ``pivot_log10_max``: the first grid of turns,
+      ``pivot_turns`` tangents log-spaced from 10^min to 10^max each way (then refined
+      around the best); the range covers the turns seen to fix grown unions.
+    - ``pivot_near``: points per side nearest the plane whose mean a turn moves towards or
+      away from.
+    - ``subspace_near``: points per side nearest the current plane that form the small LP's
+      rows; ``subspace_worst``: points per side whose offsets from their side's mean join the
+      directions each round; ``subspace_rounds``: rounds before giving up (the LP decides).
+
+    The last-resort solvers (``separability.nnls_decide``, ``separability.separate``):
+
+    - ``nnls_add_rows``: points per side that start NNLS's working set and join it per round.
+    - ``soft_small``: pairs with at most this many points go to the soft-margin LP in one
+      piece; ``soft_first_rows``, ``soft_add_rows``: above it, the first working set per
+      side and violators added per side and round.
     """
 
     proj_dims: int = 16
@@ -99,15 +126,35 @@ class Tuning:
     devex_depth: float = 100.0
     devex_iters: int = 100
     probe_points: int = 1544
+    ws_min: int = 3000
+    ws_add: int = 512
+    qr_max_deletes: int = 16
+    pivot_turns: int = 40
+    pivot_log10_min: float = -4.0
+    pivot_log10_max: float = 1.5
+    pivot_near: int = 32
+    subspace_near: int = 256
+    subspace_worst: int = 4
+    subspace_rounds: int = 8
+    nnls_add_rows: int = 64
+    soft_small: int = 256
+    soft_first_rows: int = 24
+    soft_add_rows: int = 64
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if isinstance(value, bool):
                 continue
-            if not isinstance(value, int | float) or value < 0:
+            if name.startswith("pivot_log10"):  # exponents: any number
+                if not isinstance(value, int | float):
+                    raise ValueError(f"Tuning.{name} must be a number, got {value!r}")
+            elif not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"Tuning.{name} must be a non-negative number, got {value!r}")
+        if self.pivot_log10_min > self.pivot_log10_max:
+            raise ValueError("Tuning.pivot_log10_min must not exceed Tuning.pivot_log10_max")
         for name in ("proj_dims", "nn_cache", "lp_first_rows", "lp_add_rows", "lp_rounds",
-                     "lp_support_rows", "plane_block"):
+                     "lp_support_rows", "plane_block", "ws_add", "pivot_near", "subspace_near",
+                     "subspace_worst", "nnls_add_rows", "soft_first_rows", "soft_add_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Tuning.{name} must be at least 1, got {getattr(self, name)!r}")
 
