@@ -66,6 +66,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,6 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
     return X * f, rms * f
 
 
-
 def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Rows whose exact vector also occurs with another label (they overlap from the start)."""
     _, inv = np.unique(Xs, axis=0, return_inverse=True)
@@ -128,7 +128,9 @@ class MergeEngine:
     for later (``certs``) and the decision cascade (``cascade``). Its public steps (``start``,
     ``loop``, ``decide``) are where tests watch it."""
 
-    def __init__(self, Xs, y, rows_by_label, conflict, frozen, tol, stats, progress, jobs=1,
+    def __init__(self, Xs: np.ndarray, y: np.ndarray, rows_by_label: dict[int, np.ndarray],
+                 conflict: np.ndarray, frozen: np.ndarray, tol: float, stats: ClusterStats,
+                 progress: Callable[[int], None] | None, jobs: int = 1,
                  tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
                  recorder: PriorRecorder | None = None):
         self.X = Xs
