@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -172,9 +170,8 @@ def test_stacked_pooling_path_equals_per_layer(encoder, tmp_path, monkeypatch, k
     task = _task(kind)
     got = {}
     for stacked in (False, True):
-        monkeypatch.setattr(sys.modules["ftprobe.represent.extract"], "_STACKED", stacked)
         entry = extract(encoder, task, "test", Store(tmp_path / str(stacked)), batch_size=2,
-                        progress=False)
+                        progress=False, stacked=stacked)
         got[stacked] = [np.asarray(entry.layer(i)) for i in entry.layers]
     assert len(got[True]) == encoder.n_layers + 1
     for a, b in zip(got[False], got[True], strict=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -75,12 +74,11 @@ def test_missing_layers_are_added_to_the_entry(enc, task, tmp_path):
 @pytest.mark.parametrize("stacked", [False, True], ids=["per-layer", "stacked"])
 def test_crash_mid_extraction_then_clean_resume(enc, task, tmp_path, monkeypatch, stacked):
     # stacked: the GPU's path (all layers pooled at once, host copies collected one batch late)
-    monkeypatch.setattr(sys.modules["ftprobe.represent.extract"], "_STACKED", stacked)
     store = Store(tmp_path / "s")
     reference = extract(enc, task, "dev", Store(tmp_path / "ref"), batch_size=4, progress=False)
 
     # Stop after 3 batches as a crash would (progress checkpointed), then resume.
-    assert extract(enc, task, "dev", store, batch_size=4, progress=False, max_batches=3) is None
+    assert extract(enc, task, "dev", store, stacked=stacked, batch_size=4, progress=False, max_batches=3) is None
     assert store.entries() == [] and len(store.partials()) == 1
     progress = json.loads((store.partials()[0] / "progress.json").read_text())
     assert progress["done"] == 3
@@ -97,11 +95,11 @@ def test_crash_mid_extraction_then_clean_resume(enc, task, tmp_path, monkeypatch
 
     monkeypatch.setattr(enc.model, "forward", flaky)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        extract(enc, task, "dev", store, batch_size=4, progress=False)
+        extract(enc, task, "dev", store, stacked=stacked, batch_size=4, progress=False)
     assert store.entries() == []
     monkeypatch.setattr(enc.model, "forward", real_forward)
 
-    resumed = extract(enc, task, "dev", store, batch_size=4, progress=False)
+    resumed = extract(enc, task, "dev", store, stacked=stacked, batch_size=4, progress=False)
     assert store.partials() == [] and [e.id for e in store.entries()] == [resumed.id]
     for layer in resumed.layers:
         np.testing.assert_allclose(resumed.layer(layer), reference.layer(layer), rtol=1e-6, atol=1e-7)

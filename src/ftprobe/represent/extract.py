@@ -92,6 +92,7 @@ def extract(
     store_dtype: str = "float32",
     progress: bool = True,
     max_batches: int | None = None,
+    stacked: bool | None = None,
 ) -> Entry:
     """Extract ``task``'s ``split`` into ``store`` and return the entry (reused when present).
 
@@ -99,6 +100,8 @@ def extract(
     check-pointed every few seconds, so an interrupted run resumes where it stopped.
     ``max_batches`` stops early, leaving a resumable partial entry (used to test resumption).
     ``sentence_pooling=None`` follows the model (``Encoder.default_sentence_pooling``).
+    ``stacked``: pool all layers in one product with deferred host copies (None: on CUDA
+    devices only, where it saves syncs; True exercises that path on a CPU).
     """
     if task.kind == "sentence" or sentence_pooling is None:
         sentence_pooling = check_sentence_pooling(encoder, sentence_pooling)
@@ -147,7 +150,8 @@ def extract(
     # only after the next batch has been launched (on an H200 with MiniLM the time stayed the
     # same: writing the vectors to disk dominates there). On a CPU, pooling layer by layer
     # avoids a stacked copy of the hidden states (measured faster there).
-    stacked = _STACKED if _STACKED is not None else device.type == "cuda"
+    if stacked is None:
+        stacked = device.type == "cuda"
     pending = None
 
     def collect_pending() -> None:
@@ -244,11 +248,6 @@ def extract(
         shutil.rmtree(partial)
     _fsync_dir(store.root)
     return Entry(store.path_of(eid))
-
-
-#: Pool all layers in one product with deferred host copies (None: on CUDA devices only).
-#: Tests set it to exercise that path on a CPU.
-_STACKED: bool | None = None
 
 
 def _pool_stacked(hidden_states, layers: list[int], batch):
