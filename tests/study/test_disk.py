@@ -109,8 +109,11 @@ def test_gc_removes_what_the_config_no_longer_reaches(tiny_bert, tmp_path):
     res = run_cli("study", str(cfg_path), "--gc")
     assert res.returncode == 0, res.stderr
     assert f"removed {len(listed.steps)} step folder(s) and {len(listed.entries)} store" in res.stdout
-    # what went: the trec-50 steps (2 splits x extract, probe, 2 DirectProbes) and their 2 entries
-    assert len(listed.steps) == 2 + 1 + 2 + 1 and len(listed.entries) == 2
+    # what went: the trec-50 steps (2 splits x extract, probe, 2 DirectProbes, its shuffled-label
+    # control) and their 2 entries, and the abandoned work folder
+    assert sorted(s.split("-")[0] for s in listed.steps) == [
+        "directprobe", "directprobe", "extract", "extract", "label_control", "probe", "probe"]
+    assert "probe-00000000000000ff.partial" in listed.steps and len(listed.entries) == 2
     left = set(p.name for p in (out / "steps").iterdir())
     assert left == set(small_plan_ids(small))
     from ftprobe.represent import Store
