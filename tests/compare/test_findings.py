@@ -139,6 +139,10 @@ def test_reversed_numbers_make_findings_fail():
     # counts that grow everywhere must fail.
     assert fs[2].evidence["n_more"] == 7 and fs[2].evidence["n_equal"] == 8
     assert fs[5].evidence["n_failing_check"]["lower_stable"] == 3
+    # the explanation names the failed checks in words, with their counts, and no passed one
+    assert "Not met: lower layers kept their layout (in 3 of 3)" in fs[5].explanation
+    assert "_" not in fs[5].explanation.split("Not met:")[1]
+    assert "Not met" not in verdicts(paper_results())[1][5].explanation  # nothing failed
     grow = {
         "cases": [
             {"clusters_before": 17, "clusters_after": 40 + i, "n_labels": 17} for i in range(5)

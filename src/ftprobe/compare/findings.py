@@ -60,6 +60,14 @@ FINDING_TITLES = {
     6: "Fine-tuning on an unrelated task shrinks the distances a probe task relies on",
 }
 
+FINDING5_CHECKS = {  # finding 5's checks, in words
+    "lower_stable": "lower layers kept their layout",
+    "top_moves_more": "the top layer moved more than the lower ones",
+    "top_keeps_much": "the top layer kept much of its layout",
+    "lower_beyond_null": "the lower layers' CKA above its permutation null",
+    "top_beyond_null": "the top layer's CKA above its permutation null",
+}
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -425,10 +433,11 @@ def _finding_layers(entries: list, th: Thresholds) -> Finding:
         f"below them and still above {th.top_min_r}"
         + (f", and (calibrated) the debiased CKA of those layers above its permutation null at p < "
            f"{th.null_alpha}" if any(p["calibrated_cka"] for p in per_entry) else "")
-        + ". Failing checks: "
-        + ", ".join(f"{k} {v}" for k, v in fail_counts.items())
         + "."
     )
+    failed = [f"{FINDING5_CHECKS.get(k, k.replace('_', ' '))} (in {v} of {n})" for k, v in fail_counts.items() if v]
+    if failed:
+        expl += " Not met: " + "; ".join(failed) + "."
     return Finding(5, FINDING_TITLES[5], verdict, evidence, expl)
 
 

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ftprobe.compare.findings import FINDING5_CHECKS
 from ftprobe.report.results_model import FindingResult
 
 BADGES = {  # verdict -> (background, what the badge means)
@@ -18,11 +19,7 @@ BADGES = {  # verdict -> (background, what the badge means)
     "not tested": ("#777777", "the study did not produce the numbers"),
 }
 
-CHECK_WORDS = {  # finding 5's checks
-    "lower_stable": "lower layers kept their layout",
-    "top_moves_more": "the top layer moved more than the lower ones",
-    "top_keeps_much": "the top layer kept much of its layout",
-}
+CHECK_WORDS = FINDING5_CHECKS  # finding 5's checks, in words
 
 
 @dataclass(frozen=True)
