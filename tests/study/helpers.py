@@ -3,10 +3,7 @@ used until / unless the real one is importable."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
 
 
 def tiny_config(model: Path, out: Path, **over) -> dict:
@@ -30,55 +27,6 @@ def tiny_config(model: Path, out: Path, **over) -> dict:
     for k, v in over.items():
         cfg[k] = v
     return cfg
-
-
-class FakeDirectProbe:
-    """The real DirectProbe's interface, one cluster per label: label distance = distance between
-    label centroids (NaN for labels absent from y)."""
-
-    def __init__(self, **kw):
-        self.kw = kw
-
-    def fit(self, X, y, n_labels=None):
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y)
-        K = int(n_labels if n_labels is not None else y.max() + 1)
-        present = np.unique(y)
-        C = np.full((K, X.shape[1]), np.nan)
-        for k in present:
-            C[k] = X[y == k].mean(0)
-        self._D = np.linalg.norm(C[:, None] - C[None], axis=-1)
-        np.fill_diagonal(self._D, 0.0)
-        self._D[~np.isin(np.arange(K), present)] = np.nan
-        self._D[:, ~np.isin(np.arange(K), present)] = np.nan
-        self.labels_ = y.copy()  # per point: its cluster (= its label here)
-        self.n_clusters_ = len(present)
-        self.n_labels_ = K
-        self.linear_ = True
-        return self
-
-    def label_distances(self):
-        return self._D
-
-    def distance_vector(self):
-        return self._D[np.triu_indices(len(self._D), 1)]
-
-    def min_distances(self):
-        D = self._D.copy()
-        np.fill_diagonal(D, np.nan)
-        with np.errstate(all="ignore"):
-            return np.array([np.nanmin(r) if np.isfinite(r).any() else np.nan for r in D])
-
-    def save(self, path):
-        Path(path).mkdir(parents=True, exist_ok=True)
-        (Path(path) / "fake.json").write_text(json.dumps({"n": int(self.n_clusters_)}))
-
-
-def fake_fit(X, y, options, n_labels, state, prior=None, keep_prior=False):
-    assert state.parent.is_dir()  # a path in the step's work folder
-    dp = FakeDirectProbe(**options).fit(X, y, n_labels=n_labels)
-    dp.prior_ = object() if keep_prior else None  # a series hands it to the next state's fit
-    return dp
 
 
 def stable_results(results: dict) -> dict:

@@ -10,29 +10,14 @@ import pytest
 from ftprobe.study import StudyInterrupted, parse_config, run_study
 from ftprobe.study.cache import StepCache
 
-from .helpers import fake_fit, stable_results, tiny_config
-
-
-@pytest.fixture(autouse=True)
-def _directprobe(monkeypatch):
-    """DirectProbe stand-in (fast, exact on one-cluster-per-label data) for the runner tests."""
-    import ftprobe.study.steps as steps
-
-    monkeypatch.setattr(steps, "_fit_directprobe", fake_fit)
+from .helpers import stable_results, tiny_config
 
 
 @pytest.fixture(scope="module")
 def first_run(tiny_bert, tmp_path_factory):
-    import ftprobe.study.steps as steps
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(steps, "_fit_directprobe", fake_fit)
-    try:
-        out = tmp_path_factory.mktemp("study") / "out"
-        cfg = parse_config(tiny_config(tiny_bert, out), "test")
-        summary = run_study(cfg, progress=False)
-    finally:
-        mp.undo()
+    out = tmp_path_factory.mktemp("study") / "out"
+    cfg = parse_config(tiny_config(tiny_bert, out), "test")
+    summary = run_study(cfg, progress=False)
     summary.results_text = (out / "results.json").read_text()  # before other tests touch the folder
     return cfg, summary, out
 
