@@ -236,11 +236,8 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 epochs = _epochs(plan, step, n_layers)
                 total = math.ceil(_sentences(task, "train") / plan.config.finetune.batch_size) * epochs
                 n_records = 1 + total // max(1, plan.config.finetune.record_every_steps or total)
-                layers = step.spec["checkpoint_layers"]
-                chosen = (range(n_layers) if layers == "all" else range(0, n_layers, 2)
-                          if layers == "every-other" else layers)
                 n = task.n_targets.get("dev", task.n_targets.get("test", 0))
-                secs = n_records * sum(_directprobe_seconds(rates, n, dim, int(x) % n_layers) for x in chosen)
+                secs = n_records * sum(_directprobe_seconds(rates, n, dim, x) for x in _series_layers(step.spec, n_layers))
             elif step.kind == "similarity":
                 # every layer before vs after: the full-row CKA, one comparison, two geometries
                 f = _measure_factor(plan, dim)
