@@ -242,15 +242,11 @@ class Run:
 
 
 def _group(d: Mapping) -> tuple[str, int | None]:
-    """A run's group (its model and swept settings but the seed) and its seed, from the variant
-    results.json records (older results: the model name, no seed)."""
+    """A run's group (its model and swept settings but the seed: the ``replicate`` the study
+    records) and its seed, from the variant (older results: the model name, no seed)."""
     v = d.get("variant") or {}
-    if not v:
-        return str(d["model"]), None
-    settings = v.get("settings") or {}
-    swept = [k for k in v.get("swept") or () if k != "seed"]
-    seed = settings.get("seed") if "seed" in (v.get("swept") or ()) else None
-    return " ".join([str(v.get("model", d["model"]))] + [f"{k}={settings[k]}" for k in swept]), seed
+    seed = (v.get("settings") or {}).get("seed") if "seed" in (v.get("swept") or ()) else None
+    return str(d.get("replicate") or d["model"]), seed
 
 
 @dataclass(frozen=True)

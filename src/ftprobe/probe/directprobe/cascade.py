@@ -264,6 +264,7 @@ class Cascade:
             met = self.certs.witness.get(a, set()) | self.certs.witness.get(b, set())
             if met:
                 pending.sort(key=lambda e: int(self.slots[e[0]].rows[e[1]]) not in met)
+        union_rows = None  # the union's rows, for the prior's candidates
         for other, t, hint in pending:
             M = self.slots[other]
             cj = int(M.rows[t])
@@ -286,7 +287,9 @@ class Cascade:
             if self.prior is not None:
                 # A series' previous fit: its plane of these rows' clusters, verified on the
                 # points; else where its hulls met, an explicit common pair within tol.
-                urows_, crows_ = self.members.union_rows(a, b), self.members.rows(cj)
+                if union_rows is None:  # the same for every cluster of this check
+                    union_rows = self.members.union_rows(a, b)
+                urows_, crows_ = union_rows, self.members.rows(cj)
                 h = self.prior.plane(U, C, urows_, crows_)
                 if h is not None:
                     new_planes[cj] = (h, None, None)

@@ -48,7 +48,7 @@ class SeriesPrior:
                 f"{len(self.cluster_planes)} cluster planes, {len(self.label_witness) + n_w} overlaps)")
 
     def check_fits(self, y: np.ndarray) -> None:
-        if len(y) != self.n_rows or np.asarray(y, np.int64).tobytes() != self.labels_key:
+        if len(y) != self.n_rows or label_key(y) != self.labels_key:
             raise ValueError("prior: made by a fit of other rows or labels (a series fits the same "
                              "rows, with the same labels, at every state)")
 
