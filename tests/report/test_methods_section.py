@@ -55,6 +55,17 @@ def test_no_section_without_two_methods():
     assert method_groups(StudyResults.from_json(one)) == ()
 
 
+def test_each_method_names_its_learning_rate_when_recorded():
+    from ftprobe.report.methods_section import methods_table
+
+    results = _study()
+    for run in results["runs"][1:]:
+        run["finetune"]["lr"] = 1e-3
+    (group,) = method_groups(StudyResults.from_json(results))
+    full, lora = methods_table(group).rows
+    assert (full[0], lora[0]) == ("full", "lora (lr 0.001, 2 seeds)")  # full: written before rates were recorded
+
+
 def test_table_numbers_by_hand():
     (group,) = method_groups(StudyResults.from_json(_study()))
     assert (group.model, group.task, group.methods) == ("m", "pos", ("full", "lora"))

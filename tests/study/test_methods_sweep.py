@@ -40,7 +40,23 @@ def test_each_method_is_one_finetuned_model_and_shared_steps_run_once(tiny_bert,
     assert len(swept.index["cross"]) == 3
 
 
+def test_lr_by_method_sets_that_methods_rate_only(tiny_bert, tmp_path):
+    base = _plan(tiny_bert, tmp_path, methods=["full", "lora"], lr=5e-5)
+    tuned = _plan(tiny_bert, tmp_path, methods=["full", "lora"], lr=5e-5, lr_by_method={"lora": 1e-3})
+    rates = {s.spec["finetune"].get("method", "full"): s.spec["finetune"]["lr"] for s in _kinds(tuned, "finetune")}
+    assert rates == {"full": 5e-5, "lora": 1e-3}
+    keys = {s.spec["finetune"].get("method", "full"): s.key for s in _kinds(base, "finetune")}
+    tuned_keys = {s.spec["finetune"].get("method", "full"): s.key for s in _kinds(tuned, "finetune")}
+    assert tuned_keys["full"] == keys["full"] and tuned_keys["lora"] != keys["lora"]
+    # the same rate given as lr_by_method or as lr is the same fine-tuned model
+    same = _plan(tiny_bert, tmp_path, methods=["lora"], lr=1e-3)
+    alias = _plan(tiny_bert, tmp_path, methods=["lora"], lr=5e-5, lr_by_method={"lora": 1e-3})
+    assert {s.key for s in _kinds(same, "finetune")} == {s.key for s in _kinds(alias, "finetune")}
+
+
 @pytest.mark.parametrize("finetune, key", [
+    ({"methods": ["full", "lora"], "lr_by_method": {"bitfit": 1e-3}}, "finetune.lr_by_method.bitfit"),
+    ({"methods": ["lora"], "lr_by_method": {"lora": -1.0}}, "finetune.lr_by_method.lora"),
     ({"methods": ["full", "lora-ish"]}, "finetune.methods[1]: 'lora-ish'"),
     ({"methods": ["lora"], "options": {"lora_rank": "8"}}, "finetune.options.lora_rank: '8'"),
     ({"methods": ["lora", "lora"]}, "finetune.methods"),

@@ -36,6 +36,7 @@ class MethodRun:
     trainable_parameters: int | None
     finetuned_accuracy: float | None  # the fine-tuned model's last evaluation (fraction)
     eval_split: str | None
+    lr: float | None = None  # its learning rate (absent from results written before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def method_groups(results: StudyResults) -> tuple[MethodGroup, ...]:
         method = str(ft.get("method") or "full")
         acc, split = _last_eval(ft)
         tp = ft.get("trainable_parameters")
-        mr = MethodRun(method, run, None if tp is None else int(tp), acc, split)
+        lr = ft.get("lr")
+        mr = MethodRun(method, run, None if tp is None else int(tp), acc, split, None if lr is None else float(lr))
         found.setdefault((base_model(run.model), run.task), {}).setdefault(method, []).append(mr)
     return tuple(MethodGroup(model, task, tuple(by), {m: tuple(rs) for m, rs in by.items()})
                  for (model, task), by in found.items() if len(by) >= 2)
@@ -137,7 +139,10 @@ def methods_table(group: MethodGroup) -> Table:
         cka = at(lambda row, run: None if layer not in run.layer_change else run.layer_change[layer].cka)
         mv = at(lambda row, run: None if layer not in run.layer_change else run.layer_change[layer].movement)
         md = at(lambda row, run: None if row.min_distance_change is None else row.min_distance_change.mean_change)
-        rows.append((m + (f" ({len(rs)} seeds)" if len(rs) > 1 else ""), "-" if tp is None else f"{tp:,.0f}", share,
+        rates = sorted({r.lr for r in rs if r.lr is not None})
+        notes = [f"lr {rates[0]:g}"] if len(rates) == 1 else []
+        notes += [f"{len(rs)} seeds"] if len(rs) > 1 else []
+        rows.append((m + (f" ({', '.join(notes)})" if notes else ""), "-" if tp is None else f"{tp:,.0f}", share,
                      _fmt(*_mean_sd([r.finetuned_accuracy for r in rs]), 100, 1, " %"),
                      f"{_fmt(*acc_b, 100, 1)} → {_fmt(*acc_a, 100, 1)} %",
                      f"{_fmt(*cl_b, digits=0)} → {_fmt(*cl_a, digits=0)}",

@@ -65,6 +65,9 @@ class FinetuneSettings(_Base):
     methods: list[str] | None = Field(None, min_length=1)
     record_every_steps: int | None = Field(None, ge=1)  # the dev split's vectors every K steps, into the store
     lr: float = Field(5e-5, gt=0)
+    # a learning rate per method, in place of ``lr`` for that method (LoRA and BitFit train few
+    # weights and usually want ~1e-3 where full fine-tuning takes 5e-5)
+    lr_by_method: dict[str, float] = Field(default_factory=dict)
     batch_size: int = Field(32, ge=1)
     seed: int = 0
     seeds: list[int] | None = Field(None, min_length=1)  # a sweep: one fine-tuned model per seed
@@ -459,6 +462,11 @@ def _check_methods(cfg: StudyConfig) -> None:
         raise UserError(f"finetune.methods {methods}: each method once")
     if cfg.finetune.methods and "method" in cfg.finetune.options:
         raise UserError("finetune.options.method: give the methods in finetune.methods only")
+    for name, lr in cfg.finetune.lr_by_method.items():
+        if name not in methods:
+            raise UserError(f"finetune.lr_by_method.{name}: not a method of this study (methods: {methods})")
+        if not lr > 0:
+            raise UserError(f"finetune.lr_by_method.{name}: {lr!r} is not a positive learning rate")
     for i, method in enumerate(methods):
         try:
             config = FinetuneConfig(**{**cfg.finetune.options, "method": method}).validate()

@@ -137,7 +137,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
             ft = rd.result(run["finetune"])
             out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
-                               "method": ft.get("method", "full"), "trainable_parameters": ft.get("trainable_parameters")}
+                               "method": ft.get("method", "full"), "lr": ft.get("lr"),
+                               "trainable_parameters": ft.get("trainable_parameters")}
         # the table: per DirectProbe layer
         table = []
         for key in run["dp_original"]["train"]:

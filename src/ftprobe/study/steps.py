@@ -191,7 +191,8 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
             "metrics": json.loads(json.dumps(metrics, default=plain)),
-            "method": config.method, "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
+            "method": config.method, "lr": config.lr,
+            "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
 
 
 def step_extract(spec: dict, ctx: Context, work: Path) -> dict:

@@ -15,7 +15,7 @@ from typing import Any
 from ftprobe.study.config import ModelConfig, StudyConfig
 
 # Settings that decide how a study runs, not what a fine-tuned model is: never in a step's key.
-NOT_IN_KEY = ("seeds", "methods", "keep_checkpoints")
+NOT_IN_KEY = ("seeds", "methods", "keep_checkpoints", "lr_by_method")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class Variant:
         """The ``[finetune]`` settings of this variant's fine-tuning step (what its key hashes)."""
         out = {k: v for k, v in base.items() if k not in NOT_IN_KEY}
         out.update(dict(self.settings))
+        method = out.get("method") or (base.get("options") or {}).get("method", "full")
+        if method in (base.get("lr_by_method") or {}):
+            out["lr"] = float(base["lr_by_method"][method])
         # unset new settings and the full method stay out, so a study without them keeps its keys
         if out.get("record_every_steps") is None:
             out.pop("record_every_steps", None)
