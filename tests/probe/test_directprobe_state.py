@@ -128,20 +128,18 @@ def test_a_linear_set_writes_no_state(tmp_path):
 def test_study_steps_resume_their_directprobe_fits(monkeypatch, tmp_path):
     """The study's DirectProbe steps keep the state in their work folder (left in place by an
     interrupted run): a rerun resumes the fit, and the state is removed once fitted."""
-    import ftprobe.study.steps as steps
-    from ftprobe.study.steps import _fit_directprobe
+    from ftprobe.study.dp_fits import fit_directprobe
 
-    monkeypatch.setattr(steps, "DIRECTPROBE_SAVE_EVERY", 0)
     X, y = _DATA["gap"](8)
     plain = DirectProbe(tuning=LP_HEAVY).fit(X, y, n_labels=3)
     state = tmp_path / "directprobe-state.npz"
     with monkeypatch.context() as m:
         _count_decisions(m, stop_after=6)
         with pytest.raises(Stop):
-            _fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state)
+            fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state, save_every=0)
     assert SavedState(state).decisions == 6
     calls = _count_decisions(monkeypatch)
-    dp = _fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state)
+    dp = fit_directprobe(X, y, {"tuning": LP_HEAVY}, 3, state, save_every=0)
     assert dp.stats_.resumed_at == 6
     assert len(calls) == plain.stats_.merges + plain.stats_.rejections - 6
     np.testing.assert_array_equal(dp.labels_, plain.labels_)

@@ -100,7 +100,9 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(threads: int, parent: int | None = None) -> None:
+def init_worker(threads: int, parent: int | None = None) -> None:
+    """Start a worker process of the study: ``threads`` BLAS/torch threads, and (``parent``) an
+    exit as soon as that process is gone."""
     if parent is not None:  # a killed driver (kill -9) must not leave its workers running
         threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True,
                          name="ftprobe-parent-watch").start()
@@ -125,7 +127,7 @@ class LocalPoolExecutor:
         self.workers = max(1, int(workers))
         ctx = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                         initializer=_init_worker, initargs=(threads_per_worker, os.getpid()))
+                                         initializer=init_worker, initargs=(threads_per_worker, os.getpid()))
 
     def submit(self, fn: Callable[[dict], dict], payload: dict,
                resources: StepResources | None = None) -> Future:

@@ -22,6 +22,8 @@ from ftprobe.study.sweep import variants
 STEP_VERSION = 1
 ORIGINAL = "original"
 FINETUNED = "finetuned"
+# DirectProbe options that decide how a fit runs, not what it finds (its processes): never in a key
+DP_NOT_IN_KEY = ("jobs",)
 
 
 @dataclass
@@ -163,6 +165,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
     probe_settings = cfg.probe.model_dump()
     dp_settings = cfg.directprobe.model_dump()
     dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
+    # DirectProbe's answers do not depend on its processes (``jobs``): keys leave them out
+    dp_key = {k: v for k, v in dp_core.items() if k not in DP_NOT_IN_KEY}
     measure_settings = dataclasses.asdict(cfg.measures)
     control_settings = dataclasses.asdict(cfg.label_control)
 
@@ -191,7 +195,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
 
     def directprobe(mi, ti, ex_id: str, layer: int, split: str, stage: str) -> str:
         deps = {"entry": ex_id}
-        settings = {"layer": layer, **dp_core}
+        settings = {"layer": layer, **dp_key}
         key = content_key("directprobe", settings, deps, STEP_VERSION)
         return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
                              f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
@@ -211,7 +215,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
         for layer in cfg.directprobe.layers:
             deps = {"entry": ex_train}
             spec = {"layer": layer, "directprobe": dp_core, "control": control_settings}
-            key = content_key("label_control", spec, deps, STEP_VERSION)
+            key = content_key("label_control", {**spec, "directprobe": dp_key}, deps, STEP_VERSION)
             out[str(layer)] = plan.add(Step("label_control", key, spec, deps,
                                             f"{mi.name}/{ti.name}/train L{layer} shuffled labels ({stage})"))
         return out
@@ -252,7 +256,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                     sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
                 series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
                 series_settings = {"impl": 2, "layers": cfg.directprobe.checkpoint_layers,
-                                   "first_last": cfg.directprobe.layers, **dp_core,
+                                   "first_last": cfg.directprobe.layers, **dp_key,
                                    "layers_extract": cfg.layers, **ext_settings}
                 spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
                         "checkpoint_layers": cfg.directprobe.checkpoint_layers,
@@ -263,7 +267,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                     spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
                 if cfg.finetune.record_every_steps:  # probing during training: the recorded steps
                     rec_settings = {"impl": 1, "layers": cfg.directprobe.checkpoint_layers,
-                                    "first_last": cfg.directprobe.layers, **dp_core}
+                                    "first_last": cfg.directprobe.layers, **dp_key}
                     run["recorded"] = plan.add(Step(
                         "recorded", content_key("recorded", rec_settings, {"finetune": ft_id}, STEP_VERSION),
                         {"directprobe": dp_core, "checkpoint_layers": cfg.directprobe.checkpoint_layers,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
+from ftprobe.atomic import write_json
 
 
 def recorded_events(finetune_result: dict) -> list[dict]:
@@ -27,15 +27,12 @@ def recorded_events(finetune_result: dict) -> list[dict]:
 
 
 def step_recorded(spec: dict, ctx, work: Path) -> dict:
-    """DirectProbe at the checkpoint layers on every recorded step of the run; each point is
-    saved as it finishes (resumable). No record events: an empty series."""
+    """DirectProbe at the checkpoint layers on every recorded step of the run, the fits side by
+    side with the step's threads; each fit is saved as it finishes (resumable). No record
+    events: an empty series."""
     from ftprobe.represent import Store
-    from ftprobe.study.steps import (
-        _fit_directprobe,
-        _resolve_layer,
-        checkpoint_layers,
-        directprobe_summary,
-    )
+    from ftprobe.study.dp_fits import SeriesFit, SeriesFits, directprobe_options, run_series_fits
+    from ftprobe.study.steps import _resolve_layer, checkpoint_layers
 
     events = recorded_events(ctx.dep_result("finetune"))
     if not events:
@@ -47,22 +44,20 @@ def step_recorded(spec: dict, ctx, work: Path) -> dict:
     layers = sorted(set(checkpoint_layers(spec["checkpoint_layers"], available))
                     | {_resolve_layer(int(x), available) for x in spec["first_last"]})
     labels = list(first.label_names)
-    K = len(labels)
-    per_point = []
-    for i, (event, entry) in enumerate(zip(events, entries, strict=True)):
-        ctx.report("recorded steps", i, len(events), f"(step {event['step']})")
-        done = work / f"point-{i:03d}.json"
-        if done.is_file():
-            per_point.append(json.loads(done.read_text()))
-            continue
-        y = np.asarray(entry.labels)
-        point = {str(layer): directprobe_summary(
-            _fit_directprobe(entry.layer(layer), y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz"),
-            labels, y) for layer in layers}
-        done.write_text(json.dumps(point))
-        per_point.append(point)
-    for i in range(len(events)):
-        (work / f"point-{i:03d}.json").unlink(missing_ok=True)
+    for i in range(len(events)):  # points saved whole by an older run
+        if (old := work / f"point-{i:03d}.json").is_file():
+            for layer, summary in json.loads(old.read_text()).items():
+                write_json(work / f"fit-{i:03d}-L{layer}.json", summary)
+            old.unlink()
+    fits = SeriesFits(str(ctx.store_root), str(work), directprobe_options(spec["directprobe"], ctx.threads),
+                      tuple(labels))
+    todo = [SeriesFit(i, layer, entry.id) for i, entry in enumerate(entries) for layer in layers]
+    run_series_fits(fits, todo, fits.options["jobs"],
+                    lambda done, total: ctx.report("recorded steps", done, total, "(DirectProbe fits)"))
+    per_point = [{str(layer): json.loads(fits.result_path(SeriesFit(i, layer, e.id)).read_text()) for layer in layers}
+                 for i, e in enumerate(entries)]
+    for fit in todo:
+        fits.result_path(fit).unlink()
     return {"points": [f"step-{e['step']}" for e in events], "steps": [int(e["step"]) for e in events],
             "entries": [e.id for e in entries], "layers": layers, "split": events[0].get("split"),
             "label_names": labels, "per_point": per_point}

@@ -14,10 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from ftprobe.atomic import write_json
+from ftprobe.atomic import save_npy, write_json
 from ftprobe.errors import UserError
 from ftprobe.plain import plain
 from ftprobe.study.cache import StepCache
+from ftprobe.study.dp_fits import (
+    SeriesFit,
+    SeriesFits,
+    directprobe_options,
+    directprobe_summary,
+    finite,
+    fit_directprobe,
+    run_series_fits,
+)
 from ftprobe.study.progress import ProgressFile
 
 log = logging.getLogger(__name__)
@@ -244,48 +253,7 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
             "n_test": res.n_test, "n_labels": res.n_labels}
 
 
-def directprobe_summary(dp, label_names: list[str], y) -> dict:
-    """A fitted DirectProbe (fitted with ``n_labels`` = the task's labels) as JSON; every
-    label-indexed quantity is over the task's labels, absent ones None."""
-    K = len(label_names)
-    present = [int(k) for k in np.unique(np.asarray(y))]
-    mind = np.asarray(dp.min_distances(), dtype=np.float64)
-    ld = np.asarray(dp.label_distances(), dtype=np.float64)
-    if ld.shape != (K, K) or mind.shape != (K,):
-        raise RuntimeError(f"DirectProbe returned label distances of shape {ld.shape} for {K} labels")
-    return {
-        "n_clusters": int(dp.n_clusters_), "n_labels": len(present), "n_labels_task": K,
-        "linear": bool(dp.linear_),
-        "min_distances": {label_names[k]: _f(mind[k]) for k in present if _f(mind[k]) is not None},
-        "label_distances": _nan_list(ld),
-        "distance_vector": [_f(v) for v in np.asarray(dp.distance_vector(), dtype=np.float64).ravel()],
-        "present_labels": present,
-    }
-
-
-def _f(v) -> float | None:
-    v = float(v)
-    return v if np.isfinite(v) else None
-
-
-def _nan_list(a: np.ndarray) -> list:
-    return [[_f(v) for v in row] for row in a]
-
-
-DIRECTPROBE_SAVE_EVERY = 600.0  # seconds between saves of a DirectProbe fit's progress
-
-
-def _fit_directprobe(X, y, options: dict, n_labels: int, state: Path, prior=None, keep_prior: bool = False):
-    """Fit, saving the merge phase's progress to ``state`` in the step's work folder (kept by
-    an interrupted run), so that a rerun resumes a long fit; removed once fitted. ``prior``:
-    the previous state's proofs in a series (the partition does not depend on it)."""
-    from ftprobe.probe.directprobe import DirectProbe
-
-    dp = DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels,
-                                    state_path=state, save_every=DIRECTPROBE_SAVE_EVERY, prior=prior,
-                                    keep_prior=keep_prior)
-    state.unlink(missing_ok=True)
-    return dp
+_f = finite  # NaN and infinity as None, for JSON
 
 
 def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
@@ -293,7 +261,7 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
     names = list(entry.label_names)
     ctx.report("DirectProbe", detail=f"layer {layer}, {entry.n_targets} points")
-    dp = _fit_directprobe(entry.layer(layer), entry.labels, spec["directprobe"], len(names),
+    dp = fit_directprobe(entry.layer(layer), entry.labels, directprobe_options(spec["directprobe"], ctx.threads), len(names),
                           work / "directprobe-state.npz")
     try:
         dp.save(work / "directprobe")
@@ -322,7 +290,9 @@ def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
 
 def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     """The original model, every checkpoint and the final model: DirectProbe and label centroids
-    of the train split at the dynamics layers. Each point is saved as it finishes (resumable)."""
+    of the train split at the dynamics layers. The checkpoints' vectors are extracted first, then
+    every (point, layer) is fitted (side by side with the step's threads); each point and each
+    fit is saved as it finishes (resumable)."""
     ft = ctx.dep_result("finetune")
     ft_dir = ctx.dep_path("finetune")
     task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
@@ -337,49 +307,43 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     final = ctx.entry("final")
     if not any(Path(c) == Path(ft["final"]) for c in ft["checkpoints"]):
         points.append(("final", lambda: final))
-    K = task.n_labels
     fingerprints: list[str] = []
     names: list[str] = []
-    # each layer's last fit's proofs, offered to the next checkpoint's fit of that layer (in
-    # memory: a resumed step starts without them, which only costs time)
-    priors: dict[int, Any] = {}
     for n_point, (name, get_entry) in enumerate(points):
         i = len(names)
-        ctx.report("checkpoints", n_point, len(points), f"({name})")
-        done_file = work / f"point-{i:03d}.json"
-        if done_file.is_file():
-            fingerprints.append(json.loads(done_file.read_text())["entry"])
+        ctx.report("checkpoints", n_point, len(points), f"({name}: vectors)")
+        point_file = work / f"point-{i:03d}.json"
+        if point_file.is_file():
+            saved = json.loads(point_file.read_text())
+            for layer, summary in saved.get("layers", {}).items():  # a point saved whole by an older run
+                write_json(work / f"fit-{i:03d}-L{layer}.json", summary)
+            fingerprints.append(saved["entry"])
             names.append(name)
             continue
         entry = get_entry()
         if fingerprints and entry.id == fingerprints[-1]:
             continue  # the final model is the last checkpoint: one point, not two
-        res = {"name": name, "entry": entry.id, "layers": {}}
-        y = np.asarray(entry.labels)
-        from ftprobe.compare.geometry import label_centroids
-
-        for layer in layers:
-            X = entry.layer(layer)
-            dp = _fit_directprobe(X, y, spec["directprobe"], K, work / f"directprobe-state-{i:03d}-L{layer}.npz",
-                                  prior=priors.get(layer), keep_prior=True)
-            priors[layer] = dp.prior_
-            res["layers"][str(layer)] = directprobe_summary(dp, list(task.labels), y)
-            np.save(work / f"centroids-{i:03d}-L{layer}.npy", label_centroids(np.asarray(X), y, K))
-        write_json(done_file, res)
+        write_json(point_file, {"name": name, "entry": entry.id})
         fingerprints.append(entry.id)
         names.append(name)
-    points = names
-    per_point = [json.loads((work / f"point-{i:03d}.json").read_text()) for i in range(len(points))]
+    fits = SeriesFits(str(ctx.store_root), str(work), directprobe_options(spec["directprobe"], ctx.threads),
+                      tuple(task.labels), centroids=True)
+    todo = [SeriesFit(i, layer, fingerprints[i]) for i in range(len(names)) for layer in layers]
+    run_series_fits(fits, todo, fits.options["jobs"],
+                    lambda done, total: ctx.report("DirectProbe fits", done, total, "(checkpoints x layers)"))
+    per_point = [{str(layer): json.loads(fits.result_path(SeriesFit(i, layer, e)).read_text()) for layer in layers}
+                 for i, e in enumerate(fingerprints)]
     for layer in layers:
-        np.save(work / f"centroids-L{layer}.npy",
-                np.stack([np.load(work / f"centroids-{i:03d}-L{layer}.npy", allow_pickle=False)
-                          for i in range(len(points))]))
-        for i in range(len(points)):
-            (work / f"centroids-{i:03d}-L{layer}.npy").unlink()
-    for i in range(len(points)):
+        save_npy(work / f"centroids-L{layer}.npy",
+                 np.stack([np.load(fits.centroid_path(SeriesFit(i, layer, e)), allow_pickle=False)
+                           for i, e in enumerate(fingerprints)]))
+    for fit in todo:
+        fits.result_path(fit).unlink()
+        fits.centroid_path(fit).unlink()
+    for i in range(len(names)):
         (work / f"point-{i:03d}.json").unlink()
     return {"points": names, "entries": fingerprints, "layers": layers, "label_names": list(task.labels),
-            "per_point": [p["layers"] for p in per_point]}
+            "per_point": per_point}
 
 
 def step_measures(spec: dict, ctx: Context, work: Path) -> dict:
@@ -400,7 +364,7 @@ def step_label_control(spec: dict, ctx: Context, work: Path) -> dict:
     entry = ctx.entry("entry")
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
     ctx.report("shuffled-label control", detail=f"layer {layer}")
-    return run(spec, entry, layer)
+    return run({**spec, "directprobe": directprobe_options(spec["directprobe"], ctx.threads)}, entry, layer)
 
 
 STEP_FUNCTIONS = {
