@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._threads import on_one_blas_thread
 from ._validate import BLOCK_ROWS
 
 
@@ -113,8 +114,10 @@ class MomentAccumulator:
         )
 
 
+@on_one_blas_thread
 def centred_moments(X, Y, block_rows: int = BLOCK_ROWS) -> CentredMoments:
-    """Centred moments of two (already validated) spaces, reading ``block_rows`` rows at a time."""
+    """Centred moments of two (already validated) spaces, reading ``block_rows`` rows at a time
+    (on one BLAS thread: the same bits at any thread count, see ``_threads.py``)."""
     acc = MomentAccumulator(X.shape[1], Y.shape[1])
     for s in range(0, X.shape[0], block_rows):
         acc.add(X[s : s + block_rows], Y[s : s + block_rows])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._threads import one_blas_thread
+from ._threads import on_one_blas_thread, one_blas_thread
 from ._validate import paired, positive_int
 from .cka import _hsic_unbiased, linear_cka
 from .knn import mutual_knn, nearest_neighbours, overlap_of, resolve_device
@@ -161,6 +161,7 @@ def _evaluator(measure: Callable, X, Y, device: str | None) -> Callable[[np.ndar
     return lambda perm: float(measure(X, Y[perm]))
 
 
+@on_one_blas_thread
 def permutation_null(measure: Callable, X, Y, n: int = 100, seed: int = 0,
                      alternative: str | None = None, device: str | None = "auto") -> NullResult:
     """``measure(X, Y)`` against its values with Y's rows permuted ``n`` times (seeded).
@@ -216,6 +217,7 @@ def mantel_null(A, B, n: int = 1000, seed: int = 0) -> NullResult:
     return _result(value, np.array(null), "greater")
 
 
+@on_one_blas_thread
 def half_sample_interval(measure: Callable, X, Y, n: int = 100, seed: int = 0,
                          level: float = 0.95) -> tuple[float, float]:
     """Interval for ``measure(X, Y)`` from ``n`` seeded subsamples of half the rows (no repeats).

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._plain import plain
+from ._threads import on_one_blas_thread
 from ._validate import paired, positive_int, space
 from .cka import linear_cka
 from .knn import mutual_knn
@@ -96,6 +97,7 @@ def _calibrated(name, measure, Xs, Ys, all_rows, s: MeasureSettings) -> Calibrat
                              null.calibrated, null.p_value, (lo, hi), int(Xs.shape[0]))
 
 
+@on_one_blas_thread
 def compare_spaces(X, Y, settings: MeasureSettings | None = None) -> SpaceComparison:
     """Debiased CKA, Procrustes distance and mutual k-NN of X vs Y, each calibrated."""
     s = settings or MeasureSettings()
@@ -113,6 +115,7 @@ def compare_spaces(X, Y, settings: MeasureSettings | None = None) -> SpaceCompar
     )
 
 
+@on_one_blas_thread
 def space_geometry(X, settings: MeasureSettings | None = None) -> dict:
     """Effective rank and isotropy on every row; TwoNN intrinsic dimension on the subsample
     (duplicate rows, common in embedding layers, are dropped for it)."""

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import on_one_blas_thread
 from ._validate import BLOCK_ROWS, space
 
 __all__ = ["covariance_spectrum", "effective_rank", "isotropy", "effective_rank_from_spectrum",
            "isotropy_from_spectrum"]
 
 
+@on_one_blas_thread
 def covariance_spectrum(X, block_rows: int = BLOCK_ROWS, name: str = "X") -> np.ndarray:
-    """Eigenvalues of the centred scatter matrix Xc'Xc (= squared singular values), descending."""
+    """Eigenvalues of the centred scatter matrix Xc'Xc (= squared singular values), descending.
+
+    On one BLAS thread: threaded ``eigvalsh`` gives other last bits, which the effective rank's
+    square roots of the near-zero eigenvalues magnify (see ``_threads.py``)."""
     X = space(name, X, min_rows=2, why="a spectrum needs 2 points")
     d = X.shape[1]
     shift = np.asarray(X[:block_rows], dtype=np.float64).mean(axis=0)
