@@ -11,6 +11,7 @@ the fits it had not finished.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -95,6 +96,20 @@ class SeriesFits:
 
     def done(self, fit: SeriesFit) -> bool:
         return self.result_path(fit).is_file() and (not self.centroids or self.centroid_path(fit).is_file())
+
+    def summaries(self, fits: list[SeriesFit]) -> list[dict[str, dict]]:
+        """The finished fits' summaries, one dict per point (by layer, as text), in point order."""
+        out: dict[int, dict[str, dict]] = {}
+        for fit in sorted(fits, key=lambda f: (f.point, f.layer)):
+            out.setdefault(fit.point, {})[str(fit.layer)] = json.loads(self.result_path(fit).read_text())
+        return [out[p] for p in sorted(out)]
+
+    def remove(self, fits: list[SeriesFit]) -> None:
+        """Delete the fits' files once the step has read them into its result."""
+        for fit in fits:
+            self.result_path(fit).unlink()
+            if self.centroids:
+                self.centroid_path(fit).unlink()
 
 
 def fit_one(fits: SeriesFits, fit: SeriesFit, prior=None, keep_prior: bool = False):

@@ -54,10 +54,8 @@ def step_recorded(spec: dict, ctx, work: Path) -> dict:
     todo = [SeriesFit(i, layer, entry.id) for i, entry in enumerate(entries) for layer in layers]
     run_series_fits(fits, todo, fits.options["jobs"],
                     lambda done, total: ctx.report("recorded steps", done, total, "(DirectProbe fits)"))
-    per_point = [{str(layer): json.loads(fits.result_path(SeriesFit(i, layer, e.id)).read_text()) for layer in layers}
-                 for i, e in enumerate(entries)]
-    for fit in todo:
-        fits.result_path(fit).unlink()
+    per_point = fits.summaries(todo)
+    fits.remove(todo)
     return {"points": [f"step-{e['step']}" for e in events], "steps": [int(e["step"]) for e in events],
             "entries": [e.id for e in entries], "layers": layers, "split": events[0].get("split"),
             "label_names": labels, "per_point": per_point}

@@ -253,9 +253,6 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
             "n_test": res.n_test, "n_labels": res.n_labels}
 
 
-_f = finite  # NaN and infinity as None, for JSON
-
-
 def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     entry = ctx.entry("entry")
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
@@ -283,7 +280,7 @@ def step_similarity(spec: dict, ctx: Context, work: Path) -> dict:
         if layer not in after.layers:
             continue
         Xb, Xa = np.asarray(before.layer(layer)), np.asarray(after.layer(layer))
-        out[str(layer)] = {"rsa": _f(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"])),
+        out[str(layer)] = {"rsa": finite(rsa(Xb, Xa, n_points=spec["rsa_points"], seed=spec["bootstrap"]["seed"])),
                            **layer_measures(Xb, Xa, settings_from(spec))}
     return {"layers": out}
 
@@ -331,15 +328,12 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     todo = [SeriesFit(i, layer, fingerprints[i]) for i in range(len(names)) for layer in layers]
     run_series_fits(fits, todo, fits.options["jobs"],
                     lambda done, total: ctx.report("DirectProbe fits", done, total, "(checkpoints x layers)"))
-    per_point = [{str(layer): json.loads(fits.result_path(SeriesFit(i, layer, e)).read_text()) for layer in layers}
-                 for i, e in enumerate(fingerprints)]
+    per_point = fits.summaries(todo)
     for layer in layers:
         save_npy(work / f"centroids-L{layer}.npy",
                  np.stack([np.load(fits.centroid_path(SeriesFit(i, layer, e)), allow_pickle=False)
                            for i, e in enumerate(fingerprints)]))
-    for fit in todo:
-        fits.result_path(fit).unlink()
-        fits.centroid_path(fit).unlink()
+    fits.remove(todo)
     for i in range(len(names)):
         (work / f"point-{i:03d}.json").unlink()
     return {"points": names, "entries": fingerprints, "layers": layers, "label_names": list(task.labels),
