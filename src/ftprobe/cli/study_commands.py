@@ -29,6 +29,9 @@ class StudyCommand:
                                   "default: start Ray on this machine)")
     gc: bool = opt(False, help="remove cached steps and store entries the config no longer reaches, "
                    "and stop (with --dry-run: only list them)")
+    only: str | None = opt(None, help="run only the steps of these kinds, comma-separated, and what they "
+                           "read (e.g. finetune,extract,probe on a GPU machine); the report waits for "
+                           "a run without --only")
 
     def run(self) -> int:
         from ftprobe.study import load_config
@@ -46,7 +49,8 @@ class StudyCommand:
             print(collect_garbage(cfg, dry_run=self.dry_run).describe(self.dry_run))
             return 0
         _check_executor(self.executor, self.ray_address)
-        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address)
+        only = None if self.only is None else tuple(k.strip() for k in self.only.split(",") if k.strip())
+        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address, only)
         if not self.dry_run:
             _print_done(summary)
         return 0
@@ -90,17 +94,21 @@ def _check_executor(executor: str, ray_address: str | None) -> None:
         raise UserError("--ray-address needs --executor ray")
 
 
-def _run(cfg, workers, dry_run: bool, progress: bool, executor: str, ray_address: str | None):
+def _run(cfg, workers, dry_run: bool, progress: bool, executor: str, ray_address: str | None,
+         only: tuple[str, ...] | None = None):
     from ftprobe.study import run_study
 
     return run_study(cfg, workers=workers, dry_run=dry_run, progress=progress, executor_kind=executor,
-                     ray_address=ray_address)
+                     ray_address=ray_address, only=only)
 
 
 def _print_done(summary) -> None:
     import json
 
     print(f"{len(summary.executed)} steps run, {len(summary.cached)} cached, {summary.seconds:.0f}s")
+    if summary.results is None:
+        print("--only: the other steps and the report wait for a run without --only")
+        return
     results = json.loads(summary.results.read_text())
     for f in results["findings"]:
         print(f"  finding {f['number']}: {f['verdict']:<13} {f['explanation']}")

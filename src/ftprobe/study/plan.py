@@ -22,6 +22,9 @@ from ftprobe.study.sweep import variants
 STEP_VERSION = 1
 ORIGINAL = "original"
 FINETUNED = "finetuned"
+STEP_KINDS = ("finetune", "extract", "probe", "directprobe", "label_control", "series", "recorded",
+              "similarity", "measures")
+
 # DirectProbe options that decide how a fit runs, not what it finds (its processes): never in a key
 DP_NOT_IN_KEY = ("jobs",)
 
@@ -74,6 +77,15 @@ class Plan:
 
     def pending(self, cache: StepCache) -> list[Step]:
         return [s for s in self.steps.values() if not cache.done(s.kind, s.key)]
+
+    def with_inputs(self, kinds) -> set[str]:
+        """The ids of the steps of these kinds and of every step they read, directly or not: what
+        ``ftprobe study --only`` runs (fine-tuning on a GPU machine first, the rest later)."""
+        wanted = {sid for sid, s in self.steps.items() if s.kind in kinds}
+        for sid in reversed(list(self.steps)):  # inputs come first, so one backward pass closes it
+            if sid in wanted:
+                wanted.update(self.steps[sid].deps.values())
+        return wanted
 
     def dependents(self) -> dict[str, list[str]]:
         """Step id -> the ids of the steps that read it."""

@@ -49,7 +49,7 @@ def describe_plan(plan: Plan, cache: StepCache) -> list[tuple[str, str, str, str
     return rows
 
 
-def print_plan(plan: Plan, cache: StepCache, console) -> None:
+def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = None) -> None:
     from rich.table import Table
 
     from ftprobe.study.estimate import CPU_2_CORES, H200, estimate_plan, format_seconds
@@ -59,12 +59,17 @@ def print_plan(plan: Plan, cache: StepCache, console) -> None:
     table = Table("#", "step", "what", "key", "status", "est. (2 cores)",
                   title=f"study plan -> {plan.config.output_dir}")
     rows = describe_plan(plan, cache)
+    if wanted is not None:  # --only: the other steps wait for a later run
+        rows = [(k, label, key, status if f"{k}-{key}" in wanted or status == "cached" else "later")
+                for k, label, key, status in rows]
     for i, ((kind, label, key, status), sid) in enumerate(zip(rows, plan.steps, strict=True), 1):
         table.add_row(str(i), kind, label, key, status, format_seconds(seconds[sid]) if status == "to run" else "")
     console.print(table)
     todo = sum(r[3] == "to run" for r in rows)
-    console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo} cached")
-    pending = {s.id for s in plan.pending(cache)}
+    later = sum(r[3] == "later" for r in rows)
+    console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo - later} cached"
+                  + (f", {later} left for a run without --only" if later else ""))
+    pending = {s.id for s in plan.pending(cache) if wanted is None or s.id in wanted}
     workers = plan.config.workers
     for rates in (CPU_2_CORES, H200):  # what is left, on this kind of machine and on a GPU one
         console.print(f"  {estimate_plan(plan, rates).only(pending).summary(workers)}")
@@ -81,8 +86,12 @@ def run_study(
     executor: Executor | None = None,
     executor_kind: str = "local",
     ray_address: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> RunSummary:
     """Run the study; ``stop_after`` stops (as if killed) after that many executed steps.
+
+    ``only``: run just the steps of these kinds (and the steps they read), e.g. the fine-tuning on
+    a GPU machine before the DirectProbe fits on a CPU one; the report waits for a full run.
 
     ``executor_kind``: ``local`` (in this process, or a process pool of ``workers``) or ``ray``
     (a Ray instance started here, or the cluster at ``ray_address``). One runner per output
@@ -96,8 +105,9 @@ def run_study(
     out = cfg.output_dir
     cache = StepCache(out / "steps")
     summary = RunSummary(plan)
+    wanted = None if only is None else plan.with_inputs(_check_kinds(only))
     if dry_run:
-        print_plan(plan, cache, console)
+        print_plan(plan, cache, console, wanted)
         return summary
 
     workers = workers or cfg.workers
@@ -128,27 +138,29 @@ def run_study(
         on_cluster = isinstance(executor, ClusterExecutor)
         _run_steps(plan, cache, summary, executor, own_executor, stop_after, per_worker,
                    executor.has_gpus if on_cluster else False, executor.gpu_share if on_cluster else 0.0,
-                   console, progress)
+                   console, progress, wanted)
+        paths = None
+        if wanted is None or len(wanted) == len(plan.steps):
+            from ftprobe.report import write_report
+            from ftprobe.study.results import collect_results
 
-        from ftprobe.report import write_report
-        from ftprobe.study.results import collect_results
-
-        paths = write_report(collect_results(plan, cache), out)
+            paths = write_report(collect_results(plan, cache), out)
     except BaseException:
         if own_executor and executor is not None:
             executor.shutdown(cancel=True)  # a no-op when _run_steps shut it down already
         raise
     finally:
         lock.release()
-    summary.report = paths["html"]
-    summary.results = paths["json"]
+    if paths is not None:
+        summary.report = paths["html"]
+        summary.results = paths["json"]
     summary.seconds = time.monotonic() - t0
     return summary
 
 
 def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Executor, own_executor: bool,
                stop_after: int | None, per_worker: int, has_gpus: bool, gpu_share: float,
-               console, progress: bool) -> None:
+               console, progress: bool, wanted: set[str] | None = None) -> None:
     """Submit each step as soon as its inputs are done; poll the running ones' progress."""
     from ftprobe.study.placement import step_resources
 
@@ -159,13 +171,13 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
     done = {sid for sid, s in steps.items() if cache.done(s.kind, s.key)}
     done -= weights.needed_again(done)
     summary.cached = sorted(done)
-    pending = [sid for sid in steps if sid not in done]
+    pending = [sid for sid in steps if sid not in done and (wanted is None or sid in wanted)]
     running: dict[Future, str] = {}
     failed: list[tuple[str, BaseException]] = []
     interrupted = False
     weights.release(done)
 
-    bar = _Progress(console, len(steps), len(done), progress)
+    bar = _Progress(console, len(pending) + len(done), len(done), progress)
     try:
         while pending or running:
             if not failed:
@@ -226,6 +238,17 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
         if isinstance(cause, UserError):
             raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {cause}") from exc
         raise exc
+
+
+def _check_kinds(kinds) -> tuple[str, ...]:
+    from ftprobe.errors import UserError
+    from ftprobe.study.plan import STEP_KINDS
+
+    unknown = [k for k in kinds if k not in STEP_KINDS]
+    if unknown or not kinds:
+        raise UserError(f"--only: unknown step kind {', '.join(map(repr, unknown)) or '(none given)'}; "
+                        f"the kinds are {', '.join(STEP_KINDS)}")
+    return tuple(kinds)
 
 
 NO_WEIGHTS = ("recorded",)  # kinds of steps that depend on a fine-tuning step but not on its weights
