@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from ftprobe.report import StudyResults, write_report
-from ftprobe.report.methods_section import base_model, method_groups, methods_section
+from ftprobe.report.methods_section import method_groups, methods_section
 
 from .test_report import _results
 
@@ -42,10 +42,16 @@ def _study() -> dict:
     return results
 
 
-def test_base_model_drops_the_sweep_point():
-    assert base_model("minilm method=lora seed=1") == "minilm"
-    assert base_model("bert-base method=freeze:4") == "bert-base"
-    assert base_model("minilm") == "minilm"
+def test_methods_are_grouped_by_the_recorded_base_model():
+    results = _study()
+    for run in results["runs"]:
+        run["base_model"] = "MiniLM-L6"  # what the study records wins over the run's label
+    (group,) = method_groups(StudyResults.from_json(results))
+    assert group.model == "MiniLM-L6" and group.methods == ("full", "lora")
+    # results written before runs recorded it: the label less its sweep point
+    older = _study()
+    older["runs"][0]["model"] = "bert-base method=freeze:4"
+    assert [r.base_model for r in StudyResults.from_json(older).runs] == ["bert-base", "m", "m"]
 
 
 def test_no_section_without_two_methods():

@@ -13,10 +13,10 @@ and task, e.g. fine-tuning seeds), and whether the direction of the change agree
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-import numpy as np
+from ftprobe.compare.spread import mean_sd
 
 
 @dataclass(frozen=True)
@@ -169,16 +169,9 @@ def _direction(before: float | None, after: float | None, tie: float) -> str | N
     return "up" if d > 0 else "down"
 
 
-def _mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return None, None
-    return float(v.mean()), (float(v.std(ddof=1)) if v.size > 1 else None)
-
-
 def _compare(model, task, quantity, paper_model, pb, pa, ours_b, ours_a, tie_paper, tie_ours) -> Comparison:
-    mb, sb = _mean_sd(ours_b)
-    ma, sa = _mean_sd(ours_a)
+    mb, sb = mean_sd(ours_b)
+    ma, sa = mean_sd(ours_a)
     dp, do = _direction(pb, pa, tie_paper), _direction(mb, ma, tie_ours)
     return Comparison(model, task, quantity, paper_model, pb, pa, mb, ma, sb, sa,
                       max(len(ours_b), len(ours_a)), dp, do, None if dp is None or do is None else dp == do)
@@ -304,7 +297,7 @@ def dynamics_side_by_side(results: Mapping) -> list[DynamicsComparison]:
                 continue
             depth = layer / n_layers
             ref = min(PAPER_LAYER_DYNAMICS, key=lambda d: (round(abs(d.depth - depth), 9), d.layer))
-            mean, sd = _mean_sd(vals)
+            mean, sd = mean_sd(vals)
             out.append(DynamicsComparison(model, task, layer, depth, ref.layer, ref.low, ref.high, mean, sd,
                                           len(vals), ref.low - 0.05 <= mean <= ref.high + 0.05))
     return out

@@ -16,15 +16,13 @@ fine-tuned run names its ``finetune.method`` and ``trainable_parameters``).
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ftprobe.compare.spread import mean_sd
 from ftprobe.report.charts import BEFORE, PALETTE, Chart, Panel, Trace
 from ftprobe.report.results_model import Run, StudyResults, _slug
 from ftprobe.report.tables import Table
-
-SWEPT_TOKENS = ("method=", "seed=")  # parts of a run's model label that name a sweep point
 
 
 @dataclass(frozen=True)
@@ -64,11 +62,6 @@ class MethodGroup:
         return max(layers) if layers else None
 
 
-def base_model(label: str) -> str:
-    """The model of a run's label without its sweep point (``minilm method=lora seed=1`` -> ``minilm``)."""
-    return " ".join(p for p in label.split(" ") if not p.startswith(SWEPT_TOKENS)) or label
-
-
 def _last_eval(finetune: Mapping) -> tuple[float | None, str | None]:
     metrics = finetune.get("metrics") or []
     if isinstance(metrics, Mapping):  # the study nests the list once
@@ -91,16 +84,9 @@ def method_groups(results: StudyResults) -> tuple[MethodGroup, ...]:
         tp = ft.get("trainable_parameters")
         lr = ft.get("lr")
         mr = MethodRun(method, run, None if tp is None else int(tp), acc, split, None if lr is None else float(lr))
-        found.setdefault((base_model(run.model), run.task), {}).setdefault(method, []).append(mr)
+        found.setdefault((run.base_model, run.task), {}).setdefault(method, []).append(mr)
     return tuple(MethodGroup(model, task, tuple(by), {m: tuple(rs) for m, rs in by.items()})
                  for (model, task), by in found.items() if len(by) >= 2)
-
-
-def _mean_sd(values: list[float | None]) -> tuple[float | None, float | None]:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
 
 
 def _fmt(mean: float | None, sd: float | None, scale: float = 1.0, digits: int = 1, unit: str = "") -> str:
@@ -111,7 +97,7 @@ def _fmt(mean: float | None, sd: float | None, scale: float = 1.0, digits: int =
 
 
 def _per_method(group: MethodGroup, get: Callable[[MethodRun], float | None]) -> dict[str, tuple]:
-    return {m: _mean_sd([get(r) for r in rs]) for m, rs in group.runs.items()}
+    return {m: mean_sd([get(r) for r in rs]) for m, rs in group.runs.items()}
 
 
 def _row_at(run: Run, layer: int):
@@ -125,11 +111,11 @@ def methods_table(group: MethodGroup) -> Table:
     rows = []
     for m in group.methods:
         rs = group.runs[m]
-        tp = _mean_sd([r.trainable_parameters for r in rs])[0]
+        tp = mean_sd([r.trainable_parameters for r in rs])[0]
         share = "-" if tp is None or not full else f"{100 * tp / full:.2f} %"
 
         def at(get, rs=rs):
-            return _mean_sd([None if (row := _row_at(r.run, layer)) is None else get(row, r.run) for r in rs])
+            return mean_sd([None if (row := _row_at(r.run, layer)) is None else get(row, r.run) for r in rs])
 
         # before fine-tuning is the one original model, whatever the seed: read it once
         acc_b = at(lambda row, run: row.accuracy_before.mean, rs[:1])
@@ -143,7 +129,7 @@ def methods_table(group: MethodGroup) -> Table:
         notes = [f"lr {rates[0]:g}"] if len(rates) == 1 else []
         notes += [f"{len(rs)} seeds"] if len(rs) > 1 else []
         rows.append((m + (f" ({', '.join(notes)})" if notes else ""), "-" if tp is None else f"{tp:,.0f}", share,
-                     _fmt(*_mean_sd([r.finetuned_accuracy for r in rs]), 100, 1, " %"),
+                     _fmt(*mean_sd([r.finetuned_accuracy for r in rs]), 100, 1, " %"),
                      f"{_fmt(*acc_b, 100, 1)} → {_fmt(*acc_a, 100, 1)} %",
                      f"{_fmt(*cl_b, digits=0)} → {_fmt(*cl_a, digits=0)}",
                      _fmt(*cka, digits=3), _fmt(*mv, digits=3), _fmt(*md, digits=3)))
@@ -173,7 +159,7 @@ def _layer_traces(group: MethodGroup, get: Callable[[Run, int], float | None], w
     for m in group.methods:
         rs = group.runs[m]
         layers = tuple(sorted({la for r in rs for la in (r.run.accuracy_after if original else r.run.layer_change)}))
-        stats = [_mean_sd([get(r.run, la) for r in rs]) for la in layers]
+        stats = [mean_sd([get(r.run, la) for r in rs]) for la in layers]
         y = tuple(None if s[0] is None else scale * s[0] for s in stats)
         err = tuple(None if s[1] is None else scale * s[1] for s in stats)
         traces.append(Trace(m, layers, y, "line", error=err if any(e is not None for e in err) else None,
@@ -232,7 +218,7 @@ def dynamics_chart(group: MethodGroup) -> Chart | None:
         x = tuple(int(p.rsplit("-", 1)[-1]) for p in points) if recorded else points
         for series, out, what in ((lambda d: d.pearson[layer], pear, "Pearson with the original"),
                                   (lambda d: d.clusters.get(layer, ()), clus, "DirectProbe clusters")):
-            stats = [_mean_sd([(series(d)[i] if i < len(series(d)) else None) for d in dyns])
+            stats = [mean_sd([(series(d)[i] if i < len(series(d)) else None) for d in dyns])
                      for i in range(len(points))]
             y = tuple(s[0] for s in stats)
             out.append(Trace(m, x, y, "line", color=group.color(m),
@@ -258,12 +244,12 @@ def parameters_chart(group: MethodGroup) -> Chart | None:
     fine, probe = [], []
     for m in group.methods:
         rs = group.runs[m]
-        tp = _mean_sd([r.trainable_parameters for r in rs])[0]
+        tp = mean_sd([r.trainable_parameters for r in rs])[0]
         if not tp:
             continue
         x = (math.log10(tp),)
-        fa = _mean_sd([r.finetuned_accuracy for r in rs])
-        pa = _mean_sd([None if (row := _row_at(r.run, layer)) is None or row.accuracy_after is None
+        fa = mean_sd([r.finetuned_accuracy for r in rs])
+        pa = mean_sd([None if (row := _row_at(r.run, layer)) is None or row.accuracy_after is None
                        else row.accuracy_after.mean for r in rs])
         for (mean, sd), out, what in ((fa, fine, "fine-tuned model"), (pa, probe, f"probe at layer {layer}")):
             if mean is None:

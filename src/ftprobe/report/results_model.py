@@ -198,6 +198,7 @@ class Run:
     # differ only by seed: the report shows their mean and spread); the model name when not swept
     group: str = ""
     seed: int | None = None  # the fine-tuning seed, when seeds were swept
+    base_model: str = ""  # the model without any swept setting (methods are compared within it)
 
     @property
     def name(self) -> str:
@@ -238,7 +239,8 @@ class Run:
                    tuple(TableRow.read(r) for r in d.get("table") or ()),
                    LayerDynamics.read(d.get("layer_dynamics")), MinDistanceSeries.read(d.get("min_distance_series")),
                    paths, shifts, change, _slug(f"run-{d['model']}-{d['task']}"),
-                   LayerDynamics.read(d.get("recorded_dynamics")), (d.get("recorded_dynamics") or {}).get("split"), *_group(d))
+                   LayerDynamics.read(d.get("recorded_dynamics")), (d.get("recorded_dynamics") or {}).get("split"), *_group(d),
+                   _base_model(d))
 
 
 def _group(d: Mapping) -> tuple[str, int | None]:
@@ -247,6 +249,15 @@ def _group(d: Mapping) -> tuple[str, int | None]:
     v = d.get("variant") or {}
     seed = (v.get("settings") or {}).get("seed") if "seed" in (v.get("swept") or ()) else None
     return str(d.get("replicate") or d["model"]), seed
+
+
+def _base_model(d: Mapping) -> str:
+    """The model a run's variant was made from; older results without it: the run's label less
+    its sweep point (``minilm method=lora seed=1`` -> ``minilm``)."""
+    if d.get("base_model"):
+        return str(d["base_model"])
+    label = str(d["model"])
+    return " ".join(p for p in label.split(" ") if "=" not in p) or label
 
 
 @dataclass(frozen=True)

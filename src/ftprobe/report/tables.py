@@ -7,6 +7,7 @@ import html
 import io
 from dataclasses import dataclass
 
+from ftprobe.compare.spread import mean_sd
 from ftprobe.report.results_model import Accuracy, Run, SpaceSimilarity, StudyResults, TableRow
 
 
@@ -144,12 +145,10 @@ def layer_change_table(run: Run) -> Table | None:
 
 
 def _mean_sd(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
-    import statistics
-
-    if not values:
+    mean, sd = mean_sd(values)
+    if mean is None:
         return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{scale * statistics.fmean(values):.{digits}f} ± {scale * sd:.{digits}f}"
+    return f"{scale * mean:.{digits}f} ± {scale * (sd or 0.0):.{digits}f}"
 
 
 def seed_spread_table(results: StudyResults) -> Table | None:
