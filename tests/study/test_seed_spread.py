@@ -39,7 +39,10 @@ def _per_seed(cfg, out: Path) -> dict[int, dict]:
         seed = run["variant"]["settings"]["seed"]
         dp = load(run["dp_finetuned"]["train"][str(cfg.directprobe.layers[-1])])
         layer = str(dp["layer"])
-        per[seed] = {"layer": dp["layer"], "before": load(run["probe_original"])["layers"][layer]["mean"],
+        before, after = (load(run[k])["layers"] for k in ("probe_original", "probe_finetuned"))
+        layers = [str(load(sid)["layer"]) for sid in run["dp_finetuned"]["train"].values()]
+        per[seed] = {"changes": [100 * (after[la]["mean"] - before[la]["mean"]) for la in layers],
+"layer": dp["layer"], "before": load(run["probe_original"])["layers"][layer]["mean"],
                      "after": load(run["probe_finetuned"])["layers"][layer]["mean"],
                      "clusters_after": dp["n_clusters"],
                      "weights": load(run["finetune"])["final"], "finetune": run["finetune"]}
@@ -82,6 +85,21 @@ def check_seed_spread(cfg, out: Path, group: str) -> None:
     assert "id='table-seeds'" in html and "id='models'" in html
     md = (out / "report" / "summary.md").read_text()
     assert "Across fine-tuning seeds" in md and row["probe acc % after"] in md
+
+    # finding 1 (a case per DirectProbe layer) on each seed alone and pooled, by its rule
+    def finding1(changes: list[float]) -> str:
+        share = sum(c > 0 for c in changes) / len(changes)
+        if share >= 0.8:
+            return "mixed" if any(c < -2.0 for c in changes) else "holds"
+        return "fails" if share < 0.5 else "mixed"
+
+    ch0, ch1 = per[0]["changes"], per[1]["changes"]
+    by_variant = [(v["group"], v["seed"], v["verdicts"][0], v["n_cases"]) for v in results["robustness"]["by_variant"]]
+    assert by_variant == [(group, 0, finding1(ch0), len(ch0)), (group, 1, finding1(ch1), len(ch1)),
+                          (group, None, finding1(ch0 + ch1), len(ch0) + len(ch1))]
+    assert [f["verdict"] for f in results["findings"]][0] == finding1(ch0 + ch1)
+    assert "id='table-verdicts-by-variant'" in html and "## The findings on each fine-tuned variant" in md
+    assert (out / "report" / "tables" / "table-verdicts-by-threshold.csv").is_file()
 
 
 def test_two_seeds_report_mean_and_spread(tiny_bert, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ftprobe.report.measures_section import markdown_lines
 from ftprobe.report.methods_section import methods_markdown
 from ftprobe.report.results_model import StudyResults
+from ftprobe.report.robustness_section import firmness, robustness_markdown
 from ftprobe.report.tables import (
     Table,
     cross_task_table,
@@ -29,7 +30,9 @@ def render_markdown(results: StudyResults) -> str:
     tasks = ", ".join(f"{k} ({v.n_labels} labels)" for k, v in results.tasks.items())
     lines = ["# ftprobe study summary", "", f"Models: {models}", "", f"Tasks: {tasks}", "",
              "## The paper's six findings on this run", "", "| # | finding | verdict | numbers |", "|---|---|---|---|"]
-    lines += [f"| {f.number} | {f.title} | **{f.verdict}** | {plain_summary(f)} |" for f in results.findings]
+    lines += [f"| {f.number} | {f.title} | **{f.verdict}** | {plain_summary(f)}"
+              + (f" ({firm})" if (firm := firmness(results, f.number)) else "") + " |" for f in results.findings]
+    lines += robustness_markdown(results, _md_table)
     lines += ["", "## Before -> after fine-tuning", ""] + _md_table(main_table(results))
     seeds = seed_spread_table(results)
     if seeds is not None:

@@ -33,7 +33,7 @@ figcaption{color:var(--muted);font-size:13.5px;margin-top:4px}figcaption .files 
 white-space:nowrap}
 .finding{border:1px solid var(--line);border-radius:8px;padding:10px 14px;margin:10px 0}
 .fhead{display:flex;gap:10px;align-items:baseline;flex-wrap:wrap}.fnum{font-weight:700;color:var(--muted)}
-.ftitle{font-weight:600}.fsum{margin:6px 0}.rule{color:var(--muted)}.legend{font-size:13px;color:var(--muted)}
+.ftitle{font-weight:600}.fsum{margin:6px 0}.firm{margin:4px 0;font-size:13px;color:var(--muted)}.rule{color:var(--muted)}.legend{font-size:13px;color:var(--muted)}
 .warn{color:#b2182b;font-size:12px}.warn::before{content:"⚠ "}
 details summary{cursor:pointer;color:var(--accent);font-size:13.5px}
 @media (max-width:900px){.layout{display:block;padding:0 14px}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ftprobe.compare.paper import Comparison, DynamicsComparison
+from ftprobe.compare.robustness import ThresholdVerdicts, VariantVerdicts
 from ftprobe.errors import UserError
 
 
@@ -316,6 +317,8 @@ class StudyResults:
     raw_runs: tuple[Mapping, ...] = ()  # the runs as results.json holds them (sections that read more)
     paper: tuple[Comparison, ...] = ()  # the paper's numbers beside this study's
     paper_dynamics: tuple[DynamicsComparison, ...] = ()
+    by_variant: tuple[VariantVerdicts, ...] = ()  # the findings on each fine-tuned variant alone
+    by_threshold: tuple[ThresholdVerdicts, ...] = ()  # the findings with each threshold moved
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -334,7 +337,13 @@ class StudyResults:
                        raw_runs=tuple(d.get("runs") or ()),
                        paper=tuple(Comparison(**c) for c in (d.get("paper") or {}).get("side_by_side") or ()),
                        paper_dynamics=tuple(DynamicsComparison(**c)
-                                            for c in (d.get("paper") or {}).get("dynamics") or ()))
+                                            for c in (d.get("paper") or {}).get("dynamics") or ()),
+                       by_variant=tuple(VariantVerdicts(str(v["group"]), v.get("seed"), tuple(v["verdicts"]),
+                                                        int(v["n_cases"]))
+                                        for v in (d.get("robustness") or {}).get("by_variant") or ()),
+                       by_threshold=tuple(ThresholdVerdicts(str(t["threshold"]), float(t["value"]),
+                                                            bool(t["default"]), tuple(t["verdicts"]))
+                                          for t in (d.get("robustness") or {}).get("by_threshold") or ()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

@@ -15,6 +15,7 @@ from ftprobe.report import figures
 from ftprobe.report.charts import Chart, Panel, Trace
 from ftprobe.report.methods_section import methods_section
 from ftprobe.report.results_model import Run, StudyResults
+from ftprobe.report.robustness_section import firmness, robustness_section
 from ftprobe.report.tables import (
     Table,
     cross_task_table,
@@ -71,7 +72,8 @@ def findings_section(results: StudyResults) -> Section | None:
             f"<div class='finding' id='finding-{f.number}'><div class='fhead'><span class='fnum'>{f.number}</span>"
             f"{badge(f.verdict)}<span class='ftitle'>{html.escape(f.title)}</span></div>"
             f"<p class='fsum'>{html.escape(vt.summary)}</p>"
-            f"<details><summary>how it is decided, case by case</summary><p class='rule'>{html.escape(vt.rule)}</p>"
+            + (f"<p class='firm'>{html.escape(firm)}</p>" if (firm := firmness(results, f.number)) else "")
+            + f"<details><summary>how it is decided, case by case</summary><p class='rule'>{html.escape(vt.rule)}</p>"
             + (f"<ul>{cases}</ul>" if cases else "") + "</details></div>")
     legend = " ".join(f"{badge(v)} {html.escape(m)}" for v, (_, m) in BADGES.items())
     return Section("findings", "The paper's six findings on this run",
@@ -198,7 +200,7 @@ def measures_section(results: StudyResults) -> Section | None:
     return Section("calibrated-measures", "Calibrated similarity and geometry", (INTRO, *blocks))
 
 
-SECTIONS: tuple[SectionBuilder, ...] = (findings_section, paper_section, table_section, models_section, methods_section, runs_section,
+SECTIONS: tuple[SectionBuilder, ...] = (findings_section, robustness_section, paper_section, table_section, models_section, methods_section, runs_section,
                                         cross_task_section, similarity_section, measures_section,
                                         details_section)
 

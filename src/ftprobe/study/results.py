@@ -25,6 +25,7 @@ from ftprobe.compare import (
     shift_pca,
 )
 from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
+from ftprobe.compare.robustness import verdicts_by_threshold, verdicts_by_variant
 from ftprobe.study.cache import StepCache
 from ftprobe.study.estimate import encoder_size
 from ftprobe.study.plan import Plan
@@ -112,6 +113,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     dp_lookup: dict[tuple[str, str], dict] = {}  # (model, task) -> original train DP by layer
     acc_lookup: dict[tuple[str, str], dict] = {}
     replicate: dict[str, str] = {}  # run label -> the label its fine-tuning-seed replicates share
+    seed_of: dict[str, int | None] = {}  # run label -> its fine-tuning seed, when seeds are swept
 
     for run in plan.index["runs"]:
         model, task = run["model"], run["task"]
@@ -121,6 +123,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                                "replicate": run.get("replicate", model), "n_labels": len(labels),
                                "labels": labels, "n_targets": ti.n_targets, "variant": run.get("variant")}
         replicate[model] = out["replicate"]
+        seed_of[model] = _swept_seed(run.get("variant"))
+        variant = {"replicate": out["replicate"], "seed": seed_of[model]}  # for the verdicts by variant
         p0 = rd.result(run["probe_original"])
         # per split, targets of each label: the report's majority-class rate and label counts
         out["label_counts"] = {split: rd.result(sid).get("label_counts")
@@ -163,7 +167,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                 ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
                 row["min_distance_change"] = ch.to_json()
                 row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
-                cases.append({"model": model, "task": task, "layer": layer,
+                cases.append({"model": model, **variant, "task": task, "layer": layer,
                               "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
                               "accuracy_before_std": row["accuracy_before_std"],
                               "accuracy_after_std": row["accuracy_after_std"],
@@ -185,7 +189,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             dyn = out["layer_dynamics"]
             if dyn["points"]:
                 last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
-                dynamics_entries.append({"model": model, "task": task, "pearson_by_layer": last,
+                dynamics_entries.append({"model": model, **variant, "task": task, "pearson_by_layer": last,
                                          "n_layers": max(out["probe_layers"]),
                                          "calibrated_by_layer": _calibrated_last(out.get("measures"))})
         runs_out.append(out)
@@ -204,7 +208,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             acc_a = _accuracy(p, layer)[0]
             ch = cross_task_change(min_vector(before, labels), min_vector(dp_a, labels), labels,
                                    acc_original=acc_b, acc_A=acc_a)
-            entry = {"model": model, "replicate": replicate.get(model, model), "finetune_task": a,
+            entry = {"model": model, "replicate": replicate.get(model, model), "seed": seed_of.get(model),
+                     "finetune_task": a,
                      "probe_task": b, "layer": layer,
                      "clusters": dp_a["n_clusters"], **ch}
             cross_out.append(entry)
@@ -212,6 +217,9 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
 
     findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
     findings = findings_to_json(evaluate_findings(findings_input))
+    # how firm each verdict is: on each variant (method, seed) alone, and with each threshold moved
+    robustness = {"by_variant": [v.to_json() for v in verdicts_by_variant(findings_input)],
+                  "by_threshold": [t.to_json() for t in verdicts_by_threshold(findings_input)]}
     sizes = {k: encoder_size(v.source) for k, v in plan.models.items()}
     paper_view = {"runs": runs_out, "cross_task": cross_out}
     return plain({
@@ -225,12 +233,20 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "runs": runs_out,
         "cross_task": cross_out,
         "findings": findings,
+        "robustness": robustness,
         # the paper's numbers beside this study's (compare.paper; seeds averaged, with their spread)
         "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
                   "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
         "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
                            "n_cross_task": len(last_layer_cross)},
     })
+
+
+def _swept_seed(variant: dict | None) -> int | None:
+    """The fine-tuning seed of a variant whose seeds are swept (None otherwise)."""
+    if not variant or "seed" not in (variant.get("swept") or ()):
+        return None
+    return int(variant["settings"]["seed"])
 
 
 def _control(rd: _Reader, steps: dict | None, key: str) -> dict | None:
