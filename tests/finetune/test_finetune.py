@@ -260,3 +260,19 @@ def test_head_reads_the_vector_the_probe_reads(tiny_bert, tmp_path, pooling):
     assert loss(pooling) == pytest.approx(run_loss, abs=1e-5)
     for other in sorted({"first", "last", "mean"} - {pooling}):
         assert abs(loss(other) - run_loss) > 1e-4, other
+
+
+def test_train_fraction_fine_tunes_on_a_seeded_share(tiny_bert, tmp_path):
+    from ftprobe.errors import SettingError
+
+    task = toy_task("word", n_train=40)
+    cfg = fast(epochs=1, batch_size=4, checkpoint_every_epoch=False, train_fraction=0.25)
+    finetune(str(tiny_bert), task, tmp_path / "run", cfg, progress=False)
+    resolved = json.loads((tmp_path / "run" / "run.json").read_text())["resolved"]
+    sample = task.split("train").sample_sentences(0.25, seed=0)
+    assert resolved["train_sentences"] == 10 and resolved["train_targets"] == len(sample)
+    assert resolved["steps_per_epoch"] == 3  # ceil(10 / 4)
+    for bad in (0, 1.5, True, "half"):
+        with pytest.raises(SettingError, match="train_fraction"):
+            fast(train_fraction=bad).validate()
+    assert "train_fraction" not in fast().identity()  # whole-data runs resume as before

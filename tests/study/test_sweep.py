@@ -68,3 +68,32 @@ def test_bad_seeds_named(tiny_bert, tmp_path):
         parse_config({**micro_config(tiny_bert, tmp_path / "o"), "finetune": {"seeds": [1, 1]}}, "t")
     with pytest.raises(UserError, match=r"finetune.seeds"):
         parse_config({**micro_config(tiny_bert, tmp_path / "o"), "finetune": {"seeds": []}}, "t")
+
+
+def test_train_fractions_are_a_dimension_and_the_whole_set_keeps_its_keys(tiny_bert, tmp_path):
+    base = micro_config(tiny_bert, tmp_path / "o")
+    plain = build_plan(parse_config(base, "t"))
+    swept = parse_config({**base, "finetune": dict(base["finetune"], train_fractions=[0.5, 1.0], seeds=[0, 1])}, "t")
+    assert sweep_dimensions(swept)[0] == SweepDimension("train_fraction", (0.5, 1.0))
+    plan = build_plan(swept)
+    assert [r["model"] for r in plan.index["runs"]] == [
+        "tiny train_fraction=0.5 seed=0", "tiny train_fraction=0.5 seed=1",
+        "tiny train_fraction=1.0 seed=0", "tiny train_fraction=1.0 seed=1"]
+    assert {r["replicate"] for r in plan.index["runs"]} == {"tiny train_fraction=0.5", "tiny train_fraction=1.0"}
+    fts = {s.spec["finetune"].get("train_fraction") for s in plan.steps.values() if s.kind == "finetune"}
+    assert fts == {0.5, None}  # 1.0 is left out of the key: the same step as a study without fractions
+    assert set(plain.steps) <= set(plan.steps)
+
+
+def test_bad_train_fractions_named(tiny_bert, tmp_path):
+    import pytest
+
+    from ftprobe.errors import UserError
+
+    base = micro_config(tiny_bert, tmp_path / "o")
+    for bad, msg in (([0.5, 0.5], "each fraction once"), ([0.0], "not in"), ([1.5], "not in")):
+        with pytest.raises(UserError, match=rf"finetune.train_fractions.*{msg}"):
+            parse_config({**base, "finetune": {"train_fractions": bad}}, "t")
+    both = parse_config({**base, "finetune": {"train_fractions": [0.5], "options": {"train_fraction": 0.5}}}, "t")
+    with pytest.raises(UserError, match="finetune.options.train_fraction: give the fractions"):
+        build_plan(both)  # checked with the other settings, before any work

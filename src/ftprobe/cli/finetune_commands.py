@@ -27,6 +27,8 @@ class Finetune(TaskArgs):
     weight_decay: float = opt(0.0, help="AdamW weight decay (0 = Adam)")
     max_grad_norm: float = opt(1.0, help="gradient clipping norm (0 = none)")
     seed: int = opt(0, help="seed of the head, dropout and data order")
+    train_fraction: float = opt(1.0, help="fine-tune on this share of the train sentences (a sample drawn "
+                                "with --seed)")
     checkpoint_every_steps: int | None = opt(None, help="also save a checkpoint every K optimizer steps")
     checkpoint_every_epoch: bool = opt(True, help="save a checkpoint at the end of each epoch")
     checkpoint_at_start: bool = opt(False, help="save a checkpoint before the first step")
@@ -63,6 +65,7 @@ class Finetune(TaskArgs):
         config = FinetuneConfig(
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, warmup_ratio=self.warmup_ratio,
             weight_decay=self.weight_decay, max_grad_norm=self.max_grad_norm or None, seed=self.seed,
+            train_fraction=self.train_fraction,
             checkpoint_every_steps=self.checkpoint_every_steps,
             checkpoint_every_epoch=self.checkpoint_every_epoch,
             checkpoint_at_start=self.checkpoint_at_start, eval_split=self.eval_split,

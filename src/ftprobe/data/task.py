@@ -82,6 +82,24 @@ class Split:
         keep = self.sent < n
         return Split(self.name, self.sentences[:n], self.sent[keep], self.words[keep], self.labels[keep])
 
+    def sample_sentences(self, fraction: float, seed: int) -> Split:
+        """A random ``fraction`` of the sentences (at least one; drawn with ``seed``, kept in
+        their order) with their targets. Nested: at one seed, the 25 % sample lies inside the 50 %
+        one, so a smaller fraction only takes sentences away."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], not {fraction!r}")
+        n = len(self.sentences)
+        k = max(1, round(fraction * n))
+        if k >= n:
+            return self
+        rank = np.random.default_rng(seed).permutation(n)  # the first k of one permutation: nested
+        keep = np.sort(rank[:k])
+        new_id = np.full(n, -1, dtype=np.int64)
+        new_id[keep] = np.arange(k)
+        rows = new_id[self.sent] >= 0
+        return Split(self.name, [self.sentences[i] for i in keep.tolist()], new_id[self.sent[rows]],
+                     self.words[rows], self.labels[rows])
+
 
 @dataclass(eq=False)
 class Task:

@@ -56,6 +56,9 @@ class FinetuneConfig:
     lora_dropout: float = 0.1
     lora_target_modules: list[str] | None = None  # None: PEFT's default for the architecture
     record_every_steps: int | None = None  # extract the probe set into the store every K steps
+    # fine-tune on this share of the train split's sentences, drawn with ``seed`` (how much
+    # fine-tuning a change needs: the same task at 25, 50 and 100 %)
+    train_fraction: float = 1.0
     record_layers: list[int] | str = "all"
     record_split: str | None = None  # None: the evaluation split
     # The head reads the vectors the probes read: pool as the extraction of the study does.
@@ -99,6 +102,9 @@ class FinetuneConfig:
         if self.record_every_steps is not None and (isinstance(self.record_every_steps, bool) or not isinstance(
                 self.record_every_steps, int) or self.record_every_steps < 1):
             bad("record_every_steps", f"must be a positive integer, not {self.record_every_steps!r}")
+        if isinstance(self.train_fraction, bool) or not isinstance(self.train_fraction, int | float) \
+                or not 0 < self.train_fraction <= 1:
+            bad("train_fraction", f"must be a number in (0, 1], not {self.train_fraction!r}")
         self.parsed_method()
         self.lora()
         return self
@@ -131,6 +137,8 @@ class FinetuneConfig:
         # a full run's identity is what it was before methods existed (old run folders resume)
         if self.method == "full":
             del out["method"]
+        if self.train_fraction == 1:
+            del out["train_fraction"]
         if self.method != "lora":
             for key in LORA_SETTINGS:
                 del out[key]

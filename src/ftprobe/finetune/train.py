@@ -101,6 +101,8 @@ def finetune(
     config = (config or FinetuneConfig()).validate()
     out_dir = Path(out_dir)
     train_split = task.split("train")
+    if config.train_fraction < 1:
+        train_split = train_split.sample_sentences(config.train_fraction, config.seed)
     if not len(train_split):
         raise UserError(f"task {task.name!r}: the train split has no targets")
     eval_name = resolve_eval_split(task, config)

@@ -71,6 +71,9 @@ class FinetuneSettings(_Base):
     batch_size: int = Field(32, ge=1)
     seed: int = 0
     seeds: list[int] | None = Field(None, min_length=1)  # a sweep: one fine-tuned model per seed
+    # a sweep: one fine-tuned model per share of the train sentences (e.g. [0.25, 0.5, 1.0]: does a
+    # change need the whole training set?); the probes still read every sentence
+    train_fractions: list[float] | None = Field(None, min_length=1)
     checkpoint_every_steps: int | None = Field(None, ge=1)
     checkpoint_every_epoch: bool = True
     # false: a checkpoint's weights are deleted once the study has every vector it needs from them
@@ -82,6 +85,17 @@ class FinetuneSettings(_Base):
     def _unique_seeds(cls, v):
         if v is not None and len(set(v)) != len(v):
             raise ValueError(f"seeds {v}: each seed once")
+        return v
+
+    @field_validator("train_fractions")
+    @classmethod
+    def _fractions(cls, v):
+        if v is None:
+            return v
+        if len(set(v)) != len(v):
+            raise ValueError(f"train_fractions {v}: each fraction once")
+        if bad := [f for f in v if not 0 < f <= 1]:
+            raise ValueError(f"train_fractions: {bad[0]!r} is not in (0, 1]")
         return v
 
 
@@ -462,6 +476,8 @@ def _check_methods(cfg: StudyConfig) -> None:
         raise UserError(f"finetune.methods {methods}: each method once")
     if cfg.finetune.methods and "method" in cfg.finetune.options:
         raise UserError("finetune.options.method: give the methods in finetune.methods only")
+    if cfg.finetune.train_fractions and "train_fraction" in cfg.finetune.options:
+        raise UserError("finetune.options.train_fraction: give the fractions in finetune.train_fractions only")
     for name, lr in cfg.finetune.lr_by_method.items():
         if name not in methods:
             raise UserError(f"finetune.lr_by_method.{name}: not a method of this study (methods: {methods})")

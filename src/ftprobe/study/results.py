@@ -142,6 +142,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             ft = rd.result(run["finetune"])
             out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
                                "method": ft.get("method", "full"), "lr": ft.get("lr"),
+                               "train_fraction": ft.get("train_fraction", 1.0),
+                               "train_sentences": ft.get("train_sentences"),
                                "trainable_parameters": ft.get("trainable_parameters")}
         # the table: per DirectProbe layer
         table = []

@@ -200,7 +200,8 @@ def step_finetune(spec: dict, ctx: Context, work: Path) -> dict:
     metrics = res.metrics if isinstance(res.metrics, dict) else {"metrics": res.metrics}
     return {"final": rel(res.final_dir), "checkpoints": [rel(c) for c in res.checkpoints],
             "metrics": json.loads(json.dumps(metrics, default=plain)),
-            "method": config.method, "lr": config.lr,
+            "method": config.method, "lr": config.lr, "train_fraction": config.train_fraction,
+            "train_sentences": res.extra["resolved"].get("train_sentences"),
             "trainable_parameters": res.extra["resolved"].get("trainable_parameters")}
 
 

@@ -1,7 +1,7 @@
 """Sweeps: the fine-tuned models a study makes, one ``Variant`` per point of the cross product.
 
-A variant is a model with values for the swept fine-tuning settings (``[finetune] methods`` and
-``seeds``; any further list-valued setting is one more ``SweepDimension``).
+A variant is a model with values for the swept fine-tuning settings (``[finetune] methods``,
+``train_fractions`` and ``seeds``; any further list-valued setting is one more ``SweepDimension``).
 Steps that do not depend on a swept setting (the original model's vectors and probes) have the
 same content key in every variant, so the plan holds them, and the study runs them, once.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from ftprobe.study.config import ModelConfig, StudyConfig
 
 # Settings that decide how a study runs, not what a fine-tuned model is: never in a step's key.
-NOT_IN_KEY = ("seeds", "methods", "keep_checkpoints", "lr_by_method")
+NOT_IN_KEY = ("seeds", "methods", "train_fractions", "keep_checkpoints", "lr_by_method")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class Variant:
             out.pop("record_every_steps", None)
         if out.get("method") in (None, "full"):
             out.pop("method", None)
+        if out.get("train_fraction") == 1:
+            out.pop("train_fraction")
         return out
 
 
@@ -75,6 +77,8 @@ def sweep_dimensions(cfg: StudyConfig) -> list[SweepDimension]:
     dims = []
     if cfg.finetune.methods is not None:
         dims.append(SweepDimension("method", tuple(cfg.finetune.methods)))
+    if cfg.finetune.train_fractions is not None:
+        dims.append(SweepDimension("train_fraction", tuple(float(f) for f in cfg.finetune.train_fractions)))
     if cfg.finetune.seeds is not None:
         dims.append(SweepDimension("seed", tuple(cfg.finetune.seeds)))
     return dims
