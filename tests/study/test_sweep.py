@@ -97,3 +97,33 @@ def test_bad_train_fractions_named(tiny_bert, tmp_path):
     both = parse_config({**base, "finetune": {"train_fractions": [0.5], "options": {"train_fraction": 0.5}}}, "t")
     with pytest.raises(UserError, match="finetune.options.train_fraction: give the fractions"):
         build_plan(both)  # checked with the other settings, before any work
+
+
+def test_series_seeds_fit_the_checkpoint_series_for_those_seeds_only(tiny_bert, tmp_path):
+    import json
+
+    import pytest
+
+    from ftprobe.errors import UserError
+    from ftprobe.study import run_study
+
+    base = micro_config(tiny_bert, tmp_path / "o")
+    seeds = dict(base["finetune"], seeds=[0, 1])
+    every = build_plan(parse_config({**base, "finetune": seeds}, "t"))
+    cfg = parse_config({**base, "finetune": seeds, "directprobe": dict(base["directprobe"], series_seeds=[0])}, "t")
+    plan = build_plan(cfg)
+    series = {r["model"]: plan.steps[r["series"]] for r in plan.index["runs"]}
+    assert series["tiny seed=0"].id in every.steps  # seed 0's series is the one a study of every seed fits
+    assert series["tiny seed=0"].spec["checkpoint_layers"] == [-1]
+    assert series["tiny seed=1"].spec["checkpoint_layers"] == []  # extracted and measured, not fitted
+    measures = {r["model"]: r["measures"] for r in plan.index["runs"]}
+    assert set(plan.steps) - set(every.steps) == {series["tiny seed=1"].id, measures["tiny seed=1"]}
+
+    summary = run_study(cfg, progress=False)
+    runs = {r["model"]: r for r in json.loads(summary.results.read_text())["runs"]}
+    assert runs["tiny seed=0"]["layer_dynamics"]["points"] and not runs["tiny seed=1"]["layer_dynamics"]["layers"]
+    assert runs["tiny seed=1"]["table"][0]["clusters_after"] is not None  # before/after fits for every seed
+
+    bad = {**base, "finetune": seeds, "directprobe": dict(base["directprobe"], series_seeds=[2])}
+    with pytest.raises(UserError, match=r"directprobe.series_seeds: 2 is not a fine-tuning seed of this study"):
+        build_plan(parse_config(bad, "t"))

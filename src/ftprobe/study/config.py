@@ -116,6 +116,9 @@ class DirectProbeSettings(_Base):
     min_cluster_size: int = Field(5, ge=0)
     layers: list[int] = Field(default_factory=lambda: [1, -1])  # train/test DirectProbe
     checkpoint_layers: Literal["every-other", "all"] | list[int] = "every-other"
+    # the checkpoint series' fits for these fine-tuning seeds only (None: every seed); the other
+    # seeds keep their before/after fits and measures (a study too big to fit every series)
+    series_seeds: list[int] | None = Field(None, min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -476,6 +479,11 @@ def _check_methods(cfg: StudyConfig) -> None:
         raise UserError(f"finetune.methods {methods}: each method once")
     if cfg.finetune.methods and "method" in cfg.finetune.options:
         raise UserError("finetune.options.method: give the methods in finetune.methods only")
+    if cfg.directprobe.series_seeds is not None:
+        seeds = cfg.finetune.seeds or [cfg.finetune.seed]
+        if bad := [s for s in cfg.directprobe.series_seeds if s not in seeds]:
+            raise UserError(f"directprobe.series_seeds: {bad[0]} is not a fine-tuning seed of this study "
+                            f"(finetune.seeds: {seeds})")
     if cfg.finetune.train_fractions and "train_fraction" in cfg.finetune.options:
         raise UserError("finetune.options.train_fraction: give the fractions in finetune.train_fractions only")
     for name, lr in cfg.finetune.lr_by_method.items():

@@ -267,12 +267,15 @@ def build_plan(cfg: StudyConfig) -> Plan:
                     "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
                     sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
                 series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
-                series_settings = {"impl": 2, "layers": cfg.directprobe.checkpoint_layers,
-                                   "first_last": cfg.directprobe.layers, **dp_key,
+                seed = dict(variant.settings).get("seed", cfg.finetune.seed)
+                series_seeds = cfg.directprobe.series_seeds
+                fitted = series_seeds is None or seed in series_seeds  # else: points extracted, not fitted
+                cp_layers = cfg.directprobe.checkpoint_layers if fitted else []
+                first_last = cfg.directprobe.layers if fitted else []
+                series_settings = {"impl": 2, "layers": cp_layers, "first_last": first_last, **dp_key,
                                    "layers_extract": cfg.layers, **ext_settings}
                 spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
-                        "checkpoint_layers": cfg.directprobe.checkpoint_layers,
-                        "first_last": cfg.directprobe.layers, "layers": cfg.layers,
+                        "checkpoint_layers": cp_layers, "first_last": first_last, "layers": cfg.layers,
                         "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
                 run["series"] = plan.add(Step(
                     "series", content_key("series", series_settings, series_deps, STEP_VERSION),

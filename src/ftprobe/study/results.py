@@ -304,7 +304,7 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> d
         ci_rows[key] = cis
     # centroid paths of the closest labels (smallest minimum distance before fine-tuning)
     paths = {}
-    first_last = sorted({min(layers), max(layers)})
+    first_last = sorted({min(layers), max(layers)}) if layers else []  # none: the series was not fitted
     for layer in first_last:
         key = str(layer)
         before = np.array([np.inf if v is None else v for v in min_dist[key][0]])
