@@ -66,3 +66,13 @@ def test_no_section_without_the_checks():
     results = StudyResults.from_json(_results())  # results written before robustness existed
     assert variant_table(results) is None and threshold_table(results) is None
     assert firmness(results, 1) is None
+
+
+def test_runs_left_out_of_the_findings_are_named(tmp_path):
+    raw = _study()
+    raw["findings_input"] = {"n_cases": 8, "left_out": {"runs": ["m method=head"], "why": "frozen"}}
+    results = StudyResults.from_json(raw)
+    assert results.left_out == ("m method=head",)
+    files = write_report(results, tmp_path)
+    for text in (files.html.read_text(), (tmp_path / "report" / "summary.md").read_text()):
+        assert "Left out of the findings: m method=head (method head: the encoder is frozen" in text

@@ -77,17 +77,25 @@ def test_a_study_with_methods_and_recording_runs(tiny_bert, tmp_path):
     from ftprobe.study import run_study
 
     raw = tiny_config(tiny_bert, tmp_path / "out")
-    raw["finetune"] = {**raw["finetune"], "methods": ["full", "bitfit"], "record_every_steps": 1}
+    raw["finetune"] = {**raw["finetune"], "methods": ["full", "bitfit", "head"], "record_every_steps": 1}
     raw["cross_task"] = []
     run_study(parse_config(raw, "test"), progress=False)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     tuned = {r["model"]: r["finetune"] for r in results["runs"] if r["task"] == "pos"}
     assert {m: (f["method"], f["trainable_parameters"] > 0) for m, f in tuned.items()} == {
-        "tiny method=full": ("full", True), "tiny method=bitfit": ("bitfit", True)}
-    assert tuned["tiny method=bitfit"]["trainable_parameters"] < tuned["tiny method=full"]["trainable_parameters"]
+        "tiny method=full": ("full", True), "tiny method=bitfit": ("bitfit", True), "tiny method=head": ("head", True)}
+    assert tuned["tiny method=head"]["trainable_parameters"] < tuned["tiny method=bitfit"]["trainable_parameters"] \
+        < tuned["tiny method=full"]["trainable_parameters"]
+    # the frozen encoder (head) is a control: left out of the findings, and said so
+    head_runs = sorted({r["model"] for r in results["runs"] if (r.get("finetune") or {}).get("method") == "head"})
+    assert results["findings_input"]["left_out"]["runs"] == head_runs
+    n_tables = sum(len(r["table"]) for r in results["runs"] if (r.get("finetune") or {}).get("method") not in (None, "head"))
+    assert results["findings_input"]["n_cases"] == n_tables
+    assert {v["group"] for v in results["robustness"]["by_variant"]} == {"tiny method=full", "tiny method=bitfit"}
+    assert {c["model"] for c in results["paper"]["side_by_side"]} == {"tiny method=full", "tiny method=bitfit"}
     store = Store(tmp_path / "out" / "store")
     recorded = [e for e in store.entries() if "@step-" in e.manifest["model"]["name"]]
-    assert len(recorded) == 2 * 4  # two methods, steps 0..3 of the pos task's dev split
+    assert len(recorded) == 3 * 4  # three methods, steps 0..3 of the pos task's dev split
     # the recorded steps reach the results as layer dynamics: step 0 (before any update) is the reference
     dyn = {r["model"]: r["recorded_dynamics"] for r in results["runs"] if r["task"] == "pos"}
     for d in dyn.values():

@@ -32,6 +32,10 @@ def render_markdown(results: StudyResults) -> str:
              "## The paper's six findings on this run", "", "| # | finding | verdict | numbers |", "|---|---|---|---|"]
     lines += [f"| {f.number} | {f.title} | **{f.verdict}** | {plain_summary(f)}"
               + (f" ({firm})" if (firm := firmness(results, f.number)) else "") + " |" for f in results.findings]
+    if results.left_out:
+        from ftprobe.report.sections import left_out_text
+
+        lines += ["", left_out_text(results)]
     lines += robustness_markdown(results, _md_table)
     lines += ["", "## Before -> after fine-tuning", ""] + _md_table(main_table(results))
     seeds = seed_spread_table(results)

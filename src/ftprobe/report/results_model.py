@@ -319,6 +319,7 @@ class StudyResults:
     paper_dynamics: tuple[DynamicsComparison, ...] = ()
     by_variant: tuple[VariantVerdicts, ...] = ()  # the findings on each fine-tuned variant alone
     by_threshold: tuple[ThresholdVerdicts, ...] = ()  # the findings with each threshold moved
+    left_out: tuple[str, ...] = ()  # runs the findings leave out (a frozen encoder: method head)
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -343,7 +344,8 @@ class StudyResults:
                                         for v in (d.get("robustness") or {}).get("by_variant") or ()),
                        by_threshold=tuple(ThresholdVerdicts(str(t["threshold"]), float(t["value"]),
                                                             bool(t["default"]), tuple(t["verdicts"]))
-                                          for t in (d.get("robustness") or {}).get("by_threshold") or ()))
+                                          for t in (d.get("robustness") or {}).get("by_threshold") or ()),
+                       left_out=tuple(((d.get("findings_input") or {}).get("left_out") or {}).get("runs") or ()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

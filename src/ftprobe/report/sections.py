@@ -76,8 +76,14 @@ def findings_section(results: StudyResults) -> Section | None:
             + f"<details><summary>how it is decided, case by case</summary><p class='rule'>{html.escape(vt.rule)}</p>"
             + (f"<ul>{cases}</ul>" if cases else "") + "</details></div>")
     legend = " ".join(f"{badge(v)} {html.escape(m)}" for v, (_, m) in BADGES.items())
+    left_out = _p(left_out_text(results)) if results.left_out else None
     return Section("findings", "The paper's six findings on this run",
-                   (f"<p class='legend'>{legend}</p>", "".join(items)))
+                   _some(f"<p class='legend'>{legend}</p>", left_out, "".join(items)))
+
+
+def left_out_text(results: StudyResults) -> str:
+    return (f"Left out of the findings: {', '.join(results.left_out)} (method head: the encoder is frozen, "
+            "so its representations cannot change; it stays in the tables as the control).")
 
 
 def paper_section(results: StudyResults) -> Section | None:

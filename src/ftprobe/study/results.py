@@ -114,6 +114,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     acc_lookup: dict[tuple[str, str], dict] = {}
     replicate: dict[str, str] = {}  # run label -> the label its fine-tuning-seed replicates share
     seed_of: dict[str, int | None] = {}  # run label -> its fine-tuning seed, when seeds are swept
+    frozen: list[str] = []  # runs whose encoder did not learn (method head): left out of the findings
 
     for run in plan.index["runs"]:
         model, task = run["model"], run["task"]
@@ -140,6 +141,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             out["accuracy"]["finetuned"] = p1["layers"]
             dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
             ft = rd.result(run["finetune"])
+            if ft.get("method") == "head" and model not in frozen:  # the encoder frozen: a control
+                frozen.append(model)
             out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
                                "method": ft.get("method", "full"), "lr": ft.get("lr"),
                                "train_fraction": ft.get("train_fraction", 1.0),
@@ -169,15 +172,16 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                 ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
                 row["min_distance_change"] = ch.to_json()
                 row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
-                cases.append({"model": model, **variant, "task": task, "layer": layer,
-                              "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
-                              "accuracy_before_std": row["accuracy_before_std"],
-                              "accuracy_after_std": row["accuracy_after_std"],
-                              "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
-                              "n_labels": b_tr["n_labels"],
-                              "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
-                              "label_names": labels,
-                              "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})
+                if model not in frozen:
+                    cases.append({"model": model, **variant, "task": task, "layer": layer,
+                                  "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
+                                  "accuracy_before_std": row["accuracy_before_std"],
+                                  "accuracy_after_std": row["accuracy_after_std"],
+                                  "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
+                                  "n_labels": b_tr["n_labels"],
+                                  "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
+                                  "label_names": labels,
+                                  "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})
             table.append(row)
         out["table"] = table
         if tuned:
@@ -189,7 +193,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
             if "measures" in run:
                 out["measures"] = rd.result(run["measures"])
             dyn = out["layer_dynamics"]
-            if dyn["points"]:
+            if dyn["points"] and model not in frozen:
                 last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
                 dynamics_entries.append({"model": model, **variant, "task": task, "pearson_by_layer": last,
                                          "n_layers": max(out["probe_layers"]),
@@ -215,7 +219,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                      "probe_task": b, "layer": layer,
                      "clusters": dp_a["n_clusters"], **ch}
             cross_out.append(entry)
-    last_layer_cross = _last_layer_only(cross_out)
+    last_layer_cross = _last_layer_only([c for c in cross_out if c["model"] not in frozen])
 
     findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
     findings = findings_to_json(evaluate_findings(findings_input))
@@ -223,7 +227,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     robustness = {"by_variant": [v.to_json() for v in verdicts_by_variant(findings_input)],
                   "by_threshold": [t.to_json() for t in verdicts_by_threshold(findings_input)]}
     sizes = {k: encoder_size(v.source) for k, v in plan.models.items()}
-    paper_view = {"runs": runs_out, "cross_task": cross_out}
+    paper_view = {"runs": [r for r in runs_out if r["model"] not in frozen],  # the paper fine-tuned its encoders
+                  "cross_task": [c for c in cross_out if c["model"] not in frozen]}
     return plain({
         "ftprobe_version": __version__,
         "config": cfg.to_json(),
@@ -240,6 +245,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
                   "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
         "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
+                           "left_out": {"runs": frozen, "why": "method head: the encoder is frozen, so its "
+                                                               "representations cannot change"} if frozen else None,
                            "n_cross_task": len(last_layer_cross)},
     })
 
