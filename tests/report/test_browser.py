@@ -102,13 +102,13 @@ def test_real_study_report_in_a_browser(browser, tmp_path):
 
 
 def test_methods_comparison_in_a_browser(browser, tmp_path):
-    """examples/methods (MiniLM fine-tuned four ways on PUD POS, a real finished study): the whole
+    """examples/methods (MiniLM fine-tuned four ways on PUD POS and PS-fxn, three seeds, a real finished study): the whole
     page passes the checks above, and the method comparison draws one series per method in each
     of its figures, names method and layer on hover, and links from the table of contents."""
     shutil.copy(REPO / "examples" / "methods" / "results.json", tmp_path / "results.json")
     files = rebuild_report(tmp_path, figure_files=False)
     check_report_in_browser(browser, files.html, "methods-study")
-    methods = ("full", "lora", "bitfit", "freeze:4")
+    methods = ("full", "lora", "bitfit", "head")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(files.html.as_uri(), wait_until="load")
     page.wait_for_function("() => Array.from(document.querySelectorAll('#methods figure.chart'))"
@@ -116,13 +116,14 @@ def test_methods_comparison_in_a_browser(browser, tmp_path):
     figs = page.evaluate("""() => Array.from(document.querySelectorAll('#methods figure.chart')).map(f => ({
         id: f.id, legend: Array.from(f.querySelectorAll('.legendtext')).map(t => t.textContent)}))""")
     ids = [f["id"] for f in figs]
-    assert ids == ["fig-methods-minilm-pos", "fig-methods-minilm-pos-dynamics", "fig-methods-minilm-pos-parameters"]
+    assert ids == [f"fig-methods-minilm-{task}{part}" for task in ("pos", "ps-fxn")
+                   for part in ("", "-dynamics", "-parameters")]
     for f in figs:
         assert set(methods) <= set(f["legend"]), f
     assert page.evaluate("() => !!document.querySelector(\"nav.toc a[href='#methods']\")")
     table = page.evaluate("() => Array.from(document.querySelectorAll('#methods table tbody tr td:first-child'))"
                           ".map(td => td.textContent)")
-    assert table == list(methods)
+    assert [cell.split(" ")[0] for cell in table] == list(methods) * 2  # "lora (lr 0.001, 3 seeds)"
     # hover on the layer figure: the first method's line at the first layer
     page.evaluate("() => { const d = document.querySelector('#fig-methods-minilm-pos .js-plotly-plot');"
                   " Plotly.Fx.hover(d, [{curveNumber: 1, pointNumber: 0}]); }")
