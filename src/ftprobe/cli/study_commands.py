@@ -32,6 +32,9 @@ class StudyCommand:
     only: str | None = opt(None, help="run only the steps of these kinds, comma-separated, and what they "
                            "read (e.g. finetune,extract,probe on a GPU machine); the report waits for "
                            "a run without --only")
+    tasks: str | None = opt(None, help="run only the steps of these tasks, comma-separated (a cross-task "
+                            "step once both its tasks are named): a long study one task at a time; "
+                            "the report waits for a run that covers every task")
 
     def run(self) -> int:
         from ftprobe.study import load_config
@@ -49,8 +52,8 @@ class StudyCommand:
             print(collect_garbage(cfg, dry_run=self.dry_run).describe(self.dry_run))
             return 0
         _check_executor(self.executor, self.ray_address)
-        only = None if self.only is None else tuple(k.strip() for k in self.only.split(",") if k.strip())
-        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address, only)
+        summary = _run(cfg, self.workers, self.dry_run, self.progress, self.executor, self.ray_address,
+                       _names(self.only), _names(self.tasks))
         if not self.dry_run:
             _print_done(summary)
         return 0
@@ -94,12 +97,16 @@ def _check_executor(executor: str, ray_address: str | None) -> None:
         raise UserError("--ray-address needs --executor ray")
 
 
+def _names(csv: str | None) -> tuple[str, ...] | None:
+    return None if csv is None else tuple(k.strip() for k in csv.split(",") if k.strip())
+
+
 def _run(cfg, workers, dry_run: bool, progress: bool, executor: str, ray_address: str | None,
-         only: tuple[str, ...] | None = None):
+         only: tuple[str, ...] | None = None, tasks: tuple[str, ...] | None = None):
     from ftprobe.study import run_study
 
     return run_study(cfg, workers=workers, dry_run=dry_run, progress=progress, executor_kind=executor,
-                     ray_address=ray_address, only=only)
+                     ray_address=ray_address, only=only, tasks=tasks)
 
 
 def _print_done(summary) -> None:
@@ -107,7 +114,7 @@ def _print_done(summary) -> None:
 
     print(f"{len(summary.executed)} steps run, {len(summary.cached)} cached, {summary.seconds:.0f}s")
     if summary.results is None:
-        print("--only: the other steps and the report wait for a run without --only")
+        print("--only/--tasks: the other steps and the report wait for a run without them")
         return
     results = json.loads(summary.results.read_text())
     for f in results["findings"]:

@@ -86,7 +86,7 @@ class SeriesFits:
     work: str  # the step's work folder: fit-PPP-LK.json (and centroids-PPP-LK.npy) per fit
     options: dict[str, Any]  # DirectProbe's settings
     label_names: tuple[str, ...]
-    centroids: bool = False  # also save each fit's label centroids
+    centroid_layers: tuple[int, ...] = ()  # also save the label centroids of the fits at these layers
 
     def result_path(self, fit: SeriesFit) -> Path:
         return Path(self.work) / f"fit-{fit.point:03d}-L{fit.layer}.json"
@@ -94,8 +94,11 @@ class SeriesFits:
     def centroid_path(self, fit: SeriesFit) -> Path:
         return Path(self.work) / f"centroids-{fit.point:03d}-L{fit.layer}.npy"
 
+    def with_centroids(self, fit: SeriesFit) -> bool:
+        return fit.layer in self.centroid_layers
+
     def done(self, fit: SeriesFit) -> bool:
-        return self.result_path(fit).is_file() and (not self.centroids or self.centroid_path(fit).is_file())
+        return self.result_path(fit).is_file() and (not self.with_centroids(fit) or self.centroid_path(fit).is_file())
 
     def summaries(self, fits: list[SeriesFit]) -> list[dict[str, dict]]:
         """The finished fits' summaries, one dict per point (by layer, as text), in point order."""
@@ -108,7 +111,7 @@ class SeriesFits:
         """Delete the fits' files once the step has read them into its result."""
         for fit in fits:
             self.result_path(fit).unlink()
-            if self.centroids:
+            if self.with_centroids(fit):
                 self.centroid_path(fit).unlink()
 
 
@@ -122,7 +125,7 @@ def fit_one(fits: SeriesFits, fit: SeriesFit, prior=None, keep_prior: bool = Fal
     K = len(fits.label_names)
     dp = fit_directprobe(X, y, fits.options, K, Path(fits.work) / f"directprobe-state-{fit.point:03d}-L{fit.layer}.npz",
                          prior=prior, keep_prior=keep_prior)
-    if fits.centroids:
+    if fits.with_centroids(fit):
         save_npy(fits.centroid_path(fit), label_centroids(np.asarray(X), y, K))
     write_json(fits.result_path(fit), directprobe_summary(dp, list(fits.label_names), y))
     return dp.prior_ if keep_prior else None

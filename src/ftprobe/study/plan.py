@@ -87,6 +87,25 @@ class Plan:
                 wanted.update(self.steps[sid].deps.values())
         return wanted
 
+    def tasks_of(self) -> dict[str, frozenset[str]]:
+        """Step id -> the tasks whose data it reads or whose fine-tuning it reads (its own and its
+        inputs'): a cross-task step involves both of its tasks."""
+        out: dict[str, frozenset[str]] = {}
+        for sid, s in self.steps.items():  # inputs come first
+            own = s.spec.get("task")
+            names = {own["name"]} if isinstance(own, dict) and "name" in own else set()
+            for dep in s.deps.values():
+                names |= out[dep]
+            out[sid] = frozenset(names)
+        return out
+
+    def of_tasks(self, names) -> set[str]:
+        """The ids of the steps that involve only these tasks (and so every step they read): what
+        ``ftprobe study --tasks`` runs, e.g. a long study one task at a time. A cross-task step
+        runs once both of its tasks are named."""
+        named = set(names)
+        return {sid for sid, tasks in self.tasks_of().items() if tasks and tasks <= named}
+
     def dependents(self) -> dict[str, list[str]]:
         """Step id -> the ids of the steps that read it."""
         out: dict[str, list[str]] = {sid: [] for sid in self.steps}

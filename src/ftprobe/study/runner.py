@@ -59,7 +59,7 @@ def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = 
     table = Table("#", "step", "what", "key", "status", "est. (2 cores)",
                   title=f"study plan -> {plan.config.output_dir}")
     rows = describe_plan(plan, cache)
-    if wanted is not None:  # --only: the other steps wait for a later run
+    if wanted is not None:  # --only/--tasks: the other steps wait for a later run
         rows = [(k, label, key, status if f"{k}-{key}" in wanted or status == "cached" else "later")
                 for k, label, key, status in rows]
     for i, ((kind, label, key, status), sid) in enumerate(zip(rows, plan.steps, strict=True), 1):
@@ -68,7 +68,7 @@ def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = 
     todo = sum(r[3] == "to run" for r in rows)
     later = sum(r[3] == "later" for r in rows)
     console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo - later} cached"
-                  + (f", {later} left for a run without --only" if later else ""))
+                  + (f", {later} left for a run without --only/--tasks" if later else ""))
     pending = {s.id for s in plan.pending(cache) if wanted is None or s.id in wanted}
     workers = plan.config.workers
     for rates in (CPU_2_CORES, H200):  # what is left, on this kind of machine and on a GPU one
@@ -87,11 +87,14 @@ def run_study(
     executor_kind: str = "local",
     ray_address: str | None = None,
     only: tuple[str, ...] | None = None,
+    tasks: tuple[str, ...] | None = None,
 ) -> RunSummary:
     """Run the study; ``stop_after`` stops (as if killed) after that many executed steps.
 
     ``only``: run just the steps of these kinds (and the steps they read), e.g. the fine-tuning on
     a GPU machine before the DirectProbe fits on a CPU one; the report waits for a full run.
+    ``tasks``: likewise, just the steps of these tasks (a long study one task at a time); with
+    ``only``, the steps that both select.
 
     ``executor_kind``: ``local`` (in this process, or a process pool of ``workers``) or ``ray``
     (a Ray instance started here, or the cluster at ``ray_address``). One runner per output
@@ -105,7 +108,7 @@ def run_study(
     out = cfg.output_dir
     cache = StepCache(out / "steps")
     summary = RunSummary(plan)
-    wanted = None if only is None else plan.with_inputs(_check_kinds(only))
+    wanted = _wanted(plan, only, tasks)
     if dry_run:
         print_plan(plan, cache, console, wanted)
         return summary
@@ -238,6 +241,21 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
         if isinstance(cause, UserError):
             raise UserError(f"step {steps[sid].kind} {steps[sid].label}: {cause}") from exc
         raise exc
+
+
+def _wanted(plan: Plan, only: tuple[str, ...] | None, tasks: tuple[str, ...] | None) -> set[str] | None:
+    """The steps a run with ``--only`` and/or ``--tasks`` runs (None: all of them)."""
+    from ftprobe.errors import UserError
+
+    wanted = None if only is None else plan.with_inputs(_check_kinds(only))
+    if tasks is not None:
+        unknown = [t for t in tasks if t not in plan.tasks]
+        if unknown or not tasks:
+            raise UserError(f"--tasks: unknown task {', '.join(map(repr, unknown)) or '(none given)'}; "
+                            f"the study's tasks are {', '.join(plan.tasks)}")
+        of_tasks = plan.of_tasks(tasks)
+        wanted = of_tasks if wanted is None else wanted & of_tasks
+    return wanted
 
 
 def _check_kinds(kinds) -> tuple[str, ...]:

@@ -305,6 +305,12 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
     final = ctx.entry("final")
     if not any(Path(c) == Path(ft["final"]) for c in ft["checkpoints"]):
         points.append(("final", lambda: final))
+    from ftprobe.represent import Store
+
+    # the centroid paths are drawn at the first and last layer of the series (results.py)
+    fits = SeriesFits(str(ctx.store_root), str(work), directprobe_options(spec["directprobe"], ctx.threads),
+                      tuple(task.labels), centroid_layers=(min(layers), max(layers)))
+    store = Store(ctx.store_root)
     fingerprints: list[str] = []
     names: list[str] = []
     for n_point, (name, get_entry) in enumerate(points):
@@ -315,6 +321,15 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
             saved = json.loads(point_file.read_text())
             for layer, summary in saved.get("layers", {}).items():  # a point saved whole by an older run
                 write_json(work / f"fit-{i:03d}-L{layer}.json", summary)
+            left = [layer for layer in layers if not fits.done(SeriesFit(i, layer, saved["entry"]))]
+            if left and store.get(saved["entry"]) is None:
+                # its fits were saved on another machine (the work folder travelled, the store did
+                # not): extract again; the model was fine-tuned again, so check it is the same one
+                again = get_entry()
+                if again.id != saved["entry"]:
+                    raise RuntimeError(
+                        f"series {work.name}: {name} gave vectors {again.id} where its saved fits read "
+                        f"{saved['entry']}: the fine-tuning did not repeat exactly; delete {work} to refit")
             fingerprints.append(saved["entry"])
             names.append(name)
             continue
@@ -324,13 +339,11 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
         write_json(point_file, {"name": name, "entry": entry.id})
         fingerprints.append(entry.id)
         names.append(name)
-    fits = SeriesFits(str(ctx.store_root), str(work), directprobe_options(spec["directprobe"], ctx.threads),
-                      tuple(task.labels), centroids=True)
     todo = [SeriesFit(i, layer, fingerprints[i]) for i in range(len(names)) for layer in layers]
     run_series_fits(fits, todo, fits.options["jobs"],
                     lambda done, total: ctx.report("DirectProbe fits", done, total, "(checkpoints x layers)"))
     per_point = fits.summaries(todo)
-    for layer in layers:
+    for layer in fits.centroid_layers:
         save_npy(work / f"centroids-L{layer}.npy",
                  np.stack([np.load(fits.centroid_path(SeriesFit(i, layer, e)), allow_pickle=False)
                            for i, e in enumerate(fingerprints)]))
