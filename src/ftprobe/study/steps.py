@@ -309,7 +309,7 @@ def step_series(spec: dict, ctx: Context, work: Path) -> dict:
 
     # the centroid paths are drawn at the first and last layer of the series (results.py)
     fits = SeriesFits(str(ctx.store_root), str(work), directprobe_options(spec["directprobe"], ctx.threads),
-                      tuple(task.labels), centroid_layers=(min(layers), max(layers)))
+                      tuple(task.labels), centroid_layers=(min(layers), max(layers)) if layers else ())
     store = Store(ctx.store_root)
     fingerprints: list[str] = []
     names: list[str] = []
