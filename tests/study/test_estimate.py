@@ -8,7 +8,6 @@ from ftprobe.study.config import StudyConfig
 from ftprobe.study.estimate import (
     CPU_2_CORES,
     REF_DP_TARGETS,
-    WORDS_PER_SENTENCE,
     Rates,
     encoder_size,
     estimate_plan,
@@ -19,8 +18,8 @@ from .helpers import tiny_config
 
 RATES = Rates("test", finetune_sentences_per_s=10.0, extract_sentences_per_s=100.0,
               probe_s_per_target_layer=0.01, directprobe_s_at_ref=100.0, directprobe_exponent=1.0,
-              directprobe_layer0_factor=3.0, compare_s_at_ref=2.0, geometry_s_at_ref=0.5,
-              cka_s_per_target=0.001)
+              directprobe_layer0_factor=3.0, directprobe_s_floor=0.25, compare_s_at_ref=2.0,
+              geometry_s_at_ref=0.5, cka_s_per_target=0.001)
 
 
 @pytest.fixture()
@@ -40,15 +39,16 @@ def test_each_step_from_its_sizes(plan):
     by_id = {s.step_id: s for s in est.steps}
     pos = plan.tasks["pos"]
     size = (2 * 32 * 32) / (6 * 384 * 384)  # tiny BERT against the reference encoder
-    sentences = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    sentences = pos.n_sentences["train"]  # read off the data, not guessed from the targets
+    assert sentences == 12 and pos.n_targets["train"] > sentences
     ft = next(s for s in plan.steps.values() if s.kind == "finetune")
     assert by_id[ft.id].seconds == pytest.approx(sentences * 1 / 10.0 * size)  # 1 epoch
     dp = [s for s in plan.steps.values() if s.kind == "directprobe" and "pos/train" in s.label
           and "original" in s.label]
     by_layer = {s.spec["layer"]: by_id[s.id].seconds for s in dp}
     linear = 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
-    assert by_layer[-1] == pytest.approx(linear)
-    assert by_layer[0] == pytest.approx(3.0 * linear)  # the embedding layer's factor
+    assert by_layer[-1] == pytest.approx(0.25 + linear)  # a fit's fixed cost, then its size
+    assert by_layer[0] == pytest.approx(0.25 + 3.0 * linear)  # the embedding layer's factor
     assert est.by_kind["finetune"] == pytest.approx(by_id[ft.id].seconds)
     assert est.total_seconds == pytest.approx(sum(est.by_kind.values()))
 
@@ -58,12 +58,12 @@ def test_series_counts_checkpoints_and_layers(plan):
     series = next(s for s in plan.steps.values() if s.kind == "series")
     pos = plan.tasks["pos"]
     # checkpoint_every_steps = 2 with batch 4 over one epoch
-    n_sent = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    n_sent = pos.n_sentences["train"]
     n_ck = int(-(-n_sent // 4)) // 2
-    dp_l1 = 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
+    dp_l1 = 0.25 + 100.0 * pos.n_targets["train"] / REF_DP_TARGETS * (32 / 384) ** 0.5
     extract = n_sent / 100.0 * (2 * 32 * 32) / (6 * 384 * 384)
     got = next(s.seconds for s in est.steps if s.step_id == series.id)
-    assert got == pytest.approx(max(n_ck, 1) * (dp_l1 + extract))
+    assert got == pytest.approx((max(n_ck, 1) + 1) * (dp_l1 + extract))  # the original and each checkpoint
 
 
 def test_wall_time_bounds_and_summary(plan):
@@ -86,7 +86,7 @@ def test_measures_scale_with_layers_points_and_draws(plan):
     per_layer = pos.n_targets["train"] * 0.001 * (32 / 384) ** 2 + f * (2.0 + 2 * 0.5)
     assert by_id[sim.id] == pytest.approx(3 * per_layer)  # tiny BERT: embeddings + 2 layers
     meas = next(s for s in plan.steps.values() if s.kind == "measures")
-    n_sent = pos.n_targets["train"] / WORDS_PER_SENTENCE["word"]
+    n_sent = pos.n_sentences["train"]
     points = max(int(-(-n_sent // 4)) // 2, 1) + 1  # the checkpoints and the final model
     # one series layer: every later point against the original, and every point's geometry
     assert by_id[meas.id] == pytest.approx(f * ((points - 1) * 2.0 + points * 0.5))

@@ -32,25 +32,29 @@ class Rates:
     extract_sentences_per_s: float  # forward passes with every layer written to the store
     probe_s_per_target_layer: float  # full grid (128 settings) + 5 seeds, per train target and layer
     directprobe_s_at_ref: float  # fit + distances + prediction, REF_DP_TARGETS targets, d = 384
-    directprobe_exponent: float = 1.3  # time ~ targets ** exponent (PUD: 5k -> 16.9k words)
+    # time ~ targets ** exponent: PUD POS at 16.9k words ~200 s (layer 6: 165 s), STREUSLE PS-role
+    # at 4.3k targets 2-7 s a layer (the paper-scale run); PUD POS layer 0: 59 s at 5k, 740 s at 16.9k
+    directprobe_exponent: float = 2.4
     directprobe_layer0_factor: float = 2.5  # layer 0: 740 s against ~300 s for upper layers at 16.9k
+    directprobe_s_floor: float = 0.5  # a small fit's fixed cost (PS-role test, 457 targets: 0.4-0.9 s)
     # one calibrated comparison (compare.compare_spaces: debiased CKA, Procrustes, mutual k-NN,
     # each with its null and half-sample interval) on REF_MEASURE_ROWS rows x 384 with
     # REF_MEASURE_DRAWS permutations + half-samples; ~ d ** 1.7 (the Procrustes SVDs)
     compare_s_at_ref: float = 4.0
     geometry_s_at_ref: float = 0.2  # a space's geometry (ranks, isotropy, TwoNN) on the same rows
     cka_s_per_target: float = 3e-5  # the full-row debiased CKA of one layer pair, d = 384
-    label_control_s_at_500: float = 15.0  # real + one shuffled DirectProbe fit of 500 rows, d = 384
+    label_control_s_at_500: float = 4.0  # real + one shuffled DirectProbe fit of 500 rows, d = 384 (3.1 s measured)
 
 
 # 2 CPU cores: fine-tuning 41 sentences/s (bench/finetune), extraction ~350 sentences/s
 # (bench/extract: EWT dev, 2,001 sentences in 5.8 s), the probe grid ~125 s for 2,000 targets x 7
-# layers (bench/probes), DirectProbe ~300 s per fit with measures at 16.9k targets (issue 22's table),
+# layers (bench/probes; 350-385 s for 4,285 x 7 beside another step in the paper-scale run),
+# DirectProbe ~200 s per fit with measures at 16.9k targets (issue 22's tables),
 # one calibrated comparison 4 s at 500 x 384 (8 s at load 2, 27 s at 768; bench/compare).
-CPU_2_CORES = Rates("2 CPU cores", 41.0, 350.0, 0.0089, 300.0)
+CPU_2_CORES = Rates("2 CPU cores", 41.0, 350.0, 0.011, 200.0)
 # one H200 (bench/gpu): fine-tuning 1,379 sentences/s, extraction ~10x the CPU's, the probe grid
 # 128 s for 20,000 targets x 7 layers; DirectProbe runs on the CPU cores beside it.
-H200 = Rates("one H200 GPU (DirectProbe on its CPU cores)", 1379.0, 3500.0, 0.00091, 300.0,
+H200 = Rates("one H200 GPU (DirectProbe on its CPU cores)", 1379.0, 3500.0, 0.00091, 200.0,
              compare_s_at_ref=1.0, geometry_s_at_ref=0.1, cka_s_per_target=3e-6)
 
 
@@ -160,13 +164,15 @@ class _Sizes:
 
 
 def _sentences(task, split: str) -> float:
+    if split in task.n_sentences:  # read off the data (STREUSLE has ~1.6 targets a sentence, PUD ~18)
+        return task.n_sentences[split]
     return task.n_targets.get(split, 0) / WORDS_PER_SENTENCE.get(task.kind, 1.0)
 
 
 def _directprobe_seconds(r: Rates, n: int, dim: int, layer: int) -> float:
     t = r.directprobe_s_at_ref * (max(n, 1) / REF_DP_TARGETS) ** r.directprobe_exponent
     t *= math.sqrt(dim / REF_HIDDEN)
-    return t * (r.directprobe_layer0_factor if layer == 0 else 1.0)
+    return r.directprobe_s_floor + t * (r.directprobe_layer0_factor if layer == 0 else 1.0)
 
 
 def _series_layers(series_spec: dict, n_layers: int) -> list[int]:
@@ -231,7 +237,7 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 n = task.n_targets.get("train", 0)
                 per_ck = sum(_directprobe_seconds(rates, n, dim, x) for x in chosen)
                 per_ck += _sentences(task, "train") / rates.extract_sentences_per_s * sz.size_factor(step)
-                secs = ck * per_ck
+                secs = (ck + 1) * per_ck  # the original model and every checkpoint
             elif step.kind == "recorded":  # DirectProbe on the probe split at every recorded step
                 epochs = _epochs(plan, step, n_layers)
                 total = math.ceil(_sentences(task, "train") / plan.config.finetune.batch_size) * epochs

@@ -52,6 +52,7 @@ class TaskInfo:
     labels: list[str]
     kind: str
     n_targets: dict[str, int]
+    n_sentences: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,7 +179,8 @@ def task_info(cfg: StudyConfig, i: int) -> TaskInfo:
                             f"{', '.join(task.splits)}); give split files or random_split = [0.8, 0.1, 0.1]")
     fps = {s: task.fingerprint(s) for s in task.splits}
     return TaskInfo(task.name, spec["reader"], spec, fps, list(task.splits), list(task.labels), task.kind,
-                    {s: len(task.splits[s]) for s in task.splits})
+                    {s: len(task.splits[s]) for s in task.splits},
+                    {s: len(task.splits[s].sentences) for s in task.splits})
 
 
 # ---------------------------------------------------------------------------------------------
