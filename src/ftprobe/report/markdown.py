@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftprobe.report.cost_section import cost_markdown
 from ftprobe.report.measures_section import markdown_lines
 from ftprobe.report.methods_section import methods_markdown
 from ftprobe.report.results_model import StudyResults
@@ -51,6 +52,7 @@ def render_markdown(results: StudyResults) -> str:
         lines += ["", "## Beside the paper", "", pt.caption, ""] + _md_table(pt)
     if pd is not None:
         lines += ["", "## Layer dynamics beside the paper", "", pd.caption, ""] + _md_table(pd)
+    lines += cost_markdown(results, _md_table)
     lines += ["", "Full numbers: `../results.json`; figures: `index.html`, `figures/` (PNG, SVG, PDF); "
               "tables: `tables/` (LaTeX, CSV).", ""]
     return "\n".join(lines)

@@ -304,6 +304,47 @@ class TaskSummary:
 
 
 @dataclass(frozen=True)
+class StageCost:
+    stage: str
+    steps: int
+    wall_seconds: float
+    cpu_seconds: float
+    steps_without_cpu: int
+
+    @classmethod
+    def read(cls, d: Mapping) -> StageCost:
+        return cls(str(d["stage"]), int(d["steps"]), float(d["wall_seconds"]), float(d["cpu_seconds"]),
+                   int(d.get("steps_without_cpu", 0)))
+
+
+@dataclass(frozen=True)
+class Machine:
+    host: str | None
+    cpus: int | None
+    gpu: str | None
+    steps: int
+    stages: tuple[tuple[str, int], ...]  # step kind -> steps of it that ran here
+
+
+@dataclass(frozen=True)
+class StudyCost:
+    """Wall and CPU seconds by stage, the whole, and where the steps ran (results.json's cost)."""
+
+    stages: tuple[StageCost, ...]
+    total: StageCost
+    machines: tuple[Machine, ...]
+
+    @classmethod
+    def read(cls, d: Mapping | None) -> StudyCost | None:
+        if not d:
+            return None
+        return cls(tuple(StageCost.read(s) for s in d.get("by_stage") or ()), StageCost.read(d["total"]),
+                   tuple(Machine(m.get("host"), m.get("cpus"), m.get("gpu"), int(m["steps"]),
+                                 tuple((str(k), int(n)) for k, n in (m.get("stages") or {}).items()))
+                         for m in d.get("machines") or ()))
+
+
+@dataclass(frozen=True)
 class StudyResults:
     """A finished study's results, as the report reads them."""
 
@@ -320,6 +361,7 @@ class StudyResults:
     by_variant: tuple[VariantVerdicts, ...] = ()  # the findings on each fine-tuned variant alone
     by_threshold: tuple[ThresholdVerdicts, ...] = ()  # the findings with each threshold moved
     left_out: tuple[str, ...] = ()  # runs the findings leave out (a frozen encoder: method head)
+    cost: StudyCost | None = None  # what the study cost, by stage and machine
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -345,7 +387,8 @@ class StudyResults:
                        by_threshold=tuple(ThresholdVerdicts(str(t["threshold"]), float(t["value"]),
                                                             bool(t["default"]), tuple(t["verdicts"]))
                                           for t in (d.get("robustness") or {}).get("by_threshold") or ()),
-                       left_out=tuple(((d.get("findings_input") or {}).get("left_out") or {}).get("runs") or ()))
+                       left_out=tuple(((d.get("findings_input") or {}).get("left_out") or {}).get("runs") or ()),
+                       cost=StudyCost.read(d.get("cost")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

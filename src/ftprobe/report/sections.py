@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ftprobe.report import figures
 from ftprobe.report.charts import Chart, Panel, Trace
+from ftprobe.report.cost_section import cost_section
 from ftprobe.report.methods_section import methods_section
 from ftprobe.report.results_model import Run, StudyResults
 from ftprobe.report.robustness_section import firmness, robustness_section
@@ -208,7 +209,7 @@ def measures_section(results: StudyResults) -> Section | None:
 
 SECTIONS: tuple[SectionBuilder, ...] = (findings_section, robustness_section, paper_section, table_section, models_section, methods_section, runs_section,
                                         cross_task_section, similarity_section, measures_section,
-                                        details_section)
+                                        details_section, cost_section)
 
 
 def build_sections(results: StudyResults, builders: tuple[SectionBuilder, ...] = SECTIONS) -> tuple[Section, ...]:

@@ -225,10 +225,12 @@ def paper_dynamics_table(results: StudyResults) -> Table | None:
 def export_tables(results: StudyResults) -> tuple[Table, ...]:
     """The tables written to report/tables/ as .tex and .csv."""
     out = [main_table(results), findings_table(results)]
+    from ftprobe.report.cost_section import cost_table
     from ftprobe.report.robustness_section import threshold_table, variant_table
 
     for extra in (seed_spread_table(results), cross_task_table(results), paper_table(results),
-                  paper_dynamics_table(results), variant_table(results), threshold_table(results)):
+                  paper_dynamics_table(results), variant_table(results), threshold_table(results),
+                  cost_table(results)):
         if extra is not None:
             out.append(extra)
     return tuple(out)

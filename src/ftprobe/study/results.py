@@ -27,6 +27,7 @@ from ftprobe.compare import (
 from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
 from ftprobe.compare.robustness import verdicts_by_threshold, verdicts_by_variant
 from ftprobe.study.cache import StepCache
+from ftprobe.study.cost import study_cost
 from ftprobe.study.estimate import encoder_size
 from ftprobe.study.plan import Plan
 
@@ -237,6 +238,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "tasks": {k: {"reader": v.reader, "kind": v.kind, "n_labels": len(v.labels), "n_targets": v.n_targets}
                   for k, v in plan.tasks.items()},
         "n_steps": len(plan.steps),
+        # wall and CPU seconds by stage and the machines the steps ran on, read off the steps
+        "cost": study_cost([(s.kind, rd.result(sid)) for sid, s in plan.steps.items()]),
         "runs": runs_out,
         "cross_task": cross_out,
         "findings": findings,

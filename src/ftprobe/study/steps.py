@@ -18,6 +18,7 @@ from ftprobe.atomic import save_npy, write_json
 from ftprobe.errors import UserError
 from ftprobe.plain import plain
 from ftprobe.study.cache import StepCache
+from ftprobe.study.cost import CpuClock, ran_on
 from ftprobe.study.dp_fits import (
     SeriesFit,
     SeriesFits,
@@ -78,9 +79,11 @@ def run_step(payload: dict) -> dict:
     ctx.progress = ProgressFile(work)
     ctx.progress.started()
     fn = STEP_FUNCTIONS[kind]
-    t0 = time.monotonic()
+    t0, cpu = time.monotonic(), CpuClock()
     result = fn(payload["spec"], ctx, work)
     result["_seconds"] = round(time.monotonic() - t0, 3)
+    result["_cpu_seconds"] = cpu.seconds()
+    result["_ran_on"] = ran_on()
     write_json(work / "spec.json", {"kind": kind, "key": key, "spec": payload["spec"],
                                            "deps": payload["deps"]})
     ctx.cache.commit(kind, key, result)
