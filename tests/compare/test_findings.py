@@ -103,6 +103,9 @@ def test_paper_numbers_make_every_finding_hold_and_evidence_is_plain_json():
     assert (e1["n_cases"], e1["n_improved"], e1["n_dropped"]) == (15, 14, 1)
     assert e1["largest_drop_points"] == pytest.approx(1.18)
     assert fs[2].evidence["n_more"] == 0 and fs[2].evidence["n_linear_after"] == 11
+    # Only the 7 spaces with more clusters than labels before can show the fall; all 7 fell.
+    assert (fs[2].evidence["n_exercised"], fs[2].evidence["n_agree"]) == (7, 7)
+    assert fs[2].evidence["room_to_fall"] == {"fell": 7, "kept": 0, "rose": 0}
     assert fs[3].evidence["share_labels_up"] == pytest.approx(0.75)
     assert fs[4].evidence["n_cases"] == 8 and fs[4].evidence["n_only_after"] == 3
     assert fs[5].evidence["per_entry"][0]["lower_layers"] == [2, 4]
@@ -134,10 +137,11 @@ def test_reversed_numbers_make_findings_fail():
         }  # lower moved, top did not
     res["cross_task"][2]["mean_change"] = 0.8
     v, fs = verdicts(res)
-    assert v == {1: "fails", 2: "mixed", 3: "fails", 4: "fails", 5: "fails", 6: "fails"}
-    # Clusters: the 8 cases with equal counts still agree and 7 grew (8/15 -> mixed);
-    # counts that grow everywhere must fail.
+    assert v == {1: "fails", 2: "fails", 3: "fails", 4: "fails", 5: "fails", 6: "fails"}
+    # Clusters: 7 counts grew, and the 8 that were one per label before and after are not
+    # counted (no room to fall), so the verdict is 0/7.
     assert fs[2].evidence["n_more"] == 7 and fs[2].evidence["n_equal"] == 8
+    assert (fs[2].evidence["n_exercised"], fs[2].evidence["n_agree"]) == (7, 0)
     assert fs[5].evidence["n_failing_check"]["lower_stable"] == 3
     # the explanation names the failed checks in words, with their counts, and no passed one
     assert "Not met: lower layers kept their layout (in 3 of 3)" in fs[5].explanation
@@ -296,6 +300,30 @@ def test_clusters_already_one_per_label_are_not_exercised():
     linear = [{"clusters_before": 17, "clusters_after": 17, "n_labels": 17}] * 3
     v, fs = verdicts({"cases": linear})
     assert v[2] == "not exercised" and "not exercised" in fs[2].explanation
-    # Same counts but one space was not linear: it could have fallen and did not, so it is tested.
-    stuck = linear + [{"clusters_before": 40, "clusters_after": 40, "n_labels": 17}]
-    assert verdicts({"cases": stuck})[0][2] == "holds"
+    assert fs[2].evidence["n_exercised"] == 0 and fs[2].evidence["share_agree"] is None
+
+
+def test_clusters_that_could_fall_and_did_not_fail_the_finding():
+    # The paper-scale pattern: the upper layers linear throughout, layer 0 far above #labels and
+    # unchanged. Only the layer-0 cases can show the fall, and none shows it.
+    linear = [
+        {"layer": layer, "clusters_before": 46, "clusters_after": 46, "n_labels": 46}
+        for layer in range(1, 7)
+    ]
+    stuck = {"layer": 0, "clusters_before": 3564, "clusters_after": 3564, "n_labels": 46}
+    v, fs = verdicts({"cases": linear + [stuck]})
+    assert v[2] == "fails"
+    ev = fs[2].evidence
+    assert (ev["n_cases"], ev["n_exercised"], ev["n_agree"]) == (7, 1, 0)
+    assert ev["room_to_fall"] == {"fell": 0, "kept": 1, "rose": 0}
+    assert ev["room_to_fall_layers"] == [0]
+    assert "1 of 7 cases had more clusters than labels before fine-tuning (layer 0)" in (
+        fs[2].explanation
+    )
+    assert "The other 6 were one cluster per label" in fs[2].explanation
+    # One of two such cases falling is half: "mixed" at the default thresholds.
+    fell = {**stuck, "clusters_after": 46}
+    assert verdicts({"cases": linear + [stuck, fell]})[0][2] == "mixed"
+    # A linear space that gains clusters counts against the finding even without room to fall.
+    rose = [{"clusters_before": 17, "clusters_after": 30, "n_labels": 17}]
+    assert verdicts({"cases": linear + rose})[0][2] == "fails"

@@ -199,23 +199,36 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
 
 
 def _finding_clusters(cases: list, th: Thresholds) -> Finding:
-    """A case agrees if clusters did not increase and |clusters - labels| did not grow."""
+    """The verdict counts only the cases that can show the claim: a space with more clusters than
+    labels before fine-tuning (room to fall; it agrees if its count fell toward #labels), and any
+    case whose count rose or moved away from #labels (against the claim wherever it happens). A
+    space that was one cluster per label before and after had no room to fall and is not counted:
+    with no case left the finding is "not exercised", never "holds"."""
     rows = [
         c for c in cases if _finite(c.get("clusters_before")) and _finite(c.get("clusters_after"))
     ]
     if not rows:
         return _not_tested(2, "No case has DirectProbe cluster counts before and after.")
-    per_case, agree = [], 0
+    per_case, agree, exercised = [], 0, 0
     n_fewer = n_equal = n_more = n_lin_b = n_lin_a = 0
+    room = {"fell": 0, "kept": 0, "rose": 0}  # the cases with more clusters than labels before
+    room_layers: set = set()
     for c in rows:
         nb, na = int(c["clusters_before"]), int(c["clusters_after"])
         k = int(c["n_labels"]) if _finite(c.get("n_labels")) else None
         closer = None if k is None else abs(na - k) <= abs(nb - k)
-        ok = na <= nb and closer is not False
+        has_room = nb > k if k is not None else na != nb
+        against = na > nb or closer is False
+        counted = has_room or against
+        ok = counted and na < nb and closer is not False
+        exercised += counted
         agree += ok
         n_fewer += na < nb
         n_equal += na == nb
         n_more += na > nb
+        if has_room:
+            room["fell" if na < nb else "kept" if na == nb else "rose"] += 1
+            room_layers.add(c.get("layer", "?"))
         if k is not None:
             n_lin_b += nb == k
             n_lin_a += na == k
@@ -226,14 +239,21 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
                 "after": na,
                 "n_labels": k,
                 "closer_to_labels": closer,
+                "room_to_fall": has_room,
+                "counted": counted,
                 "agrees": ok,
             }
         )
-    verdict = _share_verdict(agree, len(rows), th)
+    n_room = sum(room.values())
+    n_uncounted = len(rows) - exercised
     evidence = {
         "n_cases": len(rows),
+        "n_exercised": exercised,
         "n_agree": agree,
-        "share_agree": agree / len(rows),
+        "share_agree": agree / exercised if exercised else None,
+        "n_room_to_fall": n_room,
+        "room_to_fall": room,
+        "room_to_fall_layers": sorted(room_layers, key=str),
         "n_fewer": n_fewer,
         "n_equal": n_equal,
         "n_more": n_more,
@@ -242,16 +262,31 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
         "per_case": per_case,
     }
+    if not exercised:
+        expl = (
+            f"All {len(rows)} cases were one cluster per label before and after fine-tuning: no "
+            "count had room to fall, so the fall is not exercised."
+        )
+        return Finding(2, FINDING_TITLES[2], "not exercised", evidence, expl)
+    verdict = _share_verdict(agree, exercised, th)
+    layers = ", ".join(str(x) for x in evidence["room_to_fall_layers"])
     expl = (
-        f"{agree}/{len(rows)} cases kept or reduced their cluster count without moving away "
-        f"from #labels ({n_fewer} fewer, {n_equal} equal, {n_more} more); linear spaces "
-        f"{n_lin_b} before -> {n_lin_a} after."
+        f"{n_room} of {len(rows)} cases had more clusters than labels before fine-tuning"
+        + (f" (layer{'s' * (len(room_layers) > 1)} {layers})" if n_room else "")
+        + f": {room['fell']} fell toward #labels, {room['kept']} kept their count, "
+        f"{room['rose']} rose."
     )
-    if n_fewer == 0 and n_more == 0:
-        expl += " Every case had the same count before and after, so the fall is not exercised."
-        if n_lin_b == len(rows):
-            # every space was already one cluster per label: nothing could fall
-            verdict = "not exercised"
+    if exercised > n_room:
+        expl += (
+            f" {exercised - n_room} cases without room to fall got more clusters or moved away "
+            "from #labels."
+        )
+    if n_uncounted:
+        expl += (
+            f" The other {n_uncounted} were one cluster per label before and after (no room to "
+            "fall; not counted)."
+        )
+    expl += f" Agreeing: {agree}/{exercised}; linear spaces {n_lin_b} before -> {n_lin_a} after."
     return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
 
 
@@ -523,7 +558,7 @@ def _finding_cross_task(entries: list, th: Thresholds) -> Finding:
 def evaluate_findings(results: Mapping, thresholds: Thresholds | None = None) -> list[Finding]:
     """Check the six findings on a study summary (schema in the module docstring).
 
-    Returns six ``Finding``s, numbered 1..6, each "holds", "fails", "mixed" or "not tested".
+    Returns six ``Finding``s, numbered 1..6, each "holds", "fails", "mixed", "not exercised" or "not tested".
     """
     th = thresholds or Thresholds()
     cases = list(results.get("cases") or [])
