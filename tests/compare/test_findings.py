@@ -324,6 +324,20 @@ def test_clusters_that_could_fall_and_did_not_fail_the_finding():
     # One of two such cases falling is half: "mixed" at the default thresholds.
     fell = {**stuck, "clusters_after": 46}
     assert verdicts({"cases": linear + [stuck, fell]})[0][2] == "mixed"
+    # Identical vectors under different labels (a contextless layer 0): the count cannot show
+    # the claim, so the case is set aside and named, and with nothing else left: not exercised.
+    contextless = {**stuck, "coincident_before": 3522, "coincident_after": 3522}
+    v, fs = verdicts({"cases": linear + [contextless]})
+    assert v[2] == "not exercised"
+    assert fs[2].evidence["n_inseparable"] == 1 and fs[2].evidence["n_exercised"] == 0
+    assert "1 case (layer 0) has points whose identical vectors carry different labels" in (
+        fs[2].explanation
+    )
+    # ... and beside a space that fell, the verdict is that space's alone.
+    v, fs = verdicts({"cases": linear + [contextless, fell]})
+    assert v[2] == "holds" and fs[2].evidence["n_exercised"] == 1
+    no_conflict = {**stuck, "coincident_before": 0, "coincident_after": 0}
+    assert verdicts({"cases": linear + [no_conflict]})[0][2] == "fails"
     # A linear space that gains clusters counts against the finding even without room to fall.
     rose = [{"clusters_before": 17, "clusters_after": 30, "n_labels": 17}]
     assert verdicts({"cases": linear + rose})[0][2] == "fails"

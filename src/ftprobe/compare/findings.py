@@ -11,6 +11,8 @@ Schema (every key optional; a finding without the data it needs is "not tested")
                                         # if every accuracy is <= 1 they are read as fractions
          "accuracy_before_std": float|None, "accuracy_after_std": float|None,   # optional
          "clusters_before": int|None, "clusters_after": int|None, "n_labels": int|None,
+         "coincident_before": int|None, "coincident_after": int|None,  # optional: points whose
+                                        # identical vector carries another label too
          "min_dist_before": [K floats or None]|None, "min_dist_after": [K ...]|None,
          "label_names": [K str]|None,                                   # optional
          "train_test_r_before": float|None, "train_test_r_after": float|None}
@@ -209,7 +211,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     ]
     if not rows:
         return _not_tested(2, "No case has DirectProbe cluster counts before and after.")
-    per_case, agree, exercised = [], 0, 0
+    per_case, agree, exercised, inseparable = [], 0, 0, []
     n_fewer = n_equal = n_more = n_lin_b = n_lin_a = 0
     room = {"fell": 0, "kept": 0, "rose": 0}  # the cases with more clusters than labels before
     room_layers: set = set()
@@ -219,14 +221,20 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         closer = None if k is None else abs(na - k) <= abs(nb - k)
         has_room = nb > k if k is not None else na != nb
         against = na > nb or closer is False
-        counted = has_room or against
+        # identical vectors under different labels (a contextless layer): no space of this
+        # layer can be linear, so its count cannot show the claim either way
+        stuck = any(_finite(c.get(f"coincident_{s}")) and c[f"coincident_{s}"] > 0
+                    for s in ("before", "after"))
+        if stuck:
+            inseparable.append(c)
+        counted = (has_room or against) and not stuck
         ok = counted and na < nb and closer is not False
         exercised += counted
         agree += ok
         n_fewer += na < nb
         n_equal += na == nb
         n_more += na > nb
-        if has_room:
+        if has_room and not stuck:
             room["fell" if na < nb else "kept" if na == nb else "rose"] += 1
             room_layers.add(c.get("layer", "?"))
         if k is not None:
@@ -240,18 +248,30 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
                 "n_labels": k,
                 "closer_to_labels": closer,
                 "room_to_fall": has_room,
+                "coincident_before": c.get("coincident_before"),
+                "coincident_after": c.get("coincident_after"),
                 "counted": counted,
                 "agrees": ok,
             }
         )
     n_room = sum(room.values())
-    n_uncounted = len(rows) - exercised
+    n_uncounted = len(rows) - exercised - len(inseparable)
+    stuck_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in inseparable}, key=str))
+    stuck_note = (
+        f" {len(inseparable)} case{'s' * (len(inseparable) != 1)} (layer{'s' * (',' in stuck_layers)}"
+        f" {stuck_layers}) {'has' if len(inseparable) == 1 else 'have'} points"
+        " whose identical vectors carry different labels, so no space of that layer can be "
+        "linear; not counted."
+        if inseparable
+        else ""
+    )
     evidence = {
         "n_cases": len(rows),
         "n_exercised": exercised,
         "n_agree": agree,
         "share_agree": agree / exercised if exercised else None,
         "n_room_to_fall": n_room,
+        "n_inseparable": len(inseparable),
         "room_to_fall": room,
         "room_to_fall_layers": sorted(room_layers, key=str),
         "n_fewer": n_fewer,
@@ -264,8 +284,8 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     }
     if not exercised:
         expl = (
-            f"All {len(rows)} cases were one cluster per label before and after fine-tuning: no "
-            "count had room to fall, so the fall is not exercised."
+            f"No case could show a fall: {n_uncounted} of {len(rows)} were one cluster per label "
+            "before and after fine-tuning." + stuck_note + " The fall is not exercised."
         )
         return Finding(2, FINDING_TITLES[2], "not exercised", evidence, expl)
     verdict = _share_verdict(agree, exercised, th)
@@ -286,6 +306,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
             f" The other {n_uncounted} were one cluster per label before and after (no room to "
             "fall; not counted)."
         )
+    expl += stuck_note
     expl += f" Agreeing: {agree}/{exercised}; linear spaces {n_lin_b} before -> {n_lin_a} after."
     return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
 

@@ -180,6 +180,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                                   "accuracy_after_std": row["accuracy_after_std"],
                                   "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
                                   "n_labels": b_tr["n_labels"],
+                                  "coincident_before": b_tr.get("n_coincident_conflicts"),
+                                  "coincident_after": a_tr.get("n_coincident_conflicts"),
                                   "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
                                   "label_names": labels,
                                   "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})

@@ -17,6 +17,7 @@ import numpy as np
 from ftprobe.atomic import save_npy, write_json
 from ftprobe.errors import UserError
 from ftprobe.plain import plain
+from ftprobe.probe.directprobe.coincident import coincident_labels
 from ftprobe.study.cache import StepCache
 from ftprobe.study.cost import CpuClock, ran_on
 from ftprobe.study.dp_fits import (
@@ -271,6 +272,8 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     out = directprobe_summary(dp, names, entry.labels)
     out["layer"] = layer
     out["n_points"] = int(entry.n_targets)
+    # points whose exact vector also carries another label: no space of this layer is linear
+    out["n_coincident_conflicts"] = coincident_labels(entry.layer(layer), entry.labels).n_conflicting
     return out
 
 

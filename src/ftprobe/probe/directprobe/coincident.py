@@ -1,0 +1,49 @@
+"""Points that no representation of their space can separate: identical vectors, different labels.
+
+A contextless layer (the embedding layer of a token task, or a sentence's first token, which
+is the same [CLS] embedding for every sentence) gives the same vector to every occurrence of
+a word at a position, whatever its label. Two such points lie in both labels' hulls, so the
+space can never be linear and its DirectProbe cluster count measures how ambiguous identical
+inputs are, not how the geometry is arranged; no fine-tuning can change that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Coincidence", "coincident_labels"]
+
+
+@dataclass(frozen=True)
+class Coincidence:
+    """How many points share their exact vector with a point of another label."""
+
+    n_points: int
+    n_distinct: int  # distinct vectors
+    n_conflicting: int  # points whose vector also carries another label
+
+    @property
+    def share_conflicting(self) -> float:
+        return self.n_conflicting / self.n_points if self.n_points else 0.0
+
+
+def coincident_labels(X: np.ndarray, y: np.ndarray) -> Coincidence:
+    """Group the rows of ``X`` by exact equality (their bytes) and count the points in groups
+    that carry more than one label of ``y``."""
+    X = np.ascontiguousarray(np.asarray(X))
+    y = np.asarray(y).ravel()
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"X must be (n, d) with one label per row; got X {X.shape}, y {y.shape}")
+    if not len(X):
+        return Coincidence(0, 0, 0)
+    # -0.0 and 0.0 are one value: add 0.0 (IEEE turns -0.0 + 0.0 into +0.0) before comparing bytes
+    X = X + X.dtype.type(0) if np.issubdtype(X.dtype, np.floating) else X
+    rows = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
+    _, group = np.unique(rows, return_inverse=True)
+    group = group.ravel()
+    _, label = np.unique(y, return_inverse=True)
+    pairs = np.unique(group.astype(np.int64) * (label.max() + 1) + label)
+    labels_per_group = np.bincount(pairs // (label.max() + 1), minlength=group.max() + 1)
+    return Coincidence(len(X), int(group.max()) + 1, int((labels_per_group[group] > 1).sum()))

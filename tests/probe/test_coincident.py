@@ -1,0 +1,49 @@
+"""coincident_labels: hand-counted cases, and the invariances a count of identical rows must have."""
+
+import numpy as np
+import pytest
+
+from ftprobe.probe.directprobe.coincident import coincident_labels
+
+
+def test_hand_counted():
+    X = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [2.0, 3.0], [2.0, 3.0], [5.0, 5.0]])
+    y = np.array([0, 1, 0, 2, 2, 1])
+    c = coincident_labels(X, y)
+    # rows 0-2 share a vector with labels {0, 1}; rows 3-4 share one with label 2 only
+    assert (c.n_points, c.n_distinct, c.n_conflicting) == (6, 3, 3)
+    assert c.share_conflicting == pytest.approx(0.5)
+
+
+def test_distinct_points_never_conflict_and_a_single_vector_always_does():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 8))
+    y = rng.integers(0, 5, 200)
+    assert coincident_labels(X, y).n_conflicting == 0
+    # every sentence's layer-0 [CLS] vector is the same: every point conflicts
+    same = np.tile(X[:1], (200, 1))
+    c = coincident_labels(same, y)
+    assert (c.n_distinct, c.n_conflicting) == (1, 200)
+
+
+def test_invariant_to_row_order_and_label_names_and_signed_zero():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(30, 4)).astype(np.float32)
+    X = base[rng.integers(0, 30, 300)]
+    y = rng.integers(0, 3, 300)
+    ref = coincident_labels(X, y)
+    perm = rng.permutation(300)
+    assert coincident_labels(X[perm], y[perm]) == ref
+    assert coincident_labels(X, np.array(["a", "b", "c"])[y]) == ref
+    # brute force: a point conflicts if an identical row carries another label
+    same = (X[:, None, :] == X[None, :, :]).all(-1)
+    brute = int((same & (y[:, None] != y[None, :])).any(1).sum())
+    assert ref.n_conflicting == brute
+    Z = np.zeros((2, 3))
+    Z[1, 0] = -0.0
+    assert coincident_labels(Z, [0, 1]).n_conflicting == 2
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="one label per row"):
+        coincident_labels(np.zeros((3, 2)), [0, 1])
