@@ -341,3 +341,24 @@ def test_clusters_that_could_fall_and_did_not_fail_the_finding():
     # A linear space that gains clusters counts against the finding even without room to fall.
     rose = [{"clusters_before": 17, "clusters_after": 30, "n_labels": 17}]
     assert verdicts({"cases": linear + rose})[0][2] == "fails"
+
+
+def test_case_findings_break_down_by_layer():
+    # The PS pattern at paper scale: train/test similarity falls in the middle layers and rises
+    # at the top one. The breakdown says where, in the evidence and in words.
+    def case(layer, before, after):
+        return {"layer": layer, "train_test_r_before": before, "train_test_r_after": after,
+                "accuracy_before": 50.0, "accuracy_after": 50.0 + layer}
+
+    cases = [case(layer, 0.8, 0.7) for layer in (3, 4, 5)] * 2 + [case(6, 0.5, 0.6)] * 2
+    cases += [case(12, 0.9, 0.95)]  # layers sort as numbers, not as text
+    v, fs = verdicts({"cases": cases})
+    assert fs[4].evidence["by_layer"] == {
+        "3": {"n": 2, "n_agree": 2}, "4": {"n": 2, "n_agree": 2}, "5": {"n": 2, "n_agree": 2},
+        "6": {"n": 2, "n_agree": 0}, "12": {"n": 1, "n_agree": 0},
+    }
+    assert fs[4].explanation.endswith("By layer: L3 2/2, L4 2/2, L5 2/2, L6 0/2, L12 0/1.")
+    assert v[4] == "mixed"  # 6/9
+    assert all(c["n_agree"] == c["n"] for c in fs[1].evidence["by_layer"].values())
+    # one layer only: no breakdown in words
+    assert "By layer" not in verdicts({"cases": cases[:1]})[1][4].explanation

@@ -132,6 +132,29 @@ def _case_id(c: Mapping) -> str:
     return f"{c.get('model', '?')}/{c.get('task', '?')}/L{c.get('layer', '?')}"
 
 
+def _by_layer(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
+    """Agreeing cases per layer (from each entry's ``layer`` and its ``agrees`` flag): which
+    layers break a finding."""
+    out: dict[str, dict[str, int]] = {}
+    for p in per_case:
+        cell = out.setdefault(str(p.get("layer", "?")), {"n": 0, "n_agree": 0})
+        cell["n"] += 1
+        cell["n_agree"] += bool(p[agrees])
+
+    def order(key: str):
+        return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
+
+    return {k: out[k] for k in sorted(out, key=order)}
+
+
+def _by_layer_text(by_layer: dict[str, dict[str, int]]) -> str:
+    if len(by_layer) < 2:
+        return ""
+    return " By layer: " + ", ".join(
+        f"L{k} {v['n_agree']}/{v['n']}" for k, v in by_layer.items()
+    ) + "."
+
+
 def _not_tested(n: int, why: str, **evidence) -> Finding:
     return Finding(n, FINDING_TITLES[n], "not tested", evidence, why)
 
@@ -156,9 +179,11 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
         per_case.append(
             {
                 "case": _case_id(c),
+                "layer": c.get("layer"),
                 "before": b,
                 "after": a,
                 "change": a - b,
+                "improved": a > b,
                 "std_before": sb,
                 "std_after": sa,
                 "beyond_seed_noise": abs(a - b) > noise,
@@ -188,12 +213,13 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
             "max_small_drop_points": th.max_small_drop,
         },
         "per_case": per_case,
+        "by_layer": _by_layer(per_case, "improved"),
     }
     expl = (
         f"{improved}/{len(rows)} cases improved (holds needs >= {th.holds_share:.0%} and no drop "
         f"> {th.max_small_drop} points); {len(drops)} dropped, {len(big)} by more than "
         f"{th.max_small_drop} points."
-    )
+    ) + _by_layer_text(evidence["by_layer"])
     return Finding(1, FINDING_TITLES[1], verdict, evidence, expl)
 
 
@@ -335,6 +361,7 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         per_case.append(
             {
                 "case": _case_id(c),
+                "layer": c.get("layer"),
                 "up": ch.up,
                 "down": ch.down,
                 "n_compared": ch.n_compared,
@@ -359,11 +386,12 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         "share_labels_up": up_all / cmp_all,
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
         "per_case": per_case,
+        "by_layer": _by_layer(per_case, "agrees"),
     }
     expl = (
         f"In {agree}/{n} cases most labels' minimum distance rose; pooled, "
         f"{up_all}/{cmp_all} labels rose."
-    )
+    ) + _by_layer_text(evidence["by_layer"])
     return Finding(3, FINDING_TITLES[3], verdict, evidence, expl)
 
 
@@ -392,9 +420,11 @@ def _finding_train_test(cases: list, th: Thresholds) -> Finding:
     per_case = [
         {
             "case": _case_id(c),
+            "layer": c.get("layer"),
             "before": float(c["train_test_r_before"]),
             "after": float(c["train_test_r_after"]),
             "change": float(c["train_test_r_after"]) - float(c["train_test_r_before"]),
+            "fell": float(c["train_test_r_after"]) < float(c["train_test_r_before"]),
         }
         for c in both
     ]
@@ -408,8 +438,11 @@ def _finding_train_test(cases: list, th: Thresholds) -> Finding:
         "n_only_after": only_after,
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
         "per_case": per_case,
+        "by_layer": _by_layer(per_case, "fell"),
     }
-    expl = f"Train/test similarity fell in {fell}/{len(both)} cases with both values."
+    expl = f"Train/test similarity fell in {fell}/{len(both)} cases with both values." + (
+        _by_layer_text(evidence["by_layer"])
+    )
     return Finding(4, FINDING_TITLES[4], verdict, evidence, expl)
 
 
