@@ -95,3 +95,13 @@ def test_measures_scale_with_layers_points_and_draws(plan):
         m, n_null=2 * m.n_null, n_interval=2 * m.n_interval)}))
     est2 = estimate_plan(doubled, RATES)
     assert est2.by_kind["measures"] == pytest.approx(2 * est.by_kind["measures"])
+
+
+def test_a_train_fraction_fine_tunes_on_its_share(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path / "out")
+    cfg["finetune"] = {**cfg.get("finetune", {}), "train_fractions": [0.25, 1.0]}
+    plan = build_plan(StudyConfig.model_validate(cfg))
+    est = {s.step_id: s.seconds for s in estimate_plan(plan, RATES).steps}
+    ft = {s.spec["finetune"].get("train_fraction", 1.0): est[s.id]
+          for s in plan.steps.values() if s.kind == "finetune"}
+    assert set(ft) == {0.25, 1.0} and ft[0.25] == pytest.approx(0.25 * ft[1.0])

@@ -218,7 +218,9 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
             dim = sz.hidden(step) * (2 if task.kind == "pair" else 1)
             if step.kind == "finetune":
                 epochs = _epochs(plan, step, n_layers)
-                secs = _sentences(task, "train") * epochs / rates.finetune_sentences_per_s * sz.size_factor(step)
+                share = float(step.spec["finetune"].get("train_fraction", 1.0))  # a seeded share
+                secs = (_sentences(task, "train") * share * epochs / rates.finetune_sentences_per_s
+                        * sz.size_factor(step))
             elif step.kind == "extract":
                 secs = _sentences(task, sz.split_of(step)) / rates.extract_sentences_per_s * sz.size_factor(step)
             elif step.kind == "probe":
