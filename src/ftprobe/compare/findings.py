@@ -12,7 +12,7 @@ Schema (every key optional; a finding without the data it needs is "not tested")
          "accuracy_before_std": float|None, "accuracy_after_std": float|None,   # optional
          "clusters_before": int|None, "clusters_after": int|None, "n_labels": int|None,
          "coincident_before": int|None, "coincident_after": int|None,  # optional: points whose
-                                        # identical vector carries another label too
+         "n_points": int|None,          # identical vector carries another label too, of n_points
          "min_dist_before": [K floats or None]|None, "min_dist_after": [K ...]|None,
          "label_names": [K str]|None,                                   # optional
          "train_test_r_before": float|None, "train_test_r_after": float|None}
@@ -81,6 +81,9 @@ class Thresholds:
     lower_min_r: float = 0.9  # F5: lower third of layers keeps Pearson >= this
     top_min_r: float = 0.5  # F5: top layer keeps Pearson > this
     null_alpha: float = 0.05  # F5: "keeps" needs the debiased CKA above its null at this level
+    # F2: a space where more than this share of points share their exact vector with a point of
+    # another label (a contextless layer) is set aside: its count reflects identical inputs
+    max_coincident_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,16 @@ def _finite(x) -> bool:
 
 def _case_id(c: Mapping) -> str:
     return f"{c.get('model', '?')}/{c.get('task', '?')}/L{c.get('layer', '?')}"
+
+
+def _coincident_share(c: Mapping) -> float:
+    """The larger share, before or after, of a case's points whose vector carries another label
+    too (0 when not recorded; any such point counts fully when the point count is missing)."""
+    counts = [float(c[k]) for k in ("coincident_before", "coincident_after") if _finite(c.get(k))]
+    if not counts or max(counts) <= 0:
+        return 0.0
+    n = float(c["n_points"]) if _finite(c.get("n_points")) and c["n_points"] > 0 else None
+    return max(counts) / n if n else 1.0
 
 
 def _by_layer(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
@@ -249,8 +262,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         against = na > nb or closer is False
         # identical vectors under different labels (a contextless layer): no space of this
         # layer can be linear, so its count cannot show the claim either way
-        stuck = any(_finite(c.get(f"coincident_{s}")) and c[f"coincident_{s}"] > 0
-                    for s in ("before", "after"))
+        stuck = _coincident_share(c) > th.max_coincident_share
         if stuck:
             inseparable.append(c)
         counted = (has_room or against) and not stuck
@@ -286,8 +298,8 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     stuck_note = (
         f" {len(inseparable)} case{'s' * (len(inseparable) != 1)} (layer{'s' * (',' in stuck_layers)}"
         f" {stuck_layers}) {'has' if len(inseparable) == 1 else 'have'} points"
-        " whose identical vectors carry different labels, so no space of that layer can be "
-        "linear; not counted."
+        f" whose identical vectors carry different labels (more than {th.max_coincident_share:.0%}"
+        " of them: a contextless layer), so the count reflects identical inputs; not counted."
         if inseparable
         else ""
     )
