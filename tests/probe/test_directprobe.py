@@ -1302,6 +1302,17 @@ def test_initial_searches_get_the_blas_threads_asked_for():
         assert blas() == {1}
         with cl._blas_threads(1):
             assert blas() == {1}
+    # A fit runs on one BLAS thread outside the initial searches (many small products) and
+    # gives the caller's setting back, whatever it was.
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if blas() != {2}:
+            pytest.skip("BLAS cannot use 2 threads here")
+        with cl._blas_threads(1):
+            assert blas() == {1}
+        assert blas() == {2}
+        rng = np.random.default_rng(0)
+        DirectProbe(jobs=1).fit(rng.normal(size=(60, 4)), rng.integers(0, 3, 60))
+        assert blas() == {2}
 
 
 @pytest.mark.parametrize("bounds", [(1, 30_000), (64, 20)])

@@ -267,6 +267,16 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     check and verified there (the result is the same without it); ``recorder``: collects what
     this fit proves, for the next.
     """
+    # One BLAS thread but where the work is large products (the first searches, ``jobs``
+    # threads): the rest is many small products, which extra threads only slow down, and on a
+    # machine whose cores are busy a spinning BLAS thread made a fit ~9x slower (bench/directprobe).
+    with _blas_threads(1):
+        return _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_every,
+                                     tuning, prior, recorder)
+
+
+def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_every, tuning,
+                          prior, recorder):
     from ftprobe.probe.directprobe import state as saved_state
 
     t0 = time.perf_counter()
@@ -350,12 +360,10 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
 
 
 def _blas_threads(n: int):
-    """Let BLAS use ``n`` threads inside the block (no change for n = 1 or without
-    threadpoolctl)."""
+    """Let BLAS use ``n`` threads inside the block (no change without threadpoolctl); the
+    caller's setting is restored after it."""
     import contextlib
 
-    if n <= 1:
-        return contextlib.nullcontext()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
