@@ -13,6 +13,8 @@ def test_hand_counted():
     # rows 0-2 share a vector with labels {0, 1}; rows 3-4 share one with label 2 only
     assert (c.n_points, c.n_distinct, c.n_conflicting) == (6, 3, 3)
     assert c.share_conflicting == pytest.approx(0.5)
+    # labels 1 (row 5) and 2 (rows 3-4) keep a free point, label 0 does not: 3 + 2 clusters
+    assert (c.n_labels_free, c.min_clusters) == (2, 5)
 
 
 def test_distinct_points_never_conflict_and_a_single_vector_always_does():
@@ -23,7 +25,7 @@ def test_distinct_points_never_conflict_and_a_single_vector_always_does():
     # every sentence's layer-0 [CLS] vector is the same: every point conflicts
     same = np.tile(X[:1], (200, 1))
     c = coincident_labels(same, y)
-    assert (c.n_distinct, c.n_conflicting) == (1, 200)
+    assert (c.n_distinct, c.n_conflicting, c.min_clusters) == (1, 200, 200)
 
 
 def test_invariant_to_row_order_and_label_names_and_signed_zero():
@@ -47,3 +49,26 @@ def test_invariant_to_row_order_and_label_names_and_signed_zero():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="one label per row"):
         coincident_labels(np.zeros((3, 2)), [0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_clusters_bounds_directprobe_and_is_reached_when_nothing_else_forces_more(seed):
+    from ftprobe.probe.directprobe import DirectProbe
+
+    rng = np.random.default_rng(seed)
+    centres = 50.0 * rng.normal(size=(4, 3))
+    y = np.repeat(np.arange(4), 15)
+    X = centres[y] + rng.normal(size=(60, 3))
+    # three far-off places, each holding two points of different labels: every such point stays
+    # a cluster of its own, each blob stays one cluster, and the count is exactly the floor
+    far = 500.0 * rng.normal(size=(3, 3))
+    Xf = np.vstack([X, far, far])
+    yf = np.concatenate([y, [0, 1, 2], [1, 2, 3]])
+    c = coincident_labels(Xf, yf)
+    assert (c.n_conflicting, c.n_labels_free, c.min_clusters) == (6, 4, 10)
+    assert DirectProbe().fit(Xf, yf).n_clusters_ == 10
+    # relabelled copies inside the blobs: other points' hulls may hold them too, so the floor
+    # is a lower bound there
+    dup = rng.choice(60, 3, replace=False)
+    Xd, yd = np.vstack([X, X[dup]]), np.concatenate([y, (y[dup] + 1) % 4])
+    assert DirectProbe().fit(Xd, yd).n_clusters_ >= coincident_labels(Xd, yd).min_clusters == 10

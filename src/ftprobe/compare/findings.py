@@ -11,8 +11,9 @@ Schema (every key optional; a finding without the data it needs is "not tested")
                                         # if every accuracy is <= 1 they are read as fractions
          "accuracy_before_std": float|None, "accuracy_after_std": float|None,   # optional
          "clusters_before": int|None, "clusters_after": int|None, "n_labels": int|None,
-         "coincident_before": int|None, "coincident_after": int|None,  # optional: points whose
-         "n_points": int|None,          # identical vector carries another label too, of n_points
+         "min_clusters_before": int|None,  # optional: the fewest clusters the space allows
+                                        # (points sharing a vector across labels stay alone)
+         "coincident_before": int|None, # optional: how many points share a vector across labels
          "min_dist_before": [K floats or None]|None, "min_dist_after": [K ...]|None,
          "label_names": [K str]|None,                                   # optional
          "train_test_r_before": float|None, "train_test_r_after": float|None}
@@ -81,9 +82,6 @@ class Thresholds:
     lower_min_r: float = 0.9  # F5: lower third of layers keeps Pearson >= this
     top_min_r: float = 0.5  # F5: top layer keeps Pearson > this
     null_alpha: float = 0.05  # F5: "keeps" needs the debiased CKA above its null at this level
-    # F2: a space where more than this share of points share their exact vector with a point of
-    # another label (a contextless layer) is set aside: its count reflects identical inputs
-    max_coincident_share: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,16 +131,6 @@ def _finite(x) -> bool:
 
 def _case_id(c: Mapping) -> str:
     return f"{c.get('model', '?')}/{c.get('task', '?')}/L{c.get('layer', '?')}"
-
-
-def _coincident_share(c: Mapping) -> float:
-    """The larger share, before or after, of a case's points whose vector carries another label
-    too (0 when not recorded; any such point counts fully when the point count is missing)."""
-    counts = [float(c[k]) for k in ("coincident_before", "coincident_after") if _finite(c.get(k))]
-    if not counts or max(counts) <= 0:
-        return 0.0
-    n = float(c["n_points"]) if _finite(c.get("n_points")) and c["n_points"] > 0 else None
-    return max(counts) / n if n else 1.0
 
 
 def _by_layer(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
@@ -241,38 +229,38 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
 
 def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     """The verdict counts only the cases that can show the claim: a space with more clusters than
-    labels before fine-tuning (room to fall; it agrees if its count fell toward #labels), and any
-    case whose count rose or moved away from #labels (against the claim wherever it happens). A
-    space that was one cluster per label before and after had no room to fall and is not counted:
-    with no case left the finding is "not exercised", never "holds"."""
+    it must have before fine-tuning (room to fall; it agrees if its count fell toward #labels),
+    and any case whose count rose or moved away from #labels (against the claim wherever it
+    happens). A space must have one cluster per label, and more where points with different
+    labels share a vector (``min_clusters``: each such point stays a cluster of its own); a space
+    already at that floor had no room to fall and is not counted. With no case left the finding
+    is "not exercised", never "holds"."""
     rows = [
         c for c in cases if _finite(c.get("clusters_before")) and _finite(c.get("clusters_after"))
     ]
     if not rows:
         return _not_tested(2, "No case has DirectProbe cluster counts before and after.")
-    per_case, agree, exercised, inseparable = [], 0, 0, []
+    per_case, agree, exercised, at_floor = [], 0, 0, []
     n_fewer = n_equal = n_more = n_lin_b = n_lin_a = 0
-    room = {"fell": 0, "kept": 0, "rose": 0}  # the cases with more clusters than labels before
+    room = {"fell": 0, "kept": 0, "rose": 0}  # the cases with room to fall before
     room_layers: set = set()
     for c in rows:
         nb, na = int(c["clusters_before"]), int(c["clusters_after"])
         k = int(c["n_labels"]) if _finite(c.get("n_labels")) else None
+        floor = _floor(c, k)
         closer = None if k is None else abs(na - k) <= abs(nb - k)
-        has_room = nb > k if k is not None else na != nb
+        has_room = nb > floor if floor is not None else na != nb
         against = na > nb or closer is False
-        # identical vectors under different labels (a contextless layer): no space of this
-        # layer can be linear, so its count cannot show the claim either way
-        stuck = _coincident_share(c) > th.max_coincident_share
-        if stuck:
-            inseparable.append(c)
-        counted = (has_room or against) and not stuck
+        counted = has_room or against
+        if k is not None and k < nb <= floor and not counted:
+            at_floor.append(c)  # above #labels only as far as identical points force it
         ok = counted and na < nb and closer is not False
         exercised += counted
         agree += ok
         n_fewer += na < nb
         n_equal += na == nb
         n_more += na > nb
-        if has_room and not stuck:
+        if has_room:
             room["fell" if na < nb else "kept" if na == nb else "rose"] += 1
             room_layers.add(c.get("layer", "?"))
         if k is not None:
@@ -284,23 +272,23 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
                 "before": nb,
                 "after": na,
                 "n_labels": k,
+                "min_clusters_before": c.get("min_clusters_before"),
+                "coincident_before": c.get("coincident_before"),
                 "closer_to_labels": closer,
                 "room_to_fall": has_room,
-                "coincident_before": c.get("coincident_before"),
-                "coincident_after": c.get("coincident_after"),
                 "counted": counted,
                 "agrees": ok,
             }
         )
     n_room = sum(room.values())
-    n_uncounted = len(rows) - exercised - len(inseparable)
-    stuck_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in inseparable}, key=str))
-    stuck_note = (
-        f" {len(inseparable)} case{'s' * (len(inseparable) != 1)} (layer{'s' * (',' in stuck_layers)}"
-        f" {stuck_layers}) {'has' if len(inseparable) == 1 else 'have'} points"
-        f" whose identical vectors carry different labels (more than {th.max_coincident_share:.0%}"
-        " of them: a contextless layer), so the count reflects identical inputs; not counted."
-        if inseparable
+    n_linear_kept = len(rows) - exercised - len(at_floor)
+    floor_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in at_floor}, key=str))
+    floor_note = (
+        f" {len(at_floor)} case{'s' * (len(at_floor) != 1)} (layer{'s' * (',' in floor_layers)}"
+        f" {floor_layers}) {'was' if len(at_floor) == 1 else 'were'} already at the fewest "
+        "clusters their points allow: each point whose exact vector also carries another label "
+        "(a contextless layer) is a cluster of its own; not counted."
+        if at_floor
         else ""
     )
     evidence = {
@@ -309,7 +297,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         "n_agree": agree,
         "share_agree": agree / exercised if exercised else None,
         "n_room_to_fall": n_room,
-        "n_inseparable": len(inseparable),
+        "n_at_floor": len(at_floor),
         "room_to_fall": room,
         "room_to_fall_layers": sorted(room_layers, key=str),
         "n_fewer": n_fewer,
@@ -321,15 +309,18 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         "per_case": per_case,
     }
     if not exercised:
-        expl = (
-            f"No case could show a fall: {n_uncounted} of {len(rows)} were one cluster per label "
-            "before and after fine-tuning." + stuck_note + " The fall is not exercised."
-        )
+        expl = "No case could show a fall:"
+        if n_linear_kept:
+            expl += (
+                f" {n_linear_kept} of {len(rows)} were one cluster per label before and after "
+                "fine-tuning."
+            )
+        expl += floor_note + " The fall is not exercised."
         return Finding(2, FINDING_TITLES[2], "not exercised", evidence, expl)
     verdict = _share_verdict(agree, exercised, th)
     layers = ", ".join(str(x) for x in evidence["room_to_fall_layers"])
     expl = (
-        f"{n_room} of {len(rows)} cases had more clusters than labels before fine-tuning"
+        f"{n_room} of {len(rows)} cases had room to fall before fine-tuning"
         + (f" (layer{'s' * (len(room_layers) > 1)} {layers})" if n_room else "")
         + f": {room['fell']} fell toward #labels, {room['kept']} kept their count, "
         f"{room['rose']} rose."
@@ -339,14 +330,23 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
             f" {exercised - n_room} cases without room to fall got more clusters or moved away "
             "from #labels."
         )
-    if n_uncounted:
+    if n_linear_kept:
         expl += (
-            f" The other {n_uncounted} were one cluster per label before and after (no room to "
-            "fall; not counted)."
+            f" {n_linear_kept} were one cluster per label before and after (no room to fall; not "
+            "counted)."
         )
-    expl += stuck_note
+    expl += floor_note
     expl += f" Agreeing: {agree}/{exercised}; linear spaces {n_lin_b} before -> {n_lin_a} after."
     return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
+
+
+def _floor(c: Mapping, k: int | None) -> int | None:
+    """The fewest clusters a case's space allows before fine-tuning: one per label, or more where
+    points of different labels share a vector (``min_clusters_before``, when recorded)."""
+    floor = c.get("min_clusters_before")
+    if not _finite(floor):
+        return k
+    return max(int(floor), k or 0)
 
 
 # --- 3: min distance --------------------------------------------------------------------

@@ -26,7 +26,6 @@ THRESHOLD_GRID: dict[str, tuple[float, ...]] = {
     "lower_min_r": (0.8, 0.9, 0.95),
     "top_min_r": (0.3, 0.5, 0.7),
     "null_alpha": (0.01, 0.05, 0.1),
-    "max_coincident_share": (0.01, 0.05, 0.2),
 }
 _PARTS = ("cases", "layer_dynamics", "cross_task")
 

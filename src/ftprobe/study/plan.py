@@ -228,8 +228,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
 
     def directprobe(mi, ti, ex_id: str, layer: int, split: str, stage: str) -> str:
         deps = {"entry": ex_id}
-        # summary 2: the result counts the points that coincide under different labels
-        settings = {"layer": layer, **dp_key, "summary": 2}
+        # summary 3: the result counts the points that coincide under different labels, and
+        # the fewest clusters they allow
+        settings = {"layer": layer, **dp_key, "summary": 3}
         key = content_key("directprobe", settings, deps, STEP_VERSION)
         return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
                              f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))

@@ -272,8 +272,11 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     out = directprobe_summary(dp, names, entry.labels)
     out["layer"] = layer
     out["n_points"] = int(entry.n_targets)
-    # points whose exact vector also carries another label: no space of this layer is linear
-    out["n_coincident_conflicts"] = coincident_labels(entry.layer(layer), entry.labels).n_conflicting
+    # points whose exact vector also carries another label: no space of this layer is linear,
+    # and the count cannot fall below min_clusters
+    coincidence = coincident_labels(entry.layer(layer), entry.labels)
+    out["n_coincident_conflicts"] = coincidence.n_conflicting
+    out["min_clusters"] = coincidence.min_clusters
     return out
 
 
