@@ -39,7 +39,8 @@ def _space(n: int, path: str | None = None):
             return f["X"].astype(np.float64), f["y"]
 
     rng = np.random.default_rng(0)
-    # 40 labels over 600 anchor points, jittered: many small clusters, as at an embedding layer
+    # 40 labels over 600 jittered anchor points (a few dozen clusters: the effect shows on a
+    # real contextless layer, pass it with --space)
     anchors = rng.normal(size=(600, 64))
     idx = rng.integers(0, 600, n)
     X = anchors[idx] + 1e-3 * rng.normal(size=(n, 64))

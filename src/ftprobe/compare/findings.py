@@ -141,11 +141,13 @@ def _by_layer(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
         cell = out.setdefault(str(p.get("layer", "?")), {"n": 0, "n_agree": 0})
         cell["n"] += 1
         cell["n_agree"] += bool(p[agrees])
+    return {k: out[k] for k in sorted(out, key=_layer_order)}
 
-    def order(key: str):
-        return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
-    return {k: out[k] for k in sorted(out, key=order)}
+def _layer_order(layer) -> tuple:
+    """Layers as numbers (2 before 10), anything else after them."""
+    key = str(layer)
+    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
 
 def _by_layer_text(by_layer: dict[str, dict[str, int]]) -> str:
@@ -282,7 +284,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         )
     n_room = sum(room.values())
     n_linear_kept = len(rows) - exercised - len(at_floor)
-    floor_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in at_floor}, key=str))
+    floor_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in at_floor}, key=_layer_order))
     floor_note = (
         f" {len(at_floor)} case{'s' * (len(at_floor) != 1)} (layer{'s' * (',' in floor_layers)}"
         f" {floor_layers}) {'was' if len(at_floor) == 1 else 'were'} already at the fewest "
@@ -299,7 +301,7 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         "n_room_to_fall": n_room,
         "n_at_floor": len(at_floor),
         "room_to_fall": room,
-        "room_to_fall_layers": sorted(room_layers, key=str),
+        "room_to_fall_layers": sorted(room_layers, key=_layer_order),
         "n_fewer": n_fewer,
         "n_equal": n_equal,
         "n_more": n_more,

@@ -181,9 +181,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                                   "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
                                   "n_labels": b_tr["n_labels"],
                                   "coincident_before": b_tr.get("n_coincident_conflicts"),
-                                  "coincident_after": a_tr.get("n_coincident_conflicts"),
                                   "min_clusters_before": b_tr.get("min_clusters"),
-                                  "min_clusters_after": a_tr.get("min_clusters"),
                                   "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
                                   "label_names": labels,
                                   "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})

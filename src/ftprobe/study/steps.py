@@ -263,7 +263,8 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     layer = _resolve_layer(int(spec["layer"]), list(entry.layers))
     names = list(entry.label_names)
     ctx.report("DirectProbe", detail=f"layer {layer}, {entry.n_targets} points")
-    dp = fit_directprobe(entry.layer(layer), entry.labels, directprobe_options(spec["directprobe"], ctx.threads), len(names),
+    X = entry.layer(layer)
+    dp = fit_directprobe(X, entry.labels, directprobe_options(spec["directprobe"], ctx.threads), len(names),
                           work / "directprobe-state.npz")
     try:
         dp.save(work / "directprobe")
@@ -274,7 +275,7 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
     out["n_points"] = int(entry.n_targets)
     # points whose exact vector also carries another label: no space of this layer is linear,
     # and the count cannot fall below min_clusters
-    coincidence = coincident_labels(entry.layer(layer), entry.labels)
+    coincidence = coincident_labels(X, entry.labels)
     out["n_coincident_conflicts"] = coincidence.n_conflicting
     out["min_clusters"] = coincidence.min_clusters
     return out

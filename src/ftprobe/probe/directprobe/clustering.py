@@ -269,7 +269,7 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
     """
     # One BLAS thread but where the work is large products (the first searches, ``jobs``
     # threads): the rest is many small products, which extra threads only slow down, and on a
-    # machine whose cores are busy a spinning BLAS thread made a fit ~9x slower (bench/directprobe).
+    # machine whose cores are busy a spinning BLAS thread made a fit 18x slower (bench/directprobe).
     with _blas_threads(1):
         return _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_every,
                                      tuning, prior, recorder)

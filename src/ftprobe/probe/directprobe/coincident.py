@@ -55,8 +55,9 @@ def coincident_labels(X: np.ndarray, y: np.ndarray) -> Coincidence:
     _, group = np.unique(rows, return_inverse=True)
     group = group.ravel()
     _, label = np.unique(y, return_inverse=True)
-    pairs = np.unique(group.astype(np.int64) * (label.max() + 1) + label)
-    labels_per_group = np.bincount(pairs // (label.max() + 1), minlength=group.max() + 1)
+    n_labels = int(label.max()) + 1
+    pairs = np.unique(group.astype(np.int64) * n_labels + label)  # distinct (vector, label)
+    labels_per_group = np.bincount(pairs // n_labels, minlength=group.max() + 1)
     conflicting = labels_per_group[group] > 1
     free = len(np.unique(label[~conflicting]))
     return Coincidence(len(X), int(group.max()) + 1, int(conflicting.sum()), int(free))
