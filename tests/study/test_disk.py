@@ -128,3 +128,39 @@ def small_plan_ids(cfg):
 
     cache = StepCache(cfg.output_dir / "steps")
     return [sid for sid, s in build_plan(cfg).steps.items() if cache.done(s.kind, s.key)]
+
+
+def test_vectors_missing_from_the_store_are_extracted_again_for_a_step_that_reads_them(tiny_bert, tmp_path):
+    """A run resumed beside its steps but without its store (a store not copied, or removed):
+    the extractions a step still to run reads run again, and the fine-tuning under them too
+    when its weights are gone; extractions nobody still needs stay cached."""
+    import shutil
+
+    from ftprobe.study.runner import describe_plan
+    from ftprobe.study.weights import forget_step
+
+    out = tmp_path / "nostore"
+    cfg = parse_config(micro_config(tiny_bert, out), "t")
+    first = run_study(cfg, progress=False)
+    steps = first.plan.steps
+    # a DirectProbe step on the fine-tuned model's vectors
+    dp_id = next(sid for sid, s in steps.items() if s.kind == "directprobe"
+                 and any(steps[d].kind == "finetune" for d in steps[s.deps["entry"]].deps.values()))
+    dp = steps[dp_id]
+    before = json.loads((out / "steps" / f"directprobe-{dp.key}" / "result.json").read_text())
+    shutil.rmtree(out / "store")
+    assert run_study(cfg, progress=False).executed == []  # nothing to run needs the vectors
+
+    cache = StepCache(out / "steps")
+    forget_step(cache, dp.kind, dp.key)
+    ext_id = dp.deps["entry"]
+    (ft_id,) = [d for d in steps[ext_id].deps.values() if steps[d].kind == "finetune"]
+    status = {f"{k}-{key}": st for k, _, key, st in describe_plan(first.plan, cache)}
+    assert status[f"extract-{steps[ext_id].key}"] == "to run"
+    assert sum(st == "to run" for st in status.values()) == 2  # the extraction and the fit
+
+    again = run_study(cfg, progress=False)
+    assert set(again.executed) == {ft_id, ext_id, dp_id}  # fine-tuned again: its weights were gone
+    after = json.loads((out / "steps" / f"directprobe-{dp.key}" / "result.json").read_text())
+    assert after["n_clusters"] == before["n_clusters"]
+    assert after["min_distances"] == before["min_distances"]

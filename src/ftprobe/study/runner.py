@@ -43,10 +43,10 @@ def _payload(step: Step, plan: Plan, out: Path, threads: int) -> dict:
 
 
 def describe_plan(plan: Plan, cache: StepCache) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for s in plan.steps.values():
-        rows.append((s.kind, s.label, s.key, "cached" if cache.done(s.kind, s.key) else "to run"))
-    return rows
+    done = {sid for sid, s in plan.steps.items() if cache.done(s.kind, s.key)}
+    done -= extractions_needed_again(plan, cache, done)
+    return [(s.kind, s.label, s.key, "cached" if sid in done else "to run")
+            for sid, s in plan.steps.items()]
 
 
 def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = None) -> None:
@@ -69,7 +69,7 @@ def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = 
     later = sum(r[3] == "later" for r in rows)
     console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo - later} cached"
                   + (f", {later} left for a run without --only/--tasks" if later else ""))
-    pending = {s.id for s in plan.pending(cache) if wanted is None or s.id in wanted}
+    pending = {sid for sid, row in zip(plan.steps, rows, strict=True) if row[3] == "to run"}
     workers = plan.config.workers
     for rates in (CPU_2_CORES, H200):  # what is left, on this kind of machine and on a GPU one
         console.print(f"  {estimate_plan(plan, rates).only(pending).summary(workers)}")
@@ -172,6 +172,7 @@ def _run_steps(plan: Plan, cache: StepCache, summary: RunSummary, executor: Exec
     steps = plan.steps
     weights = _Weights(plan, cache)
     done = {sid for sid, s in steps.items() if cache.done(s.kind, s.key)}
+    done -= extractions_needed_again(plan, cache, done, forget=True)  # before the weights they read
     done -= weights.needed_again(done)
     summary.cached = sorted(done)
     pending = [sid for sid in steps if sid not in done and (wanted is None or sid in wanted)]
@@ -267,6 +268,27 @@ def _check_kinds(kinds) -> tuple[str, ...]:
         raise UserError(f"--only: unknown step kind {', '.join(map(repr, unknown)) or '(none given)'}; "
                         f"the kinds are {', '.join(STEP_KINDS)}")
     return tuple(kinds)
+
+
+def extractions_needed_again(plan: Plan, cache: StepCache, done: set[str], forget: bool = False) -> set[str]:
+    """Done extraction steps whose vectors are not in the store (a store removed or not copied
+    with the steps) while a step still to run reads them: they run again (with ``forget``,
+    taken out of the cache first). Extraction is deterministic, so the entry comes back the same."""
+    from ftprobe.represent import Store
+    from ftprobe.study.weights import forget_step
+
+    store = Store(plan.config.output_dir / "store")
+    readers = plan.dependents()
+    again = set()
+    for sid in sorted(done):
+        s = plan.steps[sid]
+        if s.kind != "extract" or all(r in done for r in readers[sid]):
+            continue
+        if store.get(cache.load(s.kind, s.key)["entry"]) is None:
+            if forget:
+                forget_step(cache, s.kind, s.key)
+            again.add(sid)
+    return again
 
 
 NO_WEIGHTS = ("recorded",)  # kinds of steps that depend on a fine-tuning step but not on its weights
