@@ -133,6 +133,17 @@ class DirectProbe:
             np.sqrt(np.einsum("ij,ij->i", g - c, g - c).max())
             for g, c in zip(self._groups, self._cent, strict=True)
         ])
+        self._hulls = self._groups
+        # A hull is that of its distinct points: the distances and the prediction read each
+        # vector once (a contextless layer repeats many), in the order of its first row.
+        _, first, vec = np.unique(self._X, axis=0, return_index=True, return_inverse=True)
+        if len(first) < len(self._X):
+            vec = vec.ravel()[order]
+            self._hulls = []
+            for i in range(self.n_clusters_):
+                rows = order[bounds[i]:bounds[i + 1]]
+                _, at = np.unique(vec[bounds[i]:bounds[i + 1]], return_index=True)
+                self._hulls.append(self._X[rows[np.sort(at)]] if len(at) < len(rows) else self._groups[i])
 
     def _check_fitted(self):
         if not hasattr(self, "labels_"):
@@ -148,7 +159,7 @@ class DirectProbe:
         d = self._dist_cache.get(key)
         if d is None:
             d = self._dist_cache[key] = pair_distance(
-                self._groups[key[0]], self._groups[key[1]], self._scale())
+                self._hulls[key[0]], self._hulls[key[1]], self._scale())
         return d
 
     def _scale(self) -> float:
@@ -158,7 +169,7 @@ class DirectProbe:
         """Solve the pairs not cached yet, all at once (``jobs`` processes, progress bar)."""
         todo = sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j} - set(self._dist_cache))
         pbar = bar(self.progress, len(todo), "hull distances", "pair")
-        d = pair_distances(self._groups, todo, self._scale(), jobs=self.jobs,
+        d = pair_distances(self._hulls, todo, self._scale(), jobs=self.jobs,
                            progress=pbar.update if pbar else None)
         if pbar:
             pbar.close()
@@ -234,7 +245,7 @@ class DirectProbe:
         if not np.isfinite(X).all():
             raise ValueError("test vectors contain NaN or inf")
         pbar = bar(self.progress, len(X), "nearest hull", "pt")
-        res = nearest_hull_batched(X, self._groups,
+        res = nearest_hull_batched(X, self._hulls,
                                    NearestHullSettings(device=self.device),
                                    progress=pbar.update if pbar else None)
         if pbar:

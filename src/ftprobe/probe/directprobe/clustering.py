@@ -74,6 +74,7 @@ import numpy as np
 from ftprobe.probe.directprobe.cascade import Cascade
 from ftprobe.probe.directprobe.certificates import Certificates
 from ftprobe.probe.directprobe.counters import ClusterStats
+from ftprobe.probe.directprobe.identical import fold_identical
 from ftprobe.probe.directprobe.label_pairs import certificate_directions, label_conflicts
 from ftprobe.probe.directprobe.membership import Membership
 from ftprobe.probe.directprobe.merge_order import NearestPartners
@@ -132,7 +133,7 @@ class MergeEngine:
                  conflict: np.ndarray, frozen: np.ndarray, tol: float, stats: ClusterStats,
                  progress: Callable[[int], None] | None, jobs: int = 1,
                  tuning: Tuning = DEFAULT_TUNING, prior: PriorIndex | None = None,
-                 recorder: PriorRecorder | None = None):
+                 recorder: PriorRecorder | None = None, weight: np.ndarray | None = None):
         self.X = Xs
         self.y = y
         self.tuning = tuning
@@ -145,7 +146,7 @@ class MergeEngine:
                                                             conflict, tuning.proj_dims)
         self.proj = proj
         self.order = NearestPartners(Xs, rows_by_label, self.labels, frozen, proj, slab_dirs,
-                                     tuning, stats)
+                                     tuning, stats, weight)
         self.members = Membership(Xs)
         self.certs = Certificates(Xs.shape[1], tuning, stats)
         self.certs.recorder = recorder  # overlaps found, for the next fit of a series
@@ -286,15 +287,28 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
     stats = ClusterStats()
     Xs, unit = scale_data(X)
     tol = tol * unit
+    y_full = y
+    frozen = find_frozen(Xs, y)
+    stats.frozen_points = int(frozen.sum())
+    # Identical points of one label merge first by the definition: fold them into one weighted
+    # point (identical.py), fit the kept rows, and give every copy its kept row's cluster.
+    folded = fold_identical(Xs, y, frozen, tol) if tuning.fold_identical else None
+    full_recorder = recorder
+    weight = None
+    if folded is not None:
+        stats.identical_folded = folded.n_folded
+        if prior is not None:
+            prior.check_fits(y)
+            prior = folded.prior(prior, y[folded.kept])
+        recorder = PriorRecorder() if recorder is not None else None
+        Xs, y, frozen, weight = Xs[folded.kept], y[folded.kept], frozen[folded.kept], folded.weight
     index = None
     if prior is not None:
         prior.check_fits(y)
         index = PriorIndex(prior, tol, tuning.probe_points, stats)
-    frozen = find_frozen(Xs, y)
-    stats.frozen_points = int(frozen.sum())
     fp, saved = None, None
     if state_path is not None:
-        fp = saved_state.fingerprint(X, y, tol, n_labels)
+        fp = saved_state.fingerprint(X, y_full, tol, n_labels, folded=folded is not None)
         if Path(state_path).exists():
             saved = saved_state.SavedState(state_path)
             if saved.fingerprint != fp or saved.conflict is None:
@@ -336,7 +350,7 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
                 done["saved_at"] = time.perf_counter()
 
         eng = MergeEngine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
-                          tuning=tuning, prior=index, recorder=recorder)
+                          tuning=tuning, prior=index, recorder=recorder, weight=weight)
         if saved is not None:
             done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
             if bar:
@@ -351,10 +365,16 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
         for cid, mem in eng.clusters().items():
             rep[mem] = cid
     stats.seconds["merge"] = time.perf_counter() - t2  # this process's (a resumed fit's: since)
+    if folded is not None:  # every copy takes its kept row's cluster, named by full-set rows
+        rep = folded.expand(folded.kept[rep])
+        # each folded copy of a label the merge phase ran for is one merge of the definition
+        stats.merges += int(np.isin(y_full, involved).sum() - np.isin(y, involved).sum())
+        if full_recorder is not None:
+            folded.record_into(recorder, full_recorder)
     reps, labels_ = np.unique(rep, return_inverse=True)
-    cluster_label = y[reps]
-    if recorder is not None:
-        recorder.cluster_of = labels_.astype(np.int64)
+    cluster_label = y_full[reps]
+    if full_recorder is not None:
+        full_recorder.cluster_of = labels_.astype(np.int64)
     stats.seconds["total"] = time.perf_counter() - t0
     return labels_.astype(np.int64), cluster_label, linear, stats
 

@@ -13,6 +13,7 @@ class ClusterStats:
     rejections: int = 0
     inherited_rejections: int = 0
     frozen_points: int = 0
+    identical_folded: int = 0  # rows folded into an identical point of their label (identical.py)
     label_pair_tests: int = 0
     label_pairs_overlapping: int = 0
     slab: int = 0

@@ -268,7 +268,7 @@ class NearestPartners:
 
     def __init__(self, X: np.ndarray, rows_by_label: dict[int, np.ndarray], labels: list[int],
                  frozen: np.ndarray, proj: np.ndarray, slab_dirs: np.ndarray, tuning: Tuning,
-                 stats: ClusterStats):
+                 stats: ClusterStats, weight: np.ndarray | None = None):
         self.tuning = tuning
         self.stats = stats
         self.dist = Distances(proj, X.shape[1], stats)
@@ -281,7 +281,7 @@ class NearestPartners:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
             self.slots[lab] = LabelSlots.singletons(X, rows, frozen, proj, slab_dirs,
-                                                    tuning.nn_cache)
+                                                    tuning.nn_cache, weight)
 
     def after_merge(self, lab: int, s: int, t: int, keep_s: int, moved: list) -> None:
         """Slots s and t merged into ``keep_s`` (``moved``: per part, its slot, how far its

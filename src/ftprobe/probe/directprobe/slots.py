@@ -67,14 +67,16 @@ class LabelSlots:
 
     @classmethod
     def singletons(cls, X: np.ndarray, rows: np.ndarray, frozen: np.ndarray, proj: np.ndarray,
-                   slab_dirs: np.ndarray, nn_cache: int) -> LabelSlots:
+                   slab_dirs: np.ndarray, nn_cache: int, weight: np.ndarray | None = None) -> LabelSlots:
         """One slot per row of ``rows`` (sorted), before any merge; ``frozen`` rows (shared
-        with another label) are never candidates."""
+        with another label) are never candidates; ``weight``: points each row stands for
+        (identical points folded into one, see ``identical``; default 1)."""
         rows = np.sort(rows)
         n = len(rows)
         C = X[rows].copy()
         return cls(
-            rows=rows, cent=C, c32=C.astype(np.float32), count=np.ones(n),
+            rows=rows, cent=C, c32=C.astype(np.float32),
+            count=np.ones(n) if weight is None else np.asarray(weight, np.float64)[rows],
             sq=np.einsum("ij,ij->i", C, C), pc=C @ proj,
             lo=(C @ slab_dirs).T.copy(), hi=(C @ slab_dirs).T.copy(),
             prad=np.zeros(n), rad=np.zeros(n), exact=np.ones(n, bool),

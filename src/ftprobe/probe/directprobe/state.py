@@ -20,14 +20,15 @@ import numpy as np
 
 from ftprobe.atomic import save_npz
 
-FORMAT = 2  # 2: every table always present (format 1 files of older ftprobes are refused)
+FORMAT = 3  # 3: identical points folded (identical.py); older formats are refused
 
 
-def fingerprint(X: np.ndarray, y: np.ndarray, tol: float, n_labels: int) -> str:
-    """Hash of what decides a fit's answer: the vectors, the labels, tol and the label count."""
+def fingerprint(X: np.ndarray, y: np.ndarray, tol: float, n_labels: int, folded: bool = False) -> str:
+    """Hash of what decides a fit's answer (the vectors, the labels, tol and the label count)
+    and of the rows its engine holds (``folded``: identical points folded, see identical.py)."""
     h = hashlib.sha256()
     h.update(json.dumps({"format": FORMAT, "shape": list(X.shape), "tol": float(tol),
-                         "n_labels": int(n_labels)}).encode())
+                         "n_labels": int(n_labels), "folded": bool(folded)}).encode())
     h.update(np.ascontiguousarray(X, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
     return h.hexdigest()

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 class Tuning:
     """Caps, thresholds and switches of the DirectProbe engine (answers do not depend on them).
 
+    - ``fold_identical``: identical points of one label are folded into one weighted point
+      before the merge phase (``identical``; fewer points in every check of a contextless
+      layer); off, every copy is its own row, as in the definition's plain form.
+
     Merge order and nearest partners:
 
     - ``proj_dims``: PCA axes of the projected spheres and of the partner searches' first
@@ -100,6 +104,7 @@ class Tuning:
       side and violators added per side and round.
     """
 
+    fold_identical: bool = True
     proj_dims: int = 16
     nn_cache: int = 16
     compact_min: int = 2048
