@@ -78,9 +78,21 @@ def worker(dp_dir: str, test: str, out: str) -> None:
 
     import numpy as np
 
+    import dataclasses
+    import shutil
+
+    import ftprobe.probe.directprobe as package
     from ftprobe.probe.directprobe import DirectProbe
 
-    dp = DirectProbe.load(dp_dir)
+    # a fit saved by a newer tree may count what an older one does not know: keep the counters
+    # this package's ClusterStats has (they are not measured here)
+    known = {f.name for f in dataclasses.fields(package.ClusterStats)}
+    copy = Path(out) / "fit"
+    shutil.copytree(dp_dir, copy, dirs_exist_ok=True)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["stats"] = {k: v for k, v in summary["stats"].items() if k in known}
+    (copy / "summary.json").write_text(json.dumps(summary))
+    dp = DirectProbe.load(copy)
     Xt = np.load(test)
     t0 = time.perf_counter()
     c0 = time.process_time()
