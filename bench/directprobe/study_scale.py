@@ -74,12 +74,11 @@ def vectors(layer: int):
 
 def worker(dp_dir: str, test: str, out: str) -> None:
     """Runs under either package (only APIs both have): time distances and prediction."""
+    import dataclasses
     import resource
+    import shutil
 
     import numpy as np
-
-    import dataclasses
-    import shutil
 
     import ftprobe.probe.directprobe as package
     from ftprobe.probe.directprobe import DirectProbe

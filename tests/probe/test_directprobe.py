@@ -621,6 +621,23 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.predict(X[:5]), dp.predict(X[:5]))
 
 
+def test_a_fit_saved_with_other_counters_loads(tmp_path):
+    """Counters only inform: a save of another ftprobe version (a counter this one does not
+    know, one it has missing) loads with the same clusters."""
+    import json
+
+    X, y = _three_blobs()
+    dp = DirectProbe().fit(X, y)
+    dp.save(tmp_path / "dp")
+    summary = json.loads((tmp_path / "dp" / "summary.json").read_text())
+    summary["stats"]["a_counter_of_a_later_version"] = 7
+    del summary["stats"]["merges"]
+    (tmp_path / "dp" / "summary.json").write_text(json.dumps(summary))
+    back = DirectProbe.load(tmp_path / "dp")
+    np.testing.assert_array_equal(back.labels_, dp.labels_)
+    assert back.stats_.merges == 0 and back.stats_.rejections == dp.stats_.rejections
+
+
 # -- LP decision for pairs Wolfe leaves undecided ----------------------------------------------
 
 @pytest.mark.parametrize("seed", range(8))

@@ -9,6 +9,7 @@ exact nearest-point computations with certified bounds (:mod:`.hull`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -292,7 +293,10 @@ class DirectProbe:
         dp.n_labels_ = int(summary["n_labels"])
         dp.n_clusters_ = int(summary["n_clusters"])
         dp.linear_ = bool(summary["linear"])
-        dp.stats_ = ClusterStats(**summary["stats"], seconds=summary["seconds"])
+        # counters only inform: those of another ftprobe version are left out, missing ones are 0
+        known = {f.name for f in dataclasses.fields(ClusterStats)} - {"seconds"}
+        dp.stats_ = ClusterStats(**{k: v for k, v in summary["stats"].items() if k in known},
+                                 seconds=summary["seconds"])
         dp._dist_cache = {}
         dp._cdist = None
         if (directory / "cluster_distances.npy").exists():
