@@ -155,6 +155,22 @@ def test_protocol_layers_grid_seeds_and_json():
     assert data["layers"]["0"]["accuracy"] == good.accuracy_mean
 
 
+def test_protocol_reports_its_progress():
+    tr, ytr = _layers(0)
+    te, yte = _layers(1)
+    seen = []
+    res = run_protocol(tr, ytr, te, yte, protocol=SMALL, n_labels=4, progress=False,
+                       report=lambda phase, done, total: seen.append((phase, done, total)))
+    n_grid = sum(len(r.grid) for r in res.layers.values())
+    grid = [(d, t) for p, d, t in seen if p == "probe grid"]
+    seeds = [(d, t) for p, d, t in seen if p == "probe seeds"]
+    # the grid trains in chunks on the CPU (a layer's settings of one width at a time)
+    assert grid[0] == (0, n_grid) and grid[-1] == (n_grid, n_grid) and len(grid) > 2
+    assert all(a[0] <= b[0] for a, b in zip(grid, grid[1:], strict=False))
+    assert seeds == [(0, 6), (6, 6)]  # 2 layers x 3 seeds
+    assert seen.index(("probe grid", n_grid, n_grid)) < seen.index(("probe seeds", 0, 6))
+
+
 def test_protocol_linear_and_halving():
     tr, ytr = _layers(0)
     te, yte = _layers(1)

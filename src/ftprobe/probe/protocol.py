@@ -26,7 +26,7 @@ import itertools
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -197,8 +197,12 @@ def run_protocol(
     dev_types: Sequence[str] | None = None,
     mdl: bool = False,
     progress: bool = True,
+    report: Callable[[str, int, int], None] | None = None,
 ) -> ProtocolResult:
     """Grid search, seed retraining and (optionally) control task and MDL for every layer.
+
+    ``report(phase, done, total)``: called as the work advances (probes of the grid trained,
+    then the seeds' retraining), e.g. to show a long study step's progress.
 
     Labels are integers in ``[0, n_labels)``; a test label ``< 0`` or absent from training is an
     unseen label (counted wrong). ``*_types`` are the surface strings of the targets (needed
@@ -273,7 +277,7 @@ def run_protocol(
              for li, k in enumerate(keys) for h, a in configs]
     _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
                    f"{len(y_train)} train / {len(y_dv)} dev targets, device {dev}")
-    grid = _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd)
+    grid = _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report)
     best: dict[int, tuple[tuple[int, ...], float, float]] = {}
     best_model = {}
     grid_rows: dict[int, list[dict]] = {li: [] for li in range(len(keys))}
@@ -294,9 +298,13 @@ def run_protocol(
     # The grid already trained each best setting with the first seed, exactly as a retrain
     # would (models are independent of their batch), so that model is reused.
     reuse = {(li, proto.seed): m for li, m in best_model.items()}
+    if report is not None:
+        report("probe seeds", 0, len(final_specs))
     acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask,
                           reuse=reuse)
     _log(progress, f"seeds done in {time.perf_counter() - t0:.1f}s")
+    if report is not None:
+        report("probe seeds", len(final_specs), len(final_specs))
 
     # 3. control
     ctrl_acc = None
@@ -367,7 +375,7 @@ def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask
     return out
 
 
-def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd):
+def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report=None):
     """Train the grid's probes, in one lock-step run or in chunks (see ``schedule``)."""
     schedule = proto.schedule
     if schedule not in ("auto", "together", "chunks"):
@@ -384,12 +392,18 @@ def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd):
             groups.setdefault(by(sp), []).append(i)
         chunks = list(groups.values())
     out: list = [None] * len(specs)
+    done = 0
     for idx in chunks:
+        if report is not None:
+            report("probe grid", done, len(specs))
         part = [specs[i] for i in idx]
         prune = _halving(part, proto) if proto.search == "halving" else None
         for i, m in zip(idx, BatchedTrainer(part, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune),
                         strict=True):
             out[i] = m
+        done += len(idx)
+    if report is not None:
+        report("probe grid", done, len(specs))
     return out
 
 

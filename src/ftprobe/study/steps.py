@@ -246,7 +246,8 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
         res = run_protocol(get(train), np.asarray(train.labels), get(test), np.asarray(test.labels),
                            dev_layers=get(dev) if dev is not None else None,
                            y_dev=np.asarray(dev.labels) if dev is not None else None,
-                           protocol=proto, n_labels=spec["n_labels"], progress=False)
+                           protocol=proto, n_labels=spec["n_labels"], progress=False,
+                           report=lambda phase, done, total: ctx.report(phase, done, total, "(probes)"))
     finally:
         torch.set_num_threads(threads_before)
     summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
