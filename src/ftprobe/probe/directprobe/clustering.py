@@ -103,10 +103,15 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
     return X * f, rms * f
 
 
-def find_frozen(Xs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rows whose exact vector also occurs with another label (they overlap from the start)."""
-    _, inv = np.unique(Xs, axis=0, return_inverse=True)
-    inv = inv.ravel()
+def vector_ids(Xs: np.ndarray) -> np.ndarray:
+    """Per row, the number of its distinct vector (equal rows, equal numbers)."""
+    return np.unique(Xs, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+
+
+def find_frozen(Xs: np.ndarray, y: np.ndarray, vec: np.ndarray | None = None) -> np.ndarray:
+    """Rows whose exact vector also occurs with another label (they overlap from the start);
+    ``vec``: ``vector_ids(Xs)`` if already computed."""
+    inv = vector_ids(Xs) if vec is None else vec
     order = np.lexsort((y, inv))
     g, lab = inv[order], y[order]
     first = np.r_[True, g[1:] != g[:-1]]
@@ -288,11 +293,12 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
     Xs, unit = scale_data(X)
     tol = tol * unit
     y_full = y
-    frozen = find_frozen(Xs, y)
+    vec = vector_ids(Xs)
+    frozen = find_frozen(Xs, y, vec)
     stats.frozen_points = int(frozen.sum())
     # Identical points of one label merge first by the definition: fold them into one weighted
     # point (identical.py), fit the kept rows, and give every copy its kept row's cluster.
-    folded = fold_identical(Xs, y, frozen, tol) if tuning.fold_identical else None
+    folded = fold_identical(Xs, y, frozen, tol, vec) if tuning.fold_identical else None
     full_recorder = recorder
     weight = None
     if folded is not None:

@@ -77,15 +77,18 @@ class FoldedPoints:
         full.planes.extend((int(kept[r]), int(kept[rc]), w) for r, rc, w in folded.planes)
 
 
-def fold_identical(Xs: np.ndarray, y: np.ndarray, frozen: np.ndarray, tol: float) -> FoldedPoints | None:
+def fold_identical(Xs: np.ndarray, y: np.ndarray, frozen: np.ndarray, tol: float,
+                   vec: np.ndarray | None = None) -> FoldedPoints | None:
     """The folding of ``Xs`` (scaled, ``tol`` in its units), or None when no group folds.
 
-    ``frozen``: rows whose vector also carries another label (never folded)."""
+    ``frozen``: rows whose vector also carries another label (never folded); ``vec``: the
+    number of each row's distinct vector (``clustering.vector_ids``), if already computed."""
     n = len(Xs)
     if n < 2:
         return None
-    _, vec = np.unique(Xs, axis=0, return_inverse=True)
-    vec = vec.ravel().astype(np.int64)
+    if vec is None:
+        vec = np.unique(Xs, axis=0, return_inverse=True)[1]
+    vec = np.asarray(vec).ravel().astype(np.int64)
     n_labels = int(y.max()) + 1
     _, first, group, copies = np.unique(vec * n_labels + y, return_index=True, return_inverse=True,
                                         return_counts=True)
