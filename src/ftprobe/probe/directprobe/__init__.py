@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ftprobe.probe.directprobe.clustering import ClusterStats, directprobe_clusters
+from ftprobe.probe.directprobe.coincident import vector_ids
 from ftprobe.probe.directprobe.measures import (
     label_distance_matrix,
     pair_distance,
@@ -134,17 +135,13 @@ class DirectProbe:
             np.sqrt(np.einsum("ij,ij->i", g - c, g - c).max())
             for g, c in zip(self._groups, self._cent, strict=True)
         ])
-        self._hulls = self._groups
         # A hull is that of its distinct points: the distances and the prediction read each
-        # vector once (a contextless layer repeats many), in the order of its first row.
-        _, first, vec = np.unique(self._X, axis=0, return_index=True, return_inverse=True)
-        if len(first) < len(self._X):
-            vec = vec.ravel()[order]
-            self._hulls = []
-            for i in range(self.n_clusters_):
-                rows = order[bounds[i]:bounds[i + 1]]
-                _, at = np.unique(vec[bounds[i]:bounds[i + 1]], return_index=True)
-                self._hulls.append(self._X[rows[np.sort(at)]] if len(at) < len(rows) else self._groups[i])
+        # vector of a cluster once (a contextless layer repeats many), at its first row.
+        vec = vector_ids(self._X)
+        first = np.zeros(len(vec), bool)
+        first[np.unique(self.labels_ * (int(vec.max()) + 1) + vec, return_index=True)[1]] = True
+        self._hulls = self._groups if first.all() else [
+            self._X[rows[first[rows]]] for rows in np.split(order, bounds[1:-1])]
 
     def _check_fitted(self):
         if not hasattr(self, "labels_"):

@@ -73,6 +73,7 @@ import numpy as np
 
 from ftprobe.probe.directprobe.cascade import Cascade
 from ftprobe.probe.directprobe.certificates import Certificates
+from ftprobe.probe.directprobe.coincident import vector_ids
 from ftprobe.probe.directprobe.counters import ClusterStats
 from ftprobe.probe.directprobe.identical import fold_identical
 from ftprobe.probe.directprobe.label_pairs import certificate_directions, label_conflicts
@@ -101,11 +102,6 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
         return X.copy(), 1.0
     f = 2.0 ** -round(np.log2(rms))
     return X * f, rms * f
-
-
-def vector_ids(Xs: np.ndarray) -> np.ndarray:
-    """Per row, the number of its distinct vector (equal rows, equal numbers)."""
-    return np.unique(Xs, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
 
 
 def find_frozen(Xs: np.ndarray, y: np.ndarray, vec: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Coincidence", "coincident_labels"]
+__all__ = ["Coincidence", "coincident_labels", "vector_ids"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,14 @@ class Coincidence:
         return self.n_conflicting + self.n_labels_free
 
 
+def vector_ids(X: np.ndarray) -> np.ndarray:
+    """Per row, the number of its distinct vector: equal rows get equal numbers (-0.0 and 0.0
+    are one value, as ``np.unique`` compares them)."""
+    return np.unique(X, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+
+
 def coincident_labels(X: np.ndarray, y: np.ndarray) -> Coincidence:
-    """Group the rows of ``X`` by exact equality (their bytes) and count the points in groups
+    """Group the rows of ``X`` by exact equality (``vector_ids``) and count the points in groups
     that carry more than one label of ``y``."""
     X = np.ascontiguousarray(np.asarray(X))
     y = np.asarray(y).ravel()
@@ -49,11 +55,7 @@ def coincident_labels(X: np.ndarray, y: np.ndarray) -> Coincidence:
         raise ValueError(f"X must be (n, d) with one label per row; got X {X.shape}, y {y.shape}")
     if not len(X):
         return Coincidence(0, 0, 0, 0)
-    # -0.0 and 0.0 are one value: add 0.0 (IEEE turns -0.0 + 0.0 into +0.0) before comparing bytes
-    X = X + X.dtype.type(0) if np.issubdtype(X.dtype, np.floating) else X
-    rows = X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
-    _, group = np.unique(rows, return_inverse=True)
-    group = group.ravel()
+    group = vector_ids(X)
     _, label = np.unique(y, return_inverse=True)
     n_labels = int(label.max()) + 1
     pairs = np.unique(group.astype(np.int64) * n_labels + label)  # distinct (vector, label)

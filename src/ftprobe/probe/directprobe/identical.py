@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftprobe.probe.directprobe.coincident import vector_ids
 from ftprobe.probe.directprobe.prior import PriorRecorder, SeriesPrior, label_key
 
 __all__ = ["FoldedPoints", "fold_identical"]
@@ -82,13 +83,11 @@ def fold_identical(Xs: np.ndarray, y: np.ndarray, frozen: np.ndarray, tol: float
     """The folding of ``Xs`` (scaled, ``tol`` in its units), or None when no group folds.
 
     ``frozen``: rows whose vector also carries another label (never folded); ``vec``: the
-    number of each row's distinct vector (``clustering.vector_ids``), if already computed."""
+    number of each row's distinct vector (``coincident.vector_ids``), if already computed."""
     n = len(Xs)
     if n < 2:
         return None
-    if vec is None:
-        vec = np.unique(Xs, axis=0, return_inverse=True)[1]
-    vec = np.asarray(vec).ravel().astype(np.int64)
+    vec = vector_ids(Xs) if vec is None else np.asarray(vec, np.int64)
     n_labels = int(y.max()) + 1
     _, first, group, copies = np.unique(vec * n_labels + y, return_index=True, return_inverse=True,
                                         return_counts=True)
