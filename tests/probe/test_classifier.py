@@ -3,6 +3,7 @@ and batching that changes nothing about each model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,6 +19,7 @@ from ftprobe.probe import (
     ProbeProtocol,
     run_protocol,
 )
+from ftprobe.probe.protocol import feature_scales
 
 
 @pytest.fixture(autouse=True)
@@ -241,3 +243,47 @@ def test_grid_schedule_does_not_change_results(search):
         assert a.accuracies == b.accuracies
     if search == "halving":
         assert any(r["pruned"] for r in res["chunks"].layers[0].grid)
+
+
+def _offset(layers, scale=1e-3, offset=10.0):
+    """The labels' signal shrunk to `scale` on a constant `offset` (MiniLM's [CLS] at layers 1-3)."""
+    return {k: (offset + scale * v).astype(np.float32) for k, v in layers.items()}
+
+
+def test_standardize_reads_a_tiny_signal_on_a_large_offset():
+    tr, ytr = _layers(0)
+    te, yte = _layers(1)
+    majority = np.bincount(yte).max() / len(yte)
+    raw = run_protocol(_offset(tr), ytr, _offset(te), yte, protocol=SMALL, n_labels=4,
+                       progress=False).layers[0]
+    std = run_protocol(_offset(tr), ytr, _offset(te), yte, n_labels=4, progress=False,
+                       protocol=dataclasses.replace(SMALL, standardize=True)).layers[0]
+    # unscaled, early stopping ends the probe near the majority class; scaled, it reads the labels
+    assert raw.accuracy_mean < majority + 0.05
+    assert std.accuracy_mean > 0.9
+
+
+def test_standardized_probe_is_invariant_to_each_features_scale_and_shift():
+    tr, ytr = _layers(0)
+    te, yte = _layers(1)
+    rng = np.random.default_rng(3)
+    a, b = 2.0 ** rng.integers(-3, 4, 8), rng.normal(0, 5, 8)
+
+    def moved(layers):
+        return {k: (v * a + b).astype(np.float32) for k, v in layers.items()}
+
+    proto = dataclasses.replace(SMALL, standardize=True)
+    one = run_protocol(tr, ytr, te, yte, protocol=proto, n_labels=4, progress=False)
+    two = run_protocol(moved(tr), ytr, moved(te), yte, protocol=proto, n_labels=4, progress=False)
+    for k in (0, 1):
+        assert two.layers[k].accuracies == pytest.approx(one.layers[k].accuracies, abs=2 / len(yte))
+        assert two.layers[k].best_hidden == one.layers[k].best_hidden
+
+
+def test_feature_scales_come_from_the_given_rows_only():
+    X = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, -7.0]])
+    (mu, sd), = feature_scales({0: X}, rows=np.array([0, 1])).values()
+    assert mu.tolist() == [2.0, 5.0]
+    assert sd.tolist() == [1.0, 1.0]  # the population sd of 1 and 3; a constant feature gets 1
+    (mu, sd), = feature_scales({0: X}).values()
+    assert mu[0] == pytest.approx(104 / 3) and sd[1] == pytest.approx(np.std([5, 5, -7]))

@@ -49,6 +49,21 @@ def test_plain_files_end_to_end(tmp_path, capsys):
     assert "selectivity" in printed and "results.json" in printed
 
 
+def test_standardize_flag_scales_the_features(tmp_path):
+    write_split(tmp_path, "train", 400, 0)
+    write_split(tmp_path, "test", 200, 1)
+    for name in ("train", "test"):  # the labels' signal shrunk onto a large constant offset
+        np.save(tmp_path / f"{name}.npy", (10.0 + 1e-3 * np.load(tmp_path / f"{name}.npy")).astype(np.float32))
+    acc = {}
+    for flag in ([], ["--standardize"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert main(files_args(tmp_path) + ["--layers", "0", "--out", str(out)] + flag + FAST) == 0
+        res = json.loads((out / "results.json").read_text())
+        assert res["protocol"]["standardize"] is bool(flag)
+        acc[bool(flag)] = res["layers"]["0"]["accuracy"]
+    assert acc[True] > 0.9 and acc[False] < 0.6
+
+
 def test_linear_mdl_single_layer_and_layer_choice(tmp_path):
     write_split(tmp_path, "train", 300, 0)
     write_split(tmp_path, "test", 100, 1)

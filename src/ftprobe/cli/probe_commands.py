@@ -54,6 +54,8 @@ class ProbeCommand:
     precision: Literal["fp32", "bf16", "auto"] = opt(
         "fp32", help="matmul precision; bf16/auto is several times faster on AMX CPUs and GPUs")
     threads: int | None = opt(None, help="CPU threads for torch")
+    standardize: bool = opt(False, help="scale each feature to mean 0, sd 1 over the training "
+                                        "rows first (not the paper's protocol)")
     out: Path | None = opt(None, help="folder for results.json")
     progress: bool = opt(True, help="report stages on stderr")
 
@@ -73,7 +75,7 @@ class ProbeCommand:
             probe=self.probe, hidden_sizes=tuple(self.hidden_sizes), l2=tuple(self.l2),
             seeds=self.seeds, seed=self.seed, max_iter=self.max_iter, patience=self.patience,
             batch_size=self.batch_size, search=self.search, device=self.device,
-            precision=self.precision, threads=self.threads,
+            precision=self.precision, threads=self.threads, standardize=self.standardize,
         )
         if self.seeds < 1 or self.max_iter < 1 or self.batch_size < 1:
             raise UserError("--seeds, --max-iter and --batch-size must be at least 1")

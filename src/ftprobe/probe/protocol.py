@@ -18,6 +18,12 @@ retrained with 5 initialisations; mean and std of accuracy reported. Here:
 4. *mdl* (optional): online codelength of the best setting (:mod:`ftprobe.probe.mdl`).
 
 Test points whose label never occurs in training are counted as errors and reported.
+
+``standardize=True`` (not the paper's protocol) scales every feature of a layer to mean 0 and
+standard deviation 1 over the rows the probes train on, before any probe sees them. It matters
+where a layer's variation is tiny against its offset: all-MiniLM-L6-v2's ``[CLS]`` vectors lie
+within 0.02 of their mean at layers 1-3 (norm 8-10), and the unscaled probe stops at the
+majority class while the same probe on standardized vectors reads 67-79 % of TREC-50.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ftprobe.probe.control import control_labels
 from ftprobe.probe.mdl import MDL_PORTIONS, mdl_online
 
 __all__ = ["ProbeProtocol", "LayerResult", "ProtocolResult", "run_protocol", "check_inputs",
-           "t_interval"]
+           "feature_scales", "t_interval"]
 
 DEFAULT_L2: tuple[float, ...] = tuple(10.0**e for e in range(-7, 1))
 
@@ -73,6 +79,7 @@ class ProbeProtocol:
     # epochs, 4-8 % on the paper's grid with early stopping); "auto": chunks on CPU.
     schedule: Literal["auto", "together", "chunks"] = "auto"
     threads: int | None = None  # torch CPU threads (None: leave torch's setting)
+    standardize: bool = False  # z-score each feature over the training rows (see the module doc)
 
     def configs(self) -> list[tuple[tuple[int, ...], float]]:
         """Grid settings in order: (hidden sizes, L2 weight)."""
@@ -237,7 +244,17 @@ def run_protocol(
         raise UserError(f"train and test vectors differ in size: {sorted(dims)}")
 
     dev = resolve_device(proto.device)
-    to_t = _stacker(keys, dev)
+    if dev_layers is None:
+        n = len(y_train)
+        n_val = max(1, int(round(proto.val_fraction * n)))
+        if n - n_val < 1:
+            raise UserError("train: too few targets to hold out a validation slice")
+        perm = np.random.default_rng([proto.seed, 5]).permutation(n)
+        vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    scales = None
+    if proto.standardize:  # measured on the rows the probes train on, never on dev or test
+        scales = feature_scales(train_layers, ti if dev_layers is None else None)
+    to_t = _stacker(keys, dev, scales)
     X_tr, X_te = to_t(train_layers), to_t(test_layers)
     types_tr = list(train_types) if train_types is not None else None
     if dev_layers is not None:
@@ -246,12 +263,6 @@ def run_protocol(
         if control and types_dv is None:
             raise UserError("control task needs the target word types of the dev split")
     else:
-        n = len(y_train)
-        n_val = max(1, int(round(proto.val_fraction * n)))
-        if n - n_val < 1:
-            raise UserError("train: too few targets to hold out a validation slice")
-        perm = np.random.default_rng([proto.seed, 5]).permutation(n)
-        vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         X_dv, y_dv = X_tr[:, torch.from_numpy(vi).to(dev)], y_train[vi]
         X_tr, y_train = X_tr[:, torch.from_numpy(ti).to(dev)], y_train[ti]
         types_dv = [types_tr[i] for i in vi] if types_tr is not None else None
@@ -351,9 +362,31 @@ def run_protocol(
                           unseen_test_labels=unseen, seconds=time.perf_counter() - t0)
 
 
-def _stacker(keys: list[int], dev: torch.device):
+def feature_scales(layers: Mapping[int, np.ndarray], rows: np.ndarray | None = None
+                   ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per layer, each feature's mean and standard deviation over ``rows`` (all rows if None).
+
+    Float64, so that a tiny variation on a large offset survives the subtraction; a constant
+    feature gets scale 1 (it becomes 0 on the rows it was measured on).
+    """
+    out = {}
+    for k, X in layers.items():
+        A = np.asarray(X if rows is None else np.asarray(X)[rows], dtype=np.float64)
+        mu, sd = A.mean(0), A.std(0)
+        out[k] = (mu, np.where(sd > 0, sd, 1.0))
+    return out
+
+
+def _stacker(keys: list[int], dev: torch.device,
+             scales: dict[int, tuple[np.ndarray, np.ndarray]] | None = None):
+    def one(layers: Mapping[int, np.ndarray], k: int) -> np.ndarray:
+        if scales is None:
+            return np.asarray(layers[k], np.float32)
+        mu, sd = scales[k]
+        return ((np.asarray(layers[k], np.float64) - mu) / sd).astype(np.float32)
+
     def stack(layers: Mapping[int, np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([np.asarray(layers[k], np.float32) for k in keys])).to(dev)
+        return torch.from_numpy(np.stack([one(layers, k) for k in keys])).to(dev)
     return stack
 
 
