@@ -373,3 +373,34 @@ def test_case_findings_break_down_by_layer():
     assert all(c["n_agree"] == c["n"] for c in fs[1].evidence["by_layer"].values())
     # one layer only: no breakdown in words
     assert "By layer" not in verdicts({"cases": cases[:1]})[1][4].explanation
+
+
+def _acc(before, after, sb, sa, layer):
+    return {"accuracy_before": before, "accuracy_after": after, "accuracy_before_std": sb,
+            "accuracy_after_std": sa, "layer": layer}
+
+
+def test_accuracy_leaves_out_probes_that_never_moved():
+    # TREC-50 on MiniLM's nearly constant [CLS] (layers 0-3): every seed predicts the majority
+    # class before and after, so those cases cannot show a rise; the others decide.
+    stuck = [_acc(0.11, 0.11, 0.0, 0.0, layer) for layer in range(4)]
+    moved = [_acc(0.60, 0.85, 0.01, 0.01, layer) for layer in range(4, 7)]
+    v, fs = verdicts({"cases": stuck + moved})
+    ev = fs[1].evidence
+    assert v[1] == "holds" and ev["n_cases"] == 3 and ev["n_improved"] == 3
+    assert [c["layer"] for c in ev["unmoved_cases"]] == [0, 1, 2, 3]
+    assert "4 cases left out (layers 0, 1, 2, 3)" in fs[1].explanation
+    # counted, the four ties would have made it fail (3/7 improved)
+    assert verdicts({"cases": [dict(c, accuracy_after_std=0.001) for c in stuck] + moved})[0][1] == "fails"
+
+
+def test_accuracy_is_not_exercised_when_no_probe_moved():
+    v, fs = verdicts({"cases": [_acc(1.0, 1.0, 0.0, 0.0, 6), _acc(0.2, 0.2, 0.0, 0.0, 0)]})
+    assert v[1] == "not exercised" and len(fs[1].evidence["unmoved_cases"]) == 2
+
+
+def test_accuracy_counts_a_constant_probe_that_fine_tuning_moved():
+    # same score in every seed before (a single class), a real probe after: a rise, counted
+    v, fs = verdicts({"cases": [_acc(0.11, 0.84, 0.0, 0.01, 4), _acc(0.11, 0.11, 0.0, float("nan"), 1)]})
+    ev = fs[1].evidence
+    assert ev["n_cases"] == 2 and ev["n_improved"] == 1 and ev["unmoved_cases"] == []

@@ -165,11 +165,33 @@ def _not_tested(n: int, why: str, **evidence) -> Finding:
 # --- 1: accuracy ------------------------------------------------------------------------
 
 
+def _unmoved_probe(c: dict) -> bool:
+    """Every seed's probe scored the same, before and after fine-tuning, and before equals after.
+
+    That is a probe at 100 % both times or one that predicts a single class both times (a layer
+    it could not read, e.g. a nearly constant vector): such a case has no room to show a rise.
+    """
+    sb, sa = as_float(c.get("accuracy_before_std")), as_float(c.get("accuracy_after_std"))
+    if math.isnan(sb) or math.isnan(sa) or sb > 1e-9 or sa > 1e-9:
+        return False
+    return abs(float(c["accuracy_before"]) - float(c["accuracy_after"])) <= 1e-12
+
+
 def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
-    """Holds if >= holds_share of cases improve and no case drops by more than max_small_drop."""
-    rows = [
+    """Holds if >= holds_share of cases improve and no case drops by more than max_small_drop.
+
+    A case whose probes did not move at all (:func:`_unmoved_probe`) is left out and listed."""
+    both = [
         c for c in cases if _finite(c.get("accuracy_before")) and _finite(c.get("accuracy_after"))
     ]
+    unmoved = [c for c in both if _unmoved_probe(c)]
+    rows = [c for c in both if not _unmoved_probe(c)]
+    unmoved_cases = [{"case": _case_id(c), "layer": c.get("layer"), "accuracy": float(c["accuracy_before"])}
+                     for c in unmoved]
+    if not rows and unmoved:
+        return Finding(1, FINDING_TITLES[1], "not exercised", {"n_cases": 0, "unmoved_cases": unmoved_cases},
+                       f"In all {len(unmoved)} cases every seed's probe scored the same before and after "
+                       "(a single class predicted, or 100 %): none could show a rise.")
     if not rows:
         return _not_tested(1, "No case has probe accuracy both before and after fine-tuning.")
     accs = [float(c[k]) for c in rows for k in ("accuracy_before", "accuracy_after")]
@@ -217,12 +239,18 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
         },
         "per_case": per_case,
         "by_layer": _by_layer(per_case, "improved"),
+        "unmoved_cases": unmoved_cases,
     }
     expl = (
         f"{improved}/{len(rows)} cases improved (holds needs >= {th.holds_share:.0%} and no drop "
         f"> {th.max_small_drop} points); {len(drops)} dropped, {len(big)} by more than "
         f"{th.max_small_drop} points."
     ) + _by_layer_text(evidence["by_layer"])
+    if unmoved:
+        layers = sorted({c.get("layer") for c in unmoved if c.get("layer") is not None})
+        where = f" (layers {', '.join(map(str, layers))})" if layers else ""
+        expl += (f" {len(unmoved)} cases left out{where}: every seed's probe scored the same before "
+                 "and after (a single class predicted, or 100 %), so they could not show a rise.")
     return Finding(1, FINDING_TITLES[1], verdict, evidence, expl)
 
 
