@@ -287,3 +287,24 @@ def test_feature_scales_come_from_the_given_rows_only():
     assert sd.tolist() == [1.0, 1.0]  # the population sd of 1 and 3; a constant feature gets 1
     (mu, sd), = feature_scales({0: X}).values()
     assert mu[0] == pytest.approx(104 / 3) and sd[1] == pytest.approx(np.std([5, 5, -7]))
+
+
+@pytest.mark.parametrize("flushed_before", [False, True])
+def test_training_flushes_subnormals_and_gives_back_the_callers_setting(flushed_before):
+    from ftprobe.probe.batched import denormals_flushed, flushed_denormals
+
+    torch.set_flush_denormal(flushed_before)
+    try:
+        assert denormals_flushed() is flushed_before
+        with flushed_denormals():
+            assert denormals_flushed()
+            tiny = torch.tensor([1e-39]) * 1.0  # subnormal: flushed to zero inside
+            assert tiny.item() == 0.0
+        assert denormals_flushed() is flushed_before
+        X, y = separable(200)
+        t = torch.from_numpy(X)[None]
+        BatchedTrainer([ModelSpec(0, (8,), 1e-4, 0)], 4, max_iter=3).fit(
+            t, torch.from_numpy(y), t, torch.from_numpy(y))
+        assert denormals_flushed() is flushed_before
+    finally:
+        torch.set_flush_denormal(False)
