@@ -66,3 +66,23 @@ def test_a_rerun_fits_only_what_is_missing(stored, tmp_path):
     assert reports[0] == (3, 4) and reports[-1] == (4, 4)
     assert fits.result_path(gone).is_file()
     assert all(fits.result_path(f).stat().st_mtime_ns == stamps[f] for f in todo if f != gone)
+
+
+@pytest.mark.parametrize("stale", ["damaged", "other data"])
+def test_a_stale_saved_state_costs_the_progress_not_the_fit(tmp_path, capsys, stale):
+    from ftprobe.study.dp_fits import fit_directprobe
+
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (30, 3)), rng.normal(0.5, 1, (30, 3))]
+    y = np.repeat([0, 1], 30)
+    state = tmp_path / "directprobe-state-000-L0.npz"
+    if stale == "damaged":
+        state.write_bytes(b"not a state")
+    else:  # progress saved by a fit of other points (left in place by DirectProbe.fit)
+        DirectProbe().fit(X[::-1].copy(), y, n_labels=2, state_path=state, save_every=0.0)
+    assert state.exists()
+    dp = fit_directprobe(X, y, {}, 2, state)
+    fresh = DirectProbe().fit(X, y, n_labels=2)
+    assert np.array_equal(dp.labels_, fresh.labels_) and dp.n_clusters_ == fresh.n_clusters_
+    assert not state.exists()
+    assert "starting this fit over" in capsys.readouterr().err

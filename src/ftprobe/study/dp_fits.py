@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,10 +38,21 @@ def fit_directprobe(X, y, options: dict, n_labels: int, state: Path, prior=None,
     an interrupted run), so that a rerun resumes a long fit; removed once fitted. ``prior``:
     the previous state's proofs in a series (the partition does not depend on it)."""
     from ftprobe.probe.directprobe import DirectProbe
+    from ftprobe.probe.directprobe.state import StateMismatch
 
-    dp = DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels,
-                                    state_path=state, save_every=save_every, prior=prior,
-                                    keep_prior=keep_prior)
+    def fit():
+        return DirectProbe(**options).fit(np.asarray(X, dtype=np.float64), np.asarray(y), n_labels=n_labels,
+                                          state_path=state, save_every=save_every, prior=prior,
+                                          keep_prior=keep_prior)
+
+    try:
+        dp = fit()
+    except StateMismatch as exc:
+        # The state is only this step's own saved progress: one another ftprobe version wrote
+        # (or a damaged one) costs the progress, never the run.
+        print(f"{exc}; starting this fit over", file=sys.stderr, flush=True)
+        state.unlink(missing_ok=True)
+        dp = fit()
     state.unlink(missing_ok=True)
     return dp
 
