@@ -287,6 +287,9 @@ def test_feature_scales_come_from_the_given_rows_only():
     assert sd.tolist() == [1.0, 1.0]  # the population sd of 1 and 3; a constant feature gets 1
     (mu, sd), = feature_scales({0: X}).values()
     assert mu[0] == pytest.approx(104 / 3) and sd[1] == pytest.approx(np.std([5, 5, -7]))
+    # a constant feature whose mean does not come out exact (0.1 * 3 / 3) is still constant
+    (mu, sd), = feature_scales({0: np.full((3, 2), 0.1)}).values()
+    assert sd.tolist() == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("flushed_before", [False, True])

@@ -366,14 +366,17 @@ def feature_scales(layers: Mapping[int, np.ndarray], rows: np.ndarray | None = N
                    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per layer, each feature's mean and standard deviation over ``rows`` (all rows if None).
 
-    Float64, so that a tiny variation on a large offset survives the subtraction; a constant
-    feature gets scale 1 (it becomes 0 on the rows it was measured on).
+    Float64, so that a tiny variation on a large offset survives the subtraction. A constant
+    feature gets scale 1 (it becomes 0 on the rows it was measured on); so does one whose spread
+    is only the rounding of its mean (below 1e-12 of its size), which would otherwise blow the
+    rounding up to unit size.
     """
     out = {}
     for k, X in layers.items():
         A = np.asarray(X if rows is None else np.asarray(X)[rows], dtype=np.float64)
         mu, sd = A.mean(0), A.std(0)
-        out[k] = (mu, np.where(sd > 0, sd, 1.0))
+        constant = sd <= 1e-12 * np.maximum(np.abs(mu), 1.0)
+        out[k] = (mu, np.where(constant, 1.0, sd))
     return out
 
 
