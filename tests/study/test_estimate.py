@@ -105,3 +105,54 @@ def test_a_train_fraction_fine_tunes_on_its_share(tiny_bert, tmp_path):
     ft = {s.spec["finetune"].get("train_fraction", 1.0): est[s.id]
           for s in plan.steps.values() if s.kind == "finetune"}
     assert set(ft) == {0.25, 1.0} and ft[0.25] == pytest.approx(0.25 * ft[1.0])
+
+
+def test_calibration_from_finished_steps_by_kind_and_task():
+    from ftprobe.study.estimate import PlanEstimate, StepEstimate, _estimate, calibrate
+
+    steps = [StepEstimate("p1", "probe", "a", 100.0, "pos"), StepEstimate("p2", "probe", "b", 100.0, "pos"),
+             StepEstimate("p3", "probe", "c", 50.0, "trec"), StepEstimate("p4", "probe", "d", 50.0, "trec"),
+             StepEstimate("p5", "probe", "e", 80.0, "dep"),  # not finished: no task factor
+             StepEstimate("d1", "directprobe", "f", 10.0, "pos"), StepEstimate("d2", "directprobe", "g", 10.0, "pos"),
+             StepEstimate("x1", "extract", "h", 100.0, "pos")]  # one finished step: not calibrated
+    est: PlanEstimate = _estimate(RATES, steps)
+    measured = {"p1": 300.0, "p2": 100.0, "p3": 500.0, "p4": 500.0, "d1": 1.0, "d2": 1.0, "x1": 50.0}
+    cal = calibrate(est, measured)
+    assert cal.factor("probe", "pos") == pytest.approx(2.0)  # 400 / 200
+    assert cal.factor("probe", "trec") == pytest.approx(10.0)
+    assert cal.factor("probe", "dep") == pytest.approx(1400 / 300)  # every task's finished probes
+    assert cal.counts[("probe", None)] == 4
+    # 20 s projected in all: start-up, not work; one extract step says nothing either
+    assert cal.factor("directprobe", "pos") == 1.0 and cal.factor("extract", "pos") == 1.0
+    left = cal.apply(est).only({"p5", "x1"})
+    assert left.total_seconds == pytest.approx(80.0 * 1400 / 300 + 100.0)
+    assert "probe x4.7 (4 steps)" in cal.describe()
+
+
+def test_finished_steps_calibrate_the_projection_of_the_rest(tiny_bert, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ftprobe.study.cache import StepCache
+    from ftprobe.study.estimate import calibrate
+    from ftprobe.study.runner import StudyInterrupted, finished_seconds, run_study
+
+    cfg = StudyConfig.model_validate(tiny_config(tiny_bert, tmp_path / "out"))
+    with pytest.raises(StudyInterrupted):
+        run_study(cfg, stop_after=6, progress=False, console=Console(file=io.StringIO()))
+    plan = build_plan(cfg)
+    cache = StepCache(cfg.output_dir / "steps")
+    done = {sid for sid, st in plan.steps.items() if cache.done(st.kind, st.key)}
+    seconds = finished_seconds(plan, cache, {"extract", "probe", "finetune"})
+    assert set(seconds) == {sid for sid in done if plan.steps[sid].kind in ("extract", "probe", "finetune")}
+    assert len(seconds) >= 2 and all(v > 0 for v in seconds.values())
+    est = estimate_plan(plan, RATES)
+    cal = calibrate(est, seconds, min_projected_s=0.0)
+    extracts = [s for s in est.steps if s.step_id in seconds and s.kind == "extract"]
+    assert len(extracts) >= 2
+    assert cal.factor("extract", None) == pytest.approx(sum(seconds[s.step_id] for s in extracts)
+                                                      / sum(s.seconds for s in extracts))
+    out = io.StringIO()
+    run_study(cfg, dry_run=True, console=Console(file=out, width=300))
+    assert "to run" in out.getvalue()

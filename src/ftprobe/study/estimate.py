@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ftprobe.study.plan import Plan, Step
@@ -64,6 +65,7 @@ class StepEstimate:
     kind: str
     label: str
     seconds: float
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,8 +265,57 @@ def estimate_plan(plan: Plan, rates: Rates = CPU_2_CORES) -> PlanEstimate:
                 c = step.spec["control"]
                 rows = min(c["max_rows"], task.n_targets.get("train", 0))
                 secs = rates.label_control_s_at_500 * (rows / 500) ** 2 * (1 + c["n_shuffles"]) / 2
-        out.append(StepEstimate(sid, step.kind, step.label, secs))
+        out.append(StepEstimate(sid, step.kind, step.label, secs, None if task is None else task.name))
     return _estimate(rates, out)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a study's finished steps took against their projection, as factors per step kind.
+
+    ``factors[(kind, task)]``: measured / projected seconds over the finished steps of that kind
+    and task; ``factors[(kind, None)]``: over every task's, for a task with none finished yet.
+    Measured seconds are each step's wall time as it ran (beside other steps when the study ran
+    several workers), so the calibrated projection says how the rest would go run the same way.
+    """
+
+    factors: dict[tuple[str, str | None], float]
+    counts: dict[tuple[str, str | None], int]
+
+    def factor(self, kind: str, task: str | None) -> float:
+        return self.factors.get((kind, task), self.factors.get((kind, None), 1.0))
+
+    def apply(self, est: PlanEstimate) -> PlanEstimate:
+        return _estimate(est.rates, [replace(s, seconds=s.seconds * self.factor(s.kind, s.task))
+                                     for s in est.steps])
+
+    def describe(self) -> str:
+        kinds = sorted({k for k, t in self.factors if t is None})
+        return ", ".join(f"{k} x{self.factors[(k, None)]:.2g} ({self.counts[(k, None)]} steps)" for k in kinds)
+
+
+def calibrate(est: PlanEstimate, measured: Mapping[str, float], min_steps: int = 2,
+              min_projected_s: float = 30.0) -> Calibration:
+    """Factors from the steps of ``est`` with a measured time (step id -> seconds).
+
+    A kind (or a kind within one task) is calibrated once it has ``min_steps`` finished steps
+    whose projections add up to ``min_projected_s`` at least: fewer, or only tiny steps (whose
+    time is start-up, not work), say nothing about the rest.
+    """
+    sums: dict[tuple[str, str | None], list[float]] = {}
+    for s in est.steps:
+        if s.step_id not in measured or s.seconds <= 0:
+            continue
+        for group in ((s.kind, s.task), (s.kind, None)):
+            acc = sums.setdefault(group, [0.0, 0.0, 0])
+            acc[0] += float(measured[s.step_id])
+            acc[1] += s.seconds
+            acc[2] += 1
+    factors, counts = {}, {}
+    for group, (real, projected, n) in sums.items():
+        if n >= min_steps and projected >= min_projected_s:
+            factors[group], counts[group] = real / projected, int(n)
+    return Calibration(factors, counts)
 
 
 def _estimate(rates: Rates, steps: list[StepEstimate]) -> PlanEstimate:

@@ -52,7 +52,7 @@ def describe_plan(plan: Plan, cache: StepCache) -> list[tuple[str, str, str, str
 def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = None) -> None:
     from rich.table import Table
 
-    from ftprobe.study.estimate import CPU_2_CORES, H200, estimate_plan, format_seconds
+    from ftprobe.study.estimate import CPU_2_CORES, H200, calibrate, estimate_plan, format_seconds
 
     cpu = estimate_plan(plan, CPU_2_CORES)
     seconds = {s.step_id: s.seconds for s in cpu.steps}
@@ -73,6 +73,22 @@ def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = 
     workers = plan.config.workers
     for rates in (CPU_2_CORES, H200):  # what is left, on this kind of machine and on a GPU one
         console.print(f"  {estimate_plan(plan, rates).only(pending).summary(workers)}")
+    kinds_left = {plan.steps[sid].kind for sid in pending}
+    cal = calibrate(cpu, finished_seconds(plan, cache, kinds_left))
+    if pending and cal.factors:
+        console.print(f"  as this study's finished steps ran (measured / projected: {cal.describe()}): "
+                      f"{format_seconds(cal.apply(cpu).only(pending).total_seconds)} of step time")
+
+
+def finished_seconds(plan: Plan, cache: StepCache, kinds: set[str]) -> dict[str, float]:
+    """Step id -> the wall seconds each finished step of these kinds took (its ``_seconds``)."""
+    out = {}
+    for sid, step in plan.steps.items():
+        if step.kind in kinds and cache.done(step.kind, step.key):
+            seconds = cache.load(step.kind, step.key).get("_seconds")
+            if isinstance(seconds, (int, float)):
+                out[sid] = float(seconds)
+    return out
 
 
 def run_study(
