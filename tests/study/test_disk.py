@@ -14,6 +14,7 @@ from ftprobe.study.progress import read_attempts, read_progress
 from ftprobe.study.weights import weight_files
 
 from .conftest import micro_config, run_cli, write_config
+from .helpers import stable_results
 
 
 def _finetune_folder(out):
@@ -164,3 +165,34 @@ def test_vectors_missing_from_the_store_are_extracted_again_for_a_step_that_read
     after = json.loads((out / "steps" / f"directprobe-{dp.key}" / "result.json").read_text())
     assert after["n_clusters"] == before["n_clusters"]
     assert after["min_distances"] == before["min_distances"]
+
+
+def test_steps_that_travel_without_weights_or_vectors_run_nothing_until_a_step_needs_them(tiny_bert, tmp_path):
+    """A long study kept in a repository: every step folder travels except the fine-tuning
+    run's folder (its weights) and the store (the vectors). On a fresh machine the finished study
+    runs nothing and writes the same results (the fine-tuning metrics come from its result);
+    once a step that reads the weights is to run, the fine-tuning runs again under it."""
+    import shutil
+
+    from ftprobe.study.weights import forget_step
+
+    whole_out, moved_out = tmp_path / "whole", tmp_path / "moved"
+    whole = run_study(parse_config(micro_config(tiny_bert, whole_out, finetune={
+        **micro_config(tiny_bert, whole_out)["finetune"], "keep_checkpoints": True}), "t"), progress=False)
+    shutil.copytree(whole_out / "steps", moved_out / "steps",
+                    ignore=lambda folder, names: ["run"] if os.path.basename(folder).startswith("finetune-") else [])
+    cfg = parse_config(micro_config(tiny_bert, moved_out, finetune={
+        **micro_config(tiny_bert, moved_out)["finetune"], "keep_checkpoints": True}), "t")
+    moved = run_study(cfg, progress=False)
+    assert moved.executed == []
+    assert stable_results(json.loads(moved.results.read_text())) == \
+        stable_results(json.loads(whole.results.read_text()))
+
+    steps = whole.plan.steps
+    (series_id,) = [sid for sid, s in steps.items() if s.kind == "series"]
+    forget_step(StepCache(moved_out / "steps"), "series", steps[series_id].key)
+    again = run_study(cfg, progress=False)
+    kinds = sorted({steps[sid].kind for sid in again.executed})
+    assert kinds == ["extract", "finetune", "series"]  # weights and vectors made again, then the series
+    assert stable_results(json.loads(again.results.read_text())) == \
+        stable_results(json.loads(whole.results.read_text()))

@@ -27,7 +27,12 @@ def weight_files(step_folder: Path) -> list[Path]:
 
 
 def weights_removed(cache: StepCache, key: str) -> bool:
-    return bool(cache.load("finetune", key).get(WEIGHTS_REMOVED))
+    """Whether a committed fine-tuning step no longer holds its weights: removed by this module,
+    or never brought along (a step folder that travelled without its ``run/`` folder, as a
+    repository keeps a long study's results)."""
+    if cache.load("finetune", key).get(WEIGHTS_REMOVED):
+        return True
+    return not weight_files(cache.path("finetune", key))
 
 
 def remove_weights(cache: StepCache, key: str) -> int:
