@@ -63,6 +63,36 @@ class ModelInfo:
     fingerprint: str
 
 
+@dataclass(frozen=True)
+class Needs:
+    """Which steps the config's ``analyses`` read: a study that asks for less runs less (the
+    steps it does plan keep their keys, so adding an analysis later only adds steps)."""
+
+    probes: bool  # the probe grid: accuracy (and the cross-task probe's)
+    dp_train: bool  # DirectProbe on the train split: clusters, minimum distances, the label control
+    dp_test: bool  # ... and on the test split: train/test similarity
+    series_fits: bool  # DirectProbe at every checkpoint: layer dynamics, centroid paths, min distances
+    similarity: bool  # before/after CKA and RSA
+    measures: bool  # the calibrated measures at every checkpoint
+    cross_task: bool
+    bootstrap: bool  # intervals and nulls of the distance-vector Pearsons
+
+    @classmethod
+    def of(cls, analyses) -> Needs:
+        a = set(analyses)
+        return cls(probes=bool(a & {"accuracy", "cross_task"}),
+                   dp_train=bool(a & {"clusters", "train_test", "min_distance", "cross_task"}),
+                   dp_test="train_test" in a,
+                   series_fits=bool(a & {"layer_dynamics", "centroid_paths", "min_distance"}),
+                   similarity="cka_rsa" in a, measures="cka_rsa" in a, cross_task="cross_task" in a,
+                   bootstrap="bootstrap" in a)
+
+    @property
+    def series(self) -> bool:
+        """The checkpoint series: its fits, or only its points' vectors for the measures."""
+        return self.series_fits or self.measures
+
+
 @dataclass
 class Plan:
     config: StudyConfig
@@ -202,6 +232,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
     dp_key = {k: v for k, v in dp_core.items() if k not in DP_NOT_IN_KEY}
     measure_settings = dataclasses.asdict(cfg.measures)
     control_settings = dataclasses.asdict(cfg.label_control)
+    needs = Needs.of(cfg.analyses)
 
     def model_ref(mi: ModelInfo, ft_id: str | None) -> dict:
         if ft_id is None:
@@ -236,15 +267,17 @@ def build_plan(cfg: StudyConfig) -> Plan:
                              f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
 
     def dp_steps(mi, ti, ex: dict[str, str], stage: str) -> dict[str, dict[str, str]]:
-        """DirectProbe on train and test at every configured layer (the paper's table)."""
+        """DirectProbe on train and test at every configured layer (the paper's table); only the
+        splits the analyses read."""
+        splits = [s for s, wanted in (("train", needs.dp_train), ("test", needs.dp_test)) if wanted]
         return {split: {str(layer): directprobe(mi, ti, ex[split], layer, split, stage)
                         for layer in cfg.directprobe.layers}
-                for split in ("train", "test")}
+                for split in splits}
 
     def label_controls(mi, ti, ex_train: str, stage: str) -> dict[str, str]:
         """The shuffled-label control of the train split at every DirectProbe layer of the table
         (none when ``label_control.n_shuffles`` is 0)."""
-        if not control_settings["n_shuffles"]:
+        if not control_settings["n_shuffles"] or not needs.dp_train:
             return {}
         out = {}
         for layer in cfg.directprobe.layers:
@@ -267,7 +300,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
                                    "base_model": m.name, "replicate": variant.replicate_label}
             orig = extracts(mi, ti, None, ORIGINAL)
             run["extract_original"] = orig
-            run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
+            if needs.probes:
+                run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
             run["dp_original"] = dp_steps(mi, ti, orig, ORIGINAL)
             run["control_original"] = label_controls(mi, ti, orig["train"], ORIGINAL)
             if t.finetune:
@@ -280,29 +314,33 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 run["finetune"] = ft_id
                 ft = extracts(mi, ti, ft_id, tuned)
                 run["extract_finetuned"] = ft
-                run["probe_finetuned"] = probe(mi, ti, ft, tuned)
+                if needs.probes:
+                    run["probe_finetuned"] = probe(mi, ti, ft, tuned)
                 run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
                 run["control_finetuned"] = label_controls(mi, ti, ft["train"], tuned)
-                sim_deps = {"before": orig["train"], "after": ft["train"]}
-                sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
-                                "measures": measure_settings}
-                run["similarity"] = plan.add(Step(
-                    "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
-                    sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
-                series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
-                seed = dict(variant.settings).get("seed", cfg.finetune.seed)
-                series_seeds = cfg.directprobe.series_seeds
-                fitted = series_seeds is None or seed in series_seeds  # else: points extracted, not fitted
-                cp_layers = cfg.directprobe.checkpoint_layers if fitted else []
-                first_last = cfg.directprobe.layers if fitted else []
-                series_settings = {"impl": 2, "layers": cp_layers, "first_last": first_last, **dp_key,
-                                   "layers_extract": cfg.layers, **ext_settings}
-                spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
-                        "checkpoint_layers": cp_layers, "first_last": first_last, "layers": cfg.layers,
-                        "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
-                run["series"] = plan.add(Step(
-                    "series", content_key("series", series_settings, series_deps, STEP_VERSION),
-                    spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
+                if needs.similarity:
+                    sim_deps = {"before": orig["train"], "after": ft["train"]}
+                    sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
+                                    "measures": measure_settings}
+                    run["similarity"] = plan.add(Step(
+                        "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
+                        sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
+                if needs.series:
+                    series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
+                    seed = dict(variant.settings).get("seed", cfg.finetune.seed)
+                    series_seeds = cfg.directprobe.series_seeds
+                    # else: the points extracted, not fitted (the measures read them)
+                    fitted = needs.series_fits and (series_seeds is None or seed in series_seeds)
+                    cp_layers = cfg.directprobe.checkpoint_layers if fitted else []
+                    first_last = cfg.directprobe.layers if fitted else []
+                    series_settings = {"impl": 2, "layers": cp_layers, "first_last": first_last, **dp_key,
+                                       "layers_extract": cfg.layers, **ext_settings}
+                    spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
+                            "checkpoint_layers": cp_layers, "first_last": first_last, "layers": cfg.layers,
+                            "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
+                    run["series"] = plan.add(Step(
+                        "series", content_key("series", series_settings, series_deps, STEP_VERSION),
+                        spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
                 if cfg.finetune.record_every_steps:  # probing during training: the recorded steps
                     rec_settings = {"impl": 1, "layers": cfg.directprobe.checkpoint_layers,
                                     "first_last": cfg.directprobe.layers, **dp_key}
@@ -311,14 +349,15 @@ def build_plan(cfg: StudyConfig) -> Plan:
                         {"directprobe": dp_core, "checkpoint_layers": cfg.directprobe.checkpoint_layers,
                          "first_last": cfg.directprobe.layers}, {"finetune": ft_id},
                         f"{variant.label}/{ti.name} recorded steps"))
-                meas_deps = {"series": run["series"]}
-                meas_settings = {"measures": measure_settings}
-                run["measures"] = plan.add(Step(
-                    "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
-                    meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))
+                if needs.measures:
+                    meas_deps = {"series": run["series"]}
+                    meas_settings = {"measures": measure_settings}
+                    run["measures"] = plan.add(Step(
+                        "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
+                        meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))
             plan.index["runs"].append(run)
 
-        for pair in cfg.cross_task:
+        for pair in cfg.cross_task if needs.cross_task else ():
             names = {t.name for t in cfg.tasks_of(m)}
             if not {pair.finetune, pair.probe} <= names:
                 continue

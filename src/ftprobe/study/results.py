@@ -31,6 +31,9 @@ from ftprobe.study.cost import study_cost
 from ftprobe.study.estimate import encoder_size
 from ftprobe.study.plan import Plan
 
+# the analysis (config ``analyses``) whose numbers each of the paper's findings reads
+FINDING_ANALYSIS = {1: "accuracy", 2: "clusters", 3: "min_distance", 4: "train_test", 5: "layer_dynamics",
+                    6: "cross_task"}
 N_PATH_LABELS = 4  # labels shown in the centroid-path PCA: the closest ones before fine-tuning
 
 
@@ -73,7 +76,7 @@ def aligned_pair_vectors(dp_a: dict, dp_b: dict) -> tuple[np.ndarray, np.ndarray
     return a[ok], b[ok]
 
 
-def space_similarity(dp_a: dict, dp_b: dict, boot: dict, require_linear: bool = True) -> dict:
+def space_similarity(dp_a: dict, dp_b: dict, boot: dict | None, require_linear: bool = True) -> dict:
     """Pearson of two spaces' label-pair distance vectors, with a bootstrap CI (paper: only when
     both spaces are linear, i.e. #clusters == #labels) and its Mantel null (labels permuted)."""
     linear = bool(dp_a.get("linear")) and bool(dp_b.get("linear"))
@@ -85,9 +88,10 @@ def space_similarity(dp_a: dict, dp_b: dict, boot: dict, require_linear: bool = 
         out["r_any"] = r
         if linear or not require_linear:
             out["r"] = r
-            lo, hi = bootstrap_ci(a, b, n_boot=boot["n"], level=boot["level"], seed=boot["seed"])
-            out["ci"] = [_f(lo), _f(hi)]
-            out["null"] = _mantel(dp_a, dp_b, boot)
+            if boot is not None:  # None: the study's analyses leave out the intervals
+                lo, hi = bootstrap_ci(a, b, n_boot=boot["n"], level=boot["level"], seed=boot["seed"])
+                out["ci"] = [_f(lo), _f(hi)]
+                out["null"] = _mantel(dp_a, dp_b, boot)
     return out
 
 
@@ -106,13 +110,46 @@ def _accuracy(probe: dict, layer: int) -> tuple[float | None, float | None]:
     return (None, None) if r is None else (_f(r["mean"]), _f(r["std"]))
 
 
+def _table_row(key: str, dp0: dict, dp1: dict | None, p0: dict | None, p1: dict | None,
+               labels: list[str], wanted: set[str], boot: dict | None) -> dict[str, Any]:
+    """One layer of the paper's table, before (and after, with ``dp1``) fine-tuning: each column
+    from the steps the study's analyses ran (None where it ran none)."""
+    tuned = dp1 is not None
+    b_tr, b_te = dp0.get("train", {}).get(key), dp0.get("test", {}).get(key)
+    a_tr, a_te = ((dp1 or {}).get("train", {}).get(key), (dp1 or {}).get("test", {}).get(key))
+    layer = b_tr["layer"] if b_tr else int(key)
+    row: dict[str, Any] = {"layer": layer, "n_labels": b_tr["n_labels"] if b_tr else len(labels)}
+    row["accuracy_before"], row["accuracy_before_std"] = _accuracy(p0, layer) if p0 else (None, None)
+    clusters = "clusters" in wanted and b_tr is not None
+    row["clusters_before"] = b_tr["n_clusters"] if clusters else None
+    row["linear_before"] = b_tr["linear"] if b_tr else None
+    train_test = "train_test" in wanted and b_tr is not None and b_te is not None
+    row["train_test_before"] = space_similarity(b_tr, b_te, boot) if train_test else None
+    min_dist = "min_distance" in wanted and b_tr is not None
+    row["min_dist_before"] = min_vector(b_tr, labels) if min_dist else None
+    if not tuned:
+        return row
+    row["accuracy_after"], row["accuracy_after_std"] = _accuracy(p1, layer) if p1 else (None, None)
+    row["clusters_after"] = a_tr["n_clusters"] if clusters and a_tr else None
+    row["linear_after"] = a_tr["linear"] if a_tr else None
+    row["train_test_after"] = space_similarity(a_tr, a_te, boot) if train_test and a_tr and a_te else None
+    row["min_dist_after"] = min_vector(a_tr, labels) if min_dist and a_tr else None
+    if row["min_dist_before"] is not None and row["min_dist_after"] is not None:
+        ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
+        row["min_distance_change"] = ch.to_json()
+    if b_tr and a_tr:
+        row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
+    return row
+
+
 def collect_results(plan: Plan, cache: StepCache) -> dict:
     rd = _Reader(plan, cache)
     cfg = plan.config
-    boot = cfg.bootstrap.model_dump()
+    wanted = set(cfg.analyses)  # an analysis left out has no numbers here, and its finding is not tested
+    boot = cfg.bootstrap.model_dump() if "bootstrap" in wanted else None
     runs_out, cases, dynamics_entries, cross_out = [], [], [], []
     dp_lookup: dict[tuple[str, str], dict] = {}  # (model, task) -> original train DP by layer
-    acc_lookup: dict[tuple[str, str], dict] = {}
+    acc_lookup: dict[tuple[str, str], dict | None] = {}
     replicate: dict[str, str] = {}  # run label -> the label its fine-tuning-seed replicates share
     seed_of: dict[str, int | None] = {}  # run label -> its fine-tuning seed, when seeds are swept
     frozen: list[str] = []  # runs whose encoder did not learn (method head): left out of the findings
@@ -127,19 +164,22 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         replicate[model] = out["replicate"]
         seed_of[model] = _swept_seed(run.get("variant"))
         variant = {"replicate": out["replicate"], "seed": seed_of[model]}  # for the verdicts by variant
-        p0 = rd.result(run["probe_original"])
+        ex0 = rd.result(run["extract_original"]["train"])
         # per split, targets of each label: the report's majority-class rate and label counts
         out["label_counts"] = {split: rd.result(sid).get("label_counts")
                                for split, sid in run["extract_original"].items()}
-        out["probe_layers"] = sorted(int(k) for k in p0["layers"])
-        out["accuracy"] = {"original": p0["layers"]}
+        p0 = rd.result(run["probe_original"]) if "probe_original" in run else None
+        out["probe_layers"] = sorted(int(k) for k in p0["layers"]) if p0 else []
+        out["accuracy"] = {"original": p0["layers"]} if p0 and "accuracy" in wanted else {}
         dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}
-        dp_lookup[(model, task)] = {d["layer"]: d for d in dp0["train"].values()}
+        dp_lookup[(model, task)] = {d["layer"]: d for d in dp0.get("train", {}).values()}
         acc_lookup[(model, task)] = p0
         tuned = "finetune" in run
+        p1, dp1 = None, {}
         if tuned:
-            p1 = rd.result(run["probe_finetuned"])
-            out["accuracy"]["finetuned"] = p1["layers"]
+            p1 = rd.result(run["probe_finetuned"]) if "probe_finetuned" in run else None
+            if p1 and "accuracy" in wanted:
+                out["accuracy"]["finetuned"] = p1["layers"]
             dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
             ft = rd.result(run["finetune"])
             if ft.get("method") == "head" and model not in frozen:  # the encoder frozen: a control
@@ -149,57 +189,46 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                                "train_fraction": ft.get("train_fraction", 1.0),
                                "train_sentences": ft.get("train_sentences"),
                                "trainable_parameters": ft.get("trainable_parameters")}
-        # the table: per DirectProbe layer
+        # the table: per DirectProbe layer (per probed layer in a study that fits no DirectProbe)
         table = []
-        for key in run["dp_original"]["train"]:
-            b_tr, b_te = dp0["train"][key], dp0["test"][key]
-            layer = b_tr["layer"]
-            row: dict[str, Any] = {"layer": layer, "n_labels": b_tr["n_labels"]}
-            row["accuracy_before"], row["accuracy_before_std"] = _accuracy(p0, layer)
-            row["clusters_before"] = b_tr["n_clusters"]
-            row["linear_before"] = b_tr["linear"]
-            tt_b = space_similarity(b_tr, b_te, boot)
-            row["train_test_before"] = tt_b
-            row["min_dist_before"] = min_vector(b_tr, labels)
+        keys = list(run["dp_original"].get("train") or ()) or [str(x) for x in out["probe_layers"]]
+        for key in keys:
+            row = _table_row(key, dp0, dp1 if tuned else None, p0 if "accuracy" in wanted else None,
+                             p1 if "accuracy" in wanted else None, labels, wanted, boot)
             row["label_control_before"] = _control(rd, run.get("control_original"), key)
             if tuned:
-                a_tr, a_te = dp1["train"][key], dp1["test"][key]
-                row["accuracy_after"], row["accuracy_after_std"] = _accuracy(p1, layer)
-                row["clusters_after"] = a_tr["n_clusters"]
-                row["linear_after"] = a_tr["linear"]
-                row["train_test_after"] = space_similarity(a_tr, a_te, boot)
-                row["min_dist_after"] = min_vector(a_tr, labels)
                 row["label_control_after"] = _control(rd, run.get("control_finetuned"), key)
-                ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
-                row["min_distance_change"] = ch.to_json()
-                row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
                 if model not in frozen:
-                    cases.append({"model": model, **variant, "task": task, "layer": layer,
+                    b_tr = dp0.get("train", {}).get(key) or {}
+                    cases.append({"model": model, **variant, "task": task, "layer": row["layer"],
                                   "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
                                   "accuracy_before_std": row["accuracy_before_std"],
                                   "accuracy_after_std": row["accuracy_after_std"],
                                   "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
-                                  "n_labels": b_tr["n_labels"],
+                                  "n_labels": row["n_labels"],
                                   "coincident_before": b_tr.get("n_coincident_conflicts"),
                                   "min_clusters_before": b_tr.get("min_clusters"),
                                   "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
                                   "label_names": labels,
-                                  "train_test_r_before": tt_b["r"], "train_test_r_after": row["train_test_after"]["r"]})
+                                  "train_test_r_before": (row["train_test_before"] or {}).get("r"),
+                                  "train_test_r_after": (row["train_test_after"] or {}).get("r")})
             table.append(row)
         out["table"] = table
         if tuned:
-            out.update(_series_analyses(rd, run, labels, boot))
+            if "series" in run:
+                out.update(_series_analyses(rd, run, labels, boot, wanted))
             if "recorded" in run:  # probing during training: the recorder's steps
                 out["recorded_dynamics"] = recorded_dynamics(rd.result(run["recorded"]), boot)
-            out["similarity"] = rd.result(run["similarity"])["layers"]
-            out.update(_centroid_analyses(rd, run, labels))
+            if "similarity" in run:
+                out["similarity"] = rd.result(run["similarity"])["layers"]
+            out.update(_centroid_analyses(rd, run, labels, wanted))
             if "measures" in run:
                 out["measures"] = rd.result(run["measures"])
-            dyn = out["layer_dynamics"]
-            if dyn["points"] and model not in frozen:
+            dyn = out.get("layer_dynamics")
+            if dyn and dyn["points"] and model not in frozen:
                 last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
                 dynamics_entries.append({"model": model, **variant, "task": task, "pearson_by_layer": last,
-                                         "n_layers": max(out["probe_layers"]),
+                                         "n_layers": max(out["probe_layers"] or [int(x) for x in ex0["layers"]]),
                                          "calibrated_by_layer": _calibrated_last(out.get("measures"))})
         runs_out.append(out)
 
@@ -226,6 +255,10 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
 
     findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
     findings = findings_to_json(evaluate_findings(findings_input))
+    for f in findings:
+        if FINDING_ANALYSIS[f["number"]] not in wanted:
+            f.update(verdict="not tested", evidence={},
+                     explanation=f"The study's analyses leave out {FINDING_ANALYSIS[f['number']]!r}.")
     # how firm each verdict is: on each variant (method, seed) alone, and with each threshold moved
     robustness = {"by_variant": [v.to_json() for v in verdicts_by_variant(findings_input)],
                   "by_threshold": [t.to_json() for t in verdicts_by_threshold(findings_input)]}
@@ -293,7 +326,7 @@ def _last_layer_only(rows: list[dict]) -> list[dict]:
     return list(best.values())
 
 
-def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> dict:
+def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict | None, wanted: set[str]) -> dict:
     s = rd.result(run["series"])
     layers = [int(x) for x in s["layers"]]
     per_point = s["per_point"]
@@ -316,7 +349,7 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> d
         ci_rows[key] = cis
     # centroid paths of the closest labels (smallest minimum distance before fine-tuning)
     paths = {}
-    first_last = sorted({min(layers), max(layers)}) if layers else []  # none: the series was not fitted
+    first_last = sorted({min(layers), max(layers)}) if layers and "centroid_paths" in wanted else []
     for layer in first_last:
         key = str(layer)
         before = np.array([np.inf if v is None else v for v in min_dist[key][0]])
@@ -326,13 +359,16 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict) -> d
         C = rd.array(run["series"], f"centroids-L{layer}.npy")
         coords, evr = centroid_paths_pca(C, chosen, return_evr=True)
         paths[key] = {"labels": [labels[i] for i in chosen], "coords": coords.tolist(), "evr": evr.tolist()}
-    return {"layer_dynamics": {"points": points, "layers": [str(x) for x in layers], "pearson": pearson_rows,
-                               "ci": ci_rows, "clusters": clusters},
-            "min_distance_series": {"points": points, "by_layer": min_dist},
-            "centroid_paths": paths}
+    out = {"layer_dynamics": {"points": points, "layers": [str(x) for x in layers], "pearson": pearson_rows,
+                              "ci": ci_rows, "clusters": clusters},
+           "min_distance_series": {"points": points, "by_layer": min_dist},
+           "centroid_paths": paths}
+    analysis = {"layer_dynamics": "layer_dynamics", "min_distance_series": "min_distance",
+                "centroid_paths": "centroid_paths"}
+    return {k: v for k, v in out.items() if analysis[k] in wanted}
 
 
-def recorded_dynamics(rec: dict, boot: dict) -> dict:
+def recorded_dynamics(rec: dict, boot: dict | None) -> dict:
     """The recorded steps as layer dynamics: per layer, each step's Pearson (and 95 % interval)
     of the label-pair distances with step 0's (the model before any update), and DirectProbe's
     cluster count; ``split`` names the probe split they were recorded on."""
@@ -350,7 +386,7 @@ def recorded_dynamics(rec: dict, boot: dict) -> dict:
             "layers": [str(x) for x in rec["layers"]], "pearson": pearson, "ci": ci, "clusters": clusters}
 
 
-def _centroid_analyses(rd: _Reader, run: dict, labels: list[str]) -> dict:
+def _centroid_analyses(rd: _Reader, run: dict, labels: list[str], wanted: set[str]) -> dict:
     ex0 = rd.result(run["extract_original"]["train"])
     ex1 = rd.result(run["extract_finetuned"]["train"])
     C0 = rd.array(run["extract_original"]["train"], "centroids.npy")
@@ -366,4 +402,6 @@ def _centroid_analyses(rd: _Reader, run: dict, labels: list[str]) -> dict:
                                 "per_label": [_f(v) for v in norms]}
         coords, evr = shift_pca(shift)
         shifts[str(layer)] = {"coords": coords.tolist(), "evr": evr.tolist()}
-    return {"centroid_movement": movement, "shift_pca": shifts}
+    out = {"centroid_movement": movement, "shift_pca": shifts}
+    analysis = {"centroid_movement": "centroid_movement", "shift_pca": "centroid_shift"}
+    return {k: v for k, v in out.items() if analysis[k] in wanted}
