@@ -214,7 +214,8 @@ def step_extract(spec: dict, ctx: Context, work: Path) -> dict:
     task = _load_task(spec["task"], spec["split"], spec.get("data_fingerprint"))
     enc = _encoder(spec["model"], ctx, spec["extract"]["device"])
     entry = _extract(enc, task, spec["split"], ctx, spec["layers"], spec["extract"])
-    np.save(work / "centroids.npy", _centroids(entry, task.n_labels))
+    if spec["split"] == "train":  # the centroid analyses read the train split's (results.py)
+        np.save(work / "centroids.npy", _centroids(entry, task.n_labels))
     counts = np.bincount(np.asarray(entry.labels), minlength=task.n_labels)
     return {"entry": entry.id, "layers": list(entry.layers), "n_targets": int(entry.n_targets),
             "dim": int(entry.dim), "label_names": list(task.labels), "label_counts": counts.tolist(),
