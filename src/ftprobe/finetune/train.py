@@ -6,7 +6,7 @@ probes read), which Trainer's dataset/collator/``compute_loss`` path can only ca
 custom subclasses of all three; Trainer's checkpoints are ``checkpoint-N`` folders whose RNG
 state is pickled, and its resume skips batches of a sampler whose order depends on the epochs
 before. On one device ``accelerate`` would give us ``autocast`` and a gradient scaler, which
-are a few lines of torch. The loop below is ~100 lines, resumes bit-exactly (data order keyed
+are a few lines of torch. The loop below (``finetune`` and its ``_Run``) resumes bit-exactly (data order keyed
 by ``(seed, epoch)``, RNG/optimizer/scheduler restored) and ran at the same speed as Trainer
 on the same data, within the noise of the one shared CPU it was measured on
 (bench/finetune/RESULTS.md).
@@ -14,6 +14,7 @@ on the same data, within the noise of the one shared CPU it was measured on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -141,9 +142,9 @@ def finetune(
 
     recorder = _recorder(config, task, eval_name, encoder, sentence_pooling, run_info,
                          Path(record_store) if record_store is not None else out_dir / "records")
-    cfg = encoder.model.config
     dropout = config.head_dropout
     if dropout is None:
+        cfg = encoder.model.config
         dropout = next((float(v) for k in ("classifier_dropout", "hidden_dropout_prob", "dropout")
                         if isinstance(v := getattr(cfg, k, None), int | float)), 0.1)
     net = FinetuneModel(encoder.model, task.kind, task.n_labels, dropout, container=encoder.container)
@@ -154,133 +155,207 @@ def finetune(
     trainable = count_trainable(method, net.encoder, net.head)
     net.to(device)
 
-    epochs = config.resolved_epochs(encoder.n_layers)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total_steps = steps_per_epoch * epochs
-    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+    schedule = _Schedule.of(config, encoder.n_layers, len(train))
     optimizer = _optimizer(net, config)
     from transformers import get_linear_schedule_with_warmup
 
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, schedule.warmup_steps, schedule.total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)) \
         if precision != "no" else nullcontext
 
-    resolved = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
-                "warmup_steps": warmup_steps, "eval_split": eval_name, "max_length": max_length,
+    resolved = {**schedule.to_json(), "eval_split": eval_name, "max_length": max_length,
                 "head_dropout": dropout, "device": str(device), "mixed_precision": precision,
                 "train_sentences": len(train), "train_targets": len(train_split), **trainable.to_dict()}
     head_meta = {"labels": task.labels, "task": task.name, "base_model": model,
                  "pooling": {"sentence": sentence_pooling} if task.kind == "sentence"
                  else {"word": config.word_pooling},
                  "layer": "last"}
-
-    step = 0
-    metrics: list[dict[str, Any]] = []
-    running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
+    run = _Run(out_dir, config, net, encoder.tokenizer, optimizer, scheduler, scaler, schedule, resolved,
+               head_meta, recorder)
     if start:
-        state = ck.read_trainer_state(start)
-        step, metrics, running = int(state["step"]), list(state["metrics"]), dict(state["running"])
-        if state.get("steps_per_epoch") != steps_per_epoch or state.get("total_steps") != total_steps:
-            raise UserError(f"{start}: saved with another schedule; cannot resume")
-        ck.unpack_training_state(ck.load_training_state(start), state["training"], optimizer, scheduler, scaler)
-        ck.write_metrics(out_dir, metrics)
-        log.info("resuming %s at step %d", out_dir, step)
+        run.resume_from(start)
     else:
         run_info.update(resolved=resolved, ftprobe_version=__version__,
                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         ck.write_run_info(out_dir, run_info)
         ck.write_metrics(out_dir, [])
+    # also on a resume from the start checkpoint: its state was saved before step 0's record
+    if run.step == 0 and config.checkpoint_at_start and not ck.list_checkpoints(out_dir):
+        run.checkpoint()
+    if run.step == 0 and recorder is not None:
+        run.record_probe_set()
 
-    def save(target: Path, with_training_state: bool) -> Path:
-        def fill(tmp: Path) -> None:
-            net.save(tmp, encoder.tokenizer, head_meta)
-            tensors, plain = ck.pack_training_state(optimizer, scheduler, scaler)
-            state = {"format": 1, "step": step, "epoch": step / steps_per_epoch,
-                     "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
-                     "settings": config.to_dict(), "resolved": resolved, "metrics": metrics,
-                     "running": running, "training": plain if with_training_state else None}
-            write_json(tmp / ck.TRAINER_STATE, state)
-            if with_training_state:
-                ck.save_training_state(tmp, tensors)
-
-        event = {"event": "checkpoint", "step": step, "path": target.relative_to(out_dir).as_posix()}
-        metrics.append(event)  # before writing, so the checkpoint's own metrics name it
-        path = replace_folder(target, fill)
-        ck.drop_training_state(out_dir, keep=path if with_training_state else None)
-        ck.append_metrics(out_dir, event)
-        return path
-
-    def checkpoint() -> None:
-        save(out_dir / ck.CHECKPOINTS / ck.checkpoint_name(step), True)
-
-    def record_probe_set() -> None:
-        t0 = time.perf_counter()
-        entry = recorder.record(step, net.encoder)
-        event = {"event": "record", "step": step, "entry": entry.id, "split": recorder.split,
-                 "seconds": time.perf_counter() - t0}  # outside the training timer: the recorder's cost
-        metrics.append(event)
-        ck.append_metrics(out_dir, event)
-
-    if step == 0 and config.checkpoint_at_start and not ck.list_checkpoints(out_dir):
-        checkpoint()
-    if step == 0 and recorder is not None:
-        record_probe_set()
-
-    bar = _progress(total_steps, step, f"finetune {task.name}", progress)
+    bar = _progress(schedule.total_steps, run.step, f"finetune {task.name}", progress)
     try:
-        for epoch in range(step // steps_per_epoch, epochs):
+        for epoch in range(run.step // schedule.steps_per_epoch, schedule.epochs):
             batches = train.epoch_order(config.seed, epoch, config.batch_size)
             net.train()
             tick = time.perf_counter()
-            for i in range(step - epoch * steps_per_epoch, len(batches)):
+            for i in range(run.step - epoch * schedule.steps_per_epoch, len(batches)):
                 loss_sum, n_targets = _train_step(net, train, batches[i], config, device, autocast,
                                                   scaler, optimizer, scheduler)
-                step += 1
-                running["loss_sum"] += loss_sum
-                running["targets"] += n_targets
-                running["sentences"] += len(batches[i])
+                run.step += 1
                 now = time.perf_counter()
-                running["seconds"] += now - tick
+                run.totals.add(loss_sum, n_targets, len(batches[i]), now - tick)
                 tick = now
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / max(n_targets, 1):.4f}",
-                                sent_s=f"{running['sentences'] / max(running['seconds'], 1e-9):.1f}")
+                                sent_s=f"{run.totals.sentences_per_s:.1f}")
                 last = i == len(batches) - 1
-                every = config.checkpoint_every_steps
                 if last:
-                    record = {"event": "eval", "epoch": epoch + 1, "step": step,
-                              "train_loss": running["loss_sum"] / max(running["targets"], 1),
-                              "train_sentences": running["sentences"], "train_seconds": running["seconds"],
-                              "lr": scheduler.get_last_lr()[0],
-                              "train_sentences_per_s": running["sentences"] / max(running["seconds"], 1e-9)}
+                    scores = None
                     if evaluation is not None:
-                        record.update(split=eval_name, **evaluate(net, evaluation, config, device, autocast))
+                        scores = {"split": eval_name, **evaluate(net, evaluation, config, device, autocast)}
                         net.train()
-                    metrics.append(record)
-                    ck.append_metrics(out_dir, record)
-                    running = {"loss_sum": 0.0, "targets": 0, "sentences": 0, "seconds": 0.0}
+                    run.end_epoch(epoch, scores)
                     tick = time.perf_counter()
-                if recorder is not None and recorder.due(step):  # before the checkpoint, which lists it
-                    record_probe_set()
+                if recorder is not None and recorder.due(run.step):  # before the checkpoint, which lists it
+                    run.record_probe_set()
                     tick = time.perf_counter()
-                if (every and step % every == 0) or (last and config.checkpoint_every_epoch):
-                    checkpoint()
+                every = config.checkpoint_every_steps
+                if (every and run.step % every == 0) or (last and config.checkpoint_every_epoch):
+                    run.checkpoint()
                     tick = time.perf_counter()
                 if callback is not None:
-                    callback(step, net)
+                    callback(run.step, net)
     finally:
         bar.close()
 
     net.eval()
-    save(final_dir, False)
+    run.save(final_dir, with_training_state=False)
     saved = ck.list_checkpoints(out_dir)
-    if saved and ck.read_trainer_state(saved[-1]).get("step") == step:  # the same weights: store once
+    if saved and ck.read_trainer_state(saved[-1]).get("step") == run.step:  # the same weights: store once
         ck.share_identical_files(final_dir, saved[-1])
-    seconds = sum(m.get("train_seconds", 0.0) for m in metrics)
-    rate = sum(m.get("train_sentences", 0) for m in metrics) / max(seconds, 1e-9)
-    return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), metrics, seconds, rate,
+    seconds = sum(m.get("train_seconds", 0.0) for m in run.metrics)
+    rate = sum(m.get("train_sentences", 0) for m in run.metrics) / max(seconds, 1e-9)
+    return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), run.metrics, seconds, rate,
                           extra={"resolved": resolved})
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """How many optimizer steps the run takes, and how many of them warm the learning rate up."""
+
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+
+    @classmethod
+    def of(cls, config: FinetuneConfig, n_layers: int, n_sentences: int) -> _Schedule:
+        epochs = config.resolved_epochs(n_layers)
+        per_epoch = math.ceil(n_sentences / config.batch_size)
+        total = per_epoch * epochs
+        return cls(epochs, per_epoch, total, math.ceil(config.warmup_ratio * total))
+
+    def to_json(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Totals:
+    """What the epoch in progress trained on so far. Saved with every checkpoint (as
+    ``running``), so a run resumed mid-epoch reports the epoch as one."""
+
+    loss_sum: float = 0.0
+    targets: int = 0
+    sentences: int = 0
+    seconds: float = 0.0
+
+    def add(self, loss_sum: float, targets: int, sentences: int, seconds: float) -> None:
+        self.loss_sum += loss_sum
+        self.targets += targets
+        self.sentences += sentences
+        self.seconds += seconds
+
+    @property
+    def sentences_per_s(self) -> float:
+        return self.sentences / max(self.seconds, 1e-9)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _Totals:
+        return cls(float(d["loss_sum"]), int(d["targets"]), int(d["sentences"]), float(d["seconds"]))
+
+
+@dataclass
+class _Run:
+    """A fine-tuning run under way: the step it is at, its metrics, and what it writes into
+    ``out_dir`` (checkpoints, the final model, the metrics log, recorded probe sets)."""
+
+    out_dir: Path
+    config: FinetuneConfig
+    net: FinetuneModel
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    schedule: _Schedule
+    resolved: dict[str, Any]
+    head_meta: dict[str, Any]
+    recorder: Any  # ProbeRecorder | None
+    step: int = 0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    totals: _Totals = field(default_factory=_Totals)
+
+    def resume_from(self, checkpoint: Path) -> None:
+        state = ck.read_trainer_state(checkpoint)
+        if (state.get("steps_per_epoch") != self.schedule.steps_per_epoch
+                or state.get("total_steps") != self.schedule.total_steps):
+            raise UserError(f"{checkpoint}: saved with another schedule; cannot resume")
+        self.step, self.metrics = int(state["step"]), list(state["metrics"])
+        self.totals = _Totals.from_json(state["running"])
+        ck.unpack_training_state(ck.load_training_state(checkpoint), state["training"], self.optimizer,
+                                 self.scheduler, self.scaler)
+        ck.write_metrics(self.out_dir, self.metrics)
+        log.info("resuming %s at step %d", self.out_dir, self.step)
+
+    def _log(self, event: dict[str, Any]) -> None:
+        self.metrics.append(event)
+        ck.append_metrics(self.out_dir, event)
+
+    def save(self, target: Path, with_training_state: bool) -> Path:
+        def fill(tmp: Path) -> None:
+            self.net.save(tmp, self.tokenizer, self.head_meta)
+            tensors, plain = ck.pack_training_state(self.optimizer, self.scheduler, self.scaler)
+            state = {"format": 1, "step": self.step, "epoch": self.step / self.schedule.steps_per_epoch,
+                     "steps_per_epoch": self.schedule.steps_per_epoch, "total_steps": self.schedule.total_steps,
+                     "settings": self.config.to_dict(), "resolved": self.resolved, "metrics": self.metrics,
+                     "running": self.totals.to_json(), "training": plain if with_training_state else None}
+            write_json(tmp / ck.TRAINER_STATE, state)
+            if with_training_state:
+                ck.save_training_state(tmp, tensors)
+
+        event = {"event": "checkpoint", "step": self.step, "path": target.relative_to(self.out_dir).as_posix()}
+        self.metrics.append(event)  # before writing, so the checkpoint's own metrics name it
+        path = replace_folder(target, fill)
+        ck.drop_training_state(self.out_dir, keep=path if with_training_state else None)
+        ck.append_metrics(self.out_dir, event)
+        return path
+
+    def checkpoint(self) -> None:
+        self.save(self.out_dir / ck.CHECKPOINTS / ck.checkpoint_name(self.step), True)
+
+    def record_probe_set(self) -> None:
+        t0 = time.perf_counter()
+        entry = self.recorder.record(self.step, self.net.encoder)
+        # outside the training timer: the recorder's own cost
+        self._log({"event": "record", "step": self.step, "entry": entry.id, "split": self.recorder.split,
+                   "seconds": time.perf_counter() - t0})
+
+    def end_epoch(self, epoch: int, scores: dict[str, Any] | None) -> None:
+        """The epoch's ``eval`` event (its training totals, and the held-out ``scores``); the
+        totals start over."""
+        t = self.totals
+        record = {"event": "eval", "epoch": epoch + 1, "step": self.step,
+                  "train_loss": t.loss_sum / max(t.targets, 1), "train_sentences": t.sentences,
+                  "train_seconds": t.seconds, "lr": self.scheduler.get_last_lr()[0],
+                  "train_sentences_per_s": t.sentences_per_s}
+        self._log({**record, **(scores or {})})
+        self.totals = _Totals()
 
 
 def _recorder(config: FinetuneConfig, task: Task, eval_name: str | None, encoder, sentence_pooling: str,
