@@ -11,6 +11,7 @@ the hulls within tol; which certificate decides never changes the answer.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -159,6 +160,31 @@ def _local_blocks(blocks, urows: np.ndarray, crows: np.ndarray) -> list:
 
 
 
+@dataclass
+class _UnionCheck:
+    """What the cluster checks of one candidate merge (parts a and b) share: the union's points
+    and its rows for a series' prior (gathered once, when first needed), the LPs it continued
+    (put back if the merge ends rejected) or built, and the planes found so far."""
+
+    a: int
+    b: int
+    new_planes: dict = field(default_factory=dict)
+    continued: list = field(default_factory=list)
+    built: list = field(default_factory=list)  # (cluster, decision, union's rows)
+    _points: np.ndarray | None = None
+    _prior_rows: np.ndarray | None = None
+
+    def union_points(self, members: Membership) -> np.ndarray:
+        if self._points is None:
+            self._points = np.concatenate([members.points(self.a), members.points(self.b)])
+        return self._points
+
+    def prior_rows(self, members: Membership) -> np.ndarray:
+        if self._prior_rows is None:
+            self._prior_rows = members.union_rows(self.a, self.b)
+        return self._prior_rows
+
+
 class Cascade:
     """Decides whether the union of two clusters of one label may be merged.
 
@@ -217,14 +243,26 @@ class Cascade:
         when a solver needs them.
         """
         D = self.slots[lab]
-        a, b = int(D.rows[sa]), int(D.rows[sb])
+        check = _UnionCheck(int(D.rows[sa]), int(D.rows[sb]))
+        pending = self._screened(lab, check, u)
+        if pending:
+            # Clusters that met a union of either part before come first: a merge that ends
+            # rejected then costs one solver check instead of the separations before it (the
+            # answer does not depend on the order; every check is exact).
+            met = self.certs.witness.get(check.a, set()) | self.certs.witness.get(check.b, set())
+            if met:
+                pending.sort(key=lambda e: int(self.slots[e[0]].rows[e[1]]) not in met)
+        for other, t, hint in pending:
+            if not self._separated(check, u, other, t, hint):
+                return False, None
+        return True, check.new_planes
+
+    def _screened(self, lab: int, check: _UnionCheck, u: UnionShape) -> list[tuple[int, int, object]]:
+        """The first pass: every conflicting cluster that the slabs, the spheres and the cached
+        planes do not separate from the union, as (label, slot, starting direction)."""
         tol = self.tol
-        new_planes = {}
-        U = None
         rest_pts = {}  # each part's points, gathered once for all cached-plane checks
-        continued = []  # LPs taken over from the parts' pairs, with their state before
-        built = []  # LPs built from scratch in this check: (cluster, decision, union's rows)
-        pending = []  # (label, slot, starting direction) left to the solvers
+        pending = []
         for other in self.labels:
             if other == lab or not self.conflict[lab, other]:
                 continue
@@ -254,159 +292,168 @@ class Cascade:
             idx, df = idx[keep], df[keep]
             ts = idx[np.argsort(df, kind="stable")]
             # Cached planes from either part, verified on the other part's points only.
-            passed, hints = self._cached_planes(a, b, M.rows[ts], new_planes, rest_pts)
+            passed, hints = self._cached_planes(check.a, check.b, M.rows[ts], check.new_planes, rest_pts)
             left = np.flatnonzero(~passed).tolist()
             pending += [(other, t, hints[i]) for t, i in zip(ts[left].tolist(), left, strict=True)]
-        if pending:
-            # Clusters that met a union of either part before come first: a merge that ends
-            # rejected then costs one solver check instead of the separations before it (the
-            # answer does not depend on the order; every check is exact).
-            met = self.certs.witness.get(a, set()) | self.certs.witness.get(b, set())
-            if met:
-                pending.sort(key=lambda e: int(self.slots[e[0]].rows[e[1]]) not in met)
-        union_rows = None  # the union's rows, for the prior's candidates
-        for other, t, hint in pending:
-            M = self.slots[other]
-            cj = int(M.rows[t])
-            if not M.exact[t] or not u.exact:
-                # Tighter spheres before any solver call.
-                self._refresh_radius(other, t)
-                if not u.exact:
-                    U = np.concatenate([self.members.points(a), self.members.points(b)])
-                    dU = U - u.cent
-                    u.rad = float(np.sqrt(np.einsum("ij,ij->i", dU, dU).max()))
-                    pd = dU @ self.proj
-                    u.prad = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
-                    u.exact = True
-                if np.linalg.norm(M.cent[t] - u.cent) > M.rad[t] + u.rad + tol:
-                    self.stats.ball_full += 1
-                    continue
-            if U is None:
-                U = np.concatenate([self.members.points(a), self.members.points(b)])
-            C = self.members.points(cj)
-            if self.prior is not None:
-                # A series' previous fit: its plane of these rows' clusters, verified on the
-                # points; else where its hulls met, an explicit common pair within tol.
-                if union_rows is None:  # the same for every cluster of this check
-                    union_rows = self.members.union_rows(a, b)
-                urows_, crows_ = union_rows, self.members.rows(cj)
-                h = self.prior.plane(U, C, urows_, crows_)
-                if h is not None:
-                    new_planes[cj] = (h, None, None)
-                    self._note_plane(a, b, cj, h)
-                    continue
-                met = self.prior.overlap(U, C, urows_, crows_)
-                if met is not None:
-                    self.certs.keep_overlap_rows(a, b, cj, *met)
-                    self.certs.met(a, b, cj, continued)
-                    self.certs.keep_part_lps(a, b, built, self.members.rows)
-                    return False, None
-            # The kept LP of the first part that has one against cj (None: neither has).
-            kept = next(((part, st) for part in (a, b)
-                         if (st := self.certs.lp_of(part, cj)) is not None), None)
-            tn = self.tuning
-            if (tn.turn_kept_planes or tn.subspace_planes) and kept is not None \
-                    and kept[1][0].optimum is not None:
-                # Its optimum turned to take in the other part, else an LP over a few
-                # directions (the optimum's normal, the points it now fails worst): a verified
-                # plane, and the LP goes on to the union unchanged, as a cached plane's.
+        return pending
+
+    def _separated(self, check: _UnionCheck, u: UnionShape, other: int, t: int, hint) -> bool:
+        """The second pass on one cluster: exact spheres, then a series' prior, then the kept LP
+        of a part (its optimum turned, or an overlap recalled), then the solvers. True: a plane
+        separates the union from it (recorded in ``check.new_planes``); False: their hulls meet
+        (what the parts' certificates learned is kept, and the continued LPs put back)."""
+        a, b = check.a, check.b
+        M = self.slots[other]
+        cj = int(M.rows[t])
+        if not M.exact[t] or not u.exact:
+            # Tighter spheres before any solver call.
+            self._refresh_radius(other, t)
+            if not u.exact:
+                dU = check.union_points(self.members) - u.cent
+                u.rad = float(np.sqrt(np.einsum("ij,ij->i", dU, dU).max()))
+                pd = dU @ self.proj
+                u.prad = float(np.sqrt(np.einsum("ij,ij->i", pd, pd).max()))
+                u.exact = True
+            if np.linalg.norm(M.cent[t] - u.cent) > M.rad[t] + u.rad + self.tol:
+                self.stats.ball_full += 1
+                return True
+        U = check.union_points(self.members)
+        C = self.members.points(cj)
+        if self.prior is not None:
+            # A series' previous fit: its plane of these rows' clusters, verified on the
+            # points; else where its hulls met, an explicit common pair within tol.
+            urows_, crows_ = check.prior_rows(self.members), self.members.rows(cj)
+            h = self.prior.plane(U, C, urows_, crows_)
+            if h is not None:
+                check.new_planes[cj] = (h, None, None)
+                self._note_plane(a, b, cj, h)
+                return True
+            met = self.prior.overlap(U, C, urows_, crows_)
+            if met is not None:
+                self.certs.keep_overlap_rows(a, b, cj, *met)
+                return self._met(check, cj)
+        # The kept LP of the first part that has one against cj (None: neither has).
+        kept = next(((part, st) for part in (a, b)
+                     if (st := self.certs.lp_of(part, cj)) is not None), None)
+        if kept is not None and self._turned_kept_plane(check, cj, U, C, kept):
+            return True
+        if self.tuning.recall_overlaps and kept is not None and self.recalled_overlap(a, b, cj, U, C):
+            return self._met(check, cj)
+        return self._solved(check, cj, U, C, hint, kept)
+
+    def _met(self, check: _UnionCheck, cj: int) -> bool:
+        """The union met cluster cj: the witnesses noted, the continued LPs put back, the LPs
+        this check built kept for the parts."""
+        self.certs.met(check.a, check.b, cj, check.continued)
+        self.certs.keep_part_lps(check.a, check.b, check.built, self.members.rows)
+        return False
+
+    def _turned_kept_plane(self, check: _UnionCheck, cj: int, U, C, kept) -> bool:
+        """A part's kept LP optimum turned to take in the other part, else an LP over a few
+        directions (the optimum's normal, the points it now fails worst): a verified plane,
+        and the LP goes on to the union unchanged, as a cached plane's."""
+        tn = self.tuning
+        if not (tn.turn_kept_planes or tn.subspace_planes) or kept[1][0].optimum is None:
+            return False
+        part, st = kept
+        t0, w0, b0 = st[0].optimum
+        sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
+        h, how = None, "pivoted_plane"
+        if tn.turn_kept_planes:
+            h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, self.tol, tn)
+        if h is None and tn.subspace_planes:
+            h, how = subspace_plane(U, C, sgn * w0, self.tol, tn), "subspace_plane"
+        if h is None:
+            return False
+        check.new_planes[cj] = (h, self.certs.support_of(part, cj), st)
+        self._note_plane(check.a, check.b, cj, h)
+        setattr(self.stats, how, getattr(self.stats, how) + 1)
+        return True
+
+    def _solved(self, check: _UnionCheck, cj: int, U, C, hint, kept) -> bool:
+        """The solvers (nearest points, then the LP) on the union and cluster cj. A plane that
+        failed still points roughly the right way: the solver starts there; a pair that needed
+        the LP before goes straight to it, from its old support (continuing a part's kept LP)."""
+        a, b = check.a, check.b
+        tn = self.tuning
+        urows, crows = None, self.members.rows(cj)
+        seeds = None
+        warm = None
+        flip = False  # the continued LP has the other cluster on its P side
+        old = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
+        if old:
+            urows = self.members.union_rows(a, b)
+            sup = np.concatenate(old)
+            seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
+            if kept is not None:
+                # This LP is continued (and changed): no other pair may hold it. If the
+                # merge is rejected, it is put back as it was (see _restore_lps).
                 part, st = kept
-                t0, w0, b0 = st[0].optimum
-                sgn = 1.0 if st[2] else -1.0  # the part on the optimum's high side
-                h, how = None, "pivoted_plane"
-                if tn.turn_kept_planes:
-                    h = pivoted_plane(U, C, sgn * w0, sgn * b0, t0, tol, tn)
-                if h is None and tn.subspace_planes:
-                    h, how = subspace_plane(U, C, sgn * w0, tol, tn), "subspace_plane"
-                if h is not None:
-                    new_planes[cj] = (h, self.certs.support_of(part, cj), st)
-                    self._note_plane(a, b, cj, h)
-                    setattr(self.stats, how, getattr(self.stats, how) + 1)
-                    continue
-            if tn.recall_overlaps and kept is not None and self.recalled_overlap(a, b, cj, U, C):
-                self.certs.met(a, b, cj, continued)
-                self.certs.keep_part_lps(a, b, built, self.members.rows)
-                return False, None
-            # A plane that failed still points roughly the right way: start the solver there;
-            # a pair that needed the LP before goes straight to it, from its old support.
-            urows, crows = None, self.members.rows(cj)
-            seeds = None
-            warm = None
-            flip = False  # the continued LP has the other cluster on its P side
-            old = [x for x in (self.certs.support_of(a, cj), self.certs.support_of(b, cj)) if x is not None]
-            if old:
+                key = (part, cj) if part < cj else (cj, part)
+                entry = self.certs.lp_pop(key)
+                self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
+                check.continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
+                model, blocks, flip = st[0], st[1], not st[2]
+                warm = (model, _local_blocks(blocks, crows, urows) if flip
+                        else _local_blocks(blocks, urows, crows))
+        if seeds is not None and warm is None and tn.seed_piece:
+            # A cold LP from a support: the piece the union adds is what may break it,
+            # so small pieces' points join the first working set (only its rows differ).
+            na, nb = len(self.members.rows(a)), len(self.members.rows(b))
+            if min(na, nb) <= tn.seed_piece:
+                piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
+                seeds = (np.union1d(seeds[0], piece), seeds[1])
+        if seeds is not None:
+            self.stats.lp_from_support += 1
+            self.stats.lp_continued += warm is not None
+            self.stats.lp_continued_swapped += flip
+        corral = [] if self.recorder is not None else None  # where the solver found them meeting
+        if flip:
+            # Whichever cluster grew, the earlier LP holds: the same LP with the sides
+            # swapped (w, b -> -w, -b), so it is continued as it was set up and the
+            # answer turned round to put the union on the high side.
+            ok, h, dec = hulls_disjoint(C, U, self.tol, self.stats,
+                                        direction=None if hint is None else -hint,
+                                        support=seeds[::-1], lp_first=True, warm=warm,
+                                        tuning=tn, corral_out=corral)
+            if ok:
+                h = (-h[0], -h[2], -h[1])
+        else:
+            ok, h, dec = hulls_disjoint(U, C, self.tol, self.stats, direction=hint,
+                                        support=seeds, lp_first=seeds is not None, warm=warm,
+                                        tuning=tn, corral_out=corral)
+        if dec is not None and dec.lp is not None and warm is None:
+            if urows is None:
                 urows = self.members.union_rows(a, b)
-                sup = np.concatenate(old)
-                seeds = (np.flatnonzero(np.isin(urows, sup)), np.flatnonzero(np.isin(crows, sup)))
-                if kept is not None:
-                    # This LP is continued (and changed): no other pair may hold it. If the
-                    # merge is rejected, it is put back as it was (see _restore_lps).
-                    part, st = kept
-                    key = (part, cj) if part < cj else (cj, part)
-                    entry = self.certs.lp_pop(key)
-                    self.stats.lp_thawed += st[0].frozen  # decide_distance rebuilds it
-                    continued.append((key, entry, st[0].num_rows, st[0].checkpoint()))
-                    model, blocks, flip = st[0], st[1], not st[2]
-                    warm = (model, _local_blocks(blocks, crows, urows) if flip
-                            else _local_blocks(blocks, urows, crows))
-            if seeds is not None and warm is None and tn.seed_piece:
-                # A cold LP from a support: the piece the union adds is what may break it,
-                # so small pieces' points join the first working set (only its rows differ).
-                na, nb = len(self.members.rows(a)), len(self.members.rows(b))
-                if min(na, nb) <= tn.seed_piece:
-                    piece = np.arange(na, na + nb) if nb <= na else np.arange(na)
-                    seeds = (np.union1d(seeds[0], piece), seeds[1])
-            if seeds is not None:
-                self.stats.lp_from_support += 1
-                self.stats.lp_continued += warm is not None
-                self.stats.lp_continued_swapped += flip
-            corral = [] if self.recorder is not None else None  # where the solver found them meeting
-            if flip:
-                # Whichever cluster grew, the earlier LP holds: the same LP with the sides
-                # swapped (w, b -> -w, -b), so it is continued as it was set up and the
-                # answer turned round to put the union on the high side.
-                ok, h, dec = hulls_disjoint(C, U, tol, self.stats,
-                                            direction=None if hint is None else -hint,
-                                            support=seeds[::-1], lp_first=True, warm=warm,
-                                            tuning=tn, corral_out=corral)
-                if ok:
-                    h = (-h[0], -h[2], -h[1])
-            else:
-                ok, h, dec = hulls_disjoint(U, C, tol, self.stats, direction=hint,
-                                            support=seeds, lp_first=seeds is not None, warm=warm,
-                                            tuning=tn, corral_out=corral)
-            if dec is not None and dec.lp is not None and warm is None:
+            check.built.append((cj, dec, urows))
+        if not ok:
+            if corral:  # the nearest-point solver's meeting corral, for the next fit of a series
                 if urows is None:
                     urows = self.members.union_rows(a, b)
-                built.append((cj, dec, urows))
-            if not ok:
-                if corral:  # the nearest-point solver's meeting corral, for the next fit of a series
-                    if urows is None:
-                        urows = self.members.union_rows(a, b)
-                    cp, cq = corral[-1]
-                    self.recorder.overlap(*((urows[cq], crows[cp]) if flip else (urows[cp], crows[cq])))
-                if tn.recall_overlaps and dec is not None and dec.support_p is not None:
-                    if urows is None:
-                        urows = self.members.union_rows(a, b)
-                    self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
-                self.certs.met(a, b, cj, continued)
-                if dec is not None and seeds is None:
-                    # decided by the LP after the nearest-point solver hit its cap
-                    self.certs.keep_overlap_support(a, b, cj, dec, flip, urows, crows, self.members.rows)
-                self.certs.keep_part_lps(a, b, built, self.members.rows)
-                return False, None
-            rows = lp = None
-            if dec is not None:
+                cp, cq = corral[-1]
+                self.recorder.overlap(*((urows[cq], crows[cp]) if flip else (urows[cp], crows[cq])))
+            if tn.recall_overlaps and dec is not None and dec.support_p is not None:
                 if urows is None:
                     urows = self.members.union_rows(a, b)
-                rows = np.concatenate(_common_rows(dec, flip, urows, crows))
-                if dec.lp is not None:
-                    prow, qrow = (crows, urows) if flip else (urows, crows)
-                    lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
-                          not flip)
-            new_planes[cj] = (h, rows, lp)
-            self._note_plane(a, b, cj, h)
-        return True, new_planes
+                self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
+            self.certs.met(a, b, cj, check.continued)
+            if dec is not None and seeds is None:
+                # decided by the LP after the nearest-point solver hit its cap
+                self.certs.keep_overlap_support(a, b, cj, dec, flip, urows, crows, self.members.rows)
+            self.certs.keep_part_lps(a, b, check.built, self.members.rows)
+            return False
+        rows = lp = None
+        if dec is not None:
+            if urows is None:
+                urows = self.members.union_rows(a, b)
+            rows = np.concatenate(_common_rows(dec, flip, urows, crows))
+            if dec.lp is not None:
+                prow, qrow = (crows, urows) if flip else (urows, crows)
+                lp = (dec.lp, [(prow[blk] if onp else qrow[blk], onp) for blk, onp in dec.blocks],
+                      not flip)
+        check.new_planes[cj] = (h, rows, lp)
+        self._note_plane(a, b, cj, h)
+        return True
 
     def _note_plane(self, a: int, b: int, cj: int, h) -> None:
         """A plane a solver (or a prior) found between the union of a and b and cluster cj,
