@@ -220,6 +220,77 @@ def run_protocol(
     if proto.threads:
         torch.set_num_threads(int(proto.threads))
     keys = list(train_layers)
+    K = _checked(keys, train_layers, y_train, test_layers, y_test, dev_layers, y_dev, n_labels, control,
+                 train_types, test_types)
+    y_test = np.asarray(y_test, dtype=np.int64)
+    data = _ProbeData.lay_out(keys, proto, train_layers, y_train, test_layers, dev_layers, y_dev,
+                              train_types, dev_types, control)
+    unseen_mask, unseen = _unseen_test_labels(data.y_train, y_test, K)
+    if unseen:
+        _log(progress, f"{int(unseen_mask.sum())} test targets have labels never seen in "
+                       f"training; counted as errors")
+    kw = proto.trainer_kw()
+    yt = torch.from_numpy(data.y_train)
+    yd = torch.from_numpy(np.where((data.y_dev >= 0) & (data.y_dev < K), data.y_dev, -1))
+    X_tr, X_dv, X_te = data.X_train, data.X_dev, data.X_test
+
+    # 1. grid
+    configs = proto.configs()
+    specs = [ModelSpec(li, h, a, proto.seed, tag=k)
+             for li, k in enumerate(keys) for h, a in configs]
+    _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
+                   f"{len(data.y_train)} train / {len(data.y_dev)} dev targets, device {data.device}")
+    grid = _fit_grid(specs, proto, K, kw, data.device, X_tr, yt, X_dv, yd, report)
+    best, best_model, grid_rows = _best_of_grid(grid, len(keys))
+    _log(progress, f"grid done in {time.perf_counter() - t0:.1f}s")
+
+    # 2. seeds
+    seed_list = [proto.seed + i for i in range(proto.seeds)]
+    final_specs = [ModelSpec(li, best[li][0], best[li][1], s, tag=keys[li])
+                   for li in range(len(keys)) for s in seed_list]
+    # The grid already trained each best setting with the first seed, exactly as a retrain
+    # would (models are independent of their batch), so that model is reused.
+    reuse = {(li, proto.seed): m for li, m in best_model.items()}
+    if report is not None:
+        report("probe seeds", 0, len(final_specs))
+    acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask,
+                          reuse=reuse)
+    _log(progress, f"seeds done in {time.perf_counter() - t0:.1f}s")
+    if report is not None:
+        report("probe seeds", len(final_specs), len(final_specs))
+
+    # 3. control
+    ctrl_acc = None
+    if control:
+        c_tr = control_labels(data.types_train, data.y_train, K, proto.seed, proto.control_lowercase)
+        c_dv = control_labels(data.types_dev, data.y_train, K, proto.seed, proto.control_lowercase)
+        c_te = control_labels(list(test_types), data.y_train, K, proto.seed, proto.control_lowercase)
+        ctrl_acc = _train_and_test(final_specs, K, kw, X_tr, torch.from_numpy(c_tr), X_dv,
+                                   torch.from_numpy(c_dv), X_te, c_te,
+                                   np.zeros(len(c_te), dtype=bool))
+        _log(progress, f"control done in {time.perf_counter() - t0:.1f}s")
+
+    # 4. MDL
+    mdl_res = None
+    if mdl:
+        mdl_specs = [ModelSpec(li, best[li][0], best[li][1], proto.seed, tag=keys[li])
+                     for li in range(len(keys))]
+        mdl_res = mdl_online(X_tr, data.y_train, K, mdl_specs, X_dev=X_dv, y_dev=yd.numpy(),
+                             portions=proto.mdl_portions, seed=proto.seed, trainer_kw=kw)
+        _log(progress, f"mdl done in {time.perf_counter() - t0:.1f}s")
+
+    layers = {k: _layer_result(k, [acc[(li, s)] for s in seed_list], best[li], grid_rows[li],
+                               None if ctrl_acc is None else [ctrl_acc[(li, s)][0] for s in seed_list],
+                               None if mdl_res is None else mdl_res[li])
+              for li, k in enumerate(keys)}
+    return ProtocolResult(layers=layers, protocol=proto, n_train=len(data.y_train), n_dev=len(data.y_dev),
+                          n_test=len(y_test), n_labels=K, dev_source=data.dev_source,
+                          unseen_test_labels=unseen, seconds=time.perf_counter() - t0)
+
+
+def _checked(keys, train_layers, y_train, test_layers, y_test, dev_layers, y_dev, n_labels, control,
+             train_types, test_types) -> int:
+    """The inputs' checks, one message each; returns the number of labels."""
     if set(test_layers) != set(keys) or (dev_layers is not None and set(dev_layers) != set(keys)):
         raise UserError("train, dev and test must hold the same layers")
     check_inputs("train", train_layers, y_train)
@@ -242,56 +313,74 @@ def run_protocol(
     dims = {train_layers[k].shape[1] for k in keys} | {test_layers[k].shape[1] for k in keys}
     if len(dims) > 1:
         raise UserError(f"train and test vectors differ in size: {sorted(dims)}")
+    return K
 
-    dev = resolve_device(proto.device)
-    if dev_layers is None:
-        n = len(y_train)
-        n_val = max(1, int(round(proto.val_fraction * n)))
-        if n - n_val < 1:
-            raise UserError("train: too few targets to hold out a validation slice")
-        perm = np.random.default_rng([proto.seed, 5]).permutation(n)
-        vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    scales = None
-    if proto.standardize:  # measured on the rows the probes train on, never on dev or test
-        scales = feature_scales(train_layers, ti if dev_layers is None else None)
-    to_t = _stacker(keys, dev, scales)
-    X_tr, X_te = to_t(train_layers), to_t(test_layers)
-    types_tr = list(train_types) if train_types is not None else None
-    if dev_layers is not None:
-        X_dv, y_dv, dev_source = to_t(dev_layers), np.asarray(y_dev, dtype=np.int64), "dev"
-        types_dv = list(dev_types) if dev_types is not None else None
-        if control and types_dv is None:
-            raise UserError("control task needs the target word types of the dev split")
-    else:
-        X_dv, y_dv = X_tr[:, torch.from_numpy(vi).to(dev)], y_train[vi]
-        X_tr, y_train = X_tr[:, torch.from_numpy(ti).to(dev)], y_train[ti]
-        types_dv = [types_tr[i] for i in vi] if types_tr is not None else None
-        types_tr = [types_tr[i] for i in ti] if types_tr is not None else None
-        dev_source = f"train slice ({proto.val_fraction:g}, seed {proto.seed})"
 
+@dataclass
+class _ProbeData:
+    """The vectors the probes read, stacked by layer on their device: train, the split that
+    selects the setting (dev, or a seeded slice held out of train) and test, with the labels and,
+    for the control task, the word types of the first two."""
+
+    device: torch.device
+    X_train: torch.Tensor
+    y_train: np.ndarray
+    X_dev: torch.Tensor
+    y_dev: np.ndarray
+    X_test: torch.Tensor
+    types_train: list[str] | None
+    types_dev: list[str] | None
+    dev_source: str
+
+    @classmethod
+    def lay_out(cls, keys, proto: ProbeProtocol, train_layers, y_train, test_layers, dev_layers, y_dev,
+                train_types, dev_types, control: bool) -> _ProbeData:
+        dev = resolve_device(proto.device)
+        y_train = np.asarray(y_train, dtype=np.int64)
+        if dev_layers is None:
+            n = len(y_train)
+            n_val = max(1, int(round(proto.val_fraction * n)))
+            if n - n_val < 1:
+                raise UserError("train: too few targets to hold out a validation slice")
+            perm = np.random.default_rng([proto.seed, 5]).permutation(n)
+            vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        scales = None
+        if proto.standardize:  # measured on the rows the probes train on, never on dev or test
+            scales = feature_scales(train_layers, ti if dev_layers is None else None)
+        to_t = _stacker(keys, dev, scales)
+        X_tr, X_te = to_t(train_layers), to_t(test_layers)
+        types_tr = list(train_types) if train_types is not None else None
+        if dev_layers is not None:
+            X_dv, y_dv, dev_source = to_t(dev_layers), np.asarray(y_dev, dtype=np.int64), "dev"
+            types_dv = list(dev_types) if dev_types is not None else None
+            if control and types_dv is None:
+                raise UserError("control task needs the target word types of the dev split")
+        else:
+            X_dv, y_dv = X_tr[:, torch.from_numpy(vi).to(dev)], y_train[vi]
+            X_tr, y_train = X_tr[:, torch.from_numpy(ti).to(dev)], y_train[ti]
+            types_dv = [types_tr[i] for i in vi] if types_tr is not None else None
+            types_tr = [types_tr[i] for i in ti] if types_tr is not None else None
+            dev_source = f"train slice ({proto.val_fraction:g}, seed {proto.seed})"
+        return cls(dev, X_tr, y_train, X_dv, y_dv, X_te, types_tr, types_dv, dev_source)
+
+
+def _unseen_test_labels(y_train: np.ndarray, y_test: np.ndarray, K: int) -> tuple[np.ndarray, dict[int, int]]:
+    """The test targets whose label training never saw (counted wrong), and their counts."""
     seen = np.zeros(K + 1, dtype=bool)
     seen[y_train] = True
     y_te_safe = np.where((y_test >= 0) & (y_test < K), y_test, K)
     unseen_mask = ~seen[y_te_safe]
     unseen = {int(k): int(c) for k, c in zip(*np.unique(y_test[unseen_mask], return_counts=True),
                                                strict=True)}
-    if unseen:
-        _log(progress, f"{int(unseen_mask.sum())} test targets have labels never seen in "
-                       f"training; counted as errors")
-    kw = proto.trainer_kw()
-    yt = torch.from_numpy(y_train)
-    yd = torch.from_numpy(np.where((y_dv >= 0) & (y_dv < K), y_dv, -1))
+    return unseen_mask, unseen
 
-    # 1. grid
-    configs = proto.configs()
-    specs = [ModelSpec(li, h, a, proto.seed, tag=k)
-             for li, k in enumerate(keys) for h, a in configs]
-    _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
-                   f"{len(y_train)} train / {len(y_dv)} dev targets, device {dev}")
-    grid = _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report)
+
+def _best_of_grid(grid, n_layers: int):
+    """Per layer: the best setting on dev (hidden, l2, dev accuracy), its model, and every
+    setting's row for the report."""
     best: dict[int, tuple[tuple[int, ...], float, float]] = {}
     best_model = {}
-    grid_rows: dict[int, list[dict]] = {li: [] for li in range(len(keys))}
+    grid_rows: dict[int, list[dict]] = {li: [] for li in range(n_layers)}
     for m in grid:
         s = m.spec
         grid_rows[s.layer].append({"hidden": list(s.hidden), "l2": s.alpha,
@@ -300,66 +389,28 @@ def run_protocol(
         if not m.pruned and (s.layer not in best or m.best_score > best[s.layer][2]):
             best[s.layer] = (s.hidden, s.alpha, m.best_score)
             best_model[s.layer] = m
-    _log(progress, f"grid done in {time.perf_counter() - t0:.1f}s")
+    return best, best_model, grid_rows
 
-    # 2. seeds
-    seed_list = [proto.seed + i for i in range(proto.seeds)]
-    final_specs = [ModelSpec(li, best[li][0], best[li][1], s, tag=keys[li])
-                   for li in range(len(keys)) for s in seed_list]
-    # The grid already trained each best setting with the first seed, exactly as a retrain
-    # would (models are independent of their batch), so that model is reused.
-    reuse = {(li, proto.seed): m for li, m in best_model.items()}
-    if report is not None:
-        report("probe seeds", 0, len(final_specs))
-    acc = _train_and_test(final_specs, K, kw, X_tr, yt, X_dv, yd, X_te, y_test, unseen_mask,
-                          reuse=reuse)
-    _log(progress, f"seeds done in {time.perf_counter() - t0:.1f}s")
-    if report is not None:
-        report("probe seeds", len(final_specs), len(final_specs))
 
-    # 3. control
-    ctrl_acc = None
-    if control:
-        c_tr = control_labels(types_tr, y_train, K, proto.seed, proto.control_lowercase)
-        c_dv = control_labels(types_dv, y_train, K, proto.seed, proto.control_lowercase)
-        c_te = control_labels(list(test_types), y_train, K, proto.seed, proto.control_lowercase)
-        ctrl_acc = _train_and_test(final_specs, K, kw, X_tr, torch.from_numpy(c_tr), X_dv,
-                                   torch.from_numpy(c_dv), X_te, c_te,
-                                   np.zeros(len(c_te), dtype=bool))
-        _log(progress, f"control done in {time.perf_counter() - t0:.1f}s")
-
-    # 4. MDL
-    mdl_res = None
-    if mdl:
-        mdl_specs = [ModelSpec(li, best[li][0], best[li][1], proto.seed, tag=keys[li])
-                     for li in range(len(keys))]
-        mdl_res = mdl_online(X_tr, y_train, K, mdl_specs, X_dev=X_dv, y_dev=yd.numpy(),
-                             portions=proto.mdl_portions, seed=proto.seed, trainer_kw=kw)
-        _log(progress, f"mdl done in {time.perf_counter() - t0:.1f}s")
-
-    layers: dict[int, LayerResult] = {}
-    for li, k in enumerate(keys):
-        accs = [acc[(li, s)][0] for s in seed_list]
-        mean, std, lo, hi = t_interval(accs)
-        lr = LayerResult(
-            layer=k, accuracy_mean=mean, accuracy_std=std, accuracy_ci95=(lo, hi),
-            accuracies=accs, best_hidden=tuple(best[li][0]), best_l2=best[li][1],
-            dev_accuracy=best[li][2], n_iter=[acc[(li, s)][1] for s in seed_list],
-            grid=grid_rows[li],
-        )
-        if ctrl_acc is not None:
-            c = [ctrl_acc[(li, s)][0] for s in seed_list]
-            cm, cs, _, _ = t_interval(c)
-            lr.control_accuracies, lr.control_accuracy_mean, lr.control_accuracy_std = c, cm, cs
-            lr.selectivity = mean - cm
-        if mdl_res is not None:
-            r = mdl_res[li]
-            lr.codelength, lr.uniform_codelength = r.codelength, r.uniform_codelength
-            lr.compression, lr.mdl_blocks = r.compression, r.blocks
-        layers[k] = lr
-    return ProtocolResult(layers=layers, protocol=proto, n_train=len(y_train), n_dev=len(y_dv),
-                          n_test=len(y_test), n_labels=K, dev_source=dev_source,
-                          unseen_test_labels=unseen, seconds=time.perf_counter() - t0)
+def _layer_result(layer, seeds: list[tuple[float, int]], best, grid_rows: list[dict],
+                  control: list[float] | None, mdl) -> LayerResult:
+    """One layer's result: the seeds' test accuracies (and epochs), the chosen setting, the
+    grid, and the control task's and MDL's numbers when they ran."""
+    accs = [a for a, _ in seeds]
+    mean, std, lo, hi = t_interval(accs)
+    lr = LayerResult(
+        layer=layer, accuracy_mean=mean, accuracy_std=std, accuracy_ci95=(lo, hi),
+        accuracies=accs, best_hidden=tuple(best[0]), best_l2=best[1],
+        dev_accuracy=best[2], n_iter=[n for _, n in seeds], grid=grid_rows,
+    )
+    if control is not None:
+        cm, cs, _, _ = t_interval(control)
+        lr.control_accuracies, lr.control_accuracy_mean, lr.control_accuracy_std = control, cm, cs
+        lr.selectivity = mean - cm
+    if mdl is not None:
+        lr.codelength, lr.uniform_codelength = mdl.codelength, mdl.uniform_codelength
+        lr.compression, lr.mdl_blocks = mdl.compression, mdl.blocks
+    return lr
 
 
 def feature_scales(layers: Mapping[int, np.ndarray], rows: np.ndarray | None = None
