@@ -138,13 +138,6 @@ def extract(
     }
     model = encoder.model
     device = next(model.parameters()).device
-    bar = _progress(len(batches), done, f"extract {task.name}/{split}", progress)
-    worker = BackgroundWorker()
-
-    def write_batch(runs: RowRuns, per_layer: dict) -> None:
-        for layer, vecs in per_layer.items():
-            arrays[layer].write(runs, vecs)
-
     # On a GPU every host copy is a sync that drains the launch queue: pool all layers in one
     # product, copy once per batch (asynchronously, into pinned memory) and collect the copy
     # only after the next batch has been launched (on an H200 with MiniLM the time stayed the
@@ -152,29 +145,13 @@ def extract(
     # avoids a stacked copy of the hidden states (measured faster there).
     if stacked is None:
         stacked = device.type == "cuda"
-    pending = None
-
-    def collect_pending() -> None:
-        """Hand the batch whose host copy is in flight (if any) to the writer."""
-        nonlocal pending
-        if pending is None:
-            return
-        event, host, finite, runs = pending
-        pending = None
-        if event is not None:
-            event.synchronize()
-        if not bool(finite):
-            raise UserError(f"model {encoder.name}: non-finite hidden states (try the dtype setting float32)")
-        worker.submit(write_batch, runs, {layer: host[i].numpy() for i, layer in enumerate(missing)})
-
-    last_flush = time.monotonic()
+    stream = _VectorStream(arrays, missing, partial, plan, encoder.name)
+    bar = _progress(len(batches), done, f"extract {task.name}/{split}", progress)
     n_windows = 0
     try:
         for k in range(done, len(batches)):
             if max_batches is not None and k >= max_batches:
-                collect_pending()
-                worker.drain()
-                _checkpoint(partial, arrays, plan, k)
+                stream.checkpoint(k)
                 return None  # type: ignore[return-value]
             sents, sel = batches[k], targets_of_batch[k]
             batch = builder.build(tokens, sents, sp.sent[sel], sp.words[sel], sel, task.kind).to(device)
@@ -185,35 +162,17 @@ def extract(
                 if stacked:
                     job = _pool_stacked(out.hidden_states, missing, batch)
                 else:
-                    # Pool layer by layer (no stacked copy); the thread writes while the next
-                    # batch runs.
-                    per_layer = {}
-                    for layer in missing:
-                        vecs = pool_targets(out.hidden_states[layer].float(), batch).cpu().numpy()
-                        if not np.isfinite(vecs).all():
-                            raise UserError(f"model {encoder.name}: non-finite hidden states at "
-                                            f"layer {layer} (try the dtype setting float32)")
-                        per_layer[layer] = vecs
+                    per_layer = _pool_by_layer(out.hidden_states, missing, batch, encoder.name)
             if stacked:
-                collect_pending()
-                pending = (*job, RowRuns(batch.target_index))
+                stream.put_stacked(job, RowRuns(batch.target_index))
             else:
-                worker.submit(write_batch, RowRuns(batch.target_index), per_layer)
+                stream.put(RowRuns(batch.target_index), per_layer)
             bar.update(1)
-            if time.monotonic() - last_flush > FLUSH_SECONDS:
-                collect_pending()
-                worker.drain()
-                _checkpoint(partial, arrays, plan, k + 1)
-                last_flush = time.monotonic()
-        collect_pending()
-        worker.drain()
-        for arr in arrays.values():
-            arr.sync()  # on disk before the entry is renamed complete
+            stream.checkpoint_every(FLUSH_SECONDS, k + 1)
+        stream.finish()
     finally:
         bar.close()
-        worker.close()
-        for arr in arrays.values():
-            arr.close()
+        stream.close()
 
     manifest = {
         "format": 1,
@@ -231,6 +190,84 @@ def extract(
         "ftprobe_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    _commit_entry(store, eid, partial, existing, missing, manifest, task, sp)
+    return Entry(store.path_of(eid))
+
+
+def _pool_by_layer(hidden_states, layers: list[int], batch, model_name: str) -> dict[int, np.ndarray]:
+    """Each chosen layer pooled on its own (no stacked copy), on the host."""
+    per_layer = {}
+    for layer in layers:
+        vecs = pool_targets(hidden_states[layer].float(), batch).cpu().numpy()
+        if not np.isfinite(vecs).all():
+            raise UserError(f"model {model_name}: non-finite hidden states at "
+                            f"layer {layer} (try the dtype setting float32)")
+        per_layer[layer] = vecs
+    return per_layer
+
+
+class _VectorStream:
+    """Pooled vectors on their way to the layer files: a background thread writes while the next
+    batch runs; a stacked batch's host copy (in flight on a GPU) is handed over only once the
+    following batch was launched. Progress is check-pointed every few seconds (resumable)."""
+
+    def __init__(self, arrays: dict, layers: list[int], partial: Path, plan: dict, model_name: str):
+        self.arrays, self.layers, self.partial, self.plan = arrays, layers, partial, plan
+        self.model_name = model_name
+        self.worker = BackgroundWorker()
+        self.pending = None  # (event, host tensor, finiteness, rows) of the stacked batch in flight
+        self.last_flush = time.monotonic()
+
+    def _write(self, runs: RowRuns, per_layer: dict) -> None:
+        for layer, vecs in per_layer.items():
+            self.arrays[layer].write(runs, vecs)
+
+    def put(self, runs: RowRuns, per_layer: dict) -> None:
+        self.worker.submit(self._write, runs, per_layer)
+
+    def put_stacked(self, job, runs: RowRuns) -> None:
+        self.collect_pending()
+        self.pending = (*job, runs)
+
+    def collect_pending(self) -> None:
+        """Hand the batch whose host copy is in flight (if any) to the writer."""
+        if self.pending is None:
+            return
+        event, host, finite, runs = self.pending
+        self.pending = None
+        if event is not None:
+            event.synchronize()
+        if not bool(finite):
+            raise UserError(f"model {self.model_name}: non-finite hidden states (try the dtype setting float32)")
+        self.put(runs, {layer: host[i].numpy() for i, layer in enumerate(self.layers)})
+
+    def checkpoint(self, done: int) -> None:
+        """Everything up to batch ``done`` on disk, and recorded as the point to resume from."""
+        self.collect_pending()
+        self.worker.drain()
+        _checkpoint(self.partial, self.arrays, self.plan, done)
+
+    def checkpoint_every(self, seconds: float, done: int) -> None:
+        if time.monotonic() - self.last_flush > seconds:
+            self.checkpoint(done)
+            self.last_flush = time.monotonic()
+
+    def finish(self) -> None:
+        self.collect_pending()
+        self.worker.drain()
+        for arr in self.arrays.values():
+            arr.sync()  # on disk before the entry is renamed complete
+
+    def close(self) -> None:
+        self.worker.close()
+        for arr in self.arrays.values():
+            arr.close()
+
+
+def _commit_entry(store: Store, eid: str, partial: Path, existing: Entry | None, missing: list[int],
+                  manifest: dict, task: Task, sp) -> None:
+    """The finished partial entry made the store's: renamed complete, or (adding layers to a
+    complete entry) its layer files moved in, then the manifest."""
     if existing is None:
         np.savez(partial / "targets.npz", sent=sp.sent, words=sp.words, labels=sp.labels)
         (partial / "labels.json").write_text(json.dumps(task.labels, ensure_ascii=False))
@@ -240,14 +277,12 @@ def extract(
         _fsync_dir(partial)
         os.replace(partial, store.path_of(eid))
     else:
-        # Adding layers to a complete entry: move each finished file in, then the manifest.
         for layer in missing:
             os.replace(partial / layer_file(layer), existing.path / layer_file(layer))
         manifest["created"] = existing.manifest.get("created", manifest["created"])
         write_json(existing.path / MANIFEST, manifest)
         shutil.rmtree(partial)
     _fsync_dir(store.root)
-    return Entry(store.path_of(eid))
 
 
 def _pool_stacked(hidden_states, layers: list[int], batch):
