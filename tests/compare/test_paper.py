@@ -109,3 +109,9 @@ def test_seed_variants_are_replicates_and_methods_are_not():
     assert (full.n_runs, lora.n_runs) == (2, 2)
     assert full.ours_after == pytest.approx(95.0) and lora.ours_after == pytest.approx(92.0)
     assert full.ours_after_sd == pytest.approx(math.sqrt(2.0))  # sd of 94 and 96
+
+
+def test_a_quantity_the_study_did_not_measure_has_no_row():
+    run = _run("pos", (0.90, 0.95), (None, None), (None, None), 0)  # e.g. analyses = ["accuracy"]
+    rows = {c.quantity for c in side_by_side({"runs": [run]}, {"m": (6, 384)})}
+    assert rows == {"accuracy"}

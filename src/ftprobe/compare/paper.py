@@ -218,15 +218,16 @@ def side_by_side(results: Mapping, model_sizes: Mapping[str, tuple[int, int]]) -
         last = [r for r in last if r is not None and "accuracy_after" in r]
         if not last:
             continue
-        out.append(_compare(model, task, "accuracy", pm.name, row.acc_before, row.acc_after,
-                            [_pct(r.get("accuracy_before")) for r in last],
-                            [_pct(r.get("accuracy_after")) for r in last], 0.0, 0.0))
-        out.append(_compare(model, task, "clusters", pm.name, row.clusters_before, row.clusters_after,
-                            [r.get("clusters_before") for r in last],
-                            [r.get("clusters_after") for r in last], 0.0, 0.0))
-        out.append(_compare(model, task, "train_test_r", pm.name, row.train_test_before, row.train_test_after,
-                            [_r(r.get("train_test_before")) for r in last],
-                            [_r(r.get("train_test_after")) for r in last], 0.0, 0.0))
+        for quantity, paper_b, paper_a, ours_b, ours_a in (
+                ("accuracy", row.acc_before, row.acc_after, [_pct(r.get("accuracy_before")) for r in last],
+                 [_pct(r.get("accuracy_after")) for r in last]),
+                ("clusters", row.clusters_before, row.clusters_after, [r.get("clusters_before") for r in last],
+                 [r.get("clusters_after") for r in last]),
+                ("train_test_r", row.train_test_before, row.train_test_after,
+                 [_r(r.get("train_test_before")) for r in last], [_r(r.get("train_test_after")) for r in last])):
+            if all(v is None for v in ours_b + ours_a):
+                continue  # not measured in this study (its analyses left it out, or no space allowed it)
+            out.append(_compare(model, task, quantity, pm.name, paper_b, paper_a, ours_b, ours_a, 0.0, 0.0))
     out.extend(_cross_task_side_by_side(results))
     return out
 
