@@ -10,6 +10,7 @@ import pytest
 from ftprobe.study import StudyInterrupted, parse_config, run_study
 from ftprobe.study.cache import StepCache
 
+from .conftest import micro_config
 from .helpers import stable_results, tiny_config
 
 
@@ -141,3 +142,20 @@ def test_a_stage_setting_error_names_the_config_key(tiny_bert, tmp_path):
         run_study(parse_config(cfg, "test"), progress=False)
     msg = str(info.value)
     assert msg.startswith("step finetune tiny/pos: finetune.options.mixed_precision: fp16 needs a GPU"), msg
+
+
+def test_dry_run_lists_what_is_left_and_counts_what_is_cached(tiny_bert, tmp_path):
+    from rich.console import Console
+
+    cfg = parse_config(micro_config(tiny_bert, tmp_path / "out"), "t")
+    first = run_study(cfg, progress=False)
+    console = Console(file=open(tmp_path / "plan.txt", "w"), width=200)
+    summary = run_study(cfg, dry_run=True, console=console)
+    console.file.close()
+    text = (tmp_path / "plan.txt").read_text()
+    n = len(summary.plan.steps)
+    assert f"{n} steps: 0 to run, {n} cached" in text
+    kinds = [first.plan.steps[sid].kind for sid in first.plan.steps]
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+    assert f"cached, not listed: {counts}" in text
+    assert not any(label in text for label in (s.label for s in summary.plan.steps.values()))

@@ -62,9 +62,16 @@ def print_plan(plan: Plan, cache: StepCache, console, wanted: set[str] | None = 
     if wanted is not None:  # --only/--tasks: the other steps wait for a later run
         rows = [(k, label, key, status if f"{k}-{key}" in wanted or status == "cached" else "later")
                 for k, label, key, status in rows]
+    cached_kinds: dict[str, int] = {}
     for i, ((kind, label, key, status), sid) in enumerate(zip(rows, plan.steps, strict=True), 1):
+        if status == "cached":  # a long study's finished steps would bury what is left
+            cached_kinds[kind] = cached_kinds.get(kind, 0) + 1
+            continue
         table.add_row(str(i), kind, label, key, status, format_seconds(seconds[sid]) if status == "to run" else "")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
+    if cached_kinds:
+        console.print("cached, not listed: " + ", ".join(f"{n} {kind}" for kind, n in cached_kinds.items()))
     todo = sum(r[3] == "to run" for r in rows)
     later = sum(r[3] == "later" for r in rows)
     console.print(f"{len(rows)} steps: {todo} to run, {len(rows) - todo - later} cached"
