@@ -15,12 +15,11 @@ import argparse
 import re
 from pathlib import Path
 
-import numpy as np
-
+from ftprobe.compare import min_distance_change
 from ftprobe.study import build_plan
 from ftprobe.study.cache import StepCache
 from ftprobe.study.config import load_config
-from ftprobe.study.results import space_similarity
+from ftprobe.study.results import min_vector, space_similarity
 
 HERE = Path(__file__).resolve().parent
 DP_LABEL = re.compile(r"(?P<model>[\w-]+)/(?P<task>[\w-]+)/(?P<split>\w+) L(?P<layer>\d+) \((?P<state>.*)\)")
@@ -65,7 +64,7 @@ def task_table(task: str, dp: dict, probe: dict) -> None:
         print(f"L{layer} | " + " | ".join(cells))
 
 
-def cross_task(probe_task: str, dp: dict) -> None:
+def cross_task(probe_task: str, labels: list[str], dp: dict) -> None:
     print(f"\n## {probe_task}, each label's minimum distance on the train split against the original encoder: up / down, mean")
     states = sorted({k[3] for k in dp if k[0] == probe_task and k[1] == "train" and k[3] != "original"})
     for state in states:
@@ -74,9 +73,8 @@ def cross_task(probe_task: str, dp: dict) -> None:
             before, after = dp.get((probe_task, "train", layer, "original")), dp.get((probe_task, "train", layer, state))
             if before is None or after is None:
                 continue
-            b, a = before["min_distances"], after["min_distances"]
-            d = np.array([a[k] - b[k] for k in b if k in a and a[k] is not None and b[k] is not None])
-            cells.append(f"L{layer} {int((d > 0).sum())}/{int((d < 0).sum())} {d.mean():+.2f}" if d.size else f"L{layer} -")
+            ch = min_distance_change(min_vector(before, labels), min_vector(after, labels), labels)
+            cells.append(f"L{layer} {ch.up}/{ch.down} {fmt(ch.mean_change, '+.2f')}")
         print(f"{state}: " + " | ".join(cells))
 
 
@@ -103,7 +101,7 @@ def main() -> None:
     dp, probe, series = finished(plan, StepCache(HERE / "steps"))
     for task in args.task or list(plan.tasks):
         task_table(task, dp, probe)
-    cross_task(args.probe_task, dp)
+    cross_task(args.probe_task, plan.tasks[args.probe_task].labels, dp)
     dynamics(series)
 
 

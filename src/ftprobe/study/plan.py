@@ -75,7 +75,6 @@ class Needs:
     similarity: bool  # before/after CKA and RSA
     measures: bool  # the calibrated measures at every checkpoint
     cross_task: bool
-    bootstrap: bool  # intervals and nulls of the distance-vector Pearsons
 
     @classmethod
     def of(cls, analyses) -> Needs:
@@ -84,8 +83,7 @@ class Needs:
                    dp_train=bool(a & {"clusters", "train_test", "min_distance", "cross_task"}),
                    dp_test="train_test" in a,
                    series_fits=bool(a & {"layer_dynamics", "centroid_paths", "min_distance"}),
-                   similarity="cka_rsa" in a, measures="cka_rsa" in a, cross_task="cross_task" in a,
-                   bootstrap="bootstrap" in a)
+                   similarity="cka_rsa" in a, measures="cka_rsa" in a, cross_task="cross_task" in a)
 
     @property
     def series(self) -> bool:
