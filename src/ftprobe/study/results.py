@@ -340,13 +340,11 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict | Non
         ref = per_point[0][key]
         min_dist[key] = [min_vector(pp[key], labels) for pp in per_point]
         clusters[key] = [pp[key]["n_clusters"] for pp in per_point]
-        rs, cis = [], []
-        for pp in per_point:
-            sim = space_similarity(ref, pp[key], boot, require_linear=False)
-            rs.append(sim["r"])
-            cis.append(sim["ci"])
-        pearson_rows[key] = rs
-        ci_rows[key] = cis
+        if "layer_dynamics" not in wanted:
+            continue  # its Pearsons (and their intervals) would be computed only to be dropped
+        sims = [space_similarity(ref, pp[key], boot, require_linear=False) for pp in per_point]
+        pearson_rows[key] = [sim["r"] for sim in sims]
+        ci_rows[key] = [sim["ci"] for sim in sims]
     # centroid paths of the closest labels (smallest minimum distance before fine-tuning)
     paths = {}
     first_last = sorted({min(layers), max(layers)}) if layers and "centroid_paths" in wanted else []
