@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ftprobe.study import parse_config, run_study
 from ftprobe.study.config import ANALYSES
 from ftprobe.study.plan import build_plan
@@ -65,6 +67,7 @@ def test_a_study_of_accuracy_alone(tiny_bert, tmp_path):
     assert {r["accuracy_before"] for r in run["table"]} <= {v["mean"] for v in
                                                            run["accuracy"]["original"].values()}
     assert "layer_dynamics" not in run and "similarity" not in run and "measures" not in run
+    assert "centroid_movement" not in run and "shift_pca" not in run
     verdicts = {f["number"]: f for f in results["findings"]}
     assert verdicts[1]["verdict"] != "not tested"
     for n, name in ((2, "clusters"), (3, "min_distance"), (4, "train_test"), (5, "layer_dynamics"),
@@ -79,3 +82,17 @@ def test_a_study_of_accuracy_alone(tiny_bert, tmp_path):
     assert {more.plan.steps[sid].kind for sid in more.executed} == {"directprobe", "label_control"}
     (run,) = json.loads(more.results.read_text())["runs"]
     assert all(isinstance(r["clusters_before"], int) for r in run["table"])
+
+    # the centroid analyses read the extraction steps' centroids: nothing new runs, and each
+    # appears only when asked for
+    moved = run_study(parse_config(micro_config(tiny_bert, out, analyses=["accuracy", "centroid_movement"]), "t"),
+                      progress=False)
+    assert not moved.executed
+    (run,) = json.loads(moved.results.read_text())["runs"]
+    assert "shift_pca" not in run
+    movement = run["centroid_movement"]
+    assert {str(r["layer"]) for r in run["table"]} <= set(movement)  # every layer both models have
+    for m in movement.values():
+        assert len(m["per_label"]) == run["n_labels"]
+        present = [v for v in m["per_label"] if v is not None]
+        assert m["mean"] == pytest.approx(sum(present) / len(present))

@@ -385,6 +385,11 @@ def recorded_dynamics(rec: dict, boot: dict | None) -> dict:
 
 
 def _centroid_analyses(rd: _Reader, run: dict, labels: list[str], wanted: set[str]) -> dict:
+    """How far each label's train centroid moved (``centroid_movement``) and the PCA of those
+    shifts (``centroid_shift``), per layer both models have; only the ones the study asks for."""
+    want_movement, want_shift = "centroid_movement" in wanted, "centroid_shift" in wanted
+    if not (want_movement or want_shift):
+        return {}
     ex0 = rd.result(run["extract_original"]["train"])
     ex1 = rd.result(run["extract_finetuned"]["train"])
     C0 = rd.array(run["extract_original"]["train"], "centroids.npy")
@@ -392,14 +397,18 @@ def _centroid_analyses(rd: _Reader, run: dict, labels: list[str], wanted: set[st
     layers = [x for x in ex0["layers"] if x in ex1["layers"]]
     movement, shifts = {}, {}
     for layer in layers:
-        i0, i1 = ex0["layers"].index(layer), ex1["layers"].index(layer)
-        shift = C1[i1] - C0[i0]
-        norms = np.linalg.norm(shift, axis=1)
-        present = np.isfinite(norms)
-        movement[str(layer)] = {"mean": _f(norms[present].mean()) if present.any() else None,
-                                "per_label": [_f(v) for v in norms]}
-        coords, evr = shift_pca(shift)
-        shifts[str(layer)] = {"coords": coords.tolist(), "evr": evr.tolist()}
-    out = {"centroid_movement": movement, "shift_pca": shifts}
-    analysis = {"centroid_movement": "centroid_movement", "shift_pca": "centroid_shift"}
-    return {k: v for k, v in out.items() if analysis[k] in wanted}
+        shift = C1[ex1["layers"].index(layer)] - C0[ex0["layers"].index(layer)]
+        if want_movement:
+            norms = np.linalg.norm(shift, axis=1)
+            present = np.isfinite(norms)
+            movement[str(layer)] = {"mean": _f(norms[present].mean()) if present.any() else None,
+                                    "per_label": [_f(v) for v in norms]}
+        if want_shift:
+            coords, evr = shift_pca(shift)
+            shifts[str(layer)] = {"coords": coords.tolist(), "evr": evr.tolist()}
+    out = {}
+    if want_movement:
+        out["centroid_movement"] = movement
+    if want_shift:
+        out["shift_pca"] = shifts
+    return out
