@@ -12,7 +12,6 @@ fitted checkpoint series (finding 5). Nothing is computed that the steps did not
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from ftprobe.compare import min_distance_change
@@ -22,23 +21,49 @@ from ftprobe.study.config import load_config
 from ftprobe.study.results import min_vector, space_similarity
 
 HERE = Path(__file__).resolve().parent
-DP_LABEL = re.compile(r"(?P<model>[\w-]+)/(?P<task>[\w-]+)/(?P<split>\w+) L(?P<layer>\d+) \((?P<state>.*)\)")
-PROBE_LABEL = re.compile(r"(?P<model>[\w-]+)/(?P<task>[\w-]+) \((?P<state>.*)\)")
+
+
+def _state(run: dict) -> str:
+    """A fine-tuned model's name in the tables: its swept settings ("seed=0"), else the model's."""
+    settings = (run.get("variant") or {}).get("settings") or {}
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or run["model"]
 
 
 def finished(plan, cache):
     """(directprobe: (task, split, layer, state) -> result, probe: (task, state) -> result,
-    series: label -> result) over the steps done so far."""
+    series: label -> result) over the steps done so far, found through the plan's index (what
+    the study's own results read)."""
     dp, probe, series = {}, {}, {}
-    for s in plan.steps.values():
-        if not cache.done(s.kind, s.key):
+
+    def read(sid: str) -> dict | None:
+        step = plan.steps[sid]
+        return cache.load(step.kind, step.key) if cache.done(step.kind, step.key) else None
+
+    def add_fits(task: str, state: str, by_split: dict) -> None:
+        for split, by_layer in by_split.items():
+            for sid in by_layer.values():
+                if (r := read(sid)) is not None:
+                    dp[(task, split, r["layer"], state)] = r
+
+    state_of = {}
+    for run in plan.index["runs"]:
+        task = run["task"]
+        add_fits(task, "original", run["dp_original"])
+        if (r := read(run["probe_original"]) if "probe_original" in run else None) is not None:
+            probe[(task, "original")] = r
+        if "finetune" not in run:
             continue
-        if s.kind == "directprobe" and (m := DP_LABEL.fullmatch(s.label)):
-            dp[(m["task"], m["split"], int(m["layer"]), m["state"])] = cache.load(s.kind, s.key)
-        elif s.kind == "probe" and (m := PROBE_LABEL.fullmatch(s.label)):
-            probe[(m["task"], m["state"])] = cache.load(s.kind, s.key)
-        elif s.kind == "series":
-            series[s.label] = cache.load(s.kind, s.key)
+        state = state_of[run["model"]] = _state(run)
+        add_fits(task, f"finetuned, {state}", run["dp_finetuned"])
+        if (r := read(run["probe_finetuned"]) if "probe_finetuned" in run else None) is not None:
+            probe[(task, f"finetuned, {state}")] = r
+        if "series" in run and (r := read(run["series"])) is not None:
+            series[f"{run['model']}/{task} checkpoints"] = r
+    for cross in plan.index["cross"]:
+        state = f"tuned on {cross['finetune']}, {state_of.get(cross['model'], cross['model'])}"
+        add_fits(cross["probe"], state, {"train": cross["dp"]})
+        if (r := read(cross["probe_step"])) is not None:
+            probe[(cross["probe"], state)] = r
     return dp, probe, series
 
 
