@@ -7,6 +7,7 @@ module only gathers those numbers per model/task and calls them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -142,118 +143,38 @@ def _table_row(key: str, dp0: dict, dp1: dict | None, p0: dict | None, p1: dict 
     return row
 
 
+@dataclass
+class _Gathered:
+    """What the runs and cross-task pairs contribute, in plan order, before the findings."""
+
+    runs: list[dict] = field(default_factory=list)  # one results entry per run
+    cases: list[dict] = field(default_factory=list)  # finding 1-4 cases: (fine-tuned run, layer)
+    dynamics: list[dict] = field(default_factory=list)  # finding 5: per fine-tuned run with a series
+    cross: list[dict] = field(default_factory=list)  # finding 6: per (pair, layer)
+    dp_original: dict[tuple[str, str], dict] = field(default_factory=dict)  # (model, task) -> train DP by layer
+    probe_original: dict[tuple[str, str], dict | None] = field(default_factory=dict)  # (model, task) -> probe
+    replicate: dict[str, str] = field(default_factory=dict)  # run label -> what its seed replicates share
+    seed_of: dict[str, int | None] = field(default_factory=dict)  # run label -> fine-tuning seed, when swept
+    frozen: list[str] = field(default_factory=list)  # runs whose encoder did not learn (method head)
+
+    def learned(self, rows: list[dict]) -> list[dict]:
+        """The rows of runs whose encoder learned: the findings and the paper's view read only
+        those (a frozen encoder is a control)."""
+        return [r for r in rows if r["model"] not in self.frozen]
+
+
 def collect_results(plan: Plan, cache: StepCache) -> dict:
     rd = _Reader(plan, cache)
     cfg = plan.config
     wanted = set(cfg.analyses)  # an analysis left out has no numbers here, and its finding is not tested
     boot = cfg.bootstrap.model_dump() if "bootstrap" in wanted else None
-    runs_out, cases, dynamics_entries, cross_out = [], [], [], []
-    dp_lookup: dict[tuple[str, str], dict] = {}  # (model, task) -> original train DP by layer
-    acc_lookup: dict[tuple[str, str], dict | None] = {}
-    replicate: dict[str, str] = {}  # run label -> the label its fine-tuning-seed replicates share
-    seed_of: dict[str, int | None] = {}  # run label -> its fine-tuning seed, when seeds are swept
-    frozen: list[str] = []  # runs whose encoder did not learn (method head): left out of the findings
-
+    got = _Gathered()
     for run in plan.index["runs"]:
-        model, task = run["model"], run["task"]
-        ti = plan.tasks[task]
-        labels = ti.labels
-        out: dict[str, Any] = {"model": model, "task": task, "base_model": run.get("base_model", model),
-                               "replicate": run.get("replicate", model), "n_labels": len(labels),
-                               "labels": labels, "n_targets": ti.n_targets, "variant": run.get("variant")}
-        replicate[model] = out["replicate"]
-        seed_of[model] = _swept_seed(run.get("variant"))
-        variant = {"replicate": out["replicate"], "seed": seed_of[model]}  # for the verdicts by variant
-        ex0 = rd.result(run["extract_original"]["train"])
-        # per split, targets of each label: the report's majority-class rate and label counts
-        out["label_counts"] = {split: rd.result(sid).get("label_counts")
-                               for split, sid in run["extract_original"].items()}
-        p0 = rd.result(run["probe_original"]) if "probe_original" in run else None
-        out["probe_layers"] = sorted(int(k) for k in p0["layers"]) if p0 else []
-        out["accuracy"] = {"original": p0["layers"]} if p0 and "accuracy" in wanted else {}
-        dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}
-        dp_lookup[(model, task)] = {d["layer"]: d for d in dp0.get("train", {}).values()}
-        acc_lookup[(model, task)] = p0
-        tuned = "finetune" in run
-        p1, dp1 = None, {}
-        if tuned:
-            p1 = rd.result(run["probe_finetuned"]) if "probe_finetuned" in run else None
-            if p1 and "accuracy" in wanted:
-                out["accuracy"]["finetuned"] = p1["layers"]
-            dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
-            ft = rd.result(run["finetune"])
-            if ft.get("method") == "head" and model not in frozen:  # the encoder frozen: a control
-                frozen.append(model)
-            out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
-                               "method": ft.get("method", "full"), "lr": ft.get("lr"),
-                               "train_fraction": ft.get("train_fraction", 1.0),
-                               "train_sentences": ft.get("train_sentences"),
-                               "trainable_parameters": ft.get("trainable_parameters")}
-        # the table: per DirectProbe layer (per probed layer in a study that fits no DirectProbe)
-        table = []
-        keys = list(run["dp_original"].get("train") or ()) or [str(x) for x in out["probe_layers"]]
-        for key in keys:
-            row = _table_row(key, dp0, dp1 if tuned else None, p0 if "accuracy" in wanted else None,
-                             p1 if "accuracy" in wanted else None, labels, wanted, boot)
-            row["label_control_before"] = _control(rd, run.get("control_original"), key)
-            if tuned:
-                row["label_control_after"] = _control(rd, run.get("control_finetuned"), key)
-                if model not in frozen:
-                    b_tr = dp0.get("train", {}).get(key) or {}
-                    cases.append({"model": model, **variant, "task": task, "layer": row["layer"],
-                                  "accuracy_before": row["accuracy_before"], "accuracy_after": row["accuracy_after"],
-                                  "accuracy_before_std": row["accuracy_before_std"],
-                                  "accuracy_after_std": row["accuracy_after_std"],
-                                  "clusters_before": row["clusters_before"], "clusters_after": row["clusters_after"],
-                                  "n_labels": row["n_labels"],
-                                  "coincident_before": b_tr.get("n_coincident_conflicts"),
-                                  "min_clusters_before": b_tr.get("min_clusters"),
-                                  "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
-                                  "label_names": labels,
-                                  "train_test_r_before": (row["train_test_before"] or {}).get("r"),
-                                  "train_test_r_after": (row["train_test_after"] or {}).get("r")})
-            table.append(row)
-        out["table"] = table
-        if tuned:
-            if "series" in run:
-                out.update(_series_analyses(rd, run, labels, boot, wanted))
-            if "recorded" in run:  # probing during training: the recorder's steps
-                out["recorded_dynamics"] = recorded_dynamics(rd.result(run["recorded"]), boot)
-            if "similarity" in run:
-                out["similarity"] = rd.result(run["similarity"])["layers"]
-            out.update(_centroid_analyses(rd, run, labels, wanted))
-            if "measures" in run:
-                out["measures"] = rd.result(run["measures"])
-            dyn = out.get("layer_dynamics")
-            if dyn and dyn["points"] and model not in frozen:
-                last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
-                dynamics_entries.append({"model": model, **variant, "task": task, "pearson_by_layer": last,
-                                         "n_layers": max(out["probe_layers"] or [int(x) for x in ex0["layers"]]),
-                                         "calibrated_by_layer": _calibrated_last(out.get("measures"))})
-        runs_out.append(out)
-
+        _gather_run(rd, run, got, wanted, boot)
     for cross in plan.index["cross"]:
-        model, a, b = cross["model"], cross["finetune"], cross["probe"]
-        labels = plan.tasks[b].labels
-        p = rd.result(cross["probe_step"])
-        for sid in cross["dp"].values():
-            dp_a = rd.result(sid)
-            layer = dp_a["layer"]
-            before = dp_lookup.get((model, b), {}).get(layer)
-            if before is None:
-                continue
-            acc_b = _accuracy(acc_lookup[(model, b)], layer)[0]
-            acc_a = _accuracy(p, layer)[0]
-            ch = cross_task_change(min_vector(before, labels), min_vector(dp_a, labels), labels,
-                                   acc_original=acc_b, acc_A=acc_a)
-            entry = {"model": model, "replicate": replicate.get(model, model), "seed": seed_of.get(model),
-                     "finetune_task": a,
-                     "probe_task": b, "layer": layer,
-                     "clusters": dp_a["n_clusters"], **ch}
-            cross_out.append(entry)
-    last_layer_cross = _last_layer_only([c for c in cross_out if c["model"] not in frozen])
-
-    findings_input = {"cases": cases, "layer_dynamics": dynamics_entries, "cross_task": last_layer_cross}
+        _gather_cross(rd, cross, got)
+    last_layer_cross = _last_layer_only(got.learned(got.cross))
+    findings_input = {"cases": got.cases, "layer_dynamics": got.dynamics, "cross_task": last_layer_cross}
     findings = findings_to_json(evaluate_findings(findings_input))
     for f in findings:
         if FINDING_ANALYSIS[f["number"]] not in wanted:
@@ -263,8 +184,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     robustness = {"by_variant": [v.to_json() for v in verdicts_by_variant(findings_input)],
                   "by_threshold": [t.to_json() for t in verdicts_by_threshold(findings_input)]}
     sizes = {k: encoder_size(v.source) for k, v in plan.models.items()}
-    paper_view = {"runs": [r for r in runs_out if r["model"] not in frozen],  # the paper fine-tuned its encoders
-                  "cross_task": [c for c in cross_out if c["model"] not in frozen]}
+    paper_view = {"runs": got.learned(got.runs),  # the paper fine-tuned its encoders
+                  "cross_task": got.learned(got.cross)}
     return plain({
         "ftprobe_version": __version__,
         "config": cfg.to_json(),
@@ -275,18 +196,122 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "n_steps": len(plan.steps),
         # wall and CPU seconds by stage and the machines the steps ran on, read off the steps
         "cost": study_cost([(s.kind, rd.result(sid)) for sid, s in plan.steps.items()]),
-        "runs": runs_out,
-        "cross_task": cross_out,
+        "runs": got.runs,
+        "cross_task": got.cross,
         "findings": findings,
         "robustness": robustness,
         # the paper's numbers beside this study's (compare.paper; seeds averaged, with their spread)
         "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
                   "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
-        "findings_input": {"n_cases": len(cases), "n_layer_dynamics": len(dynamics_entries),
-                           "left_out": {"runs": frozen, "why": "method head: the encoder is frozen, so its "
-                                                               "representations cannot change"} if frozen else None,
+        "findings_input": {"n_cases": len(got.cases), "n_layer_dynamics": len(got.dynamics),
+                           "left_out": {"runs": got.frozen, "why": "method head: the encoder is frozen, so its "
+                                                                   "representations cannot change"}
+                           if got.frozen else None,
                            "n_cross_task": len(last_layer_cross)},
     })
+
+
+def _gather_run(rd: _Reader, run: dict, got: _Gathered, wanted: set[str], boot: dict | None) -> None:
+    """One model x task: its results entry (the table, the series, the similarity, the centroid
+    analyses, ...) and, fine-tuned, its cases for findings 1-5."""
+    model, task = run["model"], run["task"]
+    ti = rd.plan.tasks[task]
+    labels = ti.labels
+    out: dict[str, Any] = {"model": model, "task": task, "base_model": run.get("base_model", model),
+                           "replicate": run.get("replicate", model), "n_labels": len(labels),
+                           "labels": labels, "n_targets": ti.n_targets, "variant": run.get("variant")}
+    got.replicate[model] = out["replicate"]
+    got.seed_of[model] = _swept_seed(run.get("variant"))
+    variant = {"replicate": out["replicate"], "seed": got.seed_of[model]}  # for the verdicts by variant
+    ex0 = rd.result(run["extract_original"]["train"])
+    # per split, targets of each label: the report's majority-class rate and label counts
+    out["label_counts"] = {split: rd.result(sid).get("label_counts") for split, sid in run["extract_original"].items()}
+    p0 = rd.result(run["probe_original"]) if "probe_original" in run else None
+    out["probe_layers"] = sorted(int(k) for k in p0["layers"]) if p0 else []
+    out["accuracy"] = {"original": p0["layers"]} if p0 and "accuracy" in wanted else {}
+    dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}
+    got.dp_original[(model, task)] = {d["layer"]: d for d in dp0.get("train", {}).values()}
+    got.probe_original[(model, task)] = p0
+    tuned = "finetune" in run
+    p1, dp1 = None, {}
+    if tuned:
+        p1 = rd.result(run["probe_finetuned"]) if "probe_finetuned" in run else None
+        if p1 and "accuracy" in wanted:
+            out["accuracy"]["finetuned"] = p1["layers"]
+        dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
+        ft = rd.result(run["finetune"])
+        if ft.get("method") == "head" and model not in got.frozen:  # the encoder frozen: a control
+            got.frozen.append(model)
+        out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
+                           "method": ft.get("method", "full"), "lr": ft.get("lr"),
+                           "train_fraction": ft.get("train_fraction", 1.0),
+                           "train_sentences": ft.get("train_sentences"),
+                           "trainable_parameters": ft.get("trainable_parameters")}
+    learned = tuned and model not in got.frozen
+    # the table: per DirectProbe layer (per probed layer in a study that fits no DirectProbe)
+    table = []
+    keys = list(run["dp_original"].get("train") or ()) or [str(x) for x in out["probe_layers"]]
+    for key in keys:
+        row = _table_row(key, dp0, dp1 if tuned else None, p0 if "accuracy" in wanted else None,
+                         p1 if "accuracy" in wanted else None, labels, wanted, boot)
+        row["label_control_before"] = _control(rd, run.get("control_original"), key)
+        if tuned:
+            row["label_control_after"] = _control(rd, run.get("control_finetuned"), key)
+        if learned:
+            got.cases.append(_case(row, dp0.get("train", {}).get(key) or {}, model, task, variant, labels))
+        table.append(row)
+    out["table"] = table
+    if tuned:
+        if "series" in run:
+            out.update(_series_analyses(rd, run, labels, boot, wanted))
+        if "recorded" in run:  # probing during training: the recorder's steps
+            out["recorded_dynamics"] = recorded_dynamics(rd.result(run["recorded"]), boot)
+        if "similarity" in run:
+            out["similarity"] = rd.result(run["similarity"])["layers"]
+        out.update(_centroid_analyses(rd, run, labels, wanted))
+        if "measures" in run:
+            out["measures"] = rd.result(run["measures"])
+        dyn = out.get("layer_dynamics")
+        if dyn and dyn["points"] and learned:
+            last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
+            got.dynamics.append({"model": model, **variant, "task": task, "pearson_by_layer": last,
+                                 "n_layers": max(out["probe_layers"] or [int(x) for x in ex0["layers"]]),
+                                 "calibrated_by_layer": _calibrated_last(out.get("measures"))})
+    got.runs.append(out)
+
+
+def _case(row: dict, before_train: dict, model: str, task: str, variant: dict, labels: list[str]) -> dict:
+    """One (fine-tuned run, layer) case of findings 1-4, from its table row."""
+    keep = ("layer", "accuracy_before", "accuracy_after", "accuracy_before_std", "accuracy_after_std",
+            "clusters_before", "clusters_after", "n_labels")
+    return {"model": model, **variant, "task": task, **{k: row[k] for k in keep},
+            "coincident_before": before_train.get("n_coincident_conflicts"),
+            "min_clusters_before": before_train.get("min_clusters"),
+            "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
+            "label_names": labels,
+            "train_test_r_before": (row["train_test_before"] or {}).get("r"),
+            "train_test_r_after": (row["train_test_after"] or {}).get("r")}
+
+
+def _gather_cross(rd: _Reader, cross: dict, got: _Gathered) -> None:
+    """One cross-task pair (fine-tuned on A, probed on B): per DirectProbe layer, B's label
+    distances against the original encoder's (finding 6)."""
+    model, a, b = cross["model"], cross["finetune"], cross["probe"]
+    labels = rd.plan.tasks[b].labels
+    p = rd.result(cross["probe_step"])
+    for sid in cross["dp"].values():
+        dp_a = rd.result(sid)
+        layer = dp_a["layer"]
+        before = got.dp_original.get((model, b), {}).get(layer)
+        if before is None:
+            continue
+        acc_b = _accuracy(got.probe_original[(model, b)], layer)[0]
+        acc_a = _accuracy(p, layer)[0]
+        ch = cross_task_change(min_vector(before, labels), min_vector(dp_a, labels), labels,
+                               acc_original=acc_b, acc_A=acc_a)
+        got.cross.append({"model": model, "replicate": got.replicate.get(model, model),
+                          "seed": got.seed_of.get(model), "finetune_task": a, "probe_task": b, "layer": layer,
+                          "clusters": dp_a["n_clusters"], **ch})
 
 
 def _swept_seed(variant: dict | None) -> int | None:
