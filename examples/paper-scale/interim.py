@@ -23,16 +23,15 @@ from ftprobe.study.results import min_vector, space_similarity
 HERE = Path(__file__).resolve().parent
 
 
-def _state(run: dict) -> str:
+def _state(variant) -> str:
     """A fine-tuned model's name in the tables: its swept settings ("seed=0"), else the model's."""
-    settings = (run.get("variant") or {}).get("settings") or {}
-    return ", ".join(f"{k}={v}" for k, v in settings.items()) or run["model"]
+    return ", ".join(f"{k}={v}" for k, v in variant.settings) or variant.label
 
 
 def finished(plan, cache):
     """(directprobe: (task, split, layer, state) -> result, probe: (task, state) -> result,
-    series: label -> result) over the steps done so far, found through the plan's index (what
-    the study's own results read)."""
+    series: label -> result) over the steps done so far, found through the plan's runs and
+    cross-task pairs (what the study's own results read)."""
     dp, probe, series = {}, {}, {}
 
     def read(sid: str) -> dict | None:
@@ -45,25 +44,24 @@ def finished(plan, cache):
                 if (r := read(sid)) is not None:
                     dp[(task, split, r["layer"], state)] = r
 
-    state_of = {}
-    for run in plan.index["runs"]:
-        task = run["task"]
-        add_fits(task, "original", run["dp_original"])
-        if (r := read(run["probe_original"]) if "probe_original" in run else None) is not None:
+    for run in plan.runs:
+        task = run.task
+        add_fits(task, "original", run.dp_original)
+        if run.probe_original and (r := read(run.probe_original)) is not None:
             probe[(task, "original")] = r
-        if "finetune" not in run:
+        if run.finetune is None:
             continue
-        state = state_of[run["model"]] = _state(run)
-        add_fits(task, f"finetuned, {state}", run["dp_finetuned"])
-        if (r := read(run["probe_finetuned"]) if "probe_finetuned" in run else None) is not None:
-            probe[(task, f"finetuned, {state}")] = r
-        if "series" in run and (r := read(run["series"])) is not None:
-            series[f"{run['model']}/{task} checkpoints"] = r
-    for cross in plan.index["cross"]:
-        state = f"tuned on {cross['finetune']}, {state_of.get(cross['model'], cross['model'])}"
-        add_fits(cross["probe"], state, {"train": cross["dp"]})
-        if (r := read(cross["probe_step"])) is not None:
-            probe[(cross["probe"], state)] = r
+        state = f"finetuned, {_state(run.variant)}"
+        add_fits(task, state, run.dp_finetuned)
+        if run.probe_finetuned and (r := read(run.probe_finetuned)) is not None:
+            probe[(task, state)] = r
+        if run.series and (r := read(run.series)) is not None:
+            series[f"{run.model}/{task} checkpoints"] = r
+    for cross in plan.cross:
+        state = f"tuned on {cross.finetune_task}, {_state(cross.variant)}"
+        add_fits(cross.probe_task, state, {"train": cross.dp})
+        if (r := read(cross.probe)) is not None:
+            probe[(cross.probe_task, state)] = r
     return dp, probe, series
 
 

@@ -42,8 +42,8 @@ def test_label_control_steps_are_planned_per_table_layer_and_shared_across_seeds
     # layers 1 and -1 of the original model (once for both seeds) and of each fine-tuned model
     assert len(steps) == 2 + 2 * 2
     assert {s.spec["layer"] for s in steps} == {1, -1} and all(s.spec["control"]["max_rows"] == 40 for s in steps)
-    r0, r1 = plan.index["runs"]
-    assert r0["control_original"] == r1["control_original"] and r0["control_finetuned"] != r1["control_finetuned"]
-    assert plan.steps[r0["control_finetuned"]["1"]].deps == {"entry": r0["extract_finetuned"]["train"]}
+    r0, r1 = plan.runs
+    assert r0.control_original == r1.control_original and r0.control_finetuned != r1.control_finetuned
+    assert plan.steps[r0.control_finetuned["1"]].deps == {"entry": r0.extract_finetuned["train"]}
     off = build_plan(parse_config({**raw, "label_control": {"n_shuffles": 0}}, "test"))
     assert not [s for s in off.steps.values() if s.kind == "label_control"]

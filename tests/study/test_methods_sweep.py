@@ -29,15 +29,15 @@ def test_each_method_is_one_finetuned_model_and_shared_steps_run_once(tiny_bert,
     assert len(_kinds(one, "finetune")) == 1 and len(_kinds(swept, "finetune")) == 3
     assert sorted(s.spec["finetune"].get("method", "full") for s in _kinds(swept, "finetune")) == [
         "full", "head", "lora"]
-    assert [r["model"] for r in swept.index["runs"] if r["task"] == "pos"] == [
+    assert [r.model for r in swept.runs if r.task == "pos"] == [
         "tiny method=full", "tiny method=lora", "tiny method=head"]
     # the original model's vectors and probes do not depend on the method: planned once
-    originals = {r["extract_original"]["train"] for r in swept.index["runs"]}
+    originals = {r.extract_original["train"] for r in swept.runs}
     assert len(originals) == 2  # one per task
     # a study without methods, or with only "full", keeps the fine-tuning step's key
     assert {s.key for s in _kinds(one, "finetune")} == {s.key for s in _kinds(_plan(tiny_bert, tmp_path,
                                                                                      methods=["full"]), "finetune")}
-    assert len(swept.index["cross"]) == 3
+    assert len(swept.cross) == 3
 
 
 def test_lr_by_method_sets_that_methods_rate_only(tiny_bert, tmp_path):
@@ -125,7 +125,7 @@ def test_recording_adds_one_recorded_step_per_finetuned_model(tiny_bert, tmp_pat
     recorded = _kinds(plan, "recorded")
     assert len(recorded) == len(_kinds(plan, "finetune")) == 2
     assert {s.deps["finetune"] for s in recorded} == {sid for sid, s in plan.steps.items() if s.kind == "finetune"}
-    assert all("recorded" in r for r in plan.index["runs"] if "finetune" in r)
+    assert all(r.recorded for r in plan.runs if r.finetune)
 
 
 def test_recorded_events_one_per_step_in_order():

@@ -33,23 +33,23 @@ def _per_seed(cfg, out: Path) -> dict[int, dict]:
     cache = StepCache(out / "steps")
     load = lambda sid: cache.load(plan.steps[sid].kind, plan.steps[sid].key)  # noqa: E731
     per = {}
-    for run in plan.index["runs"]:
-        if run["task"] != "pos":
+    for run in plan.runs:
+        if run.task != "pos":
             continue
-        seed = run["variant"]["settings"]["seed"]
-        dp = load(run["dp_finetuned"]["train"][str(cfg.directprobe.layers[-1])])
+        seed = dict(run.variant.settings)["seed"]
+        dp = load(run.dp_finetuned["train"][str(cfg.directprobe.layers[-1])])
         layer = str(dp["layer"])
-        before, after = (load(run[k])["layers"] for k in ("probe_original", "probe_finetuned"))
-        layers = [str(load(sid)["layer"]) for sid in run["dp_finetuned"]["train"].values()]
+        before, after = (load(sid)["layers"] for sid in (run.probe_original, run.probe_finetuned))
+        layers = [str(load(sid)["layer"]) for sid in run.dp_finetuned["train"].values()]
         # finding 1 leaves out a case whose probes never moved (every seed the same, before = after)
         moved = [la for la in layers if not (before[la]["std"] == 0 == after[la]["std"]
                                               and before[la]["mean"] == after[la]["mean"])]
         per[seed] = {"changes": [100 * (after[la]["mean"] - before[la]["mean"]) for la in moved],
                      "n_cases": len(layers),
-"layer": dp["layer"], "before": load(run["probe_original"])["layers"][layer]["mean"],
-                     "after": load(run["probe_finetuned"])["layers"][layer]["mean"],
+                     "layer": dp["layer"], "before": load(run.probe_original)["layers"][layer]["mean"],
+                     "after": load(run.probe_finetuned)["layers"][layer]["mean"],
                      "clusters_after": dp["n_clusters"],
-                     "weights": load(run["finetune"])["final"], "finetune": run["finetune"]}
+                     "weights": load(run.finetune)["final"], "finetune": run.finetune}
     return per
 
 

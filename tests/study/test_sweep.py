@@ -30,9 +30,9 @@ def test_seeds_cross_models_and_tasks(tiny_bert, tiny_distilbert, tmp_path):
     n3_orig_extract = sum(1 for s in three.steps.values() if s.kind == "extract" and "(original)" in s.label)
     assert n_orig_extract == n3_orig_extract == 2 * 5  # models x (train/dev/test of pos, train/test of trec)
     assert k3["series"] == 3 * k1["series"] and k3["similarity"] == 3 * k1["similarity"]
-    labels = sorted({r["model"] for r in three.index["runs"]})
+    labels = sorted({r.model for r in three.runs})
     assert labels == ["a seed=0", "a seed=1", "a seed=2", "b seed=0", "b seed=1", "b seed=2"]
-    assert len(three.index["runs"]) == 2 * 2 * 3
+    assert len(three.runs) == 2 * 2 * 3
 
 
 def test_one_seed_is_the_plain_study(tiny_bert, tmp_path):
@@ -41,7 +41,7 @@ def test_one_seed_is_the_plain_study(tiny_bert, tmp_path):
     listed = build_plan(parse_config({**base, "finetune": dict(base["finetune"], seeds=[0])}, "t"))
     other = build_plan(parse_config({**base, "finetune": dict(base["finetune"], seed=5)}, "t"))
     assert set(plain.steps) == set(listed.steps)  # same keys: nothing reruns
-    assert [r["model"] for r in listed.index["runs"]] == ["tiny"]
+    assert [r.model for r in listed.runs] == ["tiny"]
     assert set(plain.steps) != set(other.steps)
     keep = build_plan(parse_config({**base, "finetune": dict(base["finetune"], keep_checkpoints=True)}, "t"))
     assert set(keep.steps) == set(plain.steps)  # keeping weights changes no result
@@ -76,10 +76,10 @@ def test_train_fractions_are_a_dimension_and_the_whole_set_keeps_its_keys(tiny_b
     swept = parse_config({**base, "finetune": dict(base["finetune"], train_fractions=[0.5, 1.0], seeds=[0, 1])}, "t")
     assert sweep_dimensions(swept)[0] == SweepDimension("train_fraction", (0.5, 1.0))
     plan = build_plan(swept)
-    assert [r["model"] for r in plan.index["runs"]] == [
+    assert [r.model for r in plan.runs] == [
         "tiny train_fraction=0.5 seed=0", "tiny train_fraction=0.5 seed=1",
         "tiny train_fraction=1.0 seed=0", "tiny train_fraction=1.0 seed=1"]
-    assert {r["replicate"] for r in plan.index["runs"]} == {"tiny train_fraction=0.5", "tiny train_fraction=1.0"}
+    assert {r.variant.replicate_label for r in plan.runs} == {"tiny train_fraction=0.5", "tiny train_fraction=1.0"}
     fts = {s.spec["finetune"].get("train_fraction") for s in plan.steps.values() if s.kind == "finetune"}
     assert fts == {0.5, None}  # 1.0 is left out of the key: the same step as a study without fractions
     assert set(plain.steps) <= set(plan.steps)
@@ -112,11 +112,11 @@ def test_series_seeds_fit_the_checkpoint_series_for_those_seeds_only(tiny_bert, 
     every = build_plan(parse_config({**base, "finetune": seeds}, "t"))
     cfg = parse_config({**base, "finetune": seeds, "directprobe": dict(base["directprobe"], series_seeds=[0])}, "t")
     plan = build_plan(cfg)
-    series = {r["model"]: plan.steps[r["series"]] for r in plan.index["runs"]}
+    series = {r.model: plan.steps[r.series] for r in plan.runs}
     assert series["tiny seed=0"].id in every.steps  # seed 0's series is the one a study of every seed fits
     assert series["tiny seed=0"].spec["checkpoint_layers"] == [-1]
     assert series["tiny seed=1"].spec["checkpoint_layers"] == []  # extracted and measured, not fitted
-    measures = {r["model"]: r["measures"] for r in plan.index["runs"]}
+    measures = {r.model: r.measures for r in plan.runs}
     assert set(plan.steps) - set(every.steps) == {series["tiny seed=1"].id, measures["tiny seed=1"]}
 
     summary = run_study(cfg, progress=False)

@@ -12,12 +12,11 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ftprobe.errors import UserError
 from ftprobe.study.cache import StepCache, content_key
 from ftprobe.study.config import StudyConfig, model_source, resolve_data, validate_config
-from ftprobe.study.sweep import variants
+from ftprobe.study.sweep import Variant, variants
 
 STEP_VERSION = 1
 ORIGINAL = "original"
@@ -92,13 +91,56 @@ class Needs:
 
 
 @dataclass
+class RunSteps:
+    """The ids of one model variant x task's steps that the analyses read (None or empty: a step
+    the study does not plan: a task probed but not fine-tuned, an analysis left out)."""
+
+    variant: Variant
+    task: str
+    extract_original: dict[str, str]  # split -> extraction of the original model
+    dp_original: dict[str, dict[str, str]]  # split -> layer -> DirectProbe (the splits the analyses read)
+    control_original: dict[str, str]  # layer -> shuffled-label control
+    probe_original: str | None = None
+    finetune: str | None = None
+    extract_finetuned: dict[str, str] = field(default_factory=dict)
+    dp_finetuned: dict[str, dict[str, str]] = field(default_factory=dict)
+    control_finetuned: dict[str, str] = field(default_factory=dict)
+    probe_finetuned: str | None = None
+    similarity: str | None = None
+    series: str | None = None  # the checkpoint series (fitted, or only extracted for the measures)
+    recorded: str | None = None  # probing during training
+    measures: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The variant's name in tables (``minilm seed=1``)."""
+        return self.variant.label
+
+
+@dataclass
+class CrossSteps:
+    """One cross-task pair of a model variant: fine-tuned on one task, probed on another."""
+
+    variant: Variant
+    finetune_task: str
+    probe_task: str
+    extract: dict[str, str]  # split -> the probe task's vectors from the fine-tuned encoder
+    probe: str
+    dp: dict[str, str]  # layer -> DirectProbe on the train split
+
+    @property
+    def model(self) -> str:
+        return self.variant.label
+
+
+@dataclass
 class Plan:
     config: StudyConfig
     steps: dict[str, Step]  # id -> step, in a valid order (inputs first)
     models: dict[str, ModelInfo]
     tasks: dict[str, TaskInfo]
-    # (model, task, stage) -> ids of the steps the analyses read
-    index: dict[str, Any]
+    runs: list[RunSteps] = field(default_factory=list)
+    cross: list[CrossSteps] = field(default_factory=list)
 
     def add(self, step: Step) -> str:
         self.steps.setdefault(step.id, step)
@@ -220,153 +262,162 @@ def build_plan(cfg: StudyConfig) -> Plan:
     validate_config(cfg)
     tasks = {cfg.tasks[i].name: task_info(cfg, i) for i in range(len(cfg.tasks))}
     models = {cfg.models[i].name: model_info(cfg, i) for i in range(len(cfg.models))}
-    plan = Plan(cfg, {}, models, tasks, {"runs": [], "cross": []})
+    layout = _Layout(Plan(cfg, {}, models, tasks))
+    for m in cfg.models:
+        for variant in variants(cfg, m):
+            layout.variant(m, variant)
+    return layout.plan
 
-    ext_settings = cfg.extract.model_dump()
-    probe_settings = cfg.probe.model_dump()
-    dp_settings = cfg.directprobe.model_dump()
-    dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
-    # DirectProbe's answers do not depend on its processes (``jobs``): keys leave them out
-    dp_key = {k: v for k, v in dp_core.items() if k not in DP_NOT_IN_KEY}
-    measure_settings = dataclasses.asdict(cfg.measures)
-    control_settings = dataclasses.asdict(cfg.label_control)
-    needs = Needs.of(cfg.analyses)
 
-    def model_ref(mi: ModelInfo, ft_id: str | None) -> dict:
-        if ft_id is None:
-            return {"source": mi.source, "revision": mi.revision}
-        return {"finetune": ft_id, "which": "final"}
+class _Layout:
+    """Adds the steps of each model variant to a plan: one method per kind of step, each hashing
+    exactly the settings its answers depend on into the step's key."""
 
-    def extract(mi: ModelInfo, ti: TaskInfo, split: str, ft_id: str | None, stage: str) -> str:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        cfg = self.cfg = plan.config
+        self.needs = Needs.of(cfg.analyses)
+        self.ext_settings = cfg.extract.model_dump()
+        self.probe_settings = cfg.probe.model_dump()
+        dp_settings = cfg.directprobe.model_dump()
+        self.dp_core = {"min_cluster_size": dp_settings["min_cluster_size"], **dp_settings["options"]}
+        # DirectProbe's answers do not depend on its processes (``jobs``): keys leave them out
+        self.dp_key = {k: v for k, v in self.dp_core.items() if k not in DP_NOT_IN_KEY}
+        self.measure_settings = dataclasses.asdict(cfg.measures)
+        self.control_settings = dataclasses.asdict(cfg.label_control)
+
+    def _add(self, kind: str, settings: dict, spec: dict, deps: dict[str, str], label: str) -> str:
+        key = content_key(kind, settings, deps, STEP_VERSION)
+        return self.plan.add(Step(kind, key, spec, deps, label))
+
+    # -- the model variant's runs and cross-task pairs
+
+    def variant(self, m, variant: Variant) -> None:
+        mi = self.plan.models[m.name]
+        for t in self.cfg.tasks_of(m):
+            self.plan.runs.append(self.run(mi, self.plan.tasks[t.name], variant, t.finetune))
+        names = {t.name for t in self.cfg.tasks_of(m)}
+        for pair in self.cfg.cross_task if self.needs.cross_task else ():
+            if {pair.finetune, pair.probe} <= names:
+                self.plan.cross.append(self.cross(mi, variant, pair.finetune, pair.probe))
+
+    def run(self, mi: ModelInfo, ti: TaskInfo, variant: Variant, finetune: bool) -> RunSteps:
+        needs = self.needs
+        orig = self.extracts(mi, ti, None, ORIGINAL)
+        probe = self.probe(mi, ti, orig, ORIGINAL) if needs.probes else None  # steps in the order they run
+        run = RunSteps(variant, ti.name, orig, self.dp_steps(mi, ti, orig, ORIGINAL),
+                       self.label_controls(mi, ti, orig["train"], ORIGINAL), probe_original=probe)
+        if not finetune:
+            return run
+        tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
+        run.finetune = self.finetune(mi, ti, variant)
+        ft = run.extract_finetuned = self.extracts(mi, ti, run.finetune, tuned)
+        if needs.probes:
+            run.probe_finetuned = self.probe(mi, ti, ft, tuned)
+        run.dp_finetuned = self.dp_steps(mi, ti, ft, tuned)
+        run.control_finetuned = self.label_controls(mi, ti, ft["train"], tuned)
+        if needs.similarity:
+            run.similarity = self.similarity(orig["train"], ft["train"], f"{variant.label}/{ti.name}")
+        if needs.series:
+            run.series = self.series(ti, variant, run.finetune, orig["train"], ft["train"])
+        if self.cfg.finetune.record_every_steps:  # probing during training: the recorded steps
+            run.recorded = self.recorded(run.finetune, f"{variant.label}/{ti.name} recorded steps")
+        if needs.measures:
+            run.measures = self.measures(run.series, f"{variant.label}/{ti.name} calibrated measures")
+        return run
+
+    def cross(self, mi: ModelInfo, variant: Variant, task_a: str, task_b: str) -> CrossSteps:
+        run_a = next(r for r in self.plan.runs if r.model == variant.label and r.task == task_a)
+        ti_b = self.plan.tasks[task_b]
+        stage = f"tuned on {task_a}" + (f", {variant.suffix}" if variant.suffix else "")
+        ex = self.extracts(mi, ti_b, run_a.finetune, stage)
+        return CrossSteps(variant, task_a, task_b, ex, self.probe(mi, ti_b, ex, stage),
+                          {str(layer): self.directprobe(mi, ti_b, ex["train"], layer, "train", stage)
+                           for layer in self.cfg.directprobe.layers})
+
+    # -- one method per kind of step
+
+    def finetune(self, mi: ModelInfo, ti: TaskInfo, variant: Variant) -> str:
+        cfg = self.cfg
+        # the head reads what the probes read: fine-tune with the extraction's pooling
+        settings = variant.finetune_settings({**cfg.finetune.model_dump(), "word_pooling": cfg.extract.word_pooling,
+                                              "sentence_pooling": cfg.extract.sentence_pooling})
+        spec = {"model": {"source": mi.source, "revision": mi.revision}, "task": ti.spec, "finetune": settings}
+        return self._add("finetune", {"model": mi.fingerprint, "data": ti.fingerprints, **settings}, spec, {},
+                         f"{variant.label}/{ti.name}")
+
+    def extracts(self, mi: ModelInfo, ti: TaskInfo, ft_id: str | None, stage: str) -> dict[str, str]:
+        return {s: self.extract(mi, ti, s, ft_id, stage) for s in ("train", "dev", "test") if s in ti.splits}
+
+    def extract(self, mi: ModelInfo, ti: TaskInfo, split: str, ft_id: str | None, stage: str) -> str:
+        layers = self.cfg.layers
         deps = {"model": ft_id} if ft_id else {}
         settings = {"model": mi.fingerprint if ft_id is None else None, "data": ti.fingerprints[split],
-                    "split": split, "layers": cfg.layers, **ext_settings}
-        key = content_key("extract", settings, deps, STEP_VERSION)
-        spec = {"model": model_ref(mi, ft_id), "task": ti.spec, "split": split, "layers": cfg.layers,
-                "extract": ext_settings, "data_fingerprint": ti.fingerprints[split]}
-        return plan.add(Step("extract", key, spec, deps, f"{mi.name}/{ti.name}/{split} ({stage})"))
+                    "split": split, "layers": layers, **self.ext_settings}
+        model = {"source": mi.source, "revision": mi.revision} if ft_id is None else {"finetune": ft_id,
+                                                                                        "which": "final"}
+        spec = {"model": model, "task": ti.spec, "split": split, "layers": layers, "extract": self.ext_settings,
+                "data_fingerprint": ti.fingerprints[split]}
+        return self._add("extract", settings, spec, deps, f"{mi.name}/{ti.name}/{split} ({stage})")
 
-    def extracts(mi, ti, ft_id, stage) -> dict[str, str]:
-        return {s: extract(mi, ti, s, ft_id, stage) for s in ("train", "dev", "test") if s in ti.splits}
+    def probe(self, mi: ModelInfo, ti: TaskInfo, ex: dict[str, str], stage: str) -> str:
+        return self._add("probe", self.probe_settings, {"probe": self.probe_settings, "n_labels": len(ti.labels)},
+                         dict(ex), f"{mi.name}/{ti.name} ({stage})")
 
-    def probe(mi, ti, ex: dict[str, str], stage: str) -> str:
-        deps = dict(ex)
-        key = content_key("probe", probe_settings, deps, STEP_VERSION)
-        return plan.add(Step("probe", key, {"probe": probe_settings, "n_labels": len(ti.labels)}, deps,
-                             f"{mi.name}/{ti.name} ({stage})"))
-
-    def directprobe(mi, ti, ex_id: str, layer: int, split: str, stage: str) -> str:
-        deps = {"entry": ex_id}
+    def directprobe(self, mi: ModelInfo, ti: TaskInfo, ex_id: str, layer: int, split: str, stage: str) -> str:
         # summary 3: the result counts the points that coincide under different labels, and
         # the fewest clusters they allow
-        settings = {"layer": layer, **dp_key, "summary": 3}
-        key = content_key("directprobe", settings, deps, STEP_VERSION)
-        return plan.add(Step("directprobe", key, {"layer": layer, "directprobe": dp_core}, deps,
-                             f"{mi.name}/{ti.name}/{split} L{layer} ({stage})"))
+        return self._add("directprobe", {"layer": layer, **self.dp_key, "summary": 3},
+                         {"layer": layer, "directprobe": self.dp_core}, {"entry": ex_id},
+                         f"{mi.name}/{ti.name}/{split} L{layer} ({stage})")
 
-    def dp_steps(mi, ti, ex: dict[str, str], stage: str) -> dict[str, dict[str, str]]:
+    def dp_steps(self, mi: ModelInfo, ti: TaskInfo, ex: dict[str, str], stage: str) -> dict[str, dict[str, str]]:
         """DirectProbe on train and test at every configured layer (the paper's table); only the
         splits the analyses read."""
-        splits = [s for s, wanted in (("train", needs.dp_train), ("test", needs.dp_test)) if wanted]
-        return {split: {str(layer): directprobe(mi, ti, ex[split], layer, split, stage)
-                        for layer in cfg.directprobe.layers}
+        splits = [s for s, wanted in (("train", self.needs.dp_train), ("test", self.needs.dp_test)) if wanted]
+        return {split: {str(layer): self.directprobe(mi, ti, ex[split], layer, split, stage)
+                        for layer in self.cfg.directprobe.layers}
                 for split in splits}
 
-    def label_controls(mi, ti, ex_train: str, stage: str) -> dict[str, str]:
+    def label_controls(self, mi: ModelInfo, ti: TaskInfo, ex_train: str, stage: str) -> dict[str, str]:
         """The shuffled-label control of the train split at every DirectProbe layer of the table
         (none when ``label_control.n_shuffles`` is 0)."""
-        if not control_settings["n_shuffles"] or not needs.dp_train:
+        if not self.control_settings["n_shuffles"] or not self.needs.dp_train:
             return {}
         out = {}
-        for layer in cfg.directprobe.layers:
-            deps = {"entry": ex_train}
-            spec = {"layer": layer, "directprobe": dp_core, "control": control_settings}
-            key = content_key("label_control", {**spec, "directprobe": dp_key}, deps, STEP_VERSION)
-            out[str(layer)] = plan.add(Step("label_control", key, spec, deps,
-                                            f"{mi.name}/{ti.name}/train L{layer} shuffled labels ({stage})"))
+        for layer in self.cfg.directprobe.layers:
+            spec = {"layer": layer, "directprobe": self.dp_core, "control": self.control_settings}
+            out[str(layer)] = self._add("label_control", {**spec, "directprobe": self.dp_key}, spec,
+                                        {"entry": ex_train},
+                                        f"{mi.name}/{ti.name}/train L{layer} shuffled labels ({stage})")
         return out
 
-    for m, variant in ((model, v) for model in cfg.models for v in variants(cfg, model)):
-        mi = models[m.name]
-        # the head reads what the probes read: fine-tune with the extraction's pooling
-        ft_settings = variant.finetune_settings({**cfg.finetune.model_dump(), "word_pooling": cfg.extract.word_pooling,
-                                                 "sentence_pooling": cfg.extract.sentence_pooling})
-        tuned = FINETUNED + (f", {variant.suffix}" if variant.suffix else "")
-        for t in cfg.tasks_of(m):
-            ti = tasks[t.name]
-            run: dict[str, Any] = {"model": variant.label, "task": t.name, "variant": variant.to_json(),
-                                   "base_model": m.name, "replicate": variant.replicate_label}
-            orig = extracts(mi, ti, None, ORIGINAL)
-            run["extract_original"] = orig
-            if needs.probes:
-                run["probe_original"] = probe(mi, ti, orig, ORIGINAL)
-            run["dp_original"] = dp_steps(mi, ti, orig, ORIGINAL)
-            run["control_original"] = label_controls(mi, ti, orig["train"], ORIGINAL)
-            if t.finetune:
-                ft_deps: dict[str, str] = {}
-                ft_key = content_key("finetune", {"model": mi.fingerprint, "data": ti.fingerprints,
-                                                  **ft_settings}, ft_deps, STEP_VERSION)
-                ft_spec = {"model": {"source": mi.source, "revision": mi.revision}, "task": ti.spec,
-                           "finetune": ft_settings}
-                ft_id = plan.add(Step("finetune", ft_key, ft_spec, ft_deps, f"{variant.label}/{ti.name}"))
-                run["finetune"] = ft_id
-                ft = extracts(mi, ti, ft_id, tuned)
-                run["extract_finetuned"] = ft
-                if needs.probes:
-                    run["probe_finetuned"] = probe(mi, ti, ft, tuned)
-                run["dp_finetuned"] = dp_steps(mi, ti, ft, tuned)
-                run["control_finetuned"] = label_controls(mi, ti, ft["train"], tuned)
-                if needs.similarity:
-                    sim_deps = {"before": orig["train"], "after": ft["train"]}
-                    sim_settings = {"bootstrap": cfg.bootstrap.model_dump(), "rsa_points": 2000,
-                                    "measures": measure_settings}
-                    run["similarity"] = plan.add(Step(
-                        "similarity", content_key("similarity", sim_settings, sim_deps, STEP_VERSION),
-                        sim_settings, sim_deps, f"{variant.label}/{ti.name}"))
-                if needs.series:
-                    series_deps = {"finetune": ft_id, "original": orig["train"], "final": ft["train"]}
-                    seed = dict(variant.settings).get("seed", cfg.finetune.seed)
-                    series_seeds = cfg.directprobe.series_seeds
-                    # else: the points extracted, not fitted (the measures read them)
-                    fitted = needs.series_fits and (series_seeds is None or seed in series_seeds)
-                    cp_layers = cfg.directprobe.checkpoint_layers if fitted else []
-                    first_last = cfg.directprobe.layers if fitted else []
-                    series_settings = {"impl": 2, "layers": cp_layers, "first_last": first_last, **dp_key,
-                                       "layers_extract": cfg.layers, **ext_settings}
-                    spec = {"task": ti.spec, "split": "train", "directprobe": dp_core,
-                            "checkpoint_layers": cp_layers, "first_last": first_last, "layers": cfg.layers,
-                            "extract": ext_settings, "data_fingerprint": ti.fingerprints["train"]}
-                    run["series"] = plan.add(Step(
-                        "series", content_key("series", series_settings, series_deps, STEP_VERSION),
-                        spec, series_deps, f"{variant.label}/{ti.name} checkpoints"))
-                if cfg.finetune.record_every_steps:  # probing during training: the recorded steps
-                    rec_settings = {"impl": 1, "layers": cfg.directprobe.checkpoint_layers,
-                                    "first_last": cfg.directprobe.layers, **dp_key}
-                    run["recorded"] = plan.add(Step(
-                        "recorded", content_key("recorded", rec_settings, {"finetune": ft_id}, STEP_VERSION),
-                        {"directprobe": dp_core, "checkpoint_layers": cfg.directprobe.checkpoint_layers,
-                         "first_last": cfg.directprobe.layers}, {"finetune": ft_id},
-                        f"{variant.label}/{ti.name} recorded steps"))
-                if needs.measures:
-                    meas_deps = {"series": run["series"]}
-                    meas_settings = {"measures": measure_settings}
-                    run["measures"] = plan.add(Step(
-                        "measures", content_key("measures", meas_settings, meas_deps, STEP_VERSION),
-                        meas_settings, meas_deps, f"{variant.label}/{ti.name} calibrated measures"))
-            plan.index["runs"].append(run)
+    def similarity(self, before: str, after: str, label: str) -> str:
+        settings = {"bootstrap": self.cfg.bootstrap.model_dump(), "rsa_points": 2000,
+                    "measures": self.measure_settings}
+        return self._add("similarity", settings, settings, {"before": before, "after": after}, label)
 
-        for pair in cfg.cross_task if needs.cross_task else ():
-            names = {t.name for t in cfg.tasks_of(m)}
-            if not {pair.finetune, pair.probe} <= names:
-                continue
-            run_a = next(r for r in plan.index["runs"]
-                         if r["model"] == variant.label and r["task"] == pair.finetune)
-            ti_b = tasks[pair.probe]
-            stage = f"tuned on {pair.finetune}" + (f", {variant.suffix}" if variant.suffix else "")
-            ex = extracts(mi, ti_b, run_a["finetune"], stage)
-            cross = {"model": variant.label, "finetune": pair.finetune, "probe": pair.probe, "extract": ex,
-                     "probe_step": probe(mi, ti_b, ex, stage),
-                     "dp": {str(layer): directprobe(mi, ti_b, ex["train"], layer, "train", stage)
-                            for layer in cfg.directprobe.layers}}
-            plan.index["cross"].append(cross)
-    return plan
+    def series(self, ti: TaskInfo, variant: Variant, ft_id: str, original: str, final: str) -> str:
+        cfg, dp = self.cfg, self.cfg.directprobe
+        seed = dict(variant.settings).get("seed", cfg.finetune.seed)
+        # else: the points extracted, not fitted (the measures read them)
+        fitted = self.needs.series_fits and (dp.series_seeds is None or seed in dp.series_seeds)
+        cp_layers = dp.checkpoint_layers if fitted else []
+        first_last = dp.layers if fitted else []
+        settings = {"impl": 2, "layers": cp_layers, "first_last": first_last, **self.dp_key,
+                    "layers_extract": cfg.layers, **self.ext_settings}
+        spec = {"task": ti.spec, "split": "train", "directprobe": self.dp_core, "checkpoint_layers": cp_layers,
+                "first_last": first_last, "layers": cfg.layers, "extract": self.ext_settings,
+                "data_fingerprint": ti.fingerprints["train"]}
+        deps = {"finetune": ft_id, "original": original, "final": final}
+        return self._add("series", settings, spec, deps, f"{variant.label}/{ti.name} checkpoints")
+
+    def recorded(self, ft_id: str, label: str) -> str:
+        dp = self.cfg.directprobe
+        settings = {"impl": 1, "layers": dp.checkpoint_layers, "first_last": dp.layers, **self.dp_key}
+        spec = {"directprobe": self.dp_core, "checkpoint_layers": dp.checkpoint_layers, "first_last": dp.layers}
+        return self._add("recorded", settings, spec, {"finetune": ft_id}, label)
+
+    def measures(self, series: str, label: str) -> str:
+        settings = {"measures": self.measure_settings}
+        return self._add("measures", settings, settings, {"series": series}, label)

@@ -30,7 +30,8 @@ from ftprobe.compare.robustness import verdicts_by_threshold, verdicts_by_varian
 from ftprobe.study.cache import StepCache
 from ftprobe.study.cost import study_cost
 from ftprobe.study.estimate import encoder_size
-from ftprobe.study.plan import Plan
+from ftprobe.study.plan import CrossSteps, Plan, RunSteps
+from ftprobe.study.sweep import Variant
 
 # the analysis (config ``analyses``) whose numbers each of the paper's findings reads
 FINDING_ANALYSIS = {1: "accuracy", 2: "clusters", 3: "min_distance", 4: "train_test", 5: "layer_dynamics",
@@ -169,9 +170,9 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     wanted = set(cfg.analyses)  # an analysis left out has no numbers here, and its finding is not tested
     boot = cfg.bootstrap.model_dump() if "bootstrap" in wanted else None
     got = _Gathered()
-    for run in plan.index["runs"]:
+    for run in plan.runs:
         _gather_run(rd, run, got, wanted, boot)
-    for cross in plan.index["cross"]:
+    for cross in plan.cross:
         _gather_cross(rd, cross, got)
     last_layer_cross = _last_layer_only(got.learned(got.cross))
     findings_input = {"cases": got.cases, "layer_dynamics": got.dynamics, "cross_task": last_layer_cross}
@@ -211,35 +212,35 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
     })
 
 
-def _gather_run(rd: _Reader, run: dict, got: _Gathered, wanted: set[str], boot: dict | None) -> None:
+def _gather_run(rd: _Reader, run: RunSteps, got: _Gathered, wanted: set[str], boot: dict | None) -> None:
     """One model x task: its results entry (the table, the series, the similarity, the centroid
     analyses, ...) and, fine-tuned, its cases for findings 1-5."""
-    model, task = run["model"], run["task"]
+    model, task = run.model, run.task
     ti = rd.plan.tasks[task]
     labels = ti.labels
-    out: dict[str, Any] = {"model": model, "task": task, "base_model": run.get("base_model", model),
-                           "replicate": run.get("replicate", model), "n_labels": len(labels),
-                           "labels": labels, "n_targets": ti.n_targets, "variant": run.get("variant")}
+    out: dict[str, Any] = {"model": model, "task": task, "base_model": run.variant.model,
+                           "replicate": run.variant.replicate_label, "n_labels": len(labels),
+                           "labels": labels, "n_targets": ti.n_targets, "variant": run.variant.to_json()}
     got.replicate[model] = out["replicate"]
-    got.seed_of[model] = _swept_seed(run.get("variant"))
+    got.seed_of[model] = _swept_seed(run.variant)
     variant = {"replicate": out["replicate"], "seed": got.seed_of[model]}  # for the verdicts by variant
-    ex0 = rd.result(run["extract_original"]["train"])
+    ex0 = rd.result(run.extract_original["train"])
     # per split, targets of each label: the report's majority-class rate and label counts
-    out["label_counts"] = {split: rd.result(sid).get("label_counts") for split, sid in run["extract_original"].items()}
-    p0 = rd.result(run["probe_original"]) if "probe_original" in run else None
+    out["label_counts"] = {split: rd.result(sid).get("label_counts") for split, sid in run.extract_original.items()}
+    p0 = rd.result(run.probe_original) if run.probe_original else None
     out["probe_layers"] = sorted(int(k) for k in p0["layers"]) if p0 else []
     out["accuracy"] = {"original": p0["layers"]} if p0 and "accuracy" in wanted else {}
-    dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_original"].items()}
+    dp0 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run.dp_original.items()}
     got.dp_original[(model, task)] = {d["layer"]: d for d in dp0.get("train", {}).values()}
     got.probe_original[(model, task)] = p0
-    tuned = "finetune" in run
+    tuned = run.finetune is not None
     p1, dp1 = None, {}
     if tuned:
-        p1 = rd.result(run["probe_finetuned"]) if "probe_finetuned" in run else None
+        p1 = rd.result(run.probe_finetuned) if run.probe_finetuned else None
         if p1 and "accuracy" in wanted:
             out["accuracy"]["finetuned"] = p1["layers"]
-        dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run["dp_finetuned"].items()}
-        ft = rd.result(run["finetune"])
+        dp1 = {split: {k: rd.result(sid) for k, sid in by.items()} for split, by in run.dp_finetuned.items()}
+        ft = rd.result(run.finetune)
         if ft.get("method") == "head" and model not in got.frozen:  # the encoder frozen: a control
             got.frozen.append(model)
         out["finetune"] = {"checkpoints": ft["checkpoints"], "metrics": ft["metrics"],
@@ -250,27 +251,27 @@ def _gather_run(rd: _Reader, run: dict, got: _Gathered, wanted: set[str], boot: 
     learned = tuned and model not in got.frozen
     # the table: per DirectProbe layer (per probed layer in a study that fits no DirectProbe)
     table = []
-    keys = list(run["dp_original"].get("train") or ()) or [str(x) for x in out["probe_layers"]]
+    keys = list(run.dp_original.get("train") or ()) or [str(x) for x in out["probe_layers"]]
     for key in keys:
         row = _table_row(key, dp0, dp1 if tuned else None, p0 if "accuracy" in wanted else None,
                          p1 if "accuracy" in wanted else None, labels, wanted, boot)
-        row["label_control_before"] = _control(rd, run.get("control_original"), key)
+        row["label_control_before"] = _control(rd, run.control_original, key)
         if tuned:
-            row["label_control_after"] = _control(rd, run.get("control_finetuned"), key)
+            row["label_control_after"] = _control(rd, run.control_finetuned, key)
         if learned:
             got.cases.append(_case(row, dp0.get("train", {}).get(key) or {}, model, task, variant, labels))
         table.append(row)
     out["table"] = table
     if tuned:
-        if "series" in run:
+        if run.series:
             out.update(_series_analyses(rd, run, labels, boot, wanted))
-        if "recorded" in run:  # probing during training: the recorder's steps
-            out["recorded_dynamics"] = recorded_dynamics(rd.result(run["recorded"]), boot)
-        if "similarity" in run:
-            out["similarity"] = rd.result(run["similarity"])["layers"]
+        if run.recorded:  # probing during training: the recorder's steps
+            out["recorded_dynamics"] = recorded_dynamics(rd.result(run.recorded), boot)
+        if run.similarity:
+            out["similarity"] = rd.result(run.similarity)["layers"]
         out.update(_centroid_analyses(rd, run, labels, wanted))
-        if "measures" in run:
-            out["measures"] = rd.result(run["measures"])
+        if run.measures:
+            out["measures"] = rd.result(run.measures)
         dyn = out.get("layer_dynamics")
         if dyn and dyn["points"] and learned:
             last = {str(layer): dyn["pearson"][str(layer)][-1] for layer in dyn["layers"]}
@@ -293,13 +294,13 @@ def _case(row: dict, before_train: dict, model: str, task: str, variant: dict, l
             "train_test_r_after": (row["train_test_after"] or {}).get("r")}
 
 
-def _gather_cross(rd: _Reader, cross: dict, got: _Gathered) -> None:
+def _gather_cross(rd: _Reader, cross: CrossSteps, got: _Gathered) -> None:
     """One cross-task pair (fine-tuned on A, probed on B): per DirectProbe layer, B's label
     distances against the original encoder's (finding 6)."""
-    model, a, b = cross["model"], cross["finetune"], cross["probe"]
+    model, a, b = cross.model, cross.finetune_task, cross.probe_task
     labels = rd.plan.tasks[b].labels
-    p = rd.result(cross["probe_step"])
-    for sid in cross["dp"].values():
+    p = rd.result(cross.probe)
+    for sid in cross.dp.values():
         dp_a = rd.result(sid)
         layer = dp_a["layer"]
         before = got.dp_original.get((model, b), {}).get(layer)
@@ -314,11 +315,11 @@ def _gather_cross(rd: _Reader, cross: dict, got: _Gathered) -> None:
                           "clusters": dp_a["n_clusters"], **ch})
 
 
-def _swept_seed(variant: dict | None) -> int | None:
+def _swept_seed(variant: Variant) -> int | None:
     """The fine-tuning seed of a variant whose seeds are swept (None otherwise)."""
-    if not variant or "seed" not in (variant.get("swept") or ()):
+    if "seed" not in variant.swept:
         return None
-    return int(variant["settings"]["seed"])
+    return int(dict(variant.settings)["seed"])
 
 
 def _control(rd: _Reader, steps: dict | None, key: str) -> dict | None:
@@ -351,8 +352,8 @@ def _last_layer_only(rows: list[dict]) -> list[dict]:
     return list(best.values())
 
 
-def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict | None, wanted: set[str]) -> dict:
-    s = rd.result(run["series"])
+def _series_analyses(rd: _Reader, run: RunSteps, labels: list[str], boot: dict | None, wanted: set[str]) -> dict:
+    s = rd.result(run.series)
     layers = [int(x) for x in s["layers"]]
     per_point = s["per_point"]
     points = s["points"]
@@ -379,7 +380,7 @@ def _series_analyses(rd: _Reader, run: dict, labels: list[str], boot: dict | Non
         chosen = [int(i) for i in np.argsort(before, kind="stable")[:N_PATH_LABELS] if np.isfinite(before[i])]
         if len(chosen) < 2:
             continue
-        C = rd.array(run["series"], f"centroids-L{layer}.npy")
+        C = rd.array(run.series, f"centroids-L{layer}.npy")
         coords, evr = centroid_paths_pca(C, chosen, return_evr=True)
         paths[key] = {"labels": [labels[i] for i in chosen], "coords": coords.tolist(), "evr": evr.tolist()}
     out = {"layer_dynamics": {"points": points, "layers": [str(x) for x in layers], "pearson": pearson_rows,
@@ -409,16 +410,16 @@ def recorded_dynamics(rec: dict, boot: dict | None) -> dict:
             "layers": [str(x) for x in rec["layers"]], "pearson": pearson, "ci": ci, "clusters": clusters}
 
 
-def _centroid_analyses(rd: _Reader, run: dict, labels: list[str], wanted: set[str]) -> dict:
+def _centroid_analyses(rd: _Reader, run: RunSteps, labels: list[str], wanted: set[str]) -> dict:
     """How far each label's train centroid moved (``centroid_movement``) and the PCA of those
     shifts (``centroid_shift``), per layer both models have; only the ones the study asks for."""
     want_movement, want_shift = "centroid_movement" in wanted, "centroid_shift" in wanted
     if not (want_movement or want_shift):
         return {}
-    ex0 = rd.result(run["extract_original"]["train"])
-    ex1 = rd.result(run["extract_finetuned"]["train"])
-    C0 = rd.array(run["extract_original"]["train"], "centroids.npy")
-    C1 = rd.array(run["extract_finetuned"]["train"], "centroids.npy")
+    ex0 = rd.result(run.extract_original["train"])
+    ex1 = rd.result(run.extract_finetuned["train"])
+    C0 = rd.array(run.extract_original["train"], "centroids.npy")
+    C1 = rd.array(run.extract_finetuned["train"], "centroids.npy")
     layers = [x for x in ex0["layers"] if x in ex1["layers"]]
     movement, shifts = {}, {}
     for layer in layers:
