@@ -345,7 +345,7 @@ def test_a_nearest_point_run_that_stalls_again_is_decided_by_nnls_not_the_soft_m
 def test_nnls_decide_agrees_with_the_exact_hull_distance(seed):
     """Against Wolfe's certified distance, on sets bigger than one working set: a verdict is
     always right, and away from tol (10 % either side) there is always one."""
-    from ftprobe.probe.directprobe.separability import nnls_decide
+    from ftprobe.probe.directprobe.overlap import nnls_decide
 
     rng = np.random.default_rng(seed)
     d = int(rng.integers(2, 40))
@@ -366,7 +366,8 @@ def test_pivoted_plane_certifies_only_true_separations():
     """A kept optimum (A against C) turned to take in new points: a plane is returned only if
     it separates the grown set from C by more than tol on every point; a grown set that meets
     C gets none; a point just beyond the old plane, off to the side, is taken in."""
-    from ftprobe.probe.directprobe.separability import decide_distance, pivoted_plane
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
+    from ftprobe.probe.directprobe.planes import pivoted_plane
 
     rng = np.random.default_rng(21)
     d = 6
@@ -401,11 +402,8 @@ def test_subspace_plane_certifies_only_true_separations_and_finds_what_turns_mis
     every point; a grown set reaching into C's hull gets none. Where several new points lie
     well past the kept plane in different directions, it finds every true separation, some of
     which the 2-D turn of pivoted_plane misses."""
-    from ftprobe.probe.directprobe.separability import (
-        decide_distance,
-        pivoted_plane,
-        subspace_plane,
-    )
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
+    from ftprobe.probe.directprobe.planes import pivoted_plane, subspace_plane
 
     rng = np.random.default_rng(21)
     d = 6
@@ -525,7 +523,7 @@ def test_lp_band_undecided_pairs_are_decided_by_the_solver_from_the_lp_working_s
     no common pair is within it, so the LP leaves the pair undecided and hands its working set
     to the nearest-point solver, which proves the separation."""
     import ftprobe.probe.directprobe.cascade as cl
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     small_sets = Tuning(ws_min=40)  # the solver on working sets, as for big clusters
     rng = np.random.default_rng(11)
@@ -642,7 +640,7 @@ def test_a_fit_saved_with_other_counters_loads(tmp_path):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_lp_decision_is_verified_and_agrees_with_exact_distance(seed):
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     rng = np.random.default_rng(300 + seed)
     d = int(rng.integers(2, 12))
@@ -663,7 +661,7 @@ def test_lp_decision_is_verified_and_agrees_with_exact_distance(seed):
 
 
 def test_lp_decision_large_overlap_and_separation():
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     rng = np.random.default_rng(9)
     P = rng.normal(size=(3000, 20))
@@ -755,7 +753,7 @@ def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
 @pytest.mark.parametrize("seed", [0, 2, 7, 8])
 def test_equals_brute_force_with_kept_optima_repaired_in_a_subspace(monkeypatch, seed):
     """The same with the 2-D turns off, so that every kept optimum a union breaks goes to the
-    LP over a few directions first (separability.subspace_plane)."""
+    LP over a few directions first (planes.subspace_plane)."""
     tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, turn_kept_planes=False)
     dp = _fit_with_continued_lps(monkeypatch, seed, tuning)
     assert dp.stats_.subspace_plane > 0 and dp.stats_.pivoted_plane == 0
@@ -1036,10 +1034,10 @@ def test_cached_planes_verified_in_blocks():
 
 
 def test_common_pair_certifies_only_pairs_within_tol():
-    """separability.common_pair: two triangles crossing at a known point give a pair within
+    """overlap.common_pair: two triangles crossing at a known point give a pair within
     tol whose points lie in the hulls of the candidates it names; the same triangles
     moved 10 apart give none at tol 1e-6, nor a candidate set that cannot form one."""
-    from ftprobe.probe.directprobe.separability import common_pair
+    from ftprobe.probe.directprobe.overlap import common_pair
 
     P = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 2.0]])
     Q = np.array([[0.0, 1.0], [2.0, 1.0], [1.0, -1.0]])  # both contain (1, 0.5)
@@ -1058,7 +1056,7 @@ def test_lp_overlap_decision_carries_its_common_pair():
     """An overlap decided by the LP returns the points of its convex combinations as support:
     a subset of each side whose hulls already meet within tol."""
     from ftprobe.probe.directprobe.hull import nearest_points
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     rng = np.random.default_rng(5)
     P = rng.normal(size=(300, 6))
@@ -1073,7 +1071,7 @@ def test_lp_overlap_decision_carries_its_common_pair():
 def test_continued_lp_decision_only_appends_rows():
     """Continuing an LP keeps its earlier rows as they were (new rows go after them): what
     lets a rejected merge give the LP back by deleting the rows past the old count."""
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     rng = np.random.default_rng(5)
     P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
@@ -1098,7 +1096,7 @@ def test_continued_lp_decision_adds_the_optimums_violators_first(keep_optimum):
     first working set (a first solve without them would keep that optimum and only then find
     them). Without a kept optimum (a fresh LP has none) the first rows are the seeds alone;
     either way the answer is the same verified separation."""
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     rng = np.random.default_rng(3)
     P = rng.normal(size=(400, 4)) + np.r_[6.0, 0, 0, 0]
@@ -1130,7 +1128,7 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     margin) runs its first re-solve with Devex pricing (such pairs meet within a few
     iterations, so HiGHS's exact steepest-edge weights for the rebuilt basis are not worth
     computing); points just past the plane keep steepest edge. Answers are verified either way."""
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.margin_lp as sep
 
     seen = []
     orig = sep.MarginLP.solve
@@ -1165,7 +1163,7 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
 def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
     """A Devex re-solve that reaches its short cap continues with steepest edge from where it
     stopped and ends at the same optimum as a plain solve."""
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.margin_lp as sep
 
     rng = np.random.default_rng(8)
     P = rng.normal(size=(60, 12)) + 0.8
@@ -1186,7 +1184,7 @@ def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
 
 def _nearly_touching(rng, dim=12, n=300, tuning=None):
     """Two clouds a hair apart along e_1 (separable, tiny margin), and a decided LP for them."""
-    from ftprobe.probe.directprobe.separability import decide_distance
+    from ftprobe.probe.directprobe.margin_lp import decide_distance
 
     P = rng.normal(size=(n, dim))
     P[:, 0] = np.abs(P[:, 0]) + 1e-3
@@ -1203,7 +1201,7 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
     ends unfinished tries an overlap certificate by NNLS over the LP's rows and the points
     nearest the plane: a pair that meets is answered with a verified common pair and the LP
     left unfinished; a pair that does not goes on to the LP's verified separation."""
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.margin_lp as sep
 
     tuning = Tuning(devex_iters=1)  # every deep decision pauses after 1 iteration
     calls = []
@@ -1236,7 +1234,7 @@ def test_common_point_runs_nnls_only_when_the_lp_weights_fall_short(monkeypatch)
     support points) runs only if the caller asks for the next candidate."""
     import scipy.optimize
 
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.overlap as overlap
 
     calls = []
     orig = scipy.optimize.nnls
@@ -1248,7 +1246,7 @@ def test_common_point_runs_nnls_only_when_the_lp_weights_fall_short(monkeypatch)
     monkeypatch.setattr(scipy.optimize, "nnls", nnls)
     P = np.array([[0.0, 0.0], [2.0, 0.0]])
     Q = np.array([[1.0, -1.0], [1.0, 1.0]])
-    gen = sep._common_point(P, Q, np.array([0.5, 0.5]), np.array([0.5, 0.5]))
+    gen = overlap.candidate_pairs(P, Q, np.array([0.5, 0.5]), np.array([0.5, 0.5]))
     zp, zq = next(gen)
     np.testing.assert_allclose(zp, [1.0, 0.0])
     np.testing.assert_allclose(zq, [1.0, 0.0])
@@ -1262,7 +1260,7 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     """LPs kept for continuation are pruned (when stored) to at most one row per column, the rows
     farthest from the plane first (they are basic: the optimum stays, no iteration needed);
     continuing pruned LPs gives the definition's partition."""
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.margin_lp as sep
 
     pruned = []
     orig = sep.MarginLP.prune
@@ -1340,7 +1338,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
     that continues one rebuilds it from its blocks at the same optimum (a re-solve takes no
     iteration and gives the frozen optimum); the partition is the definition's."""
     import ftprobe.probe.directprobe.clustering as cl
-    import ftprobe.probe.directprobe.separability as sep
+    import ftprobe.probe.directprobe.margin_lp as sep
 
     # Recalled overlaps would settle some of the continued checks without thawing their LP.
     tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, warm_lps=bounds[0],

@@ -37,7 +37,8 @@ def test_lps_still_solve_after_the_qp_in_a_fresh_process():
     code = (
         "import numpy as np\n"
         "from ftprobe.probe.directprobe.measures import qp_hull_distance\n"
-        "from ftprobe.probe.directprobe.separability import decide_distance, separate\n"
+        "from ftprobe.probe.directprobe.margin_lp import decide_distance\n"
+        "from ftprobe.probe.directprobe.separability import separate\n"
         "rng = np.random.default_rng(0)\n"
         "P = rng.normal(size=(30, 4)) + 3\n"
         "Q = rng.normal(size=(30, 4)) - 3\n"

@@ -18,16 +18,12 @@ import numpy as np
 from ftprobe.probe.directprobe.certificates import Certificates, _common_rows
 from ftprobe.probe.directprobe.counters import ClusterStats
 from ftprobe.probe.directprobe.hull import nearest_points
+from ftprobe.probe.directprobe.margin_lp import decide_distance
 from ftprobe.probe.directprobe.membership import Membership
+from ftprobe.probe.directprobe.overlap import common_pair, nnls_decide
+from ftprobe.probe.directprobe.planes import pivoted_plane, subspace_plane
 from ftprobe.probe.directprobe.prior import PriorIndex, PriorRecorder
-from ftprobe.probe.directprobe.separability import (
-    common_pair,
-    decide_distance,
-    nnls_decide,
-    pivoted_plane,
-    separate,
-    subspace_plane,
-)
+from ftprobe.probe.directprobe.separability import separate
 from ftprobe.probe.directprobe.slots import LabelSlots, UnionShape
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
@@ -45,7 +41,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     Wolfe's nearest-point iteration decides most pairs in a few steps, but crawls when the
     hulls nearly touch in many dimensions (its corral approaches D+1 vertices while the bounds
     close slowly). It therefore runs for at most ``tuning.wolfe_cap(D)`` iterations; an undecided pair
-    then goes to the max-margin LP with constraint generation (separability.decide_distance),
+    then goes to the max-margin LP with constraint generation (margin_lp.decide_distance),
     seeded with Wolfe's active points, which returns only verified answers (a separating unit
     normal checked on all points, or two explicit points within tol). Only if that is
     inconclusive does the uncapped nearest-point solver run, as before.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.probe.directprobe.separability import MarginLP
+from ftprobe.probe.directprobe.margin_lp import MarginLP
 from ftprobe.probe.directprobe.state import ragged
 from ftprobe.probe.directprobe.tuning import Tuning
 

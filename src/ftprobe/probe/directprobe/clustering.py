@@ -36,14 +36,14 @@ What makes it fast without changing the answer:
   separating hyperplane or an explicit pair of points closer than tol. Its iterations are
   capped: pairs it leaves undecided (hulls nearly touching in many dimensions, where Wolfe
   crawls) go to a max-margin LP on HiGHS with constraint generation
-  (separability.decide_distance), which answers only with the same two kinds of verified
+  (margin_lp.decide_distance), which answers only with the same two kinds of verified
   certificates; if it cannot, the uncapped solver runs from the LP's working set (retried once
-  from scratch if it stalls numerically, then NNLS on working sets, separability.nnls_decide,
+  from scratch if it stalls numerically, then NNLS on working sets, overlap.nnls_decide,
   with the same certificates), with the soft-margin LP (separability.separate) as the last
   fallback, reached only when no certificate holds, i.e. the distance is within float noise
   of tol. A pair that needed the LP is decided again, when either cluster grows,
   first by turning that LP's optimal plane to take in the new points
-  (separability.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
+  (planes.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
   the rows nearest its plane); the solvers run on the clusters that met a union of either part
   before first, so that a merge headed for rejection meets its cluster early; a rejected merge
   gives the LPs its check continued back as they were, and one the LP rejected after Wolfe's

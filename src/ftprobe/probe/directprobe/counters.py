@@ -20,7 +20,7 @@ class ClusterStats:
     ball_proj: int = 0
     ball_full: int = 0
     cached_plane: int = 0
-    pivoted_plane: int = 0  # kept LP optima turned to separate a union (separability.pivoted_plane)
+    pivoted_plane: int = 0  # kept LP optima turned to separate a union (planes.pivoted_plane)
     subspace_plane: int = 0  # ... else separated by an LP over a few directions (subspace_plane)
     solver_sep: int = 0
     solver_overlap: int = 0

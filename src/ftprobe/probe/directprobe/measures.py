@@ -9,8 +9,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from ftprobe.probe.directprobe.highs import new_highs
 from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
-from ftprobe.probe.directprobe.separability import _new_highs
 
 QP_TIME_LIMIT_S = 300.0  # one hull-distance QP; a solve this long is stuck, not slow
 
@@ -123,10 +123,10 @@ def qp_hull_distance(P: np.ndarray, Q: np.ndarray, time_limit: float = QP_TIME_L
     hess.value_ = np.full(D, 2.0)
     model = highspy.HighsModel()
     model.lp_, model.hessian_ = lp, hess
-    # Through _new_highs (one thread, silent) like every HiGHS instance of ftprobe: HiGHS sets
+    # Through new_highs (one thread, silent) like every HiGHS instance of ftprobe: HiGHS sets
     # up its thread pool once per process, and an instance that asks for another number of
     # threads later fails every run (model status kNotset).
-    h = _new_highs()
+    h = new_highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.passModel(model)
     h.run()

@@ -11,7 +11,7 @@ so most decisions of the next fit can be proved with what the last one found:
 
 A ``SeriesPrior`` holds only those candidates, never a verdict: every plane is verified on all
 points of the two sides it is used for (margin > tol, the engine's own test), every overlap by
-an explicit common pair within tol (``separability.common_pair``). A candidate that fails is
+an explicit common pair within tol (``overlap.common_pair``). A candidate that fails is
 ignored and the check runs as in a fresh fit, so a fit with a prior gives exactly the
 partition of a fit without one (tested with priors from other spaces, where most fail).
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftprobe.probe.directprobe.separability import common_pair
+from ftprobe.probe.directprobe.overlap import common_pair
 
 Pair = tuple[int, int]
 

@@ -43,9 +43,9 @@ class Tuning:
     - ``plane_block``: entries of one [points x planes] product when cached planes are
       verified (bounds the memory of one product at ~32 MB).
     - ``turn_kept_planes``: turn a kept LP optimum in a 2-D pencil to take in a grown union
-      (``separability.pivoted_plane``, ~15 ms instead of ~0.2 s of HiGHS) before continuing it.
+      (``planes.pivoted_plane``, ~15 ms instead of ~0.2 s of HiGHS) before continuing it.
     - ``subspace_planes``: ... else a max-margin LP over a few directions
-      (``separability.subspace_plane``, ~10 ms).
+      (``planes.subspace_plane``, ~10 ms).
     - ``recall_overlaps``, ``recall_piece``: a union whose part met a cluster before is first
       tested by NNLS over that common pair's points, when the smaller part has at most
       ``recall_piece`` points (~40 ms instead of ~0.3 s of a thawed LP).
@@ -61,7 +61,7 @@ class Tuning:
     - ``lp_rows_per_col``: a kept LP is pruned to at most this x its columns (its optimum rests
       on at most as many rows as columns; every HiGHS run pays for every row).
 
-    The LP decision (``separability.decide_distance``):
+    The LP decision (``margin_lp.decide_distance``):
 
     - ``lp_first_rows``, ``lp_add_rows``, ``lp_rounds``: points per side in the first working
       set, violators added per side and round, rounds before giving up (undecided: the
@@ -85,7 +85,7 @@ class Tuning:
     - ``qr_max_deletes``: a corral that loses more vertices at once is refactorised instead of
       updated by QR deletions (each deletion costs O(D k); a refactorisation O(D k^2)).
 
-    Kept planes turned or repaired (``separability.pivoted_plane``, ``subspace_plane``):
+    Kept planes turned or repaired (``planes.pivoted_plane``, ``subspace_plane``):
 
     - ``pivot_turns``, ``pivot_log10_min``, ``pivot_log10_max``: the first grid of turns,
       ``pivot_turns`` tangents log-spaced from 10^min to 10^max each way (then refined
@@ -96,7 +96,7 @@ class Tuning:
       rows; ``subspace_worst``: points per side whose offsets from their side's mean join the
       directions each round; ``subspace_rounds``: rounds before giving up (the LP decides).
 
-    The last-resort solvers (``separability.nnls_decide``, ``separability.separate``):
+    The last-resort solvers (``overlap.nnls_decide``, ``separability.separate``):
 
     - ``nnls_add_rows``: points per side that start NNLS's working set and join it per round.
     - ``soft_small``: pairs with at most this many points go to the soft-margin LP in one
