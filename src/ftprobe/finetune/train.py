@@ -188,49 +188,10 @@ def finetune(
 
     bar = _progress(schedule.total_steps, run.step, f"finetune {task.name}", progress)
     try:
-        for epoch in range(run.step // schedule.steps_per_epoch, schedule.epochs):
-            batches = train.epoch_order(config.seed, epoch, config.batch_size)
-            net.train()
-            tick = time.perf_counter()
-            for i in range(run.step - epoch * schedule.steps_per_epoch, len(batches)):
-                loss_sum, n_targets = _train_step(net, train, batches[i], config, device, autocast,
-                                                  scaler, optimizer, scheduler)
-                run.step += 1
-                now = time.perf_counter()
-                run.totals.add(loss_sum, n_targets, len(batches[i]), now - tick)
-                tick = now
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / max(n_targets, 1):.4f}",
-                                sent_s=f"{run.totals.sentences_per_s:.1f}")
-                last = i == len(batches) - 1
-                if last:
-                    scores = None
-                    if evaluation is not None:
-                        scores = {"split": eval_name, **evaluate(net, evaluation, config, device, autocast)}
-                        net.train()
-                    run.end_epoch(epoch, scores)
-                    tick = time.perf_counter()
-                if recorder is not None and recorder.due(run.step):  # before the checkpoint, which lists it
-                    run.record_probe_set()
-                    tick = time.perf_counter()
-                every = config.checkpoint_every_steps
-                if (every and run.step % every == 0) or (last and config.checkpoint_every_epoch):
-                    run.checkpoint()
-                    tick = time.perf_counter()
-                if callback is not None:
-                    callback(run.step, net)
+        run.train(train, evaluation, eval_name, device, autocast, bar, callback)
     finally:
         bar.close()
-
-    net.eval()
-    run.save(final_dir, with_training_state=False)
-    saved = ck.list_checkpoints(out_dir)
-    if saved and ck.read_trainer_state(saved[-1]).get("step") == run.step:  # the same weights: store once
-        ck.share_identical_files(final_dir, saved[-1])
-    seconds = sum(m.get("train_seconds", 0.0) for m in run.metrics)
-    rate = sum(m.get("train_sentences", 0) for m in run.metrics) / max(seconds, 1e-9)
-    return FinetuneResult(final_dir, ck.list_checkpoints(out_dir), run.metrics, seconds, rate,
-                          extra={"resolved": resolved})
+    return run.finish(final_dir)
 
 
 @dataclass(frozen=True)
@@ -356,6 +317,56 @@ class _Run:
                   "train_sentences_per_s": t.sentences_per_s}
         self._log({**record, **(scores or {})})
         self.totals = _Totals()
+
+    def train(self, train: SplitBatches, evaluation: SplitBatches | None, eval_name: str | None, device,
+              autocast, bar, callback: Callable[[int, FinetuneModel], None] | None) -> None:
+        """The epochs left from ``self.step``: per optimizer step the totals and the progress bar;
+        at an epoch's end its ``eval`` event; recorded probe sets and checkpoints when due."""
+        config, schedule, net = self.config, self.schedule, self.net
+        for epoch in range(self.step // schedule.steps_per_epoch, schedule.epochs):
+            batches = train.epoch_order(config.seed, epoch, config.batch_size)
+            net.train()
+            tick = time.perf_counter()
+            for i in range(self.step - epoch * schedule.steps_per_epoch, len(batches)):
+                loss_sum, n_targets = _train_step(net, train, batches[i], config, device, autocast,
+                                                  self.scaler, self.optimizer, self.scheduler)
+                self.step += 1
+                now = time.perf_counter()
+                self.totals.add(loss_sum, n_targets, len(batches[i]), now - tick)
+                tick = now
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum / max(n_targets, 1):.4f}",
+                                sent_s=f"{self.totals.sentences_per_s:.1f}")
+                last = i == len(batches) - 1
+                if last:
+                    scores = None
+                    if evaluation is not None:
+                        scores = {"split": eval_name, **evaluate(net, evaluation, config, device, autocast)}
+                        net.train()
+                    self.end_epoch(epoch, scores)
+                    tick = time.perf_counter()
+                if self.recorder is not None and self.recorder.due(self.step):  # before the checkpoint, which lists it
+                    self.record_probe_set()
+                    tick = time.perf_counter()
+                every = config.checkpoint_every_steps
+                if (every and self.step % every == 0) or (last and config.checkpoint_every_epoch):
+                    self.checkpoint()
+                    tick = time.perf_counter()
+                if callback is not None:
+                    callback(self.step, net)
+
+    def finish(self, final_dir: Path) -> FinetuneResult:
+        """The final model (its weight files shared with the last checkpoint when that holds the
+        same step), and the run's result."""
+        self.net.eval()
+        self.save(final_dir, with_training_state=False)
+        saved = ck.list_checkpoints(self.out_dir)
+        if saved and ck.read_trainer_state(saved[-1]).get("step") == self.step:  # the same weights: store once
+            ck.share_identical_files(final_dir, saved[-1])
+        seconds = sum(m.get("train_seconds", 0.0) for m in self.metrics)
+        rate = sum(m.get("train_sentences", 0) for m in self.metrics) / max(seconds, 1e-9)
+        return FinetuneResult(final_dir, ck.list_checkpoints(self.out_dir), self.metrics, seconds, rate,
+                              extra={"resolved": self.resolved})
 
 
 def _recorder(config: FinetuneConfig, task: Task, eval_name: str | None, encoder, sentence_pooling: str,
