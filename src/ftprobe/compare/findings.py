@@ -257,6 +257,55 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
 # --- 2: clusters ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _ClusterCase:
+    """One case of finding 2, judged: its counts before and after, and what they say."""
+
+    source: Mapping
+    before: int
+    after: int
+    n_labels: int | None
+    floor: int | None  # the fewest clusters its points allow before fine-tuning (see _floor)
+
+    @classmethod
+    def of(cls, c: Mapping) -> _ClusterCase:
+        k = int(c["n_labels"]) if _finite(c.get("n_labels")) else None
+        return cls(c, int(c["clusters_before"]), int(c["clusters_after"]), k, _floor(c, k))
+
+    @property
+    def closer(self) -> bool | None:
+        """The count after is no farther from #labels than before (None: #labels unknown)."""
+        k = self.n_labels
+        return None if k is None else abs(self.after - k) <= abs(self.before - k)
+
+    @property
+    def has_room(self) -> bool:
+        """Above its floor before fine-tuning: the count could fall."""
+        return self.before > self.floor if self.floor is not None else self.after != self.before
+
+    @property
+    def counted(self) -> bool:
+        """Room to fall, or a count that rose or moved away from #labels (against the claim anywhere)."""
+        return self.has_room or self.after > self.before or self.closer is False
+
+    @property
+    def at_floor(self) -> bool:
+        """Above #labels only as far as identical points force it, and so not counted."""
+        k = self.n_labels
+        return k is not None and k < self.before <= self.floor and not self.counted
+
+    @property
+    def agrees(self) -> bool:
+        return self.counted and self.after < self.before and self.closer is not False
+
+    def to_json(self) -> dict:
+        c = self.source
+        return {"case": _case_id(c), "before": self.before, "after": self.after, "n_labels": self.n_labels,
+                "min_clusters_before": c.get("min_clusters_before"),
+                "coincident_before": c.get("coincident_before"), "closer_to_labels": self.closer,
+                "room_to_fall": self.has_room, "counted": self.counted, "agrees": self.agrees}
+
+
 def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     """The verdict counts only the cases that can show the claim: a space with more clusters than
     it must have before fine-tuning (room to fall; it agrees if its count fell toward #labels),
@@ -265,92 +314,48 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
     labels share a vector (``min_clusters``: each such point stays a cluster of its own); a space
     already at that floor had no room to fall and is not counted. With no case left the finding
     is "not exercised", never "holds"."""
-    rows = [
-        c for c in cases if _finite(c.get("clusters_before")) and _finite(c.get("clusters_after"))
-    ]
-    if not rows:
+    judged = [_ClusterCase.of(c) for c in cases
+              if _finite(c.get("clusters_before")) and _finite(c.get("clusters_after"))]
+    if not judged:
         return _not_tested(2, "No case has DirectProbe cluster counts before and after.")
-    per_case, agree, exercised, at_floor = [], 0, 0, []
-    n_fewer = n_equal = n_more = n_lin_b = n_lin_a = 0
-    room = {"fell": 0, "kept": 0, "rose": 0}  # the cases with room to fall before
-    room_layers: set = set()
-    for c in rows:
-        nb, na = int(c["clusters_before"]), int(c["clusters_after"])
-        k = int(c["n_labels"]) if _finite(c.get("n_labels")) else None
-        floor = _floor(c, k)
-        closer = None if k is None else abs(na - k) <= abs(nb - k)
-        has_room = nb > floor if floor is not None else na != nb
-        against = na > nb or closer is False
-        counted = has_room or against
-        if k is not None and k < nb <= floor and not counted:
-            at_floor.append(c)  # above #labels only as far as identical points force it
-        ok = counted and na < nb and closer is not False
-        exercised += counted
-        agree += ok
-        n_fewer += na < nb
-        n_equal += na == nb
-        n_more += na > nb
-        if has_room:
-            room["fell" if na < nb else "kept" if na == nb else "rose"] += 1
-            room_layers.add(c.get("layer", "?"))
-        if k is not None:
-            n_lin_b += nb == k
-            n_lin_a += na == k
-        per_case.append(
-            {
-                "case": _case_id(c),
-                "before": nb,
-                "after": na,
-                "n_labels": k,
-                "min_clusters_before": c.get("min_clusters_before"),
-                "coincident_before": c.get("coincident_before"),
-                "closer_to_labels": closer,
-                "room_to_fall": has_room,
-                "counted": counted,
-                "agrees": ok,
-            }
-        )
-    n_room = sum(room.values())
-    n_linear_kept = len(rows) - exercised - len(at_floor)
-    floor_layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in at_floor}, key=_layer_order))
-    floor_note = (
-        f" {len(at_floor)} case{'s' * (len(at_floor) != 1)} (layer{'s' * (',' in floor_layers)}"
-        f" {floor_layers}) {'was' if len(at_floor) == 1 else 'were'} already at the fewest "
-        "clusters their points allow: each point whose exact vector also carries another label "
-        "(a contextless layer) is a cluster of its own; not counted."
-        if at_floor
-        else ""
-    )
+    exercised = sum(j.counted for j in judged)
+    agree = sum(j.agrees for j in judged)
+    at_floor = [j.source for j in judged if j.at_floor]
+    with_room = [j for j in judged if j.has_room]
+    room = {"fell": sum(j.after < j.before for j in with_room), "kept": sum(j.after == j.before for j in with_room),
+            "rose": sum(j.after > j.before for j in with_room)}  # the cases with room to fall before
+    room_layers = {j.source.get("layer", "?") for j in with_room}
+    n_lin_b = sum(j.n_labels is not None and j.before == j.n_labels for j in judged)
+    n_lin_a = sum(j.n_labels is not None and j.after == j.n_labels for j in judged)
     evidence = {
-        "n_cases": len(rows),
+        "n_cases": len(judged),
         "n_exercised": exercised,
         "n_agree": agree,
         "share_agree": agree / exercised if exercised else None,
-        "n_room_to_fall": n_room,
+        "n_room_to_fall": len(with_room),
         "n_at_floor": len(at_floor),
         "room_to_fall": room,
         "room_to_fall_layers": sorted(room_layers, key=_layer_order),
-        "n_fewer": n_fewer,
-        "n_equal": n_equal,
-        "n_more": n_more,
+        "n_fewer": sum(j.after < j.before for j in judged),
+        "n_equal": sum(j.after == j.before for j in judged),
+        "n_more": sum(j.after > j.before for j in judged),
         "n_linear_before": n_lin_b,
         "n_linear_after": n_lin_a,
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
-        "per_case": per_case,
+        "per_case": [j.to_json() for j in judged],
     }
+    n_linear_kept = len(judged) - exercised - len(at_floor)
+    floor_note = _at_floor_note(at_floor)
     if not exercised:
         expl = "No case could show a fall:"
         if n_linear_kept:
-            expl += (
-                f" {n_linear_kept} of {len(rows)} were one cluster per label before and after "
-                "fine-tuning."
-            )
+            expl += f" {n_linear_kept} of {len(judged)} were one cluster per label before and after fine-tuning."
         expl += floor_note + " The fall is not exercised."
         return Finding(2, FINDING_TITLES[2], "not exercised", evidence, expl)
-    verdict = _share_verdict(agree, exercised, th)
+    n_room = len(with_room)
     layers = ", ".join(str(x) for x in evidence["room_to_fall_layers"])
     expl = (
-        f"{n_room} of {len(rows)} cases had room to fall before fine-tuning"
+        f"{n_room} of {len(judged)} cases had room to fall before fine-tuning"
         + (f" (layer{'s' * (len(room_layers) > 1)} {layers})" if n_room else "")
         + f": {room['fell']} fell toward #labels, {room['kept']} kept their count, "
         f"{room['rose']} rose."
@@ -367,7 +372,18 @@ def _finding_clusters(cases: list, th: Thresholds) -> Finding:
         )
     expl += floor_note
     expl += f" Agreeing: {agree}/{exercised}; linear spaces {n_lin_b} before -> {n_lin_a} after."
-    return Finding(2, FINDING_TITLES[2], verdict, evidence, expl)
+    return Finding(2, FINDING_TITLES[2], _share_verdict(agree, exercised, th), evidence, expl)
+
+
+def _at_floor_note(at_floor: list[Mapping]) -> str:
+    """The sentence on the cases left out at their floor ("" when none)."""
+    if not at_floor:
+        return ""
+    layers = ", ".join(str(x) for x in sorted({c.get("layer", "?") for c in at_floor}, key=_layer_order))
+    return (f" {len(at_floor)} case{'s' * (len(at_floor) != 1)} (layer{'s' * (',' in layers)}"
+            f" {layers}) {'was' if len(at_floor) == 1 else 'were'} already at the fewest "
+            "clusters their points allow: each point whose exact vector also carries another label "
+            "(a contextless layer) is a cluster of its own; not counted.")
 
 
 def _floor(c: Mapping, k: int | None) -> int | None:
