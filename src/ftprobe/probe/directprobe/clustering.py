@@ -67,15 +67,17 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ftprobe.probe.directprobe import state as saved_state
 from ftprobe.probe.directprobe.cascade import Cascade
 from ftprobe.probe.directprobe.certificates import Certificates
 from ftprobe.probe.directprobe.coincident import vector_ids
 from ftprobe.probe.directprobe.counters import ClusterStats
-from ftprobe.probe.directprobe.identical import fold_identical
+from ftprobe.probe.directprobe.identical import FoldedPoints, fold_identical
 from ftprobe.probe.directprobe.label_pairs import certificate_directions, label_conflicts
 from ftprobe.probe.directprobe.membership import Membership
 from ftprobe.probe.directprobe.merge_order import NearestPartners
@@ -277,40 +279,73 @@ def directprobe_clusters(X: np.ndarray, y: np.ndarray, n_labels: int | None = No
                                      tuning, prior, recorder)
 
 
+@dataclass
+class _Rows:
+    """The rows the engine fits: the scaled data, with each label's identical points folded
+    into one weighted row (identical.py) unless ``tuning.fold_identical`` is off."""
+
+    Xs: np.ndarray
+    y: np.ndarray
+    frozen: np.ndarray  # rows whose exact vector also carries another label: singletons
+    tol: float  # in the scaled data's units
+    weight: np.ndarray | None = None  # copies per kept row (folded)
+    folded: FoldedPoints | None = None
+    prior: PriorIndex | None = None
+    recorder: PriorRecorder | None = None  # records the fitted rows (folded: translated at the end)
+
+    @classmethod
+    def of(cls, X, y: np.ndarray, tol: float, tuning: Tuning, prior: SeriesPrior | None,
+           recorder: PriorRecorder | None, stats: ClusterStats) -> _Rows:
+        Xs, unit = scale_data(X)
+        tol = tol * unit
+        vec = vector_ids(Xs)
+        frozen = find_frozen(Xs, y, vec)
+        stats.frozen_points = int(frozen.sum())
+        # Identical points of one label merge first by the definition: fold them into one weighted
+        # point, fit the kept rows, and give every copy its kept row's cluster.
+        folded = fold_identical(Xs, y, frozen, tol, vec) if tuning.fold_identical else None
+        rows = cls(Xs, y, frozen, tol, recorder=recorder)
+        if folded is not None:
+            stats.identical_folded = folded.n_folded
+            if prior is not None:
+                prior.check_fits(y)
+                prior = folded.prior(prior, y[folded.kept])
+            rows = cls(Xs[folded.kept], y[folded.kept], frozen[folded.kept], tol, folded.weight, folded,
+                       recorder=PriorRecorder() if recorder is not None else None)
+        if prior is not None:
+            prior.check_fits(rows.y)
+            rows.prior = PriorIndex(prior, tol, tuning.probe_points, stats)
+        return rows
+
+
+class _Saver:
+    """Saves the merge phase's state between two decisions, every ``every`` seconds of work."""
+
+    def __init__(self, path, every: float, conflict: np.ndarray, fingerprint: str):
+        self.path, self.every, self.conflict, self.fingerprint = path, every, conflict, fingerprint
+        self.decisions = 0
+        self.saved_at = time.perf_counter()
+
+    def save(self, eng: MergeEngine) -> None:
+        saved_state.save_state(eng, self.path, self.decisions, self.conflict, self.fingerprint)
+        self.saved_at = time.perf_counter()
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.saved_at >= self.every
+
+
 def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_every, tuning,
                           prior, recorder):
-    from ftprobe.probe.directprobe import state as saved_state
-
     t0 = time.perf_counter()
-    y = np.asarray(y, dtype=np.int64)
+    y_full = np.asarray(y, dtype=np.int64)
     if n_labels is None:
-        n_labels = int(y.max()) + 1 if len(y) else 0
+        n_labels = int(y_full.max()) + 1 if len(y_full) else 0
     stats = ClusterStats()
-    Xs, unit = scale_data(X)
-    tol = tol * unit
-    y_full = y
-    vec = vector_ids(Xs)
-    frozen = find_frozen(Xs, y, vec)
-    stats.frozen_points = int(frozen.sum())
-    # Identical points of one label merge first by the definition: fold them into one weighted
-    # point (identical.py), fit the kept rows, and give every copy its kept row's cluster.
-    folded = fold_identical(Xs, y, frozen, tol, vec) if tuning.fold_identical else None
-    full_recorder = recorder
-    weight = None
-    if folded is not None:
-        stats.identical_folded = folded.n_folded
-        if prior is not None:
-            prior.check_fits(y)
-            prior = folded.prior(prior, y[folded.kept])
-        recorder = PriorRecorder() if recorder is not None else None
-        Xs, y, frozen, weight = Xs[folded.kept], y[folded.kept], frozen[folded.kept], folded.weight
-    index = None
-    if prior is not None:
-        prior.check_fits(y)
-        index = PriorIndex(prior, tol, tuning.probe_points, stats)
+    rows = _Rows.of(X, y_full, tol, tuning, prior, recorder, stats)
     fp, saved = None, None
     if state_path is not None:
-        fp = saved_state.fingerprint(X, y_full, tol, n_labels, folded=folded is not None)
+        fp = saved_state.fingerprint(X, y_full, rows.tol, n_labels,
+                                     folded=rows.folded is not None)
         if Path(state_path).exists():
             saved = saved_state.SavedState(state_path)
             if saved.fingerprint != fp or saved.conflict is None:
@@ -322,63 +357,73 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
         conflict = saved.conflict
     else:
         bar = _bar(progress, n_labels * (n_labels - 1) // 2, "label pairs")
-        conflict = label_conflicts(Xs, y, n_labels, tol, stats, bar.update if bar else None, jobs,
-                                   tuning, index, recorder)
+        conflict = label_conflicts(rows.Xs, rows.y, n_labels, rows.tol, stats, bar.update if bar else None, jobs,
+                                   tuning, rows.prior, rows.recorder)
         if bar:
             bar.close()
         stats.seconds["label_pairs"] = time.perf_counter() - t1
     involved = np.flatnonzero(conflict.any(1))
-    rep = np.full(len(y), -1, np.int64)  # representative row per row
-    linear = not conflict.any()
-    for k in range(n_labels):
-        rows = np.flatnonzero(y == k)
-        if len(rows) and k not in set(involved.tolist()):
-            rep[rows] = rows.min()
+    rep = np.full(len(rows.y), -1, np.int64)  # representative row per row
+    for k in sorted(set(range(n_labels)) - set(involved.tolist())):  # a label that meets none: one cluster
+        label_rows = np.flatnonzero(rows.y == k)
+        if len(label_rows):
+            rep[label_rows] = label_rows.min()
     t2 = time.perf_counter()
     if len(involved):
-        rows_by_label = {int(k): np.flatnonzero(y == k) for k in involved}
-        n_eng = sum(int((~frozen[r]).sum()) for r in rows_by_label.values())
-        # merges out of the most there can be (rejections, which do not count, can outnumber
-        # the merges late in a big set, so decisions would run past any fixed total)
-        bar = _bar(progress, max(n_eng - 1, 0), "merges")
-        done = {"dec": 0, "saved_at": time.perf_counter()}
-
-        def step(k: int) -> None:
-            done["dec"] += k
-            if bar:
-                bar.update(stats.merges - bar.n)
-            if state_path is not None and time.perf_counter() - done["saved_at"] >= save_every:
-                saved_state.save_state(eng, state_path, done["dec"], conflict, fp)
-                done["saved_at"] = time.perf_counter()
-
-        eng = MergeEngine(Xs, y, rows_by_label, conflict, frozen, tol, stats, step, jobs=jobs,
-                          tuning=tuning, prior=index, recorder=recorder, weight=weight)
-        if saved is not None:
-            done["dec"] = stats.resumed_at = saved_state.restore_engine(eng, saved)
-            if bar:
-                bar.update(stats.merges)
-        else:
-            eng.start()
-            if state_path is not None:
-                saved_state.save_state(eng, state_path, 0, conflict, fp)
-        eng.loop()
-        if bar:
-            bar.close()
-        for cid, mem in eng.clusters().items():
-            rep[mem] = cid
+        saver = _Saver(state_path, save_every, conflict, fp) if state_path is not None else None
+        for cid, members in _merge_phase(rows, involved, conflict, stats, progress, jobs, tuning, saver,
+                                         saved).items():
+            rep[members] = cid
     stats.seconds["merge"] = time.perf_counter() - t2  # this process's (a resumed fit's: since)
+    folded = rows.folded
     if folded is not None:  # every copy takes its kept row's cluster, named by full-set rows
         rep = folded.expand(folded.kept[rep])
         # each folded copy of a label the merge phase ran for is one merge of the definition
-        stats.merges += int(np.isin(y_full, involved).sum() - np.isin(y, involved).sum())
-        if full_recorder is not None:
-            folded.record_into(recorder, full_recorder)
+        stats.merges += int(np.isin(y_full, involved).sum() - np.isin(rows.y, involved).sum())
+        if recorder is not None:
+            folded.record_into(rows.recorder, recorder)
     reps, labels_ = np.unique(rep, return_inverse=True)
-    cluster_label = y_full[reps]
-    if full_recorder is not None:
-        full_recorder.cluster_of = labels_.astype(np.int64)
+    if recorder is not None:
+        recorder.cluster_of = labels_.astype(np.int64)
     stats.seconds["total"] = time.perf_counter() - t0
-    return labels_.astype(np.int64), cluster_label, linear, stats
+    return labels_.astype(np.int64), y_full[reps], not conflict.any(), stats
+
+
+def _merge_phase(rows: _Rows, involved: np.ndarray, conflict: np.ndarray, stats: ClusterStats, progress,
+                 jobs: int, tuning: Tuning, saver: _Saver | None,
+                 saved: saved_state.SavedState | None) -> dict[int, np.ndarray]:
+    """The merge procedure on the labels whose hulls meet another label's (``involved``), from
+    the start or from a saved state; cluster id (its smallest row) -> its rows."""
+    rows_by_label = {int(k): np.flatnonzero(rows.y == k) for k in involved}
+    n_eng = sum(int((~rows.frozen[r]).sum()) for r in rows_by_label.values())
+    # merges out of the most there can be (rejections, which do not count, can outnumber
+    # the merges late in a big set, so decisions would run past any fixed total)
+    bar = _bar(progress, max(n_eng - 1, 0), "merges")
+
+    def step(k: int) -> None:
+        if bar:
+            bar.update(stats.merges - bar.n)
+        if saver is not None:
+            saver.decisions += k
+            if saver.due():
+                saver.save(eng)
+
+    eng = MergeEngine(rows.Xs, rows.y, rows_by_label, conflict, rows.frozen, rows.tol, stats, step, jobs=jobs,
+                      tuning=tuning, prior=rows.prior, recorder=rows.recorder, weight=rows.weight)
+    if saved is not None:
+        decisions = stats.resumed_at = saved_state.restore_engine(eng, saved)
+        if saver is not None:
+            saver.decisions = decisions
+        if bar:
+            bar.update(stats.merges)
+    else:
+        eng.start()
+        if saver is not None:
+            saver.save(eng)
+    eng.loop()
+    if bar:
+        bar.close()
+    return eng.clusters()
 
 
 def _blas_threads(n: int):
