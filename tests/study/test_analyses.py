@@ -61,6 +61,8 @@ def test_a_study_of_accuracy_alone(tiny_bert, tmp_path):
     results = json.loads(study.results.read_text())
     (run,) = results["runs"]
     probe = json.loads(next((out / "steps").glob("probe-*/result.json")).read_text())
+    # the grid's resume folder is gone once the step's result is in
+    assert not any((out / "steps").glob("probe-*/grid"))
     # a table row per probed layer, its accuracy that probe step's, the DirectProbe columns empty
     assert [r["layer"] for r in run["table"]] == run["probe_layers"] == sorted(int(k) for k in probe["layers"])
     assert all(r["clusters_before"] is None and r["train_test_before"] is None for r in run["table"])

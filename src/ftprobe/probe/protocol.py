@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,6 +43,7 @@ import torch
 from ftprobe.errors import UserError
 from ftprobe.probe.batched import BatchedTrainer, ModelSpec, predict_logits, resolve_device
 from ftprobe.probe.control import control_labels
+from ftprobe.probe.grid_store import GridStore, grid_fingerprint
 from ftprobe.probe.mdl import MDL_PORTIONS, mdl_online
 
 __all__ = ["ProbeProtocol", "LayerResult", "ProtocolResult", "run_protocol", "check_inputs",
@@ -205,6 +207,7 @@ def run_protocol(
     mdl: bool = False,
     progress: bool = True,
     report: Callable[[str, int, int], None] | None = None,
+    resume_dir: str | Path | None = None,
 ) -> ProtocolResult:
     """Grid search, seed retraining and (optionally) control task and MDL for every layer.
 
@@ -214,6 +217,10 @@ def run_protocol(
     Labels are integers in ``[0, n_labels)``; a test label ``< 0`` or absent from training is an
     unseen label (counted wrong). ``*_types`` are the surface strings of the targets (needed
     for ``control``; ``dev_types`` when a dev split is given).
+
+    ``resume_dir``: a folder where the grid's finished chunks are kept (:mod:`.grid_store`); a
+    run interrupted during the grid and started again with the same folder and inputs restores
+    them and ends with the same numbers. The caller removes the folder once the result is safe.
     """
     proto = protocol or ProbeProtocol()
     t0 = time.perf_counter()
@@ -240,8 +247,14 @@ def run_protocol(
              for li, k in enumerate(keys) for h, a in configs]
     _log(progress, f"grid: {len(configs)} settings x {len(keys)} layers = {len(specs)} probes, "
                    f"{len(data.y_train)} train / {len(data.y_dev)} dev targets, device {data.device}")
-    grid = _fit_grid(specs, proto, K, kw, data.device, X_tr, yt, X_dv, yd, report)
+    store = None
+    if resume_dir is not None:
+        settings = {**asdict(proto), "keys": [str(k) for k in keys], "n_labels": K}
+        store = GridStore(resume_dir, grid_fingerprint(settings, [X_tr, yt, X_dv, yd]))
+    grid = _fit_grid(specs, proto, K, kw, data.device, X_tr, yt, X_dv, yd, report, store)
     best, best_model, grid_rows = _best_of_grid(grid, len(keys))
+    if store is not None:  # a best setting restored from disk: its weights, read back
+        best_model = {li: store.weights_of(m) for li, m in best_model.items()}
     _log(progress, f"grid done in {time.perf_counter() - t0:.1f}s")
 
     # 2. seeds
@@ -462,8 +475,9 @@ def _train_and_test(specs, K, kw, X_tr, y_tr, X_dv, y_dv, X_te, y_te, wrong_mask
     return out
 
 
-def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report=None):
-    """Train the grid's probes, in one lock-step run or in chunks (see ``schedule``)."""
+def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report=None, store: GridStore | None = None):
+    """Train the grid's probes, in one lock-step run or in chunks (see ``schedule``); with a
+    ``store``, chunks finished by an earlier run are restored instead of trained."""
     schedule = proto.schedule
     if schedule not in ("auto", "together", "chunks"):
         raise UserError(f"schedule must be auto, together or chunks, not {schedule!r}")
@@ -480,13 +494,17 @@ def _fit_grid(specs, proto, K, kw, dev, X_tr, yt, X_dv, yd, report=None):
         chunks = list(groups.values())
     out: list = [None] * len(specs)
     done = 0
-    for idx in chunks:
-        if report is not None:
-            report("probe grid", done, len(specs))
+    for c, idx in enumerate(chunks):
         part = [specs[i] for i in idx]
-        prune = _halving(part, proto) if proto.search == "halving" else None
-        for i, m in zip(idx, BatchedTrainer(part, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune),
-                        strict=True):
+        models = store.restore(c, part, idx) if store is not None else None
+        if models is None:
+            if report is not None:
+                report("probe grid", done, len(specs))
+            prune = _halving(part, proto) if proto.search == "halving" else None
+            models = BatchedTrainer(part, K, **kw).fit(X_tr, yt, X_dv, yd, prune=prune)
+            if store is not None:
+                store.record(c, models, idx)
+        for i, m in zip(idx, models, strict=True):
             out[i] = m
         done += len(idx)
     if report is not None:

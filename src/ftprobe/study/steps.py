@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -248,9 +249,11 @@ def step_probe(spec: dict, ctx: Context, work: Path) -> dict:
                            dev_layers=get(dev) if dev is not None else None,
                            y_dev=np.asarray(dev.labels) if dev is not None else None,
                            protocol=proto, n_labels=spec["n_labels"], progress=False,
-                           report=lambda phase, done, total: ctx.report(phase, done, total, "(probes)"))
+                           report=lambda phase, done, total: ctx.report(phase, done, total, "(probes)"),
+                           resume_dir=work / "grid")  # a step stopped midway resumes its grid
     finally:
         torch.set_num_threads(threads_before)
+    shutil.rmtree(work / "grid", ignore_errors=True)  # only for resuming: the result holds the numbers
     summary = {str(layer): {"mean": float(r.accuracy_mean), "std": float(r.accuracy_std),
                             "best_hidden": list(r.best_hidden)}
                for layer, r in res.layers.items()}
