@@ -21,13 +21,7 @@ from ftprobe.probe import (
 )
 from ftprobe.probe.protocol import feature_scales
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def separable(n, d=8, k=4, seed=0, margin=4.0):

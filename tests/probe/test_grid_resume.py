@@ -7,18 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.errors import UserError
 from ftprobe.probe import ProbeProtocol, run_protocol
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _layers(seed: int, n: int = 400):

@@ -6,18 +6,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.probe import MDL_PORTIONS, mdl_codelength
 from ftprobe.probe.mdl import block_bounds
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_block_bounds_follow_the_usual_portions():
