@@ -172,3 +172,22 @@ def test_layer_choice_is_read_by_the_shared_resolver(tmp_path, capsys, choice, m
     assert main(files_args(tmp_path) + ["--probe", "linear", "--layers", choice, "--out", str(out)] + FAST) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_the_grid_resume_folder_is_used_then_removed(tmp_path, capsys):
+    """--out keeps the grid's finished chunks in OUT/grid.partial while the run is under way (a
+    run stopped there resumes from it: tests/probe/test_grid_resume.py) and removes it at the
+    end; a folder left by a run on other data is refused, naming it."""
+    write_split(tmp_path, "train", 200, 0)
+    write_split(tmp_path, "test", 100, 1)
+    out = tmp_path / "out"
+    stale = out / "grid.partial"
+    stale.mkdir(parents=True)
+    (stale / "fingerprint.json").write_text('{"format": 1, "fingerprint": "another run"}')
+    assert main(files_args(tmp_path) + ["--out", str(out)] + FAST) == 2
+    err = capsys.readouterr().err
+    assert "grid.partial" in err and "other data or settings" in err and "Traceback" not in err
+    assert not (out / "results.json").exists()
+    (stale / "fingerprint.json").unlink()
+    assert main(files_args(tmp_path) + ["--out", str(out)] + FAST) == 0
+    assert (out / "results.json").is_file() and not stale.exists()

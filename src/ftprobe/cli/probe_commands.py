@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ftprobe.cli.framework import command, opt
 from ftprobe.errors import UserError
+
+GRID_PARTIAL = "grid.partial"  # the probe grid's finished chunks while a run is under way
 
 
 @command("probe")
@@ -56,7 +59,8 @@ class ProbeCommand:
     threads: int | None = opt(None, help="CPU threads for torch")
     standardize: bool = opt(False, help="scale each feature to mean 0, sd 1 over the training "
                                         "rows first (not the paper's protocol)")
-    out: Path | None = opt(None, help="folder for results.json")
+    out: Path | None = opt(None, help="folder for results.json (a run stopped during the grid "
+                                      "resumes from OUT/grid.partial when run again)")
     progress: bool = opt(True, help="report stages on stderr")
 
     def run(self) -> int:
@@ -88,6 +92,7 @@ class ProbeCommand:
             n_labels=len(data["label_names"]), control=self.control,
             train_types=data["types"]["train"], test_types=data["types"]["test"],
             dev_types=data["types"].get("dev"), mdl=self.mdl, progress=self.progress,
+            resume_dir=self.out / GRID_PARTIAL if self.out is not None else None,
         )
         out = res.to_json()
         names = data["label_names"]
@@ -108,6 +113,7 @@ class ProbeCommand:
 
             self.out.mkdir(parents=True, exist_ok=True)
             write_json(self.out / "results.json", out)
+            shutil.rmtree(self.out / GRID_PARTIAL, ignore_errors=True)  # only for resuming
             print(f"results -> {self.out / 'results.json'}")
         return 0
 
