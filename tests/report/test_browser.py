@@ -52,7 +52,7 @@ def _check_at_width(browser, index: Path, name: str, width: int) -> None:
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("request", lambda r: problems.append(f"network: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
-    page.goto(index.as_uri(), wait_until="load")
+    page.goto(index.as_uri(), wait_until="load", timeout=180_000)  # a hang guard: busy CI cores load slowly
     page.wait_for_function("() => Array.from(document.querySelectorAll('figure.chart'))"
                            ".every(f => f.querySelector('.js-plotly-plot .main-svg'))", timeout=60_000)
     assert problems == [], problems
@@ -110,7 +110,7 @@ def test_methods_comparison_in_a_browser(browser, tmp_path):
     check_report_in_browser(browser, files.html, "methods-study")
     methods = ("full", "lora", "bitfit", "head")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(files.html.as_uri(), wait_until="load")
+    page.goto(files.html.as_uri(), wait_until="load", timeout=180_000)
     page.wait_for_function("() => Array.from(document.querySelectorAll('#methods figure.chart'))"
                            ".every(f => f.querySelector('.js-plotly-plot .main-svg'))", timeout=60_000)
     figs = page.evaluate("""() => Array.from(document.querySelectorAll('#methods figure.chart')).map(f => ({
