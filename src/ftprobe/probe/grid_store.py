@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ftprobe.atomic import write_json
+from ftprobe.atomic import write_bytes, write_json
 from ftprobe.errors import UserError
 from ftprobe.probe.batched import ModelSpec, TrainedModel
 
@@ -60,7 +60,6 @@ class GridStore:
         else:
             write_json(marker, {"format": FORMAT, "fingerprint": fingerprint})
         self._best: dict[int, tuple[float, int, TrainedModel]] = {}  # layer -> (score, spec index, model)
-        self._index: dict[tuple, int] = {}
 
     # -- chunks ------------------------------------------------------------------------------
 
@@ -106,14 +105,12 @@ class GridStore:
             self._save_weights(m)
 
     def _save_weights(self, m: TrainedModel) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         tensors = {f"w{i}": w.contiguous() for i, w in enumerate(m.weights)}
         tensors.update({f"b{i}": b.contiguous() for i, b in enumerate(m.biases)})
-        final = self.folder / f"best-{m.spec.layer}.safetensors"
-        tmp = final.with_name(final.name + ".tmp")
-        save_file(tensors, str(tmp), metadata={"spec": json.dumps(_spec_json(m.spec))})
-        tmp.replace(final)
+        write_bytes(self.folder / f"best-{m.spec.layer}.safetensors",
+                    save(tensors, metadata={"spec": json.dumps(_spec_json(m.spec))}))
 
     def weights_of(self, m: TrainedModel) -> TrainedModel:
         """A restored model with its weights, read back (it must be its layer's saved best)."""
