@@ -294,12 +294,11 @@ class _Layout:
 
     def variant(self, m, variant: Variant) -> None:
         mi = self.plan.models[m.name]
-        for t in self.cfg.tasks_of(m):
-            self.plan.runs.append(self.run(mi, self.plan.tasks[t.name], variant, t.finetune))
-        names = {t.name for t in self.cfg.tasks_of(m)}
+        runs = {t.name: self.run(mi, self.plan.tasks[t.name], variant, t.finetune) for t in self.cfg.tasks_of(m)}
+        self.plan.runs.extend(runs.values())
         for pair in self.cfg.cross_task if self.needs.cross_task else ():
-            if {pair.finetune, pair.probe} <= names:
-                self.plan.cross.append(self.cross(mi, variant, pair.finetune, pair.probe))
+            if pair.finetune in runs and pair.probe in runs:
+                self.plan.cross.append(self.cross(mi, variant, runs[pair.finetune], pair.probe))
 
     def run(self, mi: ModelInfo, ti: TaskInfo, variant: Variant, finetune: bool) -> RunSteps:
         needs = self.needs
@@ -326,8 +325,8 @@ class _Layout:
             run.measures = self.measures(run.series, f"{variant.label}/{ti.name} calibrated measures")
         return run
 
-    def cross(self, mi: ModelInfo, variant: Variant, task_a: str, task_b: str) -> CrossSteps:
-        run_a = next(r for r in self.plan.runs if r.model == variant.label and r.task == task_a)
+    def cross(self, mi: ModelInfo, variant: Variant, run_a: RunSteps, task_b: str) -> CrossSteps:
+        task_a = run_a.task
         ti_b = self.plan.tasks[task_b]
         stage = f"tuned on {task_a}" + (f", {variant.suffix}" if variant.suffix else "")
         ex = self.extracts(mi, ti_b, run_a.finetune, stage)
