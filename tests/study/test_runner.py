@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from ftprobe.errors import UserError
 from ftprobe.study import StudyInterrupted, parse_config, run_study
 from ftprobe.study.cache import StepCache
 
@@ -81,6 +82,25 @@ def test_second_run_recomputes_nothing(first_run):
     again = run_study(cfg, progress=False)
     assert again.executed == []
     assert len(again.cached) == len(again.plan.steps)
+
+
+def test_notes_reach_the_report_and_change_no_step(first_run, tiny_bert, tmp_path):
+    """[report] notes is read at the end of every run: no step's key depends on it, and the
+    report shows the file (results.json keeps it, so a rebuilt report does too)."""
+    _, first, out = first_run
+    notes = tmp_path / "DIAGNOSES.md"
+    notes.write_text("# Finding 4\n\nThe top layer starts low: <b>see</b> the fractions.\n", encoding="utf-8")
+    cfg = parse_config(tiny_config(tiny_bert, out, report={"notes": str(notes)}), "test")
+    summary = run_study(cfg, progress=False)
+    assert summary.executed == [] and set(summary.plan.steps) == set(first.plan.steps)
+    results = json.loads((out / "results.json").read_text())
+    assert results["notes"] == {"file": "DIAGNOSES.md", "markdown": notes.read_text()}
+    html = (out / "report" / "index.html").read_text()
+    assert "<h3>Finding 4</h3>" in html and "&lt;b&gt;see&lt;/b&gt;" in html
+    assert "## Notes and diagnoses" in (out / "report" / "summary.md").read_text()
+    notes.unlink()  # a notes file that went missing stops the run before any work, naming the setting
+    with pytest.raises(UserError, match=r"^report\.notes: .*DIAGNOSES\.md: no such file$"):
+        run_study(cfg, progress=False)
 
 
 def test_changed_probe_setting_reruns_only_probes(first_run, tiny_bert):

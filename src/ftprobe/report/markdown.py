@@ -5,6 +5,7 @@ from __future__ import annotations
 from ftprobe.report.cost_section import cost_markdown
 from ftprobe.report.measures_section import markdown_lines
 from ftprobe.report.methods_section import methods_markdown
+from ftprobe.report.notes import notes_markdown
 from ftprobe.report.results_model import StudyResults
 from ftprobe.report.robustness_section import firmness, robustness_markdown
 from ftprobe.report.tables import (
@@ -38,6 +39,10 @@ def render_markdown(results: StudyResults) -> str:
 
         lines += ["", left_out_text(results)]
     lines += robustness_markdown(results, _md_table)
+    if results.notes is not None and results.notes.markdown.strip():
+        lines += ["", "## Notes and diagnoses", ""]
+        lines += [f"From {results.notes.file}.", ""] if results.notes.file else []
+        lines += [notes_markdown(results.notes.markdown)]
     lines += ["", "## Before -> after fine-tuning", ""] + _md_table(main_table(results))
     seeds = seed_spread_table(results)
     if seeds is not None:

@@ -35,6 +35,8 @@ white-space:nowrap}
 .fhead{display:flex;gap:10px;align-items:baseline;flex-wrap:wrap}.fnum{font-weight:700;color:var(--muted)}
 .ftitle{font-weight:600}.fsum{margin:6px 0}.firm{margin:4px 0;font-size:13px;color:var(--muted)}.rule{color:var(--muted)}.legend{font-size:13px;color:var(--muted)}
 .warn{color:#b2182b;font-size:12px}.warn::before{content:"⚠ "}
+.notes{max-width:960px;overflow-x:auto}.notes pre{background:var(--bg2);padding:8px 10px;overflow-x:auto}
+.notes code{background:var(--bg2);padding:0 3px;border-radius:3px;font-size:13px}
 details summary{cursor:pointer;color:var(--accent);font-size:13.5px}
 @media (max-width:900px){.layout{display:block;padding:0 14px}
 nav.toc{position:static;max-height:none;border-bottom:1px solid var(--line);padding:12px 0}}

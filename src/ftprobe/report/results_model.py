@@ -17,6 +17,7 @@ from typing import Any
 from ftprobe.compare.paper import Comparison, DynamicsComparison
 from ftprobe.compare.robustness import ThresholdVerdicts, VariantVerdicts
 from ftprobe.errors import UserError
+from ftprobe.report.notes import StudyNotes
 
 
 def _f(v: Any) -> float | None:
@@ -362,6 +363,7 @@ class StudyResults:
     by_threshold: tuple[ThresholdVerdicts, ...] = ()  # the findings with each threshold moved
     left_out: tuple[str, ...] = ()  # runs the findings leave out (a frozen encoder: method head)
     cost: StudyCost | None = None  # what the study cost, by stage and machine
+    notes: StudyNotes | None = None  # the authors' notes and diagnoses ([report] notes), as Markdown
 
     @classmethod
     def from_json(cls, d: Mapping) -> StudyResults:
@@ -388,7 +390,8 @@ class StudyResults:
                                                             bool(t["default"]), tuple(t["verdicts"]))
                                           for t in (d.get("robustness") or {}).get("by_threshold") or ()),
                        left_out=tuple(((d.get("findings_input") or {}).get("left_out") or {}).get("runs") or ()),
-                       cost=StudyCost.read(d.get("cost")))
+                       cost=StudyCost.read(d.get("cost")),
+                       notes=StudyNotes.read(d.get("notes")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"results.json is not a finished study's results ({type(exc).__name__}: {exc})") from exc
 

@@ -87,6 +87,16 @@ def left_out_text(results: StudyResults) -> str:
             "so its representations cannot change; it stays in the tables as the control).")
 
 
+def notes_section(results: StudyResults) -> Section | None:
+    """The authors' notes and diagnoses ([report] notes), rendered from their Markdown."""
+    if results.notes is None or not results.notes.markdown.strip():
+        return None
+    from ftprobe.report.notes import notes_html
+
+    source = f"<p class='sub'>From {html.escape(results.notes.file)}.</p>" if results.notes.file else ""
+    return Section("notes", "Notes and diagnoses", (source + f"<div class='notes'>{notes_html(results.notes.markdown)}</div>",))
+
+
 def paper_section(results: StudyResults) -> Section | None:
     """The paper's numbers beside this study's: its table, cross-task counts and layer dynamics."""
     blocks = _some(paper_table(results), paper_dynamics_table(results))
@@ -207,7 +217,7 @@ def measures_section(results: StudyResults) -> Section | None:
     return Section("calibrated-measures", "Calibrated similarity and geometry", (INTRO, *blocks))
 
 
-SECTIONS: tuple[SectionBuilder, ...] = (findings_section, robustness_section, paper_section, table_section, models_section, methods_section, runs_section,
+SECTIONS: tuple[SectionBuilder, ...] = (findings_section, robustness_section, notes_section, paper_section, table_section, models_section, methods_section, runs_section,
                                         cross_task_section, similarity_section, measures_section,
                                         details_section, cost_section)
 

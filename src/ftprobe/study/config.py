@@ -141,6 +141,11 @@ class BootstrapSettings(_Base):
     level: float = Field(0.95, gt=0, lt=1)
 
 
+class ReportSettings(_Base):
+    # a Markdown file of the authors' notes and diagnoses, shown in the report (relative to the config)
+    notes: str | None = None
+
+
 class StudyConfig(_Base):
     output: str = "ftprobe-study"
     models: list[ModelConfig] = Field(min_length=1)
@@ -153,6 +158,7 @@ class StudyConfig(_Base):
     analyses: list[Literal[ANALYSES]] = Field(default_factory=lambda: list(ANALYSES))  # type: ignore[valid-type]
     cross_task: list[CrossTaskPair] = Field(default_factory=list)
     bootstrap: BootstrapSettings = BootstrapSettings()
+    report: ReportSettings = ReportSettings()
     # the compare stage's own settings types: the config builds them, with their defaults and checks
     measures: MeasureSettings = MeasureSettings()
     label_control: LabelControlSettings = LabelControlSettings()
@@ -446,9 +452,27 @@ def validate_config(cfg: StudyConfig) -> None:
             if m.tasks is not None and not {pair.finetune, pair.probe} <= set(m.tasks):
                 continue
     _check_options(cfg)
+    read_notes(cfg)
     _check_methods(cfg)
     _check_sentence_pooling(cfg)
     _check_stage_settings(cfg)
+
+
+def read_notes(cfg: StudyConfig) -> str | None:
+    """The text of ``report.notes`` (None when not set); a missing or unreadable file is a UserError."""
+    if cfg.report.notes is None:
+        return None
+    path = cfg.resolve(cfg.report.notes)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"report.notes: {path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"report.notes: {path}: a folder, not a Markdown file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"report.notes: {path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"report.notes: {path}: cannot be read ({exc.strerror})") from None
 
 
 def _check_sentence_pooling(cfg: StudyConfig) -> None:

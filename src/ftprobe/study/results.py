@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,9 @@ from ftprobe.compare import (
 )
 from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
 from ftprobe.compare.robustness import verdicts_by_threshold, verdicts_by_variant
+from ftprobe.report.notes import StudyNotes
 from ftprobe.study.cache import StepCache
+from ftprobe.study.config import read_notes
 from ftprobe.study.cost import study_cost
 from ftprobe.study.estimate import encoder_size
 from ftprobe.study.plan import CrossSteps, Plan, RunSteps
@@ -201,6 +204,8 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "cross_task": got.cross,
         "findings": findings,
         "robustness": robustness,
+        # the authors' reading of the numbers ([report] notes), kept here so the report rebuilds from this file
+        "notes": _notes(cfg),
         # the paper's numbers beside this study's (compare.paper; seeds averaged, with their spread)
         "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
                   "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
@@ -210,6 +215,11 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
                            if got.frozen else None,
                            "n_cross_task": len(last_layer_cross)},
     })
+
+
+def _notes(cfg) -> dict | None:
+    text = read_notes(cfg)
+    return None if text is None else StudyNotes(Path(cfg.report.notes).name, text).to_json()
 
 
 def _gather_run(rd: _Reader, run: RunSteps, got: _Gathered, wanted: set[str], boot: dict | None) -> None:
