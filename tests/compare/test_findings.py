@@ -373,6 +373,23 @@ def test_case_findings_break_down_by_layer():
     assert all(c["n_agree"] == c["n"] for c in fs[1].evidence["by_layer"].values())
     # one layer only: no breakdown in words
     assert "By layer" not in verdicts({"cases": cases[:1]})[1][4].explanation
+    assert "By task" not in fs[4].explanation  # no task named: one task, "?"
+
+
+def test_case_findings_break_down_by_task():
+    # Which task breaks a finding: POS's similarity falls everywhere, PS-role's only below the top.
+    def case(task, layer, before, after):
+        return {"model": "m", "task": task, "layer": layer, "train_test_r_before": before,
+                "train_test_r_after": after, "min_dist_before": [1.0, 1.0], "min_dist_after": [2.0, 0.5]}
+
+    cases = [case("pos", layer, 0.9, 0.8) for layer in (1, 2, 3)]
+    cases += [case("ps-role", 1, 0.9, 0.8), case("ps-role", 2, 0.9, 0.8), case("ps-role", 3, 0.5, 0.6)]
+    _, fs = verdicts({"cases": cases})
+    assert fs[4].evidence["by_task"] == {"pos": {"n": 3, "n_agree": 3}, "ps-role": {"n": 3, "n_agree": 2}}
+    assert fs[4].explanation.endswith("By layer: L1 2/2, L2 2/2, L3 1/2. By task: pos 3/3, ps-role 2/3.")
+    assert [p["task"] for p in fs[4].evidence["per_case"]] == ["pos"] * 3 + ["ps-role"] * 3
+    # finding 3 (one label up, one down: no case agrees) breaks down the same way
+    assert fs[3].evidence["by_task"] == {"pos": {"n": 3, "n_agree": 0}, "ps-role": {"n": 3, "n_agree": 0}}
 
 
 def _acc(before, after, sb, sa, layer):

@@ -136,12 +136,22 @@ def _case_id(c: Mapping) -> str:
 def _by_layer(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
     """Agreeing cases per layer (from each entry's ``layer`` and its ``agrees`` flag): which
     layers break a finding."""
+    out = _tally(per_case, agrees, "layer")
+    return {k: out[k] for k in sorted(out, key=_layer_order)}
+
+
+def _by_task(per_case: list[dict], agrees: str) -> dict[str, dict[str, int]]:
+    """Agreeing cases per task, in the order the tasks first come: which tasks break a finding."""
+    return _tally(per_case, agrees, "task")
+
+
+def _tally(per_case: list[dict], agrees: str, key: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for p in per_case:
-        cell = out.setdefault(str(p.get("layer", "?")), {"n": 0, "n_agree": 0})
+        cell = out.setdefault(str(p.get(key, "?")), {"n": 0, "n_agree": 0})
         cell["n"] += 1
         cell["n_agree"] += bool(p[agrees])
-    return {k: out[k] for k in sorted(out, key=_layer_order)}
+    return out
 
 
 def _layer_order(layer) -> tuple:
@@ -150,12 +160,15 @@ def _layer_order(layer) -> tuple:
     return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
 
-def _by_layer_text(by_layer: dict[str, dict[str, int]]) -> str:
-    if len(by_layer) < 2:
-        return ""
-    return " By layer: " + ", ".join(
-        f"L{k} {v['n_agree']}/{v['n']}" for k, v in by_layer.items()
-    ) + "."
+def _breakdown_text(evidence: dict) -> str:
+    """The breakdowns in words, e.g. ' By layer: L3 2/2, L6 0/2. By task: pos 3/4, dep 1/4.'; none over
+    a single layer or task (it would say nothing)."""
+    text = ""
+    if len(evidence["by_layer"]) > 1:
+        text += " By layer: " + ", ".join(f"L{k} {v['n_agree']}/{v['n']}" for k, v in evidence["by_layer"].items()) + "."
+    if len(evidence["by_task"]) > 1:
+        text += " By task: " + ", ".join(f"{k} {v['n_agree']}/{v['n']}" for k, v in evidence["by_task"].items()) + "."
+    return text
 
 
 def _not_tested(n: int, why: str, **evidence) -> Finding:
@@ -204,6 +217,7 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
         per_case.append(
             {
                 "case": _case_id(c),
+                "task": c.get("task"),
                 "layer": c.get("layer"),
                 "before": b,
                 "after": a,
@@ -239,13 +253,14 @@ def _finding_accuracy(cases: list, th: Thresholds) -> Finding:
         },
         "per_case": per_case,
         "by_layer": _by_layer(per_case, "improved"),
+        "by_task": _by_task(per_case, "improved"),
         "unmoved_cases": unmoved_cases,
     }
     expl = (
         f"{improved}/{len(rows)} cases improved (holds needs >= {th.holds_share:.0%} and no drop "
         f"> {th.max_small_drop} points); {len(drops)} dropped, {len(big)} by more than "
         f"{th.max_small_drop} points."
-    ) + _by_layer_text(evidence["by_layer"])
+    ) + _breakdown_text(evidence)
     if unmoved:
         layers = sorted({c.get("layer") for c in unmoved if c.get("layer") is not None})
         where = f" (layers {', '.join(map(str, layers))})" if layers else ""
@@ -419,6 +434,7 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         per_case.append(
             {
                 "case": _case_id(c),
+                "task": c.get("task"),
                 "layer": c.get("layer"),
                 "up": ch.up,
                 "down": ch.down,
@@ -445,11 +461,12 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
         "per_case": per_case,
         "by_layer": _by_layer(per_case, "agrees"),
+        "by_task": _by_task(per_case, "agrees"),
     }
     expl = (
         f"In {agree}/{n} cases most labels' minimum distance rose; pooled, "
         f"{up_all}/{cmp_all} labels rose."
-    ) + _by_layer_text(evidence["by_layer"])
+    ) + _breakdown_text(evidence)
     return Finding(3, FINDING_TITLES[3], verdict, evidence, expl)
 
 
@@ -478,6 +495,7 @@ def _finding_train_test(cases: list, th: Thresholds) -> Finding:
     per_case = [
         {
             "case": _case_id(c),
+            "task": c.get("task"),
             "layer": c.get("layer"),
             "before": float(c["train_test_r_before"]),
             "after": float(c["train_test_r_after"]),
@@ -497,10 +515,9 @@ def _finding_train_test(cases: list, th: Thresholds) -> Finding:
         "thresholds": {"holds_share": th.holds_share, "fails_share": th.fails_share},
         "per_case": per_case,
         "by_layer": _by_layer(per_case, "fell"),
+        "by_task": _by_task(per_case, "fell"),
     }
-    expl = f"Train/test similarity fell in {fell}/{len(both)} cases with both values." + (
-        _by_layer_text(evidence["by_layer"])
-    )
+    expl = f"Train/test similarity fell in {fell}/{len(both)} cases with both values." + _breakdown_text(evidence)
     return Finding(4, FINDING_TITLES[4], verdict, evidence, expl)
 
 
