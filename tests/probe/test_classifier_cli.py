@@ -107,14 +107,21 @@ def bad_case(tmp, case):
     if case == "empty":
         np.save(tmp / "test.npy", np.zeros((2, 0, 6), np.float32))
         (tmp / "test.txt").write_text("")
-        return "empty"
+        return "test.txt: no labels"
     if case == "missing":
         (tmp / "test.npy").unlink()
         return "no such file"
+    if case == "blank line":  # a label left out mid-file would shift every label after it
+        lines = (tmp / "train.txt").read_text().splitlines()
+        (tmp / "train.txt").write_text("\n".join(lines[:3] + [" "] + lines[4:]) + "\n\n")
+        return "train.txt:4: empty label"
+    if case == "not utf-8":
+        (tmp / "test.txt").write_bytes(b"NOUN\n\xff\n")
+        return "test.txt: not UTF-8 text (byte 5)"
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case", ["length", "nan", "inf", "empty", "missing"])
+@pytest.mark.parametrize("case", ["length", "nan", "inf", "empty", "missing", "blank line", "not utf-8"])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case):
     message = bad_case(tmp_path, case)
     rc = main(files_args(tmp_path) + FAST)

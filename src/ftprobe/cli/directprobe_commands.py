@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftprobe.cli.framework import command, opt
+from ftprobe.cli.inputs import checked_matrix, load_npy, read_lines
 from ftprobe.errors import UserError
 
 STATE_FILE = "directprobe-state.npz"  # the fit's progress, removed once the results are written
@@ -119,7 +120,7 @@ class DirectProbeCommand:
 
             st = Store(self.store)
             e = st.open(self.entry)
-            X = _check_matrix(e.layer(self.layer), f"store entry {e.id} layer {self.layer}")
+            X = checked_matrix(e.layer(self.layer), f"store entry {e.id} layer {self.layer}")
             lab_names = e.label_names
             names = [lab_names[i] for i in e.labels]
             if len(names) != len(X):
@@ -127,7 +128,7 @@ class DirectProbeCommand:
             test = None
             if self.test_entry is not None:
                 te = st.open(self.test_entry)
-                Xt = _check_matrix(te.layer(self.layer), f"store entry {te.id}")
+                Xt = checked_matrix(te.layer(self.layer), f"store entry {te.id}")
                 tn = te.label_names
                 test = (Xt, [tn[i] for i in te.labels])
             elif self.test_vectors is not None:
@@ -136,8 +137,8 @@ class DirectProbeCommand:
             return X, names, test
         if self.vectors is None or self.labels is None:
             raise UserError("give --vectors X.npy and --labels y.txt (or --store and --entry)")
-        X = _check_matrix(_load_npy(self.vectors), str(self.vectors))
-        names = _read_labels(self.labels)
+        X = checked_matrix(load_npy(self.vectors), str(self.vectors))
+        names = read_lines(self.labels)
         if len(names) != len(X):
             raise UserError(f"{self.labels}: {len(names)} labels for {len(X)} rows of {self.vectors}")
         test = self._plain_test() if self.test_vectors is not None or self.test_labels else None
@@ -147,8 +148,8 @@ class DirectProbeCommand:
     def _plain_test(self):
         if self.test_vectors is None or self.test_labels is None:
             raise UserError("--test-vectors and --test-labels go together")
-        Xt = _check_matrix(_load_npy(self.test_vectors), str(self.test_vectors))
-        tn = _read_labels(self.test_labels)
+        Xt = checked_matrix(load_npy(self.test_vectors), str(self.test_vectors))
+        tn = read_lines(self.test_labels)
         if len(tn) != len(Xt):
             raise UserError(f"{self.test_labels}: {len(tn)} labels for {len(Xt)} rows of "
                             f"{self.test_vectors}")
@@ -160,46 +161,3 @@ class DirectProbeCommand:
             raise UserError(f"test vectors have dimension {test[0].shape[1]}, "
                             f"training vectors {X.shape[1]}")
 
-
-def _load_npy(path: Path):
-    import numpy as np
-
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path}: not a readable .npy array ({exc})") from None
-
-
-def _check_matrix(A, what: str):
-    import numpy as np
-
-    if A.ndim != 2:
-        raise UserError(f"{what}: expected a 2-D array [n, D], got shape {A.shape}")
-    if len(A) == 0:
-        raise UserError(f"{what}: no rows")
-    if not np.issubdtype(A.dtype, np.number):
-        raise UserError(f"{what}: not a numeric array ({A.dtype})")
-    X = np.ascontiguousarray(A, dtype=np.float64)
-    bad = ~np.isfinite(X).all(1)
-    if bad.any():
-        raise UserError(f"{what}: row {int(np.flatnonzero(bad)[0])} has NaN or inf "
-                        f"({int(bad.sum())} such rows)")
-    return X
-
-
-def _read_labels(path: Path) -> list[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read labels ({exc})") from None
-    lines = text.splitlines()
-    for i, s in enumerate(lines, 1):
-        if not s.strip():
-            raise UserError(f"{path}:{i}: empty label")
-    if not lines:
-        raise UserError(f"{path}: no labels")
-    return [s.strip() for s in lines]

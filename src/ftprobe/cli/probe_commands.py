@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ftprobe.cli.framework import command, opt
+from ftprobe.cli.probe_inputs import ProbeInputs, SplitFiles, from_files, from_store
 from ftprobe.errors import UserError
 
 GRID_PARTIAL = "grid.partial"  # the probe grid's finished chunks while a run is under way
@@ -66,15 +67,7 @@ class ProbeCommand:
     def run(self) -> int:
         from ftprobe.probe import ProbeProtocol, run_protocol
 
-        if self.store is not None and self.vectors is not None:
-            raise UserError("give either --store (with --task) or --vectors, not both")
-        if self.store is not None:
-            data = self._from_store()
-        elif self.vectors is not None:
-            data = self._from_files()
-        else:
-            raise UserError("nothing to probe: give --store DIR --task NAME, or --vectors X.npy "
-                            "--labels y.txt --test-vectors ... --test-labels ...")
+        inputs = self._inputs()
         proto = ProbeProtocol(
             probe=self.probe, hidden_sizes=tuple(self.hidden_sizes), l2=tuple(self.l2),
             seeds=self.seeds, seed=self.seed, max_iter=self.max_iter, patience=self.patience,
@@ -83,27 +76,28 @@ class ProbeCommand:
         )
         if self.seeds < 1 or self.max_iter < 1 or self.batch_size < 1:
             raise UserError("--seeds, --max-iter and --batch-size must be at least 1")
-        if self.control and (data["types"]["train"] is None or data["types"]["test"] is None):
+        if self.control and not inputs.has_types():
             raise UserError("--control needs word types: --types and --test-types (and "
                             "--dev-types with --dev-vectors), or a store entry")
+        train, test, dev = inputs.train, inputs.test, inputs.dev
         res = run_protocol(
-            data["X"]["train"], data["y"]["train"], data["X"]["test"], data["y"]["test"],
-            data["X"].get("dev"), data["y"].get("dev"), protocol=proto,
-            n_labels=len(data["label_names"]), control=self.control,
-            train_types=data["types"]["train"], test_types=data["types"]["test"],
-            dev_types=data["types"].get("dev"), mdl=self.mdl, progress=self.progress,
+            train.vectors, train.labels, test.vectors, test.labels,
+            dev.vectors if dev else None, dev.labels if dev else None, protocol=proto,
+            n_labels=len(inputs.label_names), control=self.control,
+            train_types=train.types, test_types=test.types, dev_types=dev.types if dev else None,
+            mdl=self.mdl, progress=self.progress,
             resume_dir=self.out / GRID_PARTIAL if self.out is not None else None,
         )
         out = res.to_json()
-        names = data["label_names"]
-        unseen = dict(data.get("unseen_names", {}))
-        for k, c in res.unseen_test_labels.items():
+        names = inputs.label_names
+        unseen = dict(inputs.unseen_test)
+        for k, c in res.unseen_test_labels.items():  # in the vocabulary, but not in the train split
             if 0 <= k < len(names):
                 unseen[names[k]] = unseen.get(names[k], 0) + c
         out["unseen_test_labels"] = unseen
         out["n_unseen_test"] = int(sum(unseen.values()))
         out["labels"] = names
-        out["source"] = data["source"]
+        out["source"] = inputs.source
         if unseen:
             print(f"warning: {out['n_unseen_test']} test targets have labels never seen in "
                   f"training ({', '.join(sorted(unseen))}); counted as errors")
@@ -117,106 +111,27 @@ class ProbeCommand:
             print(f"results -> {self.out / 'results.json'}")
         return 0
 
-    # -- inputs ----------------------------------------------------------------------------
-
-    def _from_store(self) -> dict:
-        import numpy as np
-
-        from ftprobe.represent.store import Store
-
-        if not self.task:
-            raise UserError("--store needs --task (the task name in the store)")
-        if not self.store.is_dir():
-            raise UserError(f"store {self.store}: no such folder")
-        st = Store(self.store)
-        wanted = {"train": self.train_split, "test": self.test_split}
-        if self.dev_split and self.dev_split.lower() != "none":
-            wanted["dev"] = self.dev_split
-        entries = {}
-        for role, split in wanted.items():
-            hits = st.find(task=self.task, split=split, model=self.model)
-            if not hits and self.model is not None:
-                hits = [e for e in st.find(task=self.task, split=split)
-                        if self.model in e.manifest["model"]["name"]]
-            if not hits:
-                if role == "dev":
-                    continue  # no dev split: a slice of train
-                raise UserError(f"store {self.store}: no entry for task {self.task!r} split "
-                                f"{split!r}" + (f" model {self.model!r}" if self.model else "")
-                                + " (see: ftprobe store ls)")
-            models = sorted({e.manifest["model"]["name"] for e in hits})
-            if len(hits) > 1:
-                raise UserError(f"store {self.store}: {len(hits)} entries for {self.task}/{split}"
-                                f" (models: {', '.join(models)}); pick one with --model")
-            entries[role] = hits[0]
-        layer_sets = [set(e.layers) for e in entries.values()]
-        common = sorted(set.intersection(*layer_sets))
-        layers = self._pick_layers(common)
-        names = list(entries["train"].label_names)
-        X, y, types = {}, {}, {}
-        unseen: dict[str, int] = {}
-        for role, e in entries.items():
-            X[role] = {i: e.layer(i) for i in layers}
-            lab = np.asarray(e.labels, dtype=np.int64)
-            if list(e.label_names) != names:  # map by name onto train's vocabulary
-                index = {n: i for i, n in enumerate(names)}
-                own = list(e.label_names)
-                mapped = np.array([index.get(own[v], -1) for v in lab], dtype=np.int64)
-                if role == "test":
-                    for v in lab[mapped < 0]:
-                        unseen[own[v]] = unseen.get(own[v], 0) + 1
-                lab = mapped
-            y[role] = lab
-            types[role] = e.target_words() if self.control else None
-        types.setdefault("dev", None)
-        src = {r: {"entry": e.id, "split": e.split, "model": e.manifest["model"]["name"]}
-               for r, e in entries.items()}
-        return {"X": X, "y": y, "types": types, "label_names": names, "unseen_names": unseen,
-                "source": {"store": str(self.store), "task": self.task, "entries": src}}
-
-    def _from_files(self) -> dict:
-        import numpy as np
-
+    def _inputs(self) -> ProbeInputs:
+        if self.store is not None and self.vectors is not None:
+            raise UserError("give either --store (with --task) or --vectors, not both")
+        if self.store is not None:
+            if not self.task:
+                raise UserError("--store needs --task (the task name in the store)")
+            dev = self.dev_split if self.dev_split and self.dev_split.lower() != "none" else None
+            return from_store(self.store, self.task, self.model,
+                              {"train": self.train_split, "dev": dev, "test": self.test_split},
+                              self.control, self._pick_layers)
+        if self.vectors is None:
+            raise UserError("nothing to probe: give --store DIR --task NAME, or --vectors X.npy "
+                            "--labels y.txt --test-vectors ... --test-labels ...")
         if self.labels is None or self.test_vectors is None or self.test_labels is None:
             raise UserError("--vectors needs --labels, --test-vectors and --test-labels")
         if (self.dev_vectors is None) != (self.dev_labels is None):
             raise UserError("give --dev-vectors and --dev-labels together")
-        roles = {"train": (self.vectors, self.labels, self.types),
-                 "test": (self.test_vectors, self.test_labels, self.test_types)}
-        if self.dev_vectors is not None:
-            roles["dev"] = (self.dev_vectors, self.dev_labels, self.dev_types)
-        arrays = {r: _load_vectors(v) for r, (v, _, _) in roles.items()}
-        n_layers = {a.shape[0] for a in arrays.values()}
-        if len(n_layers) > 1:
-            raise UserError("train, dev and test vector files hold different numbers of layers")
-        layers = self._pick_layers(list(range(n_layers.pop())))
-        raw = {r: _read_lines(lab) for r, (_, lab, _) in roles.items()}
-        names = sorted(set(raw["train"]))
-        index = {n: i for i, n in enumerate(names)}
-        X, y, types = {}, {}, {"dev": None}
-        unseen: dict[str, int] = {}
-        for r, (vec, lab, typ) in roles.items():
-            if len(raw[r]) != arrays[r].shape[1]:
-                raise UserError(f"{lab}: {len(raw[r])} labels but {vec} holds "
-                                f"{arrays[r].shape[1]} vectors")
-            y[r] = np.array([index.get(v, -1) for v in raw[r]], dtype=np.int64)
-            if r == "dev" and (y[r] < 0).any():
-                bad = sorted({v for v in raw[r] if v not in index})
-                print(f"warning: dev labels never seen in training ({', '.join(bad)}): "
-                      "counted as errors in early stopping")
-            if r == "test":
-                for v in raw[r]:
-                    if v not in index:
-                        unseen[v] = unseen.get(v, 0) + 1
-            X[r] = {i: arrays[r][i] for i in layers}
-            if typ is not None:
-                types[r] = _read_lines(typ)
-                if len(types[r]) != len(raw[r]):
-                    raise UserError(f"{typ}: {len(types[r])} types but {len(raw[r])} labels")
-            else:
-                types[r] = None
-        return {"X": X, "y": y, "types": types, "label_names": names, "unseen_names": unseen,
-                "source": {r: str(v) for r, (v, _, _) in roles.items()}}
+        dev = SplitFiles(self.dev_vectors, self.dev_labels, self.dev_types) if self.dev_vectors else None
+        return from_files(SplitFiles(self.vectors, self.labels, self.types),
+                          SplitFiles(self.test_vectors, self.test_labels, self.test_types), dev,
+                          self._pick_layers)
 
     def _pick_layers(self, available: list[int]) -> list[int]:
         from ftprobe.represent import resolve_layers
@@ -255,28 +170,3 @@ class ProbeCommand:
             console = Console(width=160)
         console.print(table)
 
-
-def _load_vectors(path: Path):
-    import numpy as np
-
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        a = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path}: not a .npy array ({exc})") from None
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3 or not np.issubdtype(a.dtype, np.number):
-        raise UserError(f"{path}: expected a numeric [n, D] or [L, n, D] array, got {a.shape} "
-                        f"{a.dtype}")
-    return a
-
-
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return [ln.strip() for ln in lines]
