@@ -77,8 +77,8 @@ def test_a_report_without_notes_has_no_notes_section(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "no such file"),
-    (lambda p: p.mkdir(), "a folder, not a Markdown file"),
-    (lambda p: p.write_bytes(b"ok\n\xff\xfe"), "not UTF-8 text (byte 3)"),
+    (lambda p: p.mkdir(), "is a directory, expected a file"),
+    (lambda p: p.write_bytes(b"ok\n\xff\xfe"), "not valid utf-8 text (invalid start byte)"),
 ])
 def test_bad_notes_file_is_one_line_naming_the_setting(tmp_path, tiny_bert, make, message):
     notes = tmp_path / "notes.md"

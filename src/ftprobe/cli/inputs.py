@@ -17,18 +17,9 @@ if TYPE_CHECKING:  # numpy is imported where it is used: `ftprobe --help` stays 
 def read_lines(path: Path, what: str = "label") -> list[str]:
     """One ``what`` per line, stripped; trailing blank lines are ignored, a blank one before them
     is an error naming its line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a file of {what}s") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
-    lines = [s.strip() for s in text.splitlines()]
+    from ftprobe.data.files import read_lines as numbered_lines
+
+    lines = [s.strip() for _, s in numbered_lines(path)]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:

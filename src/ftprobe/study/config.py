@@ -462,17 +462,12 @@ def read_notes(cfg: StudyConfig) -> str | None:
     """The text of ``report.notes`` (None when not set); a missing or unreadable file is a UserError."""
     if cfg.report.notes is None:
         return None
-    path = cfg.resolve(cfg.report.notes)
+    from ftprobe.data.files import read_lines
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"report.notes: {path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"report.notes: {path}: a folder, not a Markdown file") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"report.notes: {path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UserError(f"report.notes: {path}: cannot be read ({exc.strerror})") from None
+        return "".join(line + "\n" for _, line in read_lines(cfg.resolve(cfg.report.notes)))
+    except UserError as exc:
+        raise UserError(f"report.notes: {exc}") from None
 
 
 def _check_sentence_pooling(cfg: StudyConfig) -> None:
