@@ -19,6 +19,7 @@ from ftprobe.report import rebuild_report
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("FTPROBE_TEST_ARTIFACTS", REPO / "test-output")) / "report"
+HANG_GUARD_MS = 180_000  # every browser action may take this long on busy cores before the test fails
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -46,15 +47,23 @@ def check_report_in_browser(browser, index: Path, name: str) -> None:
         _check_at_width(browser, index, name, width)
 
 
-def _check_at_width(browser, index: Path, name: str, width: int) -> None:
+def _page(browser, width: int):
+    """A page whose every action (load, wait, screenshot) waits up to 3 minutes: a hang guard, not
+    a speed check (CI's cores may be busy; Playwright's own default of 30 s failed there)."""
     page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.set_default_timeout(HANG_GUARD_MS)
+    return page
+
+
+def _check_at_width(browser, index: Path, name: str, width: int) -> None:
+    page = _page(browser, width)
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("request", lambda r: problems.append(f"network: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
-    page.goto(index.as_uri(), wait_until="load", timeout=180_000)  # a hang guard: busy CI cores load slowly
+    page.goto(index.as_uri(), wait_until="load")
     page.wait_for_function("() => Array.from(document.querySelectorAll('figure.chart'))"
-                           ".every(f => f.querySelector('.js-plotly-plot .main-svg'))", timeout=60_000)
+                           ".every(f => f.querySelector('.js-plotly-plot .main-svg'))")
     assert problems == [], problems
 
     # every figure rendered: a plot with at least one drawn trace, and a caption
@@ -109,10 +118,10 @@ def test_methods_comparison_in_a_browser(browser, tmp_path):
     files = rebuild_report(tmp_path, figure_files=False)
     check_report_in_browser(browser, files.html, "methods-study")
     methods = ("full", "lora", "bitfit", "head")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(files.html.as_uri(), wait_until="load", timeout=180_000)
+    page = _page(browser, 1400)
+    page.goto(files.html.as_uri(), wait_until="load")
     page.wait_for_function("() => Array.from(document.querySelectorAll('#methods figure.chart'))"
-                           ".every(f => f.querySelector('.js-plotly-plot .main-svg'))", timeout=60_000)
+                           ".every(f => f.querySelector('.js-plotly-plot .main-svg'))")
     figs = page.evaluate("""() => Array.from(document.querySelectorAll('#methods figure.chart')).map(f => ({
         id: f.id, legend: Array.from(f.querySelectorAll('.legendtext')).map(t => t.textContent)}))""")
     ids = [f["id"] for f in figs]
