@@ -170,8 +170,8 @@ def _bounds(geo: ClusterGeometry, rows: np.ndarray):
     the ball bound alone."""
     import torch
 
-    X = torch.as_tensor(rows, dtype=torch.float64, device=geo.device) - torch.as_tensor(
-        geo.shift, dtype=torch.float64, device=geo.device)
+    # centred in numpy: a new array (rows may be a read-only memory map, which torch warns about)
+    X = torch.from_numpy(np.asarray(rows, dtype=np.float64) - np.asarray(geo.shift, dtype=np.float64)).to(geo.device)
     b, C = len(X), len(geo.sizes)
     xx = (X * X).sum(1)
     G = X @ geo.P.T  # [b, N]
@@ -207,8 +207,8 @@ def _refine(geo: ClusterGeometry, rows: np.ndarray, lower, upper, open_):
     import torch
 
     s = geo.settings
-    X = torch.as_tensor(rows, dtype=torch.float64, device=geo.device) - torch.as_tensor(
-        geo.shift, dtype=torch.float64, device=geo.device)
+    # centred in numpy: a new array (rows may be a read-only memory map, which torch warns about)
+    X = torch.from_numpy(np.asarray(rows, dtype=np.float64) - np.asarray(geo.shift, dtype=np.float64)).to(geo.device)
     state: dict[int, tuple] = {}
     for rnd in range(-1 if s.lead_steps else 0, s.rounds):
         undecided = open_.sum(1) > 1
