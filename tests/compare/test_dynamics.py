@@ -65,38 +65,50 @@ def test_layer_dynamics_and_matrix():
 def test_cross_task_change_like_the_paper():
     before = [1.0, 2.0, 3.0, 4.0]
     pos = [0.5, 1.5, 2.0, 3.9]
-    out = cross_task_change(before, pos, ["p.A", "p.B", "p.C", "p.D"], 87.75, 83.24)
+    ch = cross_task_change(before, pos, ["p.A", "p.B", "p.C", "p.D"], 87.75, 83.24)
+    assert (ch.distances.up, ch.distances.down) == (0, 4)
+    assert ch.accuracy_change == pytest.approx(-4.51)
+    out = ch.to_json()
     assert (out["up"], out["down"]) == (0, 4)
     assert out["mean_change"] == pytest.approx(-(0.5 + 0.5 + 1.0 + 0.1) / 4)
     assert out["accuracy_before"] == 87.75 and out["accuracy_after"] == 83.24
     assert out["accuracy_change"] == pytest.approx(-4.51)
     assert out["rise_least"][0] == ["p.C", pytest.approx(-1.0)]
     json.dumps(out, allow_nan=False)
-    assert cross_task_change(before, before)["accuracy_change"] is None
+    assert cross_task_change(before, before).to_json()["accuracy_change"] is None
+    assert cross_task_change(before, before, acc_original=float("nan"), acc_A=80.0).accuracy_change is None
 
 
 def test_accuracy_change():
     a = accuracy_change(86.26, 0.3, 85.08, 0.4)
-    assert a["change"] == pytest.approx(-1.18)
-    assert a["improved"] is False and a["beyond_noise"] is True
+    assert a.change == pytest.approx(-1.18)
+    assert a.improved is False and a.beyond_noise is True
     b = accuracy_change(74.14, 0.5, 74.40, 0.5)
-    assert b["improved"] is True and b["beyond_noise"] is False
+    assert b.improved is True and b.beyond_noise is False
     c = accuracy_change(90.0, None, 91.0, None)
-    assert c["before_std"] is None and c["beyond_noise"] is True
-    assert accuracy_change(None, None, 91.0, None)["improved"] is None
+    assert c.before_std is None and c.beyond_noise is True
+    missing = accuracy_change(None, None, 91.0, None)
+    assert missing.improved is None and missing.change is None and missing.beyond_noise is None
+    assert accuracy_change(float("nan"), 0.1, 91.0, 0.2).to_json()["improved"] is None
+    assert json.loads(json.dumps(a.to_json(), allow_nan=False))["change"] == pytest.approx(-1.18)
 
 
 def test_cluster_change():
     c = cluster_change(3936, 20, 17)
-    assert c["change"] == -3916 and c["fewer_or_equal"] and c["closer_to_labels"]
-    assert c["linear_before"] is False and c["linear_after"] is False
-    assert c["excess_after"] == 3
+    assert c.change == -3916 and c.fewer_or_equal and c.closer_to_labels
+    assert c.linear_before is False and c.linear_after is False
+    assert c.excess_after == 3
     d = cluster_change(17, 17, 17)
-    assert d["linear_before"] and d["linear_after"] and d["closer_to_labels"]
+    assert d.linear_before and d.linear_after and d.closer_to_labels
     e = cluster_change(17, 30, 17)
-    assert not e["fewer_or_equal"] and not e["closer_to_labels"]
-    assert "change" not in cluster_change(None, 17, 17)
-    assert cluster_change(None, 17, 17)["linear_after"] is True
+    assert not e.fewer_or_equal and not e.closer_to_labels
+    unknown = cluster_change(None, 17, 17)
+    assert unknown.change is None and unknown.fewer_or_equal is None and unknown.closer_to_labels is None
+    assert unknown.linear_after is True and unknown.linear_before is None
+    assert cluster_change(20, 17, None).to_json() == {
+        "before": 20, "after": 17, "n_labels": None, "linear_before": None, "linear_after": None,
+        "excess_before": None, "excess_after": None, "change": -3, "fewer_or_equal": True,
+        "closer_to_labels": None}
 
 
 def test_train_test_similarity():

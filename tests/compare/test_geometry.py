@@ -52,10 +52,11 @@ def test_shift_and_movement_of_a_translation():
     if not (y == 3).any():
         assert np.isnan(shifts[3]).all()
     mv = centroid_movement(X, X + v, y, 4)
-    assert mv["mean"] == pytest.approx(5.0)
-    assert mv["per_label"][:3] == pytest.approx([5.0, 5.0, 5.0])
-    assert mv["per_label"][3] is None
-    assert mv["n_labels_present"] == 3
+    assert mv.mean == pytest.approx(5.0)
+    assert mv.per_label[:3] == pytest.approx([5.0, 5.0, 5.0])
+    assert mv.per_label[3] is None
+    assert mv.n_labels_present == 3
+    assert mv.to_json()["per_label"][3] is None
 
 
 def test_movement_distinguishes_labels():
@@ -64,8 +65,8 @@ def test_movement_distinguishes_labels():
     after = X.copy()
     after[2:] += [0.0, 2.0]
     mv = centroid_movement(X, after, y, 2)
-    assert mv["per_label"] == pytest.approx([0.0, 2.0])
-    assert mv["mean"] == pytest.approx(1.0)
+    assert mv.per_label == pytest.approx([0.0, 2.0])
+    assert mv.mean == pytest.approx(1.0)
 
 
 def test_pca_on_a_line_in_10d():

@@ -30,9 +30,10 @@ def test_geometry_and_settings_errors():
     X = rng.normal(size=(400, 3))
     X = np.vstack([X, X[:50]])  # duplicates are dropped for TwoNN
     g = space_geometry(X, MeasureSettings(max_rows=1000, device="cpu"))
-    assert g["rows"] == 450 and g["rows_intrinsic_dimension"] == 400
-    assert g["intrinsic_dimension"] == pytest.approx(3, rel=0.25)
-    assert g["effective_rank"] == pytest.approx(3, abs=0.2)
+    assert g.rows == 450 and g.rows_intrinsic_dimension == 400
+    assert g.intrinsic_dimension == pytest.approx(3, rel=0.25)
+    assert g.effective_rank == pytest.approx(3, abs=0.2)
+    assert g.to_json()["rows"] == 450
     with pytest.raises(ValueError, match="max_rows"):
         MeasureSettings(max_rows=3)
     with pytest.raises(ValueError, match="level"):

@@ -34,7 +34,7 @@ def test_measures_do_not_depend_on_the_blas_thread_count():
     s = MeasureSettings(max_rows=300, n_null=5, n_interval=4, device="cpu")
 
     def everything():
-        return {"compare": compare_spaces(X, Y, s).to_json(), "geometry": space_geometry(X, s),
+        return {"compare": compare_spaces(X, Y, s).to_json(), "geometry": space_geometry(X, s).to_json(),
                 "effective_rank": effective_rank(X), "cka": linear_cka(X, Y),
                 "procrustes": procrustes_distance(X, Y)}
 

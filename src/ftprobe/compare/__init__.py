@@ -11,6 +11,9 @@ from ._plain import plain
 from .cka import linear_cka
 from .control import LabelControl, directprobe_label_control
 from .dynamics import (
+    AccuracyChange,
+    ClusterChange,
+    CrossTaskChange,
     MinDistanceChange,
     accuracy_change,
     cluster_change,
@@ -22,6 +25,7 @@ from .dynamics import (
 )
 from .findings import FINDING_TITLES, Finding, Thresholds, evaluate_findings, findings_to_json
 from .geometry import (
+    CentroidMovement,
     centroid_movement,
     centroid_paths_pca,
     centroid_shift,
@@ -37,6 +41,10 @@ from .spectrum import effective_rank, isotropy
 from .twonn import intrinsic_dimension
 
 __all__ = [
+    "AccuracyChange",
+    "CentroidMovement",
+    "ClusterChange",
+    "CrossTaskChange",
     "FINDING_TITLES",
     "Finding",
     "LabelControl",

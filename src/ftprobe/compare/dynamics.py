@@ -1,7 +1,7 @@
 """Before/after comparisons of stored probe results: distances, layers, accuracy, clusters.
 
-Every function takes plain numbers (what the probe stage stored) and returns plain values,
-so the study runner can store and print them without numpy.
+Every function takes plain numbers (what the probe stage stored) and returns a frozen record
+(``to_json()`` gives plain values for results.json) or a plain number.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ __all__ = [
     "min_distance_change",
     "layer_dynamics",
     "layer_dynamics_matrix",
+    "CrossTaskChange",
     "cross_task_change",
+    "AccuracyChange",
     "accuracy_change",
+    "ClusterChange",
     "cluster_change",
     "train_test_similarity",
 ]
@@ -136,6 +139,32 @@ def layer_dynamics_matrix(
     return M, ckpts, layers
 
 
+@dataclass(frozen=True)
+class CrossTaskChange:
+    """Task B's labels on the original encoder vs one fine-tuned on task A (finding 6): how
+    their minimum distances moved, and B's probe accuracy on both (None where not given)."""
+
+    distances: MinDistanceChange
+    accuracy_before: float | None
+    accuracy_after: float | None
+
+    @property
+    def accuracy_change(self) -> float | None:
+        if self.accuracy_before is None or self.accuracy_after is None:
+            return None
+        return self.accuracy_after - self.accuracy_before
+
+    def to_json(self) -> dict:
+        return {**self.distances.to_json(), "accuracy_before": self.accuracy_before,
+                "accuracy_after": self.accuracy_after, "accuracy_change": self.accuracy_change}
+
+
+def _optional_float(v) -> float | None:
+    """A finite float, or None for None/NaN/inf (what JSON can carry)."""
+    f = as_float(v)
+    return float(f) if np.isfinite(f) else None
+
+
 def cross_task_change(
     min_dist_original,
     min_dist_finetuned_on_A,
@@ -143,62 +172,108 @@ def cross_task_change(
     acc_original: float | None = None,
     acc_A: float | None = None,
     top: int = 5,
-) -> dict:
+) -> CrossTaskChange:
     """Probe task B on the original model and on a model fine-tuned on task A.
 
     Counts labels of B whose minimum distance rose / fell and the mean change, with probe
     accuracy before/after: the paper's evidence that an unrelated task erodes B's geometry.
     """
-    ch = min_distance_change(min_dist_original, min_dist_finetuned_on_A, label_names, top=top)
-    acc_b, acc_a = as_float(acc_original), as_float(acc_A)
-    out = ch.to_json()
-    out.update(
-        accuracy_before=plain(acc_b),
-        accuracy_after=plain(acc_a),
-        accuracy_change=plain(acc_a - acc_b),
+    return CrossTaskChange(
+        distances=min_distance_change(min_dist_original, min_dist_finetuned_on_A, label_names, top=top),
+        accuracy_before=_optional_float(acc_original),
+        accuracy_after=_optional_float(acc_A),
     )
-    return out
 
 
-def accuracy_change(before_mean, before_std=None, after_mean=None, after_std=None) -> dict:
-    """Probe accuracy before -> after with the 5-seed spread.
+@dataclass(frozen=True)
+class AccuracyChange:
+    """Probe accuracy before -> after with each side's spread over probe seeds (None: unknown).
 
-    ``beyond_noise`` says whether |change| exceeds the sum of the two standard deviations, a
-    crude but honest flag for "the change is more than seed noise".
+    ``beyond_noise``: |change| exceeds the sum of the two standard deviations, a crude but
+    honest flag for "the change is more than seed noise".
     """
-    bm, bs, am, as_ = (as_float(x) for x in (before_mean, before_std, after_mean, after_std))
-    change = am - bm
-    noise = (0.0 if np.isnan(bs) else bs) + (0.0 if np.isnan(as_) else as_)
-    return {
-        "before": plain(bm),
-        "before_std": plain(bs),
-        "after": plain(am),
-        "after_std": plain(as_),
-        "change": plain(change),
-        "improved": bool(change > 0) if np.isfinite(change) else None,
-        "beyond_noise": bool(abs(change) > noise) if np.isfinite(change) else None,
-    }
+
+    before: float | None
+    before_std: float | None
+    after: float | None
+    after_std: float | None
+
+    @property
+    def change(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def improved(self) -> bool | None:
+        return None if self.change is None else self.change > 0
+
+    @property
+    def beyond_noise(self) -> bool | None:
+        if self.change is None:
+            return None
+        return abs(self.change) > (self.before_std or 0.0) + (self.after_std or 0.0)
+
+    def to_json(self) -> dict:
+        return {"before": self.before, "before_std": self.before_std, "after": self.after,
+                "after_std": self.after_std, "change": self.change, "improved": self.improved,
+                "beyond_noise": self.beyond_noise}
 
 
-def cluster_change(n_before, n_after, n_labels) -> dict:
-    """DirectProbe cluster counts before -> after relative to the number of labels.
+def accuracy_change(before_mean, before_std=None, after_mean=None, after_std=None) -> AccuracyChange:
+    """Probe accuracy before -> after with the 5-seed spread (None or NaN: not known)."""
+    return AccuracyChange(*(_optional_float(v) for v in (before_mean, before_std, after_mean, after_std)))
 
-    A space is linear when #clusters == #labels; "closer" means the excess over #labels did
-    not grow, i.e. the space got (no less) simple.
+
+@dataclass(frozen=True)
+class ClusterChange:
+    """DirectProbe cluster counts before -> after against the number of labels (None: unknown).
+
+    A space is linear when #clusters == #labels; ``closer_to_labels``: the count's distance to
+    #labels did not grow, i.e. the space got (no less) simple.
     """
-    nb, na, k = (None if v is None else int(v) for v in (n_before, n_after, n_labels))
-    out = {"before": nb, "after": na, "n_labels": k}
-    if k is not None:
-        out["linear_before"] = None if nb is None else nb == k
-        out["linear_after"] = None if na is None else na == k
-        out["excess_before"] = None if nb is None else nb - k
-        out["excess_after"] = None if na is None else na - k
-    if nb is not None and na is not None:
-        out["change"] = na - nb
-        out["fewer_or_equal"] = na <= nb
-        if k is not None:
-            out["closer_to_labels"] = abs(na - k) <= abs(nb - k)
-    return out
+
+    before: int | None
+    after: int | None
+    n_labels: int | None
+
+    @property
+    def linear_before(self) -> bool | None:
+        return None if self.before is None or self.n_labels is None else self.before == self.n_labels
+
+    @property
+    def linear_after(self) -> bool | None:
+        return None if self.after is None or self.n_labels is None else self.after == self.n_labels
+
+    @property
+    def excess_before(self) -> int | None:
+        return None if self.before is None or self.n_labels is None else self.before - self.n_labels
+
+    @property
+    def excess_after(self) -> int | None:
+        return None if self.after is None or self.n_labels is None else self.after - self.n_labels
+
+    @property
+    def change(self) -> int | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def fewer_or_equal(self) -> bool | None:
+        return None if self.change is None else self.change <= 0
+
+    @property
+    def closer_to_labels(self) -> bool | None:
+        if self.excess_before is None or self.excess_after is None:
+            return None
+        return abs(self.excess_after) <= abs(self.excess_before)
+
+    def to_json(self) -> dict:
+        keys = ("before", "after", "n_labels", "linear_before", "linear_after", "excess_before",
+                "excess_after", "change", "fewer_or_equal", "closer_to_labels")
+        return {k: getattr(self, k) for k in keys}
+
+
+def cluster_change(n_before, n_after, n_labels) -> ClusterChange:
+    """DirectProbe cluster counts before -> after relative to the number of labels."""
+    return ClusterChange(*(None if v is None else int(v) for v in (n_before, n_after, n_labels)))
 
 
 def train_test_similarity(dv_train, dv_test) -> float:

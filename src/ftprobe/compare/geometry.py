@@ -5,12 +5,15 @@ These back the paper's centroid-path and centroid-difference PCA plots.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import sparse
 
 __all__ = [
     "label_centroids",
     "centroid_shift",
+    "CentroidMovement",
     "centroid_movement",
     "pca_2d",
     "centroid_paths_pca",
@@ -68,20 +71,34 @@ def centroid_shift(X_before, X_after, y, n_labels: int) -> np.ndarray:
     return label_centroids(X_after, y, n_labels) - label_centroids(X_before, y, n_labels)
 
 
-def centroid_movement(X_before, X_after, y, n_labels: int) -> dict:
-    """How far each label's centroid moved: ``{"mean": float|None, "per_label": [K]}``.
+@dataclass(frozen=True)
+class CentroidMovement:
+    """How far each label's centroid moved: the Euclidean norm of each shift (None for a label
+    absent on either side) and their mean over the labels present (None when none is)."""
 
-    ``per_label`` holds Euclidean norms of the shifts (``None`` for absent labels) and
-    ``mean`` their mean over present labels; plain Python values, ready for JSON.
-    """
-    norms = np.linalg.norm(centroid_shift(X_before, X_after, y, n_labels), axis=1)
-    present = np.isfinite(norms)
-    mean = float(norms[present].mean()) if present.any() else None
-    return {
-        "mean": mean,
-        "per_label": [float(v) if np.isfinite(v) else None for v in norms],
-        "n_labels_present": int(present.sum()),
-    }
+    per_label: tuple[float | None, ...]
+    mean: float | None
+    n_labels_present: int
+
+    @classmethod
+    def of_shifts(cls, shifts) -> CentroidMovement:
+        """From the shifts themselves ([n_labels, D], NaN rows for absent labels)."""
+        norms = np.linalg.norm(np.asarray(shifts, dtype=np.float64), axis=1)
+        present = np.isfinite(norms)
+        return cls(
+            per_label=tuple(float(v) if ok else None for v, ok in zip(norms, present, strict=True)),
+            mean=float(norms[present].mean()) if present.any() else None,
+            n_labels_present=int(present.sum()),
+        )
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean, "per_label": list(self.per_label),
+                "n_labels_present": self.n_labels_present}
+
+
+def centroid_movement(X_before, X_after, y, n_labels: int) -> CentroidMovement:
+    """How far each label's centroid moved between two spaces of the same targets."""
+    return CentroidMovement.of_shifts(centroid_shift(X_before, X_after, y, n_labels))
 
 
 def pca_2d(points) -> tuple[np.ndarray, np.ndarray]:

@@ -25,8 +25,8 @@ from .procrustes import procrustes_distance
 from .spectrum import covariance_spectrum, effective_rank_from_spectrum, isotropy_from_spectrum
 from .twonn import intrinsic_dimension
 
-__all__ = ["MeasureSettings", "CalibratedMeasure", "compare_spaces", "space_geometry",
-           "SPACE_MEASURES"]
+__all__ = ["MeasureSettings", "CalibratedMeasure", "SpaceComparison", "SpaceGeometry",
+           "compare_spaces", "space_geometry", "SPACE_MEASURES"]
 
 SPACE_MEASURES = ("cka", "procrustes", "mutual_knn")
 
@@ -84,6 +84,21 @@ class SpaceComparison:
                 "mutual_knn": self.mutual_knn.to_json(), "rows": self.rows}
 
 
+@dataclass(frozen=True)
+class SpaceGeometry:
+    """One space's shape: effective rank and isotropy on every row, the TwoNN intrinsic dimension
+    on its subsample without duplicate rows (None where fewer than 3 distinct rows remain)."""
+
+    effective_rank: float
+    isotropy: float
+    intrinsic_dimension: float | None
+    rows: int
+    rows_intrinsic_dimension: int
+
+    def to_json(self) -> dict:
+        return {f: plain(getattr(self, f)) for f in self.__dataclass_fields__}
+
+
 def _sample(n: int, s: MeasureSettings) -> np.ndarray:
     if n <= s.max_rows:
         return np.arange(n)
@@ -116,13 +131,14 @@ def compare_spaces(X, Y, settings: MeasureSettings | None = None) -> SpaceCompar
 
 
 @on_one_blas_thread
-def space_geometry(X, settings: MeasureSettings | None = None) -> dict:
+def space_geometry(X, settings: MeasureSettings | None = None) -> SpaceGeometry:
     """Effective rank and isotropy on every row; TwoNN intrinsic dimension on the subsample
     (duplicate rows, common in embedding layers, are dropped for it)."""
     s = settings or MeasureSettings()
     X = space("X", X, min_rows=3)
     Xs = np.unique(np.asarray(X[_sample(X.shape[0], s)], dtype=np.float64), axis=0)
     ev = covariance_spectrum(X)
-    return {"effective_rank": effective_rank_from_spectrum(ev), "isotropy": isotropy_from_spectrum(ev),
-            "intrinsic_dimension": intrinsic_dimension(Xs, device=s.device) if Xs.shape[0] >= 3 else None,
-            "rows": int(X.shape[0]), "rows_intrinsic_dimension": int(Xs.shape[0])}
+    return SpaceGeometry(
+        effective_rank=effective_rank_from_spectrum(ev), isotropy=isotropy_from_spectrum(ev),
+        intrinsic_dimension=intrinsic_dimension(Xs, device=s.device) if Xs.shape[0] >= 3 else None,
+        rows=int(X.shape[0]), rows_intrinsic_dimension=int(Xs.shape[0]))

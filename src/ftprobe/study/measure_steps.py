@@ -36,7 +36,7 @@ def _comparison(X, Y, s: MeasureSettings) -> dict | None:
 
 
 def _geometry(X, s: MeasureSettings) -> dict:
-    out, why = _or_reason(space_geometry, X, s)
+    out, why = _or_reason(lambda: space_geometry(X, s).to_json())
     return out if why is None else {"error": why}
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ftprobe import __version__
 from ftprobe.compare import (
+    CentroidMovement,
     bootstrap_ci,
     centroid_paths_pca,
     cross_task_change,
@@ -322,7 +323,7 @@ def _gather_cross(rd: _Reader, cross: CrossSteps, got: _Gathered) -> None:
                                acc_original=acc_b, acc_A=acc_a)
         got.cross.append({"model": model, "replicate": got.replicate.get(model, model),
                           "seed": got.seed_of.get(model), "finetune_task": a, "probe_task": b, "layer": layer,
-                          "clusters": dp_a["n_clusters"], **ch})
+                          "clusters": dp_a["n_clusters"], **ch.to_json()})
 
 
 def _swept_seed(variant: Variant) -> int | None:
@@ -435,10 +436,8 @@ def _centroid_analyses(rd: _Reader, run: RunSteps, labels: list[str], wanted: se
     for layer in layers:
         shift = C1[ex1["layers"].index(layer)] - C0[ex0["layers"].index(layer)]
         if want_movement:
-            norms = np.linalg.norm(shift, axis=1)
-            present = np.isfinite(norms)
-            movement[str(layer)] = {"mean": _f(norms[present].mean()) if present.any() else None,
-                                    "per_label": [_f(v) for v in norms]}
+            moved = CentroidMovement.of_shifts(shift)
+            movement[str(layer)] = {"mean": moved.mean, "per_label": list(moved.per_label)}
         if want_shift:
             coords, evr = shift_pca(shift)
             shifts[str(layer)] = {"coords": coords.tolist(), "evr": evr.tolist()}
