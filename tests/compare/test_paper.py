@@ -1,5 +1,6 @@
 """The paper's numbers beside a study's: closest model size, means over runs, directions."""
 
+import json
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from ftprobe.compare.paper import (
     PAPER_TABLE,
     closest_paper_model,
+    cross_task_counts_side_by_side,
     dynamics_side_by_side,
     side_by_side,
 )
@@ -115,3 +117,42 @@ def test_a_quantity_the_study_did_not_measure_has_no_row():
     run = _run("pos", (0.90, 0.95), (None, None), (None, None), 0)  # e.g. analyses = ["accuracy"]
     rows = {c.quantity for c in side_by_side({"runs": [run]}, {"m": (6, 384)})}
     assert rows == {"accuracy"}
+
+
+def test_cross_task_counts_beside_the_papers():
+    """bert-base probed on PS-fxn: its own fine-tuning 40 apart / 0 closer, PS-role 27 / 13, POS 0 / 40.
+    Ours: each pair at its last layer, means and sds over seeds; the own-task pair from the runs."""
+    def own(seed, up, down, change):
+        run = _run("ps-fxn", (0.6, 0.65), (40, 40), (0.8, 0.7), seed)
+        run["table"][-1]["min_distance_change"] = {"up": up, "down": down, "mean_change": change,
+                                                   "n_compared": up + down}
+        return run
+
+    def cross(a, seed, layer, up, down, change):
+        return {"model": f"m seed={seed}", "replicate": "m", "finetune_task": a, "probe_task": "ps-fxn",
+                "layer": layer, "up": up, "down": down, "mean_change": change, "n_compared": 36}
+
+    results = {
+        "runs": [own(0, 36, 0, 1.8), own(1, 34, 2, 1.6), _run("pos", (0.9, 0.95), (17, 17), (0.9, 0.8), 0)],
+        "cross_task": [cross("pos", 0, 6, 4, 32, -0.1), cross("pos", 1, 6, 6, 30, -0.2),
+                       cross("pos", 0, 3, 36, 0, 9.9),  # not the last layer: left out
+                       cross("ps-role", 0, 6, 18, 18, 0.0),
+                       cross("dep", 0, 6, 5, 31, -0.1)],  # no paper number: no row
+    }
+    for r in results["runs"]:
+        r["replicate"] = "m"
+    rows = {(c.finetune, c.probe): c for c in cross_task_counts_side_by_side(results)}
+    assert set(rows) == {("ps-fxn", "ps-fxn"), ("pos", "ps-fxn"), ("ps-role", "ps-fxn")}
+    mine = rows[("ps-fxn", "ps-fxn")]
+    assert (mine.paper_apart, mine.paper_closer, mine.paper_mean_change) == (40, 0, 5.29)
+    assert mine.ours_apart == pytest.approx(35.0) and mine.ours_apart_sd == pytest.approx(math.sqrt(2.0))
+    assert mine.ours_closer == pytest.approx(1.0) and mine.n_runs == 2 and mine.n_labels == 36
+    assert (mine.paper_majority, mine.ours_majority, mine.agrees) == ("apart", "apart", True)
+    pos = rows[("pos", "ps-fxn")]
+    assert pos.layer == 6 and pos.n_runs == 2
+    assert (pos.ours_apart, pos.ours_closer) == (pytest.approx(5.0), pytest.approx(31.0))
+    assert pos.ours_mean_change == pytest.approx(-0.15)
+    assert (pos.paper_majority, pos.ours_majority, pos.agrees) == ("closer", "closer", True)
+    role = rows[("ps-role", "ps-fxn")]  # 18 / 18: no majority, where the paper's went apart
+    assert (role.ours_majority, role.agrees) == ("even", False) and role.ours_apart_sd is None
+    assert json.loads(json.dumps(role.to_json()))["paper_apart"] == 27

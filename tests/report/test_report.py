@@ -273,7 +273,11 @@ def test_a_section_is_one_function(tmp_path):
 def test_the_paper_side_by_side_table_from_two_seeds(tmp_path):
     """Two fine-tuning seeds of one model: the paper's row beside their mean ± sd, on the page, in
     summary.md and in tables/ (CSV); the direction agrees where both moved the same way."""
-    from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
+    from ftprobe.compare.paper import (
+        cross_task_counts_side_by_side,
+        dynamics_side_by_side,
+        side_by_side,
+    )
 
     results = _results()
     runs = []
@@ -283,7 +287,11 @@ def test_the_paper_side_by_side_table_from_two_seeds(tmp_path):
         run["table"][0]["accuracy_after"] = acc
         runs.append(run)
     results["runs"] = runs
+    results["cross_task"] = [{"model": f"m seed={seed}", "replicate": "m", "finetune_task": "pos",
+                              "probe_task": "ps-fxn", "layer": 6, "up": up, "down": 36 - up, "mean_change": -0.1,
+                              "n_compared": 36} for seed, up in ((0, 4), (1, 6))]
     results["paper"] = {"side_by_side": [c.to_json() for c in side_by_side(results, {"m": (6, 384)})],
+                        "cross_task_counts": [c.to_json() for c in cross_task_counts_side_by_side(results)],
                         "dynamics": [d.to_json() for d in dynamics_side_by_side(results)]}
     files = write_report(results, tmp_path, figure_files=False)
     rows = list(csv.reader(io.StringIO((files.tables / "table-paper.csv").read_text())))
@@ -296,6 +304,11 @@ def test_the_paper_side_by_side_table_from_two_seeds(tmp_path):
     assert clusters[5:] == ["40 ± 0 → 3 ± 0", "2", "same / down", "no"]
     dyn = list(csv.reader(io.StringIO((files.tables / "table-paper-dynamics.csv").read_text())))
     assert dyn[1][:3] == ["m", "pos", "2"] and dyn[-1][2] == "6"
-    assert "id='paper'" in files.html.read_text(encoding="utf-8")
+    html = files.html.read_text(encoding="utf-8")
+    assert "id='paper'" in html
     summary = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
     assert "## Beside the paper" in summary and "| m | pos | probe accuracy % | bert-small |" in summary
+    counts = list(csv.reader(io.StringIO((files.tables / "table-paper-cross-task.csv").read_text())))
+    assert counts[1] == ["m", "pos", "ps-fxn", "6", "0 / 40", "-1.68", "5.0 ± 1.4 / 31.0 ± 1.4 of 36",
+                         "-0.10 ± 0.00", "2", "closer / closer", "yes"]
+    assert "## Cross-task counts beside the paper" in summary and "id='table-paper-cross-task'" in html

@@ -66,6 +66,13 @@ def test_writes_every_artefact(first_run):
     assert acc["paper_model"] == "tiny" and acc["n_runs"] == 1 and acc["model"] == model_name
     assert acc["ours_after"] == pytest.approx(100 * last["accuracy_after"])
     assert results["paper"]["dynamics"] and all(d["layer"] > 0 for d in results["paper"]["dynamics"])
+    # the cross-task counts beside bert-base's (POS -> PS-fxn: 0 apart, 40 closer), at the pair's last layer
+    counts = {(c["finetune"], c["probe"]): c for c in results["paper"]["cross_task_counts"]}
+    pos_fxn = counts[("pos", "ps-fxn")]
+    last_cross = max((e for e in results["cross_task"] if e["finetune_task"] == "pos"), key=lambda e: e["layer"])
+    assert (pos_fxn["paper_apart"], pos_fxn["paper_closer"]) == (0, 40)
+    assert (pos_fxn["ours_apart"], pos_fxn["ours_closer"]) == (last_cross["up"], last_cross["down"])
+    assert pos_fxn["layer"] == last_cross["layer"] and pos_fxn["n_runs"] == 1
     html = (out / "report" / "index.html").read_text()
     assert html.count("class='chart'") >= 5 and (out / "report" / "figures" / "fig-accuracy.pdf").is_file()
     assert "Calibrated similarity and geometry" in html

@@ -7,7 +7,9 @@ probed on PS-fxn, and the end-of-training layer dynamics of bert-base. ``PAPER_T
 paper's tables; ``~`` values read off its plots are given as ranges). ``side_by_side`` puts a
 study's ``results.json`` beside them: for each comparable number, the paper's value for the
 closest model size that reports it, ftprobe's value (mean and spread over the runs of that model
-and task, e.g. fine-tuning seeds), and whether the direction of the change agrees.
+and task, e.g. fine-tuning seeds), and whether the direction of the change agrees;
+``cross_task_counts_side_by_side`` the labels each cross-task pair moved apart and closer, and
+``dynamics_side_by_side`` the layer dynamics against the paper's ranges.
 """
 
 from __future__ import annotations
@@ -301,4 +303,88 @@ def dynamics_side_by_side(results: Mapping) -> list[DynamicsComparison]:
             mean, sd = mean_sd(vals)
             out.append(DynamicsComparison(model, task, layer, depth, ref.layer, ref.low, ref.high, mean, sd,
                                           len(vals), ref.low - 0.05 <= mean <= ref.high + 0.05))
+    return out
+
+
+@dataclass(frozen=True)
+class CrossTaskCounts:
+    """A model fine-tuned on ``finetune`` and probed on ``probe`` (the same task: its own
+    fine-tuning), at the last DirectProbe layer: how many of the probe task's labels moved apart
+    (minimum distance to the other labels up) and closer, bert-base's counts beside this study's
+    (mean and sd over runs, e.g. fine-tuning seeds). ``agrees``: both majorities point the same
+    way ("apart", "closer" or "even")."""
+
+    model: str
+    finetune: str
+    probe: str
+    layer: int
+    paper_apart: int
+    paper_closer: int
+    paper_mean_change: float
+    ours_apart: float
+    ours_apart_sd: float | None
+    ours_closer: float
+    ours_closer_sd: float | None
+    ours_mean_change: float | None
+    ours_mean_change_sd: float | None
+    n_labels: int  # the probe task's labels compared (the most over runs)
+    n_runs: int
+    paper_majority: str
+    ours_majority: str
+    agrees: bool
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _majority(apart: float, closer: float) -> str:
+    return "apart" if apart > closer else "closer" if closer > apart else "even"
+
+
+def _own_task_changes(results: Mapping) -> list[tuple[str, str, str, int, Mapping]]:
+    """(model, task, task, layer, min-distance change) of each run's last table layer: a task's
+    own fine-tuning seen as the pair (task -> task)."""
+    out = []
+    for run in results.get("runs", []):
+        last = _last_row(run)
+        change = None if last is None else last.get("min_distance_change")
+        if change and change.get("n_compared"):
+            out.append((replicate_of(run), run["task"], run["task"], int(last["layer"]), change))
+    return out
+
+
+def _cross_task_changes(results: Mapping) -> list[tuple[str, str, str, int, Mapping]]:
+    """(model, A, B, layer, entry) of each cross-task entry at its pair's last layer."""
+    last: dict[tuple[str, str, str], int] = {}
+    for e in results.get("cross_task", []):
+        key = (replicate_of(e), e["finetune_task"], e["probe_task"])
+        last[key] = max(last.get(key, e["layer"]), e["layer"])
+    return [(replicate_of(e), e["finetune_task"], e["probe_task"], int(e["layer"]), e)
+            for e in results.get("cross_task", [])
+            if e["layer"] == last[(replicate_of(e), e["finetune_task"], e["probe_task"])]]
+
+
+def cross_task_counts_side_by_side(results: Mapping) -> list[CrossTaskCounts]:
+    """The paper's cross-task counts (bert-base, probed on PS-fxn: fine-tuned on PS-fxn itself, on
+    PS-role, on POS) beside a study's ``results.json``: for each pair the study has, at its last
+    DirectProbe layer, the labels moved apart and closer (mean and sd over runs)."""
+    groups: dict[tuple[str, str, str], list[tuple[int, Mapping]]] = {}
+    for model, a, b, layer, change in _own_task_changes(results) + _cross_task_changes(results):
+        groups.setdefault((model, a, b), []).append((layer, change))
+    out = []
+    for (model, a, b), entries in groups.items():
+        paper = next((p for p in PAPER_CROSS_TASK if p.finetune == a and p.probe == b), None)
+        if paper is None:
+            continue
+        apart, apart_sd = mean_sd(e.get("up") for _, e in entries)
+        closer, closer_sd = mean_sd(e.get("down") for _, e in entries)
+        change, change_sd = mean_sd(e.get("mean_change") for _, e in entries)
+        if apart is None or closer is None:
+            continue
+        paper_majority, ours_majority = _majority(paper.up, paper.down), _majority(apart, closer)
+        out.append(CrossTaskCounts(
+            model, a, b, max(layer for layer, _ in entries), paper.up, paper.down, paper.mean_change,
+            apart, apart_sd, closer, closer_sd, change, change_sd,
+            max(int(e.get("n_compared") or 0) for _, e in entries), len(entries),
+            paper_majority, ours_majority, paper_majority == ours_majority))
     return out

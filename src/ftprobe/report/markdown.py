@@ -12,6 +12,7 @@ from ftprobe.report.tables import (
     Table,
     cross_task_table,
     main_table,
+    paper_cross_task_table,
     paper_dynamics_table,
     paper_table,
     seed_spread_table,
@@ -55,6 +56,9 @@ def render_markdown(results: StudyResults) -> str:
     pt, pd = paper_table(results), paper_dynamics_table(results)
     if pt is not None:
         lines += ["", "## Beside the paper", "", pt.caption, ""] + _md_table(pt)
+    pc = paper_cross_task_table(results)
+    if pc is not None:
+        lines += ["", "## Cross-task counts beside the paper", "", pc.caption, ""] + _md_table(pc)
     if pd is not None:
         lines += ["", "## Layer dynamics beside the paper", "", pd.caption, ""] + _md_table(pd)
     lines += cost_markdown(results, _md_table)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ftprobe.compare.paper import Comparison, DynamicsComparison
+from ftprobe.compare.paper import Comparison, CrossTaskCounts, DynamicsComparison
 from ftprobe.compare.robustness import ThresholdVerdicts, VariantVerdicts
 from ftprobe.errors import UserError
 from ftprobe.report.notes import StudyNotes
@@ -359,6 +359,7 @@ class StudyResults:
     raw_runs: tuple[Mapping, ...] = ()  # the runs as results.json holds them (sections that read more)
     paper: tuple[Comparison, ...] = ()  # the paper's numbers beside this study's
     paper_dynamics: tuple[DynamicsComparison, ...] = ()
+    paper_cross_task: tuple[CrossTaskCounts, ...] = ()  # labels moved apart / closer, beside bert-base's
     by_variant: tuple[VariantVerdicts, ...] = ()  # the findings on each fine-tuned variant alone
     by_threshold: tuple[ThresholdVerdicts, ...] = ()  # the findings with each threshold moved
     left_out: tuple[str, ...] = ()  # runs the findings leave out (a frozen encoder: method head)
@@ -383,6 +384,8 @@ class StudyResults:
                        paper=tuple(Comparison(**c) for c in (d.get("paper") or {}).get("side_by_side") or ()),
                        paper_dynamics=tuple(DynamicsComparison(**c)
                                             for c in (d.get("paper") or {}).get("dynamics") or ()),
+                       paper_cross_task=tuple(CrossTaskCounts(**c)
+                                              for c in (d.get("paper") or {}).get("cross_task_counts") or ()),
                        by_variant=tuple(VariantVerdicts(str(v["group"]), v.get("seed"), tuple(v["verdicts"]),
                                                         int(v["n_cases"]))
                                         for v in (d.get("robustness") or {}).get("by_variant") or ()),

@@ -22,6 +22,7 @@ from ftprobe.report.tables import (
     cross_task_table,
     layer_change_table,
     main_table,
+    paper_cross_task_table,
     paper_dynamics_table,
     paper_table,
     seed_spread_table,
@@ -99,7 +100,7 @@ def notes_section(results: StudyResults) -> Section | None:
 
 def paper_section(results: StudyResults) -> Section | None:
     """The paper's numbers beside this study's: its table, cross-task counts and layer dynamics."""
-    blocks = _some(paper_table(results), paper_dynamics_table(results))
+    blocks = _some(paper_table(results), paper_cross_task_table(results), paper_dynamics_table(results))
     if not blocks:
         return None
     n = sum(c.agrees is not None for c in results.paper)

@@ -208,6 +208,30 @@ def paper_table(results: StudyResults) -> Table | None:
                  ("model", "task", "quantity", "paper model", "paper", "this study", "n", "direction", "agrees"), rows)
 
 
+def _counts(mean: float, sd: float | None) -> str:
+    return f"{mean:.1f}" + ("" if sd is None else f" ± {sd:.1f}")
+
+
+def paper_cross_task_table(results: StudyResults) -> Table | None:
+    """How many of the probe task's labels each fine-tuning moved apart and closer, beside bert-base's."""
+    if not results.paper_cross_task:
+        return None
+    change = lambda v, sd: "-" if v is None else f"{v:+.2f}" + ("" if sd is None else f" ± {sd:.2f}")  # noqa: E731
+    rows = tuple((c.model, c.finetune, c.probe, str(c.layer), f"{c.paper_apart} / {c.paper_closer}",
+                  f"{c.paper_mean_change:+.2f}", f"{_counts(c.ours_apart, c.ours_apart_sd)} / "
+                  f"{_counts(c.ours_closer, c.ours_closer_sd)} of {c.n_labels}",
+                  change(c.ours_mean_change, c.ours_mean_change_sd), str(c.n_runs),
+                  f"{c.paper_majority} / {c.ours_majority}", "yes" if c.agrees else "no")
+                 for c in results.paper_cross_task)
+    return Table("table-paper-cross-task", "Cross-task counts beside the paper",
+                 "The probe task's labels whose minimum distance to the other labels rose (apart) or fell (closer) "
+                 "with fine-tuning on the task named (the probe task itself: its own fine-tuning), at the last "
+                 "DirectProbe layer, beside bert-base's counts (of 40 PS-fxn labels); mean ± sd "
+                 "over fine-tuning seeds, n: runs. Majority: where most labels went, paper / this study.",
+                 ("model", "fine-tuned on", "probed", "layer", "paper apart / closer", "paper mean change",
+                  "this study apart / closer", "this study mean change", "n", "majority", "agrees"), rows)
+
+
 def paper_dynamics_table(results: StudyResults) -> Table | None:
     """Each layer's end-of-training Pearson with itself before fine-tuning, beside bert-base's range."""
     if not results.paper_dynamics:
@@ -229,7 +253,7 @@ def export_tables(results: StudyResults) -> tuple[Table, ...]:
     from ftprobe.report.robustness_section import threshold_table, variant_table
 
     for extra in (seed_spread_table(results), cross_task_table(results), paper_table(results),
-                  paper_dynamics_table(results), variant_table(results), threshold_table(results),
+                  paper_cross_task_table(results), paper_dynamics_table(results), variant_table(results), threshold_table(results),
                   cost_table(results)):
         if extra is not None:
             out.append(extra)

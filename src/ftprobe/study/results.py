@@ -27,7 +27,11 @@ from ftprobe.compare import (
     plain,
     shift_pca,
 )
-from ftprobe.compare.paper import dynamics_side_by_side, side_by_side
+from ftprobe.compare.paper import (
+    cross_task_counts_side_by_side,
+    dynamics_side_by_side,
+    side_by_side,
+)
 from ftprobe.compare.robustness import verdicts_by_threshold, verdicts_by_variant
 from ftprobe.report.notes import StudyNotes
 from ftprobe.study.cache import StepCache
@@ -209,6 +213,7 @@ def collect_results(plan: Plan, cache: StepCache) -> dict:
         "notes": _notes(cfg),
         # the paper's numbers beside this study's (compare.paper; seeds averaged, with their spread)
         "paper": {"side_by_side": [c.to_json() for c in side_by_side(paper_view, sizes)],
+                  "cross_task_counts": [c.to_json() for c in cross_task_counts_side_by_side(paper_view)],
                   "dynamics": [d.to_json() for d in dynamics_side_by_side(paper_view)]},
         "findings_input": {"n_cases": len(got.cases), "n_layer_dynamics": len(got.dynamics),
                            "left_out": {"runs": got.frozen, "why": "method head: the encoder is frozen, so its "
