@@ -7,13 +7,10 @@ import hashlib
 import json
 
 import pytest
-import torch
 
 from ftprobe.cli.main import main
 
 from .ft_toy import jsonl_lines
-
-torch.set_num_threads(2)
 
 
 def snapshot(folder):

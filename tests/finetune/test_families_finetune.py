@@ -12,8 +12,6 @@ from tests.tiny_families import save_tiny_family
 
 from .ft_toy import toy_task
 
-torch.set_num_threads(2)
-
 
 def _evals(metrics):
     return [m for m in metrics if m["event"] == "eval"]

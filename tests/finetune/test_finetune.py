@@ -13,8 +13,6 @@ from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints, read_he
 
 from .ft_toy import ragged_word_task, toy_task
 
-torch.set_num_threads(2)
-
 
 def fast(**kw) -> FinetuneConfig:
     base = dict(lr=5e-3, batch_size=8, warmup_ratio=0.1, seed=0)

@@ -17,7 +17,6 @@ from ftprobe.finetune import FinetuneConfig, finetune, list_checkpoints
 
 from .ft_toy import toy_task
 
-torch.set_num_threads(2)
 RANK = 2  # hidden 32: a full-rank update of a 32x32 matrix would have rank 32
 
 

@@ -18,8 +18,6 @@ from ftprobe.represent import Store, extract, load_encoder
 
 from .ft_toy import toy_task
 
-torch.set_num_threads(2)
-
 
 def _cfg(**kw) -> FinetuneConfig:
     base = dict(lr=5e-3, batch_size=8, epochs=2, seed=0, checkpoint_every_epoch=False)
