@@ -161,8 +161,7 @@ class CrossTaskChange:
 
 def _optional_float(v) -> float | None:
     """A finite float, or None for None/NaN/inf (what JSON can carry)."""
-    f = as_float(v)
-    return float(f) if np.isfinite(f) else None
+    return plain(as_float(v))
 
 
 def cross_task_change(

@@ -236,15 +236,13 @@ def side_by_side(results: Mapping, model_sizes: Mapping[str, tuple[int, int]]) -
 
 def _cross_task_side_by_side(results: Mapping) -> list[Comparison]:
     by_pair: dict[tuple[str, str, str], list[Mapping]] = {}
-    for e in results.get("cross_task", []):
-        by_pair.setdefault((replicate_of(e), e["finetune_task"], e["probe_task"]), []).append(e)
+    for model, a, b, _, e in _cross_task_changes(results):
+        by_pair.setdefault((model, a, b), []).append(e)
     out = []
     for (model, a, b), entries in by_pair.items():
         paper = next((p for p in PAPER_CROSS_TASK if p.finetune == a and p.probe == b), None)
         if paper is None:
             continue
-        last_layer = max(e["layer"] for e in entries)
-        entries = [e for e in entries if e["layer"] == last_layer]
         # the change is a "direction" from 0: before = 0, after = the mean change
         out.append(_compare(model, f"{a}->{b}", "cross_task_mean_change", "base", 0.0, paper.mean_change,
                             [0.0] * len(entries), [e.get("mean_change") for e in entries], 0.0, 0.0))

@@ -182,11 +182,15 @@ QUANTITY_NAMES = {"accuracy": "probe accuracy %", "clusters": "DirectProbe clust
                   "cross_task_accuracy": "cross-task accuracy %"}
 
 
-def _paper_value(mean: float | None, sd: float | None, quantity: str) -> str:
+def _with_sd(mean: float | None, sd: float | None, digits: int, sign: bool = False) -> str:
+    """"mean ± sd" at ``digits`` decimals ("-" without a mean; the mean alone without an sd)."""
     if mean is None:
         return "-"
-    digits = 0 if quantity == "clusters" else 3 if quantity == "train_test_r" else 2
-    return f"{mean:.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
+    return f"{mean:{'+' if sign else ''}.{digits}f}" + ("" if sd is None else f" ± {sd:.{digits}f}")
+
+
+def _paper_value(mean: float | None, sd: float | None, quantity: str) -> str:
+    return _with_sd(mean, sd, 0 if quantity == "clusters" else 3 if quantity == "train_test_r" else 2)
 
 
 def paper_table(results: StudyResults) -> Table | None:
@@ -208,19 +212,14 @@ def paper_table(results: StudyResults) -> Table | None:
                  ("model", "task", "quantity", "paper model", "paper", "this study", "n", "direction", "agrees"), rows)
 
 
-def _counts(mean: float, sd: float | None) -> str:
-    return f"{mean:.1f}" + ("" if sd is None else f" ± {sd:.1f}")
-
-
 def paper_cross_task_table(results: StudyResults) -> Table | None:
     """How many of the probe task's labels each fine-tuning moved apart and closer, beside bert-base's."""
     if not results.paper_cross_task:
         return None
-    change = lambda v, sd: "-" if v is None else f"{v:+.2f}" + ("" if sd is None else f" ± {sd:.2f}")  # noqa: E731
     rows = tuple((c.model, c.finetune, c.probe, str(c.layer), f"{c.paper_apart} / {c.paper_closer}",
-                  f"{c.paper_mean_change:+.2f}", f"{_counts(c.ours_apart, c.ours_apart_sd)} / "
-                  f"{_counts(c.ours_closer, c.ours_closer_sd)} of {c.n_labels}",
-                  change(c.ours_mean_change, c.ours_mean_change_sd), str(c.n_runs),
+                  f"{c.paper_mean_change:+.2f}", f"{_with_sd(c.ours_apart, c.ours_apart_sd, 1)} / "
+                  f"{_with_sd(c.ours_closer, c.ours_closer_sd, 1)} of {c.n_labels}",
+                  _with_sd(c.ours_mean_change, c.ours_mean_change_sd, 2, sign=True), str(c.n_runs),
                   f"{c.paper_majority} / {c.ours_majority}", "yes" if c.agrees else "no")
                  for c in results.paper_cross_task)
     return Table("table-paper-cross-task", "Cross-task counts beside the paper",

@@ -111,6 +111,13 @@ class ClusterGeometry:
     def points(self, j: int):
         return self.P[self.offsets[j] : self.offsets[j + 1]]
 
+    def centred(self, rows: np.ndarray):
+        """Rows shifted as the points were, on the device. Centred in numpy: a new array (rows may
+        be a read-only memory map, which torch warns about)."""
+        import torch
+
+        return torch.from_numpy(np.asarray(rows, dtype=np.float64) - self.shift).to(self.device)
+
     def kernel(self, j: int):
         """P_j P_j^T (None for clusters above ``kernel_max``), built on first use."""
         if self.sizes[j] > self.settings.kernel_max:
@@ -140,10 +147,11 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
     n_open0 = n_open1 = n_exact = n_solves = 0
     for t0 in range(0, T, block):
         rows = Xt[t0 : t0 + block]
-        lower, upper, ball = _bounds(geo, rows)
+        X = geo.centred(rows)
+        lower, upper, ball = _bounds(geo, X)
         open_ = _open(lower, upper, geo.scale)
         n_open0 += int(open_.sum())
-        open_ = _refine(geo, rows, lower, upper, open_)
+        open_ = _refine(geo, X, lower, upper, open_)
         n_open1 += int(open_.sum())
         open_np = open_.cpu().numpy()
         ball_np = ball.cpu().numpy()
@@ -165,13 +173,11 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
     return NearestHullResult(out, T * C, n_open0, n_open1, n_exact, n_solves)
 
 
-def _bounds(geo: ClusterGeometry, rows: np.ndarray):
+def _bounds(geo: ClusterGeometry, X):
     """[b, C] certified lower and upper bounds on dist(x, conv(P_j)) from one Gram product, and
-    the ball bound alone."""
+    the ball bound alone (``X``: the rows, centred by ``geo.centred``)."""
     import torch
 
-    # centred in numpy: a new array (rows may be a read-only memory map, which torch warns about)
-    X = torch.from_numpy(np.asarray(rows, dtype=np.float64) - np.asarray(geo.shift, dtype=np.float64)).to(geo.device)
     b, C = len(X), len(geo.sizes)
     xx = (X * X).sum(1)
     G = X @ geo.P.T  # [b, N]
@@ -201,14 +207,13 @@ def _open(lower, upper, scale: float):
     return lower <= best * (1 + PRUNE_RTOL) + PRUNE_ATOL * scale
 
 
-def _refine(geo: ClusterGeometry, rows: np.ndarray, lower, upper, open_):
+def _refine(geo: ClusterGeometry, X, lower, upper, open_):
     """Tighten the bounds of open pairs of points with several open clusters (pairwise
-    Frank-Wolfe in kernel space, bounds recomputed from explicit points each round)."""
+    Frank-Wolfe in kernel space, bounds recomputed from explicit points each round; ``X``: the
+    rows, centred by ``geo.centred``)."""
     import torch
 
     s = geo.settings
-    # centred in numpy: a new array (rows may be a read-only memory map, which torch warns about)
-    X = torch.from_numpy(np.asarray(rows, dtype=np.float64) - np.asarray(geo.shift, dtype=np.float64)).to(geo.device)
     state: dict[int, tuple] = {}
     for rnd in range(-1 if s.lead_steps else 0, s.rounds):
         undecided = open_.sum(1) > 1
