@@ -41,6 +41,20 @@ def test_min_distance_change_unchanged_empty_and_errors():
         min_distance_change([1.0, 2.0], [1.0, 2.0], ["only-one"])
 
 
+def test_min_distance_change_scale_free():
+    before = [1.0, 2.0, 3.0]
+    grown = [2.0, 4.0, 6.0]  # the whole space twice as large: every label "rose"
+    assert min_distance_change(before, grown).up == 3
+    ch = min_distance_change(before, grown, scales=(1.5, 3.0))
+    assert (ch.up, ch.down, ch.unchanged) == (0, 0, 3) and ch.mean_change == 0.0
+    # over the spreads, a label that rose less than the space grew fell
+    ch = min_distance_change(before, [2.0, 4.5, 5.0], ["a", "b", "c"], scales=(1.0, 2.0))
+    assert (ch.up, ch.down) == (1, 1) and ch.per_label == pytest.approx({"a": 0.0, "b": 0.25, "c": -0.5})
+    for bad in ((0.0, 1.0), (1.0, np.inf), (-1.0, 2.0)):
+        with pytest.raises(ValueError, match="scales"):
+            min_distance_change(before, grown, scales=bad)
+
+
 def test_layer_dynamics_and_matrix():
     ref = {1: [1.0, 2.0, 3.0], 2: [1.0, 2.0, 3.0], 3: [3.0, 1.0, 2.0]}
     dvs = {

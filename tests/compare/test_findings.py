@@ -421,3 +421,26 @@ def test_accuracy_counts_a_constant_probe_that_fine_tuning_moved():
     v, fs = verdicts({"cases": [_acc(0.11, 0.84, 0.0, 0.01, 4), _acc(0.11, 0.11, 0.0, float("nan"), 1)]})
     ev = fs[1].evidence
     assert ev["n_cases"] == 2 and ev["n_improved"] == 1 and ev["unmoved_cases"] == []
+
+
+def test_min_distance_scale_free_reading():
+    """A space that only grew: every label's distance rises (the paper's check holds), and the
+    scale-free reading, each side over its own spread, finds no label moved apart."""
+    res = paper_results()
+    _, fs = verdicts(res)
+    assert fs[3].evidence["scale_free"] is None and "Scale-free" not in fs[3].explanation
+    for c in res["cases"]:
+        c["min_dist_after"] = [2 * b for b in c["min_dist_before"]]
+        c["space_scale_before"], c["space_scale_after"] = 4.0, 8.0
+    v, fs = verdicts(res)
+    assert v[3] == "holds"
+    sf = fs[3].evidence["scale_free"]
+    n = len(res["cases"])
+    assert (sf["n_cases"], sf["n_agree"], sf["labels_up"], sf["labels_compared"]) == (n, 0, 0, 4 * n)
+    assert all(c["scale_ratio"] == 2.0 for c in sf["per_case"])
+    assert f"in 0/{n} cases most labels moved apart" in fs[3].explanation
+    # the space grew less than the distances: the scale-free reading agrees
+    for c in res["cases"]:
+        c["space_scale_after"] = 5.0
+    sf = verdicts(res)[1][3].evidence["scale_free"]
+    assert sf["n_agree"] == n and sf["labels_up"] == 4 * n

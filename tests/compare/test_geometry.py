@@ -9,6 +9,7 @@ from ftprobe.compare import (
     label_centroids,
     pca_2d,
     shift_pca,
+    space_scale,
 )
 
 
@@ -119,3 +120,28 @@ def test_label_centroids_across_row_chunks():
     y = rng.integers(0, 6, size=70000)
     ref = np.stack([X[y == k].astype(np.float64).mean(axis=0) for k in range(6)])
     np.testing.assert_allclose(label_centroids(X, y, 6), ref, atol=1e-9)
+
+
+def test_space_scale_hand_value_and_invariances():
+    # four points at distance 1 from their mean (the centre of a square of side sqrt(2))
+    square = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]) + [3.0, -2.0]
+    assert space_scale(square) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)) * rng.uniform(0.5, 3, size=6)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    s = space_scale(X)
+    assert space_scale(X @ Q + 5.0) == pytest.approx(s)  # rotation and translation
+    assert space_scale(2.5 * X) == pytest.approx(2.5 * s)  # uniform scaling
+    # the mean squared distance from the mean is half the mean squared pairwise distance
+    assert s ** 2 == pytest.approx((pdist(X, "sqeuclidean") * 2).sum() / (2 * 300 ** 2))
+
+
+def test_space_scale_across_row_chunks_and_bad_input():
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(70000, 3)) * [1.0, 2.0, 3.0] + 100.0).astype(np.float32)  # > one chunk
+    X64 = X.astype(np.float64)
+    assert space_scale(X) == pytest.approx(np.sqrt(((X64 - X64.mean(0)) ** 2).sum(1).mean()), rel=1e-9)
+    with pytest.raises(ValueError, match="NaN"):
+        space_scale(np.array([[0.0, np.nan], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="2-D"):
+        space_scale(np.zeros((0, 3)))

@@ -11,7 +11,7 @@ import struct
 import numpy as np
 import pytest
 
-from ftprobe.compare import evaluate_findings, findings_to_json
+from ftprobe.compare import evaluate_findings, findings_to_json, min_distance_change
 from ftprobe.errors import UserError
 from ftprobe.report import StudyResults, rebuild_report, write_report
 from ftprobe.report import figures as figs
@@ -167,6 +167,18 @@ def test_labels_listed_only_where_they_moved_that_way(report):
     assert "VERB (-0.10), " not in html.split("rose most:")[1].split(";")[0]
     # label counts explained: 3 defined, 2 in the train split
     assert "The task defines 3 labels; 2 occur in the train split" in html
+
+
+def test_scale_free_minimum_distances_in_the_run_note(tmp_path):
+    results = _results()
+    assert "Divided by each space's spread" not in write_report(results, tmp_path, figure_files=False).html.read_text()
+    row = results["runs"][0]["table"][0]
+    row["space_scale_before"], row["space_scale_after"] = 2.0, 8.0  # the space grew fourfold
+    row["min_distance_change_scale_free"] = min_distance_change(
+        row["min_dist_before"], row["min_dist_after"], ["ADJ", "NOUN", "VERB"], scales=(2.0, 8.0)).to_json()
+    html = html_lib.unescape(write_report(results, tmp_path, figure_files=False).html.read_text())
+    # over the spreads: ADJ 0.05 -> 0.0625 rose; NOUN 0.1 -> 0.075 and VERB 0.15 -> 0.025 fell
+    assert "Divided by each space's spread (2 before, 8 after), 1 rose and 2 fell." in html
 
 
 def test_accuracy_below_majority_rate_is_flagged(tmp_path):

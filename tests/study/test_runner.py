@@ -54,6 +54,15 @@ def test_writes_every_artefact(first_run):
         for side in ("before", "after"):
             ctl = row[f"label_control_{side}"]
             assert ctl["n_rows"] == 40 and ctl["cluster_ratio"] == ctl["n_clusters"] / ctl["n_clusters_shuffled"][0]
+    # distances read scale-free: each space's per-label minimum distances over its own spread
+    for row in pos["table"]:
+        sb, sa = row["space_scale_before"], row["space_scale_after"]
+        assert sb > 0 and sa > 0
+        expected = {name: a / sa - b / sb for name, b, a in zip(pos["labels"], row["min_dist_before"],
+                                                                 row["min_dist_after"], strict=True)
+                    if a is not None and b is not None}
+        assert row["min_distance_change_scale_free"]["per_label"] == pytest.approx(expected)
+    assert results["findings"][2]["evidence"]["scale_free"]["n_cases"] >= len(pos["table"])
     assert pos["layer_dynamics"]["points"][0] == "original"
     assert len(pos["layer_dynamics"]["points"]) >= 3  # original, a checkpoint, final
     assert results["cross_task"] and results["cross_task"][0]["probe_task"] == "ps-fxn"

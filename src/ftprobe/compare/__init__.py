@@ -32,6 +32,7 @@ from .geometry import (
     label_centroids,
     pca_2d,
     shift_pca,
+    space_scale,
 )
 from .knn import knn_overlap, mutual_knn, nearest_neighbours
 from .null import NullResult, half_sample_interval, mantel_null, permutation_null
@@ -82,5 +83,6 @@ __all__ = [
     "plain",
     "rsa",
     "shift_pca",
+    "space_scale",
     "train_test_similarity",
 ]

@@ -65,16 +65,24 @@ def _vec(v) -> np.ndarray:
 
 
 def min_distance_change(
-    before, after, label_names: Sequence | None = None, top: int = 5
+    before, after, label_names: Sequence | None = None, top: int = 5,
+    scales: tuple[float, float] | None = None,
 ) -> MinDistanceChange:
     """Compare per-label minimum distances [K] before and after fine-tuning.
 
     The paper's claim is that most labels move away from their nearest other label; this
-    counts up/down and keeps the extremes for the "rise most / least" table.
+    counts up/down and keeps the extremes for the "rise most / least" table. ``scales``: the
+    two spaces' spreads (``space_scale``); each side's distances are divided by its own, so a
+    space that only grew or shrank shows no change (the scale-free reading).
     """
     b, a = _vec(before), _vec(after)
     if b.shape != a.shape:
         raise ValueError(f"length mismatch: {b.size} vs {a.size}")
+    if scales is not None:
+        sb, sa = (float(v) for v in scales)
+        if not (np.isfinite(sb) and np.isfinite(sa) and sb > 0 and sa > 0):
+            raise ValueError(f"scales must be two positive finite spreads, got {scales!r}")
+        b, a = b / sb, a / sa
     names = (
         [str(i) for i in range(b.size)] if label_names is None else [str(n) for n in label_names]
     )

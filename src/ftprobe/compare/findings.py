@@ -463,11 +463,48 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         "by_layer": _by_layer(per_case, "agrees"),
         "by_task": _by_task(per_case, "agrees"),
     }
+    scale_free = _min_distance_scale_free(rows)
+    evidence["scale_free"] = scale_free
     expl = (
         f"In {agree}/{n} cases most labels' minimum distance rose; pooled, "
         f"{up_all}/{cmp_all} labels rose."
-    ) + _breakdown_text(evidence)
+    ) + _breakdown_text(evidence) + _scale_free_text(scale_free)
     return Finding(3, FINDING_TITLES[3], verdict, evidence, expl)
+
+
+def _min_distance_scale_free(rows: list) -> dict | None:
+    """Finding 3 again with each space's distances divided by its spread (the cases whose
+    DirectProbe fits recorded it): a space that only grew pushes every label apart, and one
+    that only shrank pulls them together. The verdict stays the paper's (raw distances); this
+    says whether it survives the space's change of size. None where no case has the spreads."""
+    per_case, agree, up_all, cmp_all = [], 0, 0, 0
+    for c in rows:
+        sb, sa = c.get("space_scale_before"), c.get("space_scale_after")
+        if not (_finite(sb) and _finite(sa) and sb > 0 and sa > 0):
+            continue
+        ch = min_distance_change(c["min_dist_before"], c["min_dist_after"], c.get("label_names"),
+                                 top=0, scales=(sb, sa))
+        if ch.n_compared == 0:
+            continue
+        ok = ch.up > ch.down
+        agree += ok
+        up_all += ch.up
+        cmp_all += ch.n_compared
+        per_case.append({"case": _case_id(c), "task": c.get("task"), "layer": c.get("layer"),
+                         "up": ch.up, "down": ch.down, "scale_ratio": sa / sb, "agrees": ok})
+    if not per_case:
+        return None
+    return {"n_cases": len(per_case), "n_agree": agree, "labels_up": up_all, "labels_compared": cmp_all,
+            "per_case": per_case, "by_layer": _by_layer(per_case, "agrees")}
+
+
+def _scale_free_text(sf: dict | None) -> str:
+    if sf is None:
+        return ""
+    ratios = [c["scale_ratio"] for c in sf["per_case"]]
+    return (f" Scale-free (each space's distances over its spread, which changed by a factor "
+            f"{min(ratios):.2f}-{max(ratios):.2f}): in {sf['n_agree']}/{sf['n_cases']} cases most labels "
+            f"moved apart; pooled, {sf['labels_up']}/{sf['labels_compared']} labels.")
 
 
 # --- 4: train/test similarity -----------------------------------------------------------

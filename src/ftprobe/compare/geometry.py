@@ -15,6 +15,7 @@ __all__ = [
     "centroid_shift",
     "CentroidMovement",
     "centroid_movement",
+    "space_scale",
     "pca_2d",
     "centroid_paths_pca",
     "shift_pca",
@@ -56,6 +57,29 @@ def label_centroids(X, y, n_labels: int) -> np.ndarray:
         out = sums / counts[:, None]
     out[counts == 0] = np.nan
     return out
+
+
+def space_scale(X) -> float:
+    """The space's spread: the root mean squared distance of the rows from their mean (float64,
+    over row chunks, so a large float32 space is never copied whole).
+
+    Distances divided by it are unchanged when the space is translated, rotated or uniformly
+    scaled: whether labels moved apart, or the whole space grew.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+    n = X.shape[0]
+    mean = np.zeros(X.shape[1])
+    for s in range(0, n, _CHUNK_ROWS):
+        mean += X[s:s + _CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+    mean /= n
+    total = 0.0
+    for s in range(0, n, _CHUNK_ROWS):
+        total += float(np.square(X[s:s + _CHUNK_ROWS].astype(np.float64) - mean).sum())
+    if not np.isfinite(total):
+        raise ValueError("X holds NaN or infinite values")
+    return float(np.sqrt(total / n))
 
 
 def centroid_shift(X_before, X_after, y, n_labels: int) -> np.ndarray:

@@ -110,6 +110,10 @@ class TableRow:
     min_dist_after: tuple[float | None, ...]
     min_distance_change: MinDistanceChange | None
     before_after: SpaceSimilarity | None
+    # each space's distances over its spread (fits that recorded it): growth alone is no change
+    min_distance_change_scale_free: MinDistanceChange | None = None
+    space_scale_before: float | None = None
+    space_scale_after: float | None = None
 
     @classmethod
     def read(cls, d: Mapping) -> TableRow:
@@ -122,7 +126,9 @@ class TableRow:
                    SpaceSimilarity.read(d.get("train_test_before")), SpaceSimilarity.read(d.get("train_test_after")),
                    _floats(d.get("min_dist_before")), _floats(d.get("min_dist_after")),
                    MinDistanceChange.read(d.get("min_distance_change")),
-                   SpaceSimilarity.read(d.get("before_after_similarity")))
+                   SpaceSimilarity.read(d.get("before_after_similarity")),
+                   MinDistanceChange.read(d.get("min_distance_change_scale_free")),
+                   _f(d.get("space_scale_before")), _f(d.get("space_scale_after")))
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,10 @@ def run_note(run: Run) -> str:
         fell = ", ".join(f"{k} ({v:+.2f})" for k, v in ch.fell()[:5])
         parts.append(f"At layer {row.layer}, {ch.up} labels' minimum distance rose and {ch.down} fell"
                      + (f"; rose most: {rose}" if rose else "") + (f"; fell most: {fell}" if fell else "") + ".")
+        sf = row.min_distance_change_scale_free
+        if sf is not None and row.space_scale_before and row.space_scale_after:
+            parts.append(f"Divided by each space's spread ({row.space_scale_before:.3g} before, "
+                         f"{row.space_scale_after:.3g} after), {sf.up} rose and {sf.down} fell.")
     return " ".join(parts)
 
 

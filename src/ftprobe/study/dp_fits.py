@@ -57,9 +57,12 @@ def fit_directprobe(X, y, options: dict, n_labels: int, state: Path, prior=None,
     return dp
 
 
-def directprobe_summary(dp, label_names: list[str], y) -> dict:
-    """A fitted DirectProbe (fitted with ``n_labels`` = the task's labels) as JSON; every
-    label-indexed quantity is over the task's labels, absent ones None."""
+def directprobe_summary(dp, label_names: list[str], X, y) -> dict:
+    """A fitted DirectProbe (fitted on ``X``, ``y`` with ``n_labels`` = the task's labels) as
+    JSON; every label-indexed quantity is over the task's labels, absent ones None. With the
+    space's spread (``space_scale``), so distances can be read scale-free."""
+    from ftprobe.compare.geometry import space_scale
+
     K = len(label_names)
     present = [int(k) for k in np.unique(np.asarray(y))]
     mind = np.asarray(dp.min_distances(), dtype=np.float64)
@@ -73,6 +76,7 @@ def directprobe_summary(dp, label_names: list[str], y) -> dict:
         "label_distances": [[finite(v) for v in row] for row in ld],
         "distance_vector": [finite(v) for v in np.asarray(dp.distance_vector(), dtype=np.float64).ravel()],
         "present_labels": present,
+        "space_scale": space_scale(X),
     }
 
 
@@ -139,7 +143,7 @@ def fit_one(fits: SeriesFits, fit: SeriesFit, prior=None, keep_prior: bool = Fal
                          prior=prior, keep_prior=keep_prior)
     if fits.with_centroids(fit):
         save_npy(fits.centroid_path(fit), label_centroids(np.asarray(X), y, K))
-    write_json(fits.result_path(fit), directprobe_summary(dp, list(fits.label_names), y))
+    write_json(fits.result_path(fit), directprobe_summary(dp, list(fits.label_names), X, y))
     return dp.prior_ if keep_prior else None
 
 

@@ -137,6 +137,7 @@ def _table_row(key: str, dp0: dict, dp1: dict | None, p0: dict | None, p1: dict 
     row["train_test_before"] = space_similarity(b_tr, b_te, boot) if train_test else None
     min_dist = "min_distance" in wanted and b_tr is not None
     row["min_dist_before"] = min_vector(b_tr, labels) if min_dist else None
+    row["space_scale_before"] = _f(b_tr.get("space_scale")) if min_dist else None  # absent: older steps
     if not tuned:
         return row
     row["accuracy_after"], row["accuracy_after_std"] = _accuracy(p1, layer) if p1 else (None, None)
@@ -144,9 +145,14 @@ def _table_row(key: str, dp0: dict, dp1: dict | None, p0: dict | None, p1: dict 
     row["linear_after"] = a_tr["linear"] if a_tr else None
     row["train_test_after"] = space_similarity(a_tr, a_te, boot) if train_test and a_tr and a_te else None
     row["min_dist_after"] = min_vector(a_tr, labels) if min_dist and a_tr else None
+    row["space_scale_after"] = _f(a_tr.get("space_scale")) if min_dist and a_tr else None
     if row["min_dist_before"] is not None and row["min_dist_after"] is not None:
         ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5)
         row["min_distance_change"] = ch.to_json()
+        if row["space_scale_before"] and row["space_scale_after"]:
+            ch = min_distance_change(row["min_dist_before"], row["min_dist_after"], labels, top=5,
+                                     scales=(row["space_scale_before"], row["space_scale_after"]))
+            row["min_distance_change_scale_free"] = ch.to_json()
     if b_tr and a_tr:
         row["before_after_similarity"] = space_similarity(b_tr, a_tr, boot, require_linear=False)
     return row
@@ -305,6 +311,7 @@ def _case(row: dict, before_train: dict, model: str, task: str, variant: dict, l
             "coincident_before": before_train.get("n_coincident_conflicts"),
             "min_clusters_before": before_train.get("min_clusters"),
             "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
+            "space_scale_before": row["space_scale_before"], "space_scale_after": row.get("space_scale_after"),
             "label_names": labels,
             "train_test_r_before": (row["train_test_before"] or {}).get("r"),
             "train_test_r_after": (row["train_test_after"] or {}).get("r")}

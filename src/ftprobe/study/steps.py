@@ -275,7 +275,7 @@ def step_directprobe(spec: dict, ctx: Context, work: Path) -> dict:
         dp.save(work / "directprobe")
     except Exception as exc:  # the summary is what the analyses read; keep going
         log.warning("DirectProbe.save failed: %s", exc)
-    out = directprobe_summary(dp, names, entry.labels)
+    out = directprobe_summary(dp, names, X, entry.labels)
     out["layer"] = layer
     out["n_points"] = int(entry.n_targets)
     # points whose exact vector also carries another label: no space of this layer is linear,
