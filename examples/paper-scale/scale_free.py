@@ -117,6 +117,9 @@ def main() -> None:
             sb, sa = originals[run.task][layer], after_scales[layer]
             b, a = min_vector(dp0, labels), min_vector(dp1, labels)
             raw = min_distance_change(b, a, labels)
+            if not (sb > 0 and sa > 0):  # every point the same vector (TREC-50's [CLS] at layer 0)
+                print(f"| {run.task} | {run.model} | {layer} | {sb:.2f} -> {sa:.2f} | {raw.up} / {raw.down} | - |")
+                continue
             free = min_distance_change(b, a, labels, scales=(sb, sa))
             print(f"| {run.task} | {run.model} | {layer} | {sb:.2f} -> {sa:.2f} ({sa / sb:.2f}x) | "
                   f"{raw.up} / {raw.down} | {free.up} / {free.down} |")
