@@ -413,6 +413,27 @@ def _floor(c: Mapping, k: int | None) -> int | None:
 # --- 3: min distance --------------------------------------------------------------------
 
 
+@dataclass
+class _MinDistanceTally:
+    """Finding 3's count over cases: a case agrees if more of its labels' minimum distances
+    rose than fell."""
+
+    per_case: list[dict] = field(default_factory=list)
+    agree: int = 0
+    labels_up: int = 0
+    labels_compared: int = 0
+
+    def add(self, c: Mapping, ch, **extra) -> None:
+        if ch.n_compared == 0:
+            return
+        ok = ch.up > ch.down
+        self.agree += ok
+        self.labels_up += ch.up
+        self.labels_compared += ch.n_compared
+        self.per_case.append({"case": _case_id(c), "task": c.get("task"), "layer": c.get("layer"),
+                              "up": ch.up, "down": ch.down, **extra, "agrees": ok})
+
+
 def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
     """A case agrees if more of its labels' minimum distances rose than fell."""
     rows = [
@@ -420,31 +441,15 @@ def _finding_min_distance(cases: list, th: Thresholds) -> Finding:
         for c in cases
         if c.get("min_dist_before") is not None and c.get("min_dist_after") is not None
     ]
-    per_case, agree, up_all, cmp_all = [], 0, 0, 0
+    tally = _MinDistanceTally()
     for c in rows:
         ch = min_distance_change(
             c["min_dist_before"], c["min_dist_after"], c.get("label_names"), top=3
         )
-        if ch.n_compared == 0:
-            continue
-        ok = ch.up > ch.down
-        agree += ok
-        up_all += ch.up
-        cmp_all += ch.n_compared
-        per_case.append(
-            {
-                "case": _case_id(c),
-                "task": c.get("task"),
-                "layer": c.get("layer"),
-                "up": ch.up,
-                "down": ch.down,
-                "n_compared": ch.n_compared,
-                "mean_change": ch.mean_change,
-                "rise_most": ch.to_json()["rise_most"],
-                "rise_least": ch.to_json()["rise_least"],
-                "agrees": ok,
-            }
-        )
+        js = ch.to_json()
+        tally.add(c, ch, n_compared=ch.n_compared, mean_change=ch.mean_change,
+                  rise_most=js["rise_most"], rise_least=js["rise_least"])
+    per_case, agree, up_all, cmp_all = tally.per_case, tally.agree, tally.labels_up, tally.labels_compared
     if not per_case:
         return _not_tested(3, "No case has per-label minimum distances before and after.")
     n = len(per_case)
@@ -477,25 +482,19 @@ def _min_distance_scale_free(rows: list) -> dict | None:
     DirectProbe fits recorded it): a space that only grew pushes every label apart, and one
     that only shrank pulls them together. The verdict stays the paper's (raw distances); this
     says whether it survives the space's change of size. None where no case has the spreads."""
-    per_case, agree, up_all, cmp_all = [], 0, 0, 0
+    tally = _MinDistanceTally()
     for c in rows:
         sb, sa = c.get("space_scale_before"), c.get("space_scale_after")
         if not (_finite(sb) and _finite(sa) and sb > 0 and sa > 0):
             continue
         ch = min_distance_change(c["min_dist_before"], c["min_dist_after"], c.get("label_names"),
                                  top=0, scales=(sb, sa))
-        if ch.n_compared == 0:
-            continue
-        ok = ch.up > ch.down
-        agree += ok
-        up_all += ch.up
-        cmp_all += ch.n_compared
-        per_case.append({"case": _case_id(c), "task": c.get("task"), "layer": c.get("layer"),
-                         "up": ch.up, "down": ch.down, "scale_ratio": sa / sb, "agrees": ok})
-    if not per_case:
+        tally.add(c, ch, scale_ratio=sa / sb)
+    if not tally.per_case:
         return None
-    return {"n_cases": len(per_case), "n_agree": agree, "labels_up": up_all, "labels_compared": cmp_all,
-            "per_case": per_case, "by_layer": _by_layer(per_case, "agrees")}
+    return {"n_cases": len(tally.per_case), "n_agree": tally.agree, "labels_up": tally.labels_up,
+            "labels_compared": tally.labels_compared, "per_case": tally.per_case,
+            "by_layer": _by_layer(tally.per_case, "agrees")}
 
 
 def _scale_free_text(sf: dict | None) -> str:
