@@ -73,6 +73,7 @@ def test_wall_time_bounds_and_summary(plan):
     assert est.wall_seconds(10_000) == pytest.approx(longest)
     assert "projected on 2 CPU cores" in est.summary(2)
     assert est.only([]).total_seconds == 0 and est.only([s.step_id for s in est.steps]).total_seconds == est.total_seconds
+    assert est.only([]).summary(2) == "projected on 2 CPU cores: nothing left to run"
 
 
 def test_measures_scale_with_layers_points_and_draws(plan):

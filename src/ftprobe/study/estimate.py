@@ -92,6 +92,8 @@ class PlanEstimate:
 
     def summary(self, workers: int = 1) -> str:
         parts = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
+        if not self.steps:
+            return f"projected on {self.rates.name}: nothing left to run"
         return (f"projected on {self.rates.name}: {format_seconds(self.total_seconds)} of step time "
                 f"({parts}); wall with {workers} worker(s) ~{format_seconds(self.wall_seconds(workers))}")
 
