@@ -91,9 +91,9 @@ class PlanEstimate:
         return max(max(s.seconds for s in self.steps), self.total_seconds / max(1, workers))
 
     def summary(self, workers: int = 1) -> str:
-        parts = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
         if not self.steps:
             return f"projected on {self.rates.name}: nothing left to run"
+        parts = ", ".join(f"{k} {format_seconds(v)}" for k, v in sorted(self.by_kind.items(), key=lambda kv: -kv[1]))
         return (f"projected on {self.rates.name}: {format_seconds(self.total_seconds)} of step time "
                 f"({parts}); wall with {workers} worker(s) ~{format_seconds(self.wall_seconds(workers))}")
 

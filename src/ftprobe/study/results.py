@@ -311,7 +311,7 @@ def _case(row: dict, before_train: dict, model: str, task: str, variant: dict, l
             "coincident_before": before_train.get("n_coincident_conflicts"),
             "min_clusters_before": before_train.get("min_clusters"),
             "min_dist_before": row["min_dist_before"], "min_dist_after": row["min_dist_after"],
-            "space_scale_before": row["space_scale_before"], "space_scale_after": row.get("space_scale_after"),
+            "space_scale_before": row["space_scale_before"], "space_scale_after": row["space_scale_after"],
             "label_names": labels,
             "train_test_r_before": (row["train_test_before"] or {}).get("r"),
             "train_test_r_after": (row["train_test_after"] or {}).get("r")}
