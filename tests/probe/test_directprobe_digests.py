@@ -58,6 +58,17 @@ def test_partition_digest_with_every_check_through_the_lps(case):
     assert (_digest(dp.labels_), dp.n_clusters_, s.merges, s.rejections) == DIGESTS[case]
 
 
+@pytest.mark.parametrize("case", sorted(DIGESTS))
+@pytest.mark.parametrize("tuning", [Tuning(screen_min_rows=1, screen_after=0),
+                                    Tuning(screen_queries=False)],
+                         ids=["every-query-screened", "no-query-screened"])
+def test_partition_digest_whether_support_queries_are_screened_or_not(case, tuning):
+    X, y = _vectors(*case)
+    dp = DirectProbe(tuning=tuning).fit(X, y)
+    s = dp.stats_
+    assert (_digest(dp.labels_), dp.n_clusters_, s.merges, s.rejections) == DIGESTS[case]
+
+
 def test_layer0_has_identical_rows_across_labels():
     """The data exercise the duplicate rule: rows of two labels at the same point stay
     singletons (frozen)."""

@@ -60,7 +60,7 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
     else:
         cap = tuning.wolfe_cap(P.shape[1])
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, max_iter=cap,
-                           tuning=tuning)
+                           tuning=tuning, screen=tuning.screen_queries)
         if not (r.lower > tol or r.distance <= tol or r.converged):
             direction = r.x
             dec = _lp_decide(P, Q, tol, stats, r.corral_p, r.corral_q, direction, tuning=tuning)
@@ -77,7 +77,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
             seed = tuple(np.concatenate([blk for blk, onp in dec.blocks if onp == side]
                                         + [np.zeros(0, np.int64)]) for side in (True, False))
         r = nearest_points(P, Q, stop_above=tol, stop_below=tol, direction=direction, seed=seed,
-                           start=None if lp_first else r.start, tuning=tuning)
+                           start=None if lp_first else r.start, tuning=tuning,
+                           screen=tuning.screen_queries)
     verdict = _nearest_verdict(P, Q, r, tol, stats)
     if corral_out is not None and verdict is not None and not verdict[0] and r.distance <= tol:
         corral_out.append((r.corral_p, r.corral_q))
@@ -86,7 +87,8 @@ def hulls_disjoint(P: np.ndarray, Q: np.ndarray, tol: float, stats: ClusterStats
         # or no progress in float64), which depends on where it started: once more from
         # scratch, from the centroids' direction. A pair at ~1.0002 tol was seen to stall from
         # one start and be certified disjoint from another.
-        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, tuning=tuning)
+        r = nearest_points(P, Q, stop_above=tol, stop_below=tol, tuning=tuning,
+                           screen=tuning.screen_queries)
         verdict = _nearest_verdict(P, Q, r, tol, stats)
     if verdict is not None:
         return (*verdict, None)

@@ -50,6 +50,72 @@ def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argpartition(score, k - 1)[:k]]
 
 
+class ScreenedSupport:
+    """Support queries of conv(P) - conv(Q) read through float32 copies, with the same answers.
+
+    A query is memory-bound (a pass over every point), so reading half the bytes first pays:
+    the float32 products bound each <x, p> within ``err`` = gamma |p|max |x| (Higham's
+    gamma_n for an n-term float32 dot product, plus rounding p and x to float32), every point
+    whose screened value is within 2 err of the screened minimum is a candidate (the true
+    minimiser always is), and the candidates' products are taken again in float64: the index
+    returned is the float64 argmin among them, its value a float64 product. Where float32
+    could overflow or lose its exponent range the query is the plain float64 one.
+    """
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray):
+        self.P, self.Q = P, Q
+        self.P32, self.Q32 = P.astype(np.float32), Q.astype(np.float32)
+        n = P.shape[1] + 3
+        u = 2.0 ** -24
+        gamma = 1.01 * n * u / (1 - n * u)
+        self.err_p = gamma * float(np.sqrt(np.einsum("ij,ij->i", P, P).max()))
+        self.err_q = gamma * float(np.sqrt(np.einsum("ij,ij->i", Q, Q).max()))
+        big = max(float(np.abs(P).max()), float(np.abs(Q).max()))
+        self.safe = big * n < 1e30  # |sum| stays far below float32's 3.4e38 for |x| <= 1e6
+
+    def __call__(self, x: np.ndarray) -> tuple[int, int, float]:
+        nx = float(np.linalg.norm(x))
+        if not self.safe or not nx <= 1e6 or nx < 1e-30:
+            sp, sq = self.P @ x, self.Q @ x
+            i, j = int(np.argmin(sp)), int(np.argmax(sq))
+            return i, j, float(sp[i] - sq[j])
+        x32 = x.astype(np.float32)
+        # 2 err, and 1 % more: the threshold itself is rounded to float32 in the comparison
+        i, vp = _screened_min(self.P32 @ x32, self.P, x, 2.02 * self.err_p * nx + 1e-35)
+        j, vq = _screened_min(-(self.Q32 @ x32), self.Q, -x, 2.02 * self.err_q * nx + 1e-35)
+        return i, j, vp + vq
+
+
+class _ScreenLongSolves:
+    """Plain queries for the first ``after`` of a solve, screened ones from then on: the float32
+    copies cost a few passes over the points, which only a long solve earns back (most of the
+    fit's checks end within a few iterations; a distance takes hundreds)."""
+
+    def __init__(self, plain, P: np.ndarray, Q: np.ndarray, after: int):
+        self.plain, self.P, self.Q, self.left = plain, P, Q, after
+        self.screened: ScreenedSupport | None = None
+
+    def __call__(self, x: np.ndarray) -> tuple[int, int, float]:
+        if self.screened is not None:
+            return self.screened(x)
+        if self.left > 0:
+            self.left -= 1
+            return self.plain(x)
+        self.screened = ScreenedSupport(self.P, self.Q)
+        return self.screened(x)
+
+
+def _screened_min(s32: np.ndarray, A: np.ndarray, x: np.ndarray, width: float) -> tuple[int, float]:
+    """argmin and min of A @ x, given s32 within width/2 of it on every row."""
+    cand = np.flatnonzero(s32 <= float(s32.min()) + width)
+    if len(cand) == 1:
+        i = int(cand[0])
+        return i, float(A[i] @ x)
+    v = A[cand] @ x
+    k = int(np.argmin(v))
+    return int(cand[k]), float(v[k])
+
+
 @dataclass
 class HullResult:
     distance: float  # best upper bound (= exact distance when converged)
@@ -173,7 +239,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
                    stop_above: float | None = None, stop_below: float | None = None,
                    max_iter: int = 100_000, direction: np.ndarray | None = None,
                    start: tuple | None = None, seed: tuple | None = None,
-                   tuning: Tuning = DEFAULT_TUNING) -> HullResult:
+                   tuning: Tuning = DEFAULT_TUNING, screen: bool = False) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) with certified bounds (see :func:`_wolfe`).
 
     Large sets are solved on working sets: Wolfe's algorithm on the points that reach furthest
@@ -186,13 +252,15 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     e.g. an LP's working set) points of the first working set; the answer depends on none of
     them. Each working-set round starts from the corral the round before ended with.
     ``tuning``: working-set sizes (``ws_min``, ``ws_add``) and ``qr_max_deletes``; the answer
-    depends on none of them.
+    depends on none of them. ``screen``: support queries through float32 copies
+    (:class:`ScreenedSupport`: the same vertices, certified).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     if len(P) + len(Q) <= tuning.ws_min:
         return _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                      max_iter=max_iter, direction=direction, start=start, tuning=tuning)
+                      max_iter=max_iter, direction=direction, start=start, tuning=tuning,
+                      screen=screen)
     d0 = P.mean(0) - Q.mean(0) if direction is None else np.asarray(direction, np.float64)
     inp = np.zeros(len(P), bool)
     inq = np.zeros(len(Q), bool)
@@ -214,7 +282,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
             ws_start = (np.searchsorted(ip, start[0]), np.searchsorted(iq, start[1]), start[2])
         r = _wolfe(P[ip], Q[iq], rtol=rtol, atol=atol, stop_above=stop_above,
                    stop_below=stop_below, max_iter=max(max_iter - total_it, 1),
-                   direction=direction, start=ws_start, tuning=tuning)
+                   direction=direction, start=ws_start, tuning=tuning, screen=screen)
         total_it += r.iterations
         r.corral_p, r.corral_q = ip[r.corral_p], iq[r.corral_q]
         start = r.start = (ip[r.start[0]], iq[r.start[1]], r.start[2])
@@ -243,7 +311,8 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
         if len(vp) == 0 and len(vq) == 0:
             # The working-set solve was not accurate enough to move on; finish on all points.
             r = _wolfe(P, Q, rtol=rtol, atol=atol, stop_above=stop_above, stop_below=stop_below,
-                       max_iter=max(max_iter - total_it, 1), start=start, tuning=tuning)
+                       max_iter=max(max_iter - total_it, 1), start=start, tuning=tuning,
+                       screen=screen)
             r.iterations += total_it
             return r
         vp = most_violated(vp, sp[vp], tuning.ws_add)
@@ -255,13 +324,16 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
 def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
            stop_above: float | None = None, stop_below: float | None = None,
            max_iter: int = 100_000, direction: np.ndarray | None = None,
-           start: tuple | None = None, tuning: Tuning = DEFAULT_TUNING) -> HullResult:
+           start: tuple | None = None, tuning: Tuning = DEFAULT_TUNING,
+           screen: bool = False) -> HullResult:
     """Min-norm point of conv(P) - conv(Q) by Wolfe's algorithm, with certified bounds.
 
     Stops when upper - lower <= rtol*upper + atol (converged), or, for decisions, as soon as the
     lower bound exceeds ``stop_above`` or the upper bound drops to ``stop_below``. ``start`` =
     (indices into P, indices into Q, weights) is a corral to begin with (an earlier result's
-    ``start``): its vertices must be affinely independent, as a corral's are.
+    ``start``): its vertices must be affinely independent, as a corral's are. ``screen``: once
+    ``tuning.screen_after`` queries are done, the support queries read float32 copies first
+    (:class:`ScreenedSupport`) where P and Q hold ``tuning.screen_min_rows`` points or more.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -276,6 +348,9 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
         i = int(np.argmin(sp))
         j = int(np.argmax(sq))
         return i, j, float(sp[i] - sq[j])
+
+    if screen and len(P) + len(Q) >= tuning.screen_min_rows:
+        support = _ScreenLongSolves(support, P, Q, tuning.screen_after)  # noqa: F811
 
     if start is not None and len(start[2]) and len(start[2]) <= corral.V.shape[0] - 2:
         corral.reset(P[start[0]] - Q[start[1]], start[0], start[1])

@@ -16,7 +16,7 @@ QP_TIME_LIMIT_S = 300.0  # one hull-distance QP; a solve this long is stuck, not
 
 
 def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
-                          qp_time_limit: float = QP_TIME_LIMIT_S) -> float:
+                          qp_time_limit: float = QP_TIME_LIMIT_S, screen: bool = True) -> float:
     """Exact Euclidean distance between conv(P) and conv(Q), certified to ``rtol``.
 
     Hulls that meet (distance below ZERO_REL of the data scale) give exactly 0. Where the
@@ -25,9 +25,11 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     hulls converge slowly, and a bracket that narrow changes no reported digit that matters).
     A wider bracket goes to HiGHS's QP; if that does not finish within ``qp_time_limit``
     seconds, the bracket's upper end (a distance between two points of the hulls) is returned
-    with a warning that names the bracket: one stuck solve must not stop a study.
+    with a warning that names the bracket: one stuck solve must not stop a study. ``screen``:
+    the support queries of big sets read float32 copies first (the same vertices; see
+    :class:`.hull.ScreenedSupport`).
     """
-    r = nearest_points(P, Q, rtol=rtol)
+    r = nearest_points(P, Q, rtol=rtol, screen=screen)
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
     if r.distance <= ZERO_REL * scale:
         return 0.0
@@ -44,23 +46,24 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     return r.distance
 
 
-def pair_distance(gi: np.ndarray, gj: np.ndarray, scale: float) -> float:
+def pair_distance(gi: np.ndarray, gj: np.ndarray, scale: float, screen: bool = True) -> float:
     """Exact hull distance of two clusters in original units, solved centred on the pair and
     divided by ``scale`` (the data's RMS norm) for numerics; translation invariant."""
     mid = 0.5 * (gi.mean(0) + gj.mean(0))
-    return cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale) * scale
+    return cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale, screen=screen) * scale
 
 
 _PAIRS_CTX: dict = {}  # the groups, for forked workers (inherited, never pickled)
 
 
 def _pair_chunk(chunk: list[tuple[int, int]]) -> list[float]:
-    groups, scale = _PAIRS_CTX["groups"], _PAIRS_CTX["scale"]
-    return [pair_distance(groups[i], groups[j], scale) for i, j in chunk]
+    groups, scale, screen = _PAIRS_CTX["groups"], _PAIRS_CTX["scale"], _PAIRS_CTX["screen"]
+    return [pair_distance(groups[i], groups[j], scale, screen) for i, j in chunk]
 
 
 def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale: float, *,
-                   jobs: int = 1, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                   jobs: int = 1, progress: Callable[[int], None] | None = None,
+                   screen: bool = True) -> np.ndarray:
     """Exact hull distances of the cluster ``pairs`` (same values as :func:`pair_distance` one
     by one), biggest pairs first; with ``jobs`` > 1 in that many forked processes (each pair
     is one independent solve, so the values do not depend on it)."""
@@ -71,7 +74,7 @@ def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale
     order = np.argsort(-cost, kind="stable")  # big pairs first: the pool ends evenly
     if jobs > 1 and len(pairs) > 1 and "fork" in mp.get_all_start_methods():
         chunks = [order[k : k + 4] for k in range(0, len(order), 4)]
-        _PAIRS_CTX.update(groups=groups, scale=scale)
+        _PAIRS_CTX.update(groups=groups, scale=scale, screen=screen)
         try:
             with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
                 for idx, vals in zip(chunks, pool.map(
@@ -84,7 +87,7 @@ def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale
         return out
     for k in order:
         i, j = pairs[k]
-        out[k] = pair_distance(groups[i], groups[j], scale)
+        out[k] = pair_distance(groups[i], groups[j], scale, screen)
         if progress is not None:
             progress(1)
     return out

@@ -84,6 +84,12 @@ class Tuning:
       violating first).
     - ``qr_max_deletes``: a corral that loses more vertices at once is refactorised instead of
       updated by QR deletions (each deletion costs O(D k); a refactorisation O(D k^2)).
+    - ``screen_queries``, ``screen_min_rows``, ``screen_after``: a nearest-point solve on at
+      least ``screen_min_rows`` points (both sets) still going after ``screen_after`` support
+      queries makes float32 copies of its points; its later queries read them first and take
+      only the candidates again in float64 (``hull.ScreenedSupport``: the same vertices; on
+      fewer points a float64 query is as cheap as the screen, and a short solve does not earn
+      back the copies).
 
     Kept planes turned or repaired (``planes.pivoted_plane``, ``subspace_plane``):
 
@@ -134,6 +140,9 @@ class Tuning:
     ws_min: int = 3000
     ws_add: int = 512
     qr_max_deletes: int = 16
+    screen_queries: bool = True
+    screen_min_rows: int = 256
+    screen_after: int = 24
     pivot_turns: int = 40
     pivot_log10_min: float = -4.0
     pivot_log10_max: float = 1.5
