@@ -51,7 +51,8 @@ def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
 
 
 class ScreenedSupport:
-    """Support queries of conv(P) - conv(Q) read through float32 copies, with the same answers.
+    """Support queries of conv(P) - conv(Q) read through float32 copies, with the same answers
+    (but for points whose float64 products tie to the last bit, where either is exact).
 
     A query is memory-bound (a pass over every point), so reading half the bytes first pays:
     the float32 products bound each <x, p> within ``err`` = gamma |p|max |x| (Higham's
@@ -252,8 +253,8 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
     e.g. an LP's working set) points of the first working set; the answer depends on none of
     them. Each working-set round starts from the corral the round before ended with.
     ``tuning``: working-set sizes (``ws_min``, ``ws_add``) and ``qr_max_deletes``; the answer
-    depends on none of them. ``screen``: support queries through float32 copies
-    (:class:`ScreenedSupport`: the same vertices, certified).
+    depends on none of them. ``screen``: a long solve's support queries read float32 copies
+    first (:class:`ScreenedSupport`: the same vertices, certified; see :func:`_wolfe`).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
