@@ -454,11 +454,14 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
     limit = Tuning().qr_max_deletes
     rng = np.random.default_rng(5)
     c = _Corral(dim, 4, limit)  # small: the arrays grow on the way
-    n_added = 0
+    n_added = carried = 0
     for step in range(120):
         if c.k < 3 or (c.k < most and rng.random() < 0.6):
             c.add(rng.normal(size=dim), n_added, n_added)
             n_added += 1
+            if c.qtv0 is not None:  # Qf^T v_0 carried over the add: its new entry appended
+                carried += 1
+                np.testing.assert_allclose(c.qtv0, c.Qf.T @ c.V[0], atol=1e-12)
         else:
             mask = np.ones(c.k, bool)
             many = step % 25 == 0
@@ -473,6 +476,7 @@ def test_corral_updates_match_a_fresh_solve(dim, most):
             if c.Qf is not None:  # the factors are those of B = [v_a - v_0]
                 B = (c.V[1 : c.k] - c.V[0]).T
                 np.testing.assert_allclose(c.Qf @ c.R, B, atol=1e-10)
+    assert carried > 10
 
 
 def test_corral_of_dependent_vertices_still_gives_the_min_norm_point():

@@ -150,6 +150,9 @@ class _Corral:
         self.iq = np.empty(cap, np.int64)
         self.k = 0
         self.Qf = self.R = None  # factors of B; None: refactorise before the next solve
+        # Qf^T v_0, kept while the anchor and Qf's columns stay: appending a column (the usual
+        # step) leaves the others as they are, so only its own product is new
+        self.qtv0: np.ndarray | None = None
 
     def add(self, v: np.ndarray, i: int, j: int) -> None:
         k = self.k
@@ -161,12 +164,15 @@ class _Corral:
         self.iq[k] = j
         self.k = k + 1
         self.Qf, self.R = None, None
+        qtv0, self.qtv0 = self.qtv0, None
         if k >= 2 and Qf is not None and k <= self.V.shape[1]:
             try:
                 self.Qf, self.R = qr_insert(Qf, R, v - self.V[0], k - 1, which="col",
                                             check_finite=False)
             except np.linalg.LinAlgError:
-                pass  # v (numerically) in the corral's affine hull: see affine_minimizer
+                return  # v (numerically) in the corral's affine hull: see affine_minimizer
+            if qtv0 is not None and len(qtv0) == k - 1:
+                self.qtv0 = np.append(qtv0, self.Qf[:, k - 1] @ self.V[0])
 
     def reset(self, V: np.ndarray, ip: np.ndarray, iq: np.ndarray) -> None:
         """The corral becomes these vertices (factorised at the next solve)."""
@@ -177,7 +183,7 @@ class _Corral:
         self.ip[:k] = ip
         self.iq[:k] = iq
         self.k = k
-        self.Qf = None
+        self.Qf = self.qtv0 = None
 
     def _grow(self) -> None:
         cap = 2 * len(self.V)
@@ -193,7 +199,7 @@ class _Corral:
         if m == self.k:
             return
         Qf, R = self.Qf, self.R
-        self.Qf = self.R = None
+        self.Qf = self.R = self.qtv0 = None
         if Qf is not None and m >= 2 and self.k - m <= self.max_deletes:
             try:
                 for a in np.flatnonzero(~mask[: self.k])[::-1]:
@@ -223,11 +229,14 @@ class _Corral:
         v0 = self.V[0]
         if self.Qf is None and k - 1 <= self.V.shape[1]:
             self.Qf, self.R = qr((self.V[1:k] - v0).T, mode="economic", check_finite=False)
+            self.qtv0 = None
         t = None
         if self.Qf is not None:
             d = np.abs(np.diag(self.R))
             if d.min() > 1e-13 * max(d.max(), 1e-300):
-                t = -solve_triangular(self.R, self.Qf.T @ v0, check_finite=False)
+                if self.qtv0 is None or len(self.qtv0) != self.Qf.shape[1]:
+                    self.qtv0 = self.Qf.T @ v0
+                t = -solve_triangular(self.R, self.qtv0, check_finite=False)
         if t is None:  # (numerically) affinely dependent: the minimum-norm least-squares t
             t = -np.linalg.lstsq((self.V[1:k] - v0).T, v0, rcond=1e-13)[0]
         mu = np.empty(k)
