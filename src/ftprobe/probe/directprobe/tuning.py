@@ -87,9 +87,10 @@ class Tuning:
     - ``screen_queries``, ``screen_min_rows``, ``screen_after``: a nearest-point solve on at
       least ``screen_min_rows`` points (both sets) still going after ``screen_after`` support
       queries makes float32 copies of its points; its later queries read them first and take
-      only the candidates again in float64 (``hull.ScreenedSupport``: the same vertices; on
-      fewer points a float64 query is as cheap as the screen, and a short solve does not earn
-      back the copies).
+      only the candidates again in float64 (``hull.ScreenedSupport``: the same vertices, so the
+      same decisions; hull distances can differ in their last bits, within the solver's
+      certified tolerance. On fewer points a float64 query is as cheap as the screen, and a
+      short solve does not earn back the copies).
 
     Kept planes turned or repaired (``planes.pivoted_plane``, ``subspace_plane``):
 
