@@ -43,6 +43,8 @@ def test_near_ties_below_float32_resolution_are_decided_in_float64():
     flat -= np.outer(flat @ x, x)  # every point on the plane <x, p> = 0 ...
     P = flat + np.outer(rng.permutation(900) * 1e-9, x)  # ... lifted by distinct 1e-9 steps
     Q = flat[:300] - np.outer(rng.permutation(300) * 1e-9, x)
+    x32 = x.astype(np.float32)
+    assert np.argmin(P.astype(np.float32) @ x32) != np.argmin(P @ x)  # float32 alone errs
     i, j, m = ScreenedSupport(P, Q)(x)
     assert (i, j) == _plain(P, Q, x)[:2]
     assert (P @ x)[i] == (P @ x).min() and (Q @ x)[j] == (Q @ x).max()
