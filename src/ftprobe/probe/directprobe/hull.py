@@ -77,9 +77,7 @@ class ScreenedSupport:
     def __call__(self, x: np.ndarray) -> tuple[int, int, float]:
         nx = float(np.linalg.norm(x))
         if not self.safe or not nx <= 1e6 or nx < 1e-30:
-            sp, sq = self.P @ x, self.Q @ x
-            i, j = int(np.argmin(sp)), int(np.argmax(sq))
-            return i, j, float(sp[i] - sq[j])
+            return plain_support(self.P, self.Q, x)
         x32 = x.astype(np.float32)
         # 2 err, and 1 % more: the threshold itself is rounded to float32 in the comparison
         i, vp = _screened_min(self.P32 @ x32, self.P, x, 2.02 * self.err_p * nx + 1e-35)
@@ -87,13 +85,23 @@ class ScreenedSupport:
         return i, j, vp + vq
 
 
+def plain_support(P: np.ndarray, Q: np.ndarray, x: np.ndarray) -> tuple[int, int, float]:
+    """The support query of conv(P) - conv(Q) in float64: i = argmin <x, p>, j = argmax <x, q>
+    and <x, P[i]> - <x, Q[j]>."""
+    sp = P @ x
+    sq = Q @ x
+    i = int(np.argmin(sp))
+    j = int(np.argmax(sq))
+    return i, j, float(sp[i] - sq[j])
+
+
 class _ScreenLongSolves:
     """Plain queries for the first ``after`` of a solve, screened ones from then on: the float32
     copies cost a few passes over the points, which only a long solve earns back (most of the
     fit's checks end within a few iterations; a distance takes hundreds)."""
 
-    def __init__(self, plain, P: np.ndarray, Q: np.ndarray, after: int):
-        self.plain, self.P, self.Q, self.left = plain, P, Q, after
+    def __init__(self, P: np.ndarray, Q: np.ndarray, after: int):
+        self.P, self.Q, self.left = P, Q, after
         self.screened: ScreenedSupport | None = None
 
     def __call__(self, x: np.ndarray) -> tuple[int, int, float]:
@@ -101,7 +109,7 @@ class _ScreenLongSolves:
             return self.screened(x)
         if self.left > 0:
             self.left -= 1
-            return self.plain(x)
+            return plain_support(self.P, self.Q, x)
         self.screened = ScreenedSupport(self.P, self.Q)
         return self.screened(x)
 
@@ -352,15 +360,11 @@ def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e
     dim = P.shape[1]
     corral = _Corral(dim, min(dim + 2, len(P) * len(Q)) + 2, tuning.qr_max_deletes)
 
-    def support(x):
-        sp = P @ x
-        sq = Q @ x
-        i = int(np.argmin(sp))
-        j = int(np.argmax(sq))
-        return i, j, float(sp[i] - sq[j])
-
     if screen and len(P) + len(Q) >= tuning.screen_min_rows:
-        support = _ScreenLongSolves(support, P, Q, tuning.screen_after)  # noqa: F811
+        support = _ScreenLongSolves(P, Q, tuning.screen_after)
+    else:
+        def support(x):
+            return plain_support(P, Q, x)
 
     if start is not None and len(start[2]) and len(start[2]) <= corral.V.shape[0] - 2:
         corral.reset(P[start[0]] - Q[start[1]], start[0], start[1])
