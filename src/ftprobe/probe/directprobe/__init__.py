@@ -157,8 +157,7 @@ class DirectProbe:
         d = self._dist_cache.get(key)
         if d is None:
             d = self._dist_cache[key] = pair_distance(
-                self._hulls[key[0]], self._hulls[key[1]], self._scale(),
-                self.tuning.screen_queries)
+                self._hulls[key[0]], self._hulls[key[1]], self._scale(), self.tuning)
         return d
 
     def _scale(self) -> float:
@@ -169,8 +168,7 @@ class DirectProbe:
         todo = sorted({(min(i, j), max(i, j)) for i, j in pairs if i != j} - set(self._dist_cache))
         pbar = bar(self.progress, len(todo), "hull distances", "pair")
         d = pair_distances(self._hulls, todo, self._scale(), jobs=self.jobs,
-                           progress=pbar.update if pbar else None,
-                           screen=self.tuning.screen_queries)
+                           progress=pbar.update if pbar else None, tuning=self.tuning)
         if pbar:
             pbar.close()
         self._dist_cache.update(zip(todo, d.tolist(), strict=True))

@@ -11,12 +11,14 @@ import numpy as np
 
 from ftprobe.probe.directprobe.highs import new_highs
 from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
+from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 QP_TIME_LIMIT_S = 300.0  # one hull-distance QP; a solve this long is stuck, not slow
 
 
 def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
-                          qp_time_limit: float = QP_TIME_LIMIT_S, screen: bool = True) -> float:
+                          qp_time_limit: float = QP_TIME_LIMIT_S,
+                          tuning: Tuning = DEFAULT_TUNING) -> float:
     """Exact Euclidean distance between conv(P) and conv(Q), certified to ``rtol``.
 
     Hulls that meet (distance below ZERO_REL of the data scale) give exactly 0. Where the
@@ -25,11 +27,11 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     hulls converge slowly, and a bracket that narrow changes no reported digit that matters).
     A wider bracket goes to HiGHS's QP; if that does not finish within ``qp_time_limit``
     seconds, the bracket's upper end (a distance between two points of the hulls) is returned
-    with a warning that names the bracket: one stuck solve must not stop a study. ``screen``:
-    the support queries of big sets read float32 copies first (the same vertices; see
-    :class:`.hull.ScreenedSupport`).
+    with a warning that names the bracket: one stuck solve must not stop a study. ``tuning``:
+    the nearest-point solver's settings, screened support queries included
+    (``screen_queries``: the same vertices; see :class:`.hull.ScreenedSupport`).
     """
-    r = nearest_points(P, Q, rtol=rtol, screen=screen)
+    r = nearest_points(P, Q, rtol=rtol, tuning=tuning, screen=tuning.screen_queries)
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
     if r.distance <= ZERO_REL * scale:
         return 0.0
@@ -46,24 +48,25 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     return r.distance
 
 
-def pair_distance(gi: np.ndarray, gj: np.ndarray, scale: float, screen: bool = True) -> float:
+def pair_distance(gi: np.ndarray, gj: np.ndarray, scale: float,
+                  tuning: Tuning = DEFAULT_TUNING) -> float:
     """Exact hull distance of two clusters in original units, solved centred on the pair and
     divided by ``scale`` (the data's RMS norm) for numerics; translation invariant."""
     mid = 0.5 * (gi.mean(0) + gj.mean(0))
-    return cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale, screen=screen) * scale
+    return cluster_hull_distance((gi - mid) / scale, (gj - mid) / scale, tuning=tuning) * scale
 
 
 _PAIRS_CTX: dict = {}  # the groups, for forked workers (inherited, never pickled)
 
 
 def _pair_chunk(chunk: list[tuple[int, int]]) -> list[float]:
-    groups, scale, screen = _PAIRS_CTX["groups"], _PAIRS_CTX["scale"], _PAIRS_CTX["screen"]
-    return [pair_distance(groups[i], groups[j], scale, screen) for i, j in chunk]
+    groups, scale, tuning = _PAIRS_CTX["groups"], _PAIRS_CTX["scale"], _PAIRS_CTX["tuning"]
+    return [pair_distance(groups[i], groups[j], scale, tuning) for i, j in chunk]
 
 
 def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale: float, *,
                    jobs: int = 1, progress: Callable[[int], None] | None = None,
-                   screen: bool = True) -> np.ndarray:
+                   tuning: Tuning = DEFAULT_TUNING) -> np.ndarray:
     """Exact hull distances of the cluster ``pairs`` (same values as :func:`pair_distance` one
     by one), biggest pairs first; with ``jobs`` > 1 in that many forked processes (each pair
     is one independent solve, so the values do not depend on it)."""
@@ -74,7 +77,7 @@ def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale
     order = np.argsort(-cost, kind="stable")  # big pairs first: the pool ends evenly
     if jobs > 1 and len(pairs) > 1 and "fork" in mp.get_all_start_methods():
         chunks = [order[k : k + 4] for k in range(0, len(order), 4)]
-        _PAIRS_CTX.update(groups=groups, scale=scale, screen=screen)
+        _PAIRS_CTX.update(groups=groups, scale=scale, tuning=tuning)
         try:
             with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
                 for idx, vals in zip(chunks, pool.map(
@@ -87,7 +90,7 @@ def pair_distances(groups: list[np.ndarray], pairs: list[tuple[int, int]], scale
         return out
     for k in order:
         i, j = pairs[k]
-        out[k] = pair_distance(groups[i], groups[j], scale, screen)
+        out[k] = pair_distance(groups[i], groups[j], scale, tuning)
         if progress is not None:
             progress(1)
     return out
