@@ -32,6 +32,8 @@ SETTINGS = {
     "default": NearestHullSettings(device="cpu"),
     "bounds only": NearestHullSettings(device="cpu", rounds=0),
     "no kernels, small blocks": NearestHullSettings(device="cpu", kernel_max=0, block_elements=50),
+    # bounds from chunks of a row or a few (fewer elements than a block's rows x points)
+    "bounds in chunks": NearestHullSettings(device="cpu", bound_elements=50),
     "one long round, no lead": NearestHullSettings(device="cpu", rounds=1, steps=200, lead_steps=0),
 }
 

@@ -47,7 +47,10 @@ PRUNE_ATOL = 1e-9
 class NearestHullSettings:
     """How the batched search spends its effort (the answer does not depend on any of these)."""
 
-    block_elements: int = 1 << 22  # test rows per block x training points (32 MiB an array)
+    block_elements: int = 1 << 22  # test rows per block x training points (refinement)
+    # ... and per chunk of the Gram bounds, whose two [rows, points] temporaries would
+    # otherwise set the search's peak memory (8 MiB each)
+    bound_elements: int = 1 << 20
     rounds: int = 4  # refinement rounds of pairwise Frank-Wolfe steps
     steps: int = 16  # steps in the first round; each next round doubles them
     lead_steps: int = 16  # steps on each point's best cluster alone, before the rounds (0: none)
@@ -88,12 +91,13 @@ class ClusterGeometry:
         sizes = np.array([len(g) for g in groups], np.int64)
         self.sizes = sizes
         self.offsets = np.r_[0, np.cumsum(sizes)]
-        allp = np.concatenate(groups, axis=0)
+        allp = np.concatenate(groups, axis=0).astype(np.float64, copy=False)
         # Distances are translation invariant: centring keeps the Gram products well scaled.
         self.shift = allp.mean(0)
         self.scale = float(np.abs(allp).max()) if allp.size else 1.0
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=self.device)  # noqa: E731
-        self.P = t(allp - self.shift)
+        allp -= self.shift  # a fresh array (the concatenation): centred in place, one copy less
+        self.P = t(allp)
         self.sqp = (self.P * self.P).sum(1)
         self.cluster_of = torch.as_tensor(np.repeat(np.arange(len(groups)), sizes), device=self.device)
         cent = np.stack([g.mean(0) for g in groups]) - self.shift
@@ -174,24 +178,37 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
 
 
 def _bounds(geo: ClusterGeometry, X):
-    """[b, C] certified lower and upper bounds on dist(x, conv(P_j)) from one Gram product, and
-    the ball bound alone (``X``: the rows, centred by ``geo.centred``)."""
+    """[b, C] certified lower and upper bounds on dist(x, conv(P_j)) from Gram products, and
+    the ball bound alone (``X``: the rows, centred by ``geo.centred``), in chunks of rows of at
+    most ``bound_elements`` x points (the [rows, points] temporaries are the peak memory)."""
+    import torch
+
+    rows = int(max(1, geo.settings.bound_elements // max(len(geo.P), 1)))
+    if len(X) <= rows:
+        return _chunk_bounds(geo, X)
+    parts = [_chunk_bounds(geo, X[r : r + rows]) for r in range(0, len(X), rows)]
+    return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+
+
+def _chunk_bounds(geo: ClusterGeometry, X):
     import torch
 
     b, C = len(X), len(geo.sizes)
     xx = (X * X).sum(1)
     G = X @ geo.P.T  # [b, N]
     idx = geo.cluster_of.expand(b, -1)
-    # upper: the nearest cluster point
-    d2 = (xx[:, None] + geo.sqp[None, :] - 2 * G).clamp_min(0)
+    # upper: the nearest cluster point (temporaries updated in place: two [b, N] arrays)
+    d2 = xx[:, None] + geo.sqp[None, :]
+    d2.sub_(G, alpha=2).clamp_min_(0)
     upper = torch.full((b, C), torch.inf, dtype=torch.float64, device=geo.device)
     upper.scatter_reduce_(1, idx, d2, reduce="amin")
+    del d2
     upper = upper.sqrt()
     # lower: the centroid direction u = x - c, and the ball
     xc = X @ geo.cent.T  # [b, C]
     nu = (xx[:, None] - 2 * xc + geo.sqc[None, :]).clamp_min(0).sqrt()
     up_max = torch.full((b, C), -torch.inf, dtype=torch.float64, device=geo.device)
-    up_max.scatter_reduce_(1, idx, G - geo.cp[None, :], reduce="amax")  # max_p <u, p> + <c, x>...
+    up_max.scatter_reduce_(1, idx, G.sub_(geo.cp[None, :]), reduce="amax")  # max_p <u, p> + <c, x>...
     # <u, x> - max_p <u, p> = (xx - xc) - max_p (G_p - <c, p>)
     gap = (xx[:, None] - xc) - up_max
     lower = torch.where(nu > 0, gap / nu.clamp_min(1e-300), torch.zeros_like(gap))
