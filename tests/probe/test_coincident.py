@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ftprobe.probe.directprobe.coincident import coincident_labels
+from ftprobe.probe.directprobe.coincident import coincident_labels, vector_ids
 
 
 def test_hand_counted():
@@ -44,6 +44,31 @@ def test_invariant_to_row_order_and_label_names_and_signed_zero():
     Z = np.zeros((2, 3))
     Z[1, 0] = -0.0
     assert coincident_labels(Z, [0, 1]).n_conflicting == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int32])
+def test_vector_ids_group_exactly_the_equal_rows(dtype):
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(40, 6)) * 4
+    # rows drawn with repeats, spread over more than one hashing block, some differing from
+    # another in one coordinate only, and a signed zero
+    X = base[rng.integers(0, 40, 9000)].astype(dtype)
+    X[::7, 2] = X[1, 2] + 1
+    X[5] = 0
+    X[6] = 0
+    if X.dtype.kind == "f":
+        X[6, 3] = -0.0
+    ids = vector_ids(X)
+    assert ids.dtype == np.int64 and ids.min() == 0 and set(np.unique(ids)) == set(range(ids.max() + 1))
+    # brute force on a sample of row pairs, and every row against the first row of its id
+    i, j = rng.integers(0, len(X), (2, 20000))
+    assert np.array_equal(ids[i] == ids[j], (X[i] == X[j]).all(1))
+    first = np.unique(ids, return_index=True)[1]
+    assert (X == X[first[ids]]).all()
+    assert ids[5] == ids[6]
+    # the same grouping as np.unique's
+    ref = np.unique(X, axis=0, return_inverse=True)[1].ravel()
+    assert len(np.unique(np.stack([ids, ref], 1), axis=0)) == ref.max() + 1 == ids.max() + 1
 
 
 def test_shapes_are_checked():
