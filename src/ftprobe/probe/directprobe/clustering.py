@@ -334,6 +334,27 @@ class _Saver:
         return time.perf_counter() - self.saved_at >= self.every
 
 
+# A fit of at least this many values (rows x dims) gives its memory back when it ends.
+GIVE_BACK_MIN_VALUES = 1 << 20
+
+
+def give_back_memory() -> None:
+    """Collect the merge phase's reference cycles (the engine's parts point at each other, and
+    hold its LPs and caches) and hand the freed heap back to the OS (glibc's ``malloc_trim``;
+    elsewhere only the collection), so that what runs next (distances, prediction, the next
+    fit of a study) starts from the memory the fit keeps, not from its peak: PUD POS layer 6
+    (16,857 x 384) holds 751 MiB after its fit, 428 MiB after this. A full collection costs
+    tens of milliseconds, hence only after big fits."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_every, tuning,
                           prior, recorder):
     t0 = time.perf_counter()
@@ -375,6 +396,8 @@ def _directprobe_clusters(X, y, n_labels, tol, progress, jobs, state_path, save_
                                          saved).items():
             rep[members] = cid
     stats.seconds["merge"] = time.perf_counter() - t2  # this process's (a resumed fit's: since)
+    if rows.Xs.size >= GIVE_BACK_MIN_VALUES:
+        give_back_memory()
     folded = rows.folded
     if folded is not None:  # every copy takes its kept row's cluster, named by full-set rows
         rep = folded.expand(folded.kept[rep])
