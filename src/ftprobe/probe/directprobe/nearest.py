@@ -12,7 +12,8 @@ the nearest one, and proving so needs no exact distance, only bounds that hold f
 Phase 1 takes them from one Gram matrix x . p of a block of test points with all training
 points (z = the nearest cluster point; u = x - centroid). Phase 2 tightens them on the pairs
 that are still open with batched *pairwise Frank-Wolfe* steps on the simplex, run in kernel
-space (the Gram P_j P_j^T of a cluster turns a step into O(n_j) work per pair, not O(n_j D)),
+space (the Gram P_j P_j^T of a cluster, in float32, turns a step into O(n_j) work per pair, not
+O(n_j D)),
 and recomputes the bounds from explicit points after each round (no drift enters a
 certificate). A cluster is dropped for x only when its lower bound exceeds the best upper bound
 by more than the exact solver's own tolerance, so the exact answer cannot be there. Phase 3
@@ -54,7 +55,7 @@ class NearestHullSettings:
     rounds: int = 4  # refinement rounds of pairwise Frank-Wolfe steps
     steps: int = 16  # steps in the first round; each next round doubles them
     lead_steps: int = 16  # steps on each point's best cluster alone, before the rounds (0: none)
-    kernel_max: int = 6000  # clusters up to this size keep their Gram matrix (n^2 doubles)
+    kernel_max: int = 6000  # clusters up to this size keep their Gram matrix (n^2 floats)
     device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available)
 
 
@@ -123,12 +124,17 @@ class ClusterGeometry:
         return torch.from_numpy(np.asarray(rows, dtype=np.float64) - self.shift).to(self.device)
 
     def kernel(self, j: int):
-        """P_j P_j^T (None for clusters above ``kernel_max``), built on first use."""
+        """P_j P_j^T in float32 (None for clusters above ``kernel_max``), built on first use.
+
+        Only the Frank-Wolfe steps read it, to choose their weights; every bound is computed
+        again from the float64 points (``_certify``), so its rounding can make a bound less
+        tight, never wrong. Half the memory of float64 (the kernels are most of the search's),
+        and the steps' row gathers move half the bytes."""
         if self.sizes[j] > self.settings.kernel_max:
             return None
         K = self._kernels.get(j)
         if K is None:
-            Pj = self.points(j)
+            Pj = self.points(j).float()
             K = self._kernels[j] = Pj @ Pj.T
         return K
 
@@ -276,7 +282,7 @@ def _steps(geo: ClusterGeometry, X, j: int, r, prev, steps: int):
     s0 = (sq[None, :] - 2 * G).argmin(1)  # the nearest point
     lam[ar[fresh], s0[fresh]] = 1.0
     K = geo.kernel(j)
-    gp = lam @ K if K is not None else (lam @ Pj) @ Pj.T  # [R, n] <p, z>
+    gp = (lam.float() @ K).double() if K is not None else (lam @ Pj) @ Pj.T  # [R, n] <p, z>
     for _ in range(steps):
         grad = gp - G
         fw = grad.argmin(1)
