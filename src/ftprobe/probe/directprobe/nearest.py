@@ -112,6 +112,9 @@ class ClusterGeometry:
         self.rad = rad2.sqrt()
         self.settings = settings
         self._kernels: dict[int, object] = {}
+        # Gram entries are at most max |p|^2 (Cauchy-Schwarz): float32 unless that could
+        # overflow it (3.4e38), where the steps would read inf and NaN
+        self.kernel_dtype = torch.float32 if float(self.sqp.max()) < 1e30 else torch.float64
 
     def points(self, j: int):
         return self.P[self.offsets[j] : self.offsets[j + 1]]
@@ -124,7 +127,8 @@ class ClusterGeometry:
         return torch.from_numpy(np.asarray(rows, dtype=np.float64) - self.shift).to(self.device)
 
     def kernel(self, j: int):
-        """P_j P_j^T in float32 (None for clusters above ``kernel_max``), built on first use.
+        """P_j P_j^T in float32 (``kernel_dtype``; None for clusters above ``kernel_max``),
+        built on first use.
 
         Only the Frank-Wolfe steps read it, to choose their weights; every bound is computed
         again from the float64 points (``_certify``), so its rounding can make a bound less
@@ -134,7 +138,7 @@ class ClusterGeometry:
             return None
         K = self._kernels.get(j)
         if K is None:
-            Pj = self.points(j).float()
+            Pj = self.points(j).to(self.kernel_dtype)
             K = self._kernels[j] = Pj @ Pj.T
         return K
 
@@ -282,7 +286,7 @@ def _steps(geo: ClusterGeometry, X, j: int, r, prev, steps: int):
     s0 = (sq[None, :] - 2 * G).argmin(1)  # the nearest point
     lam[ar[fresh], s0[fresh]] = 1.0
     K = geo.kernel(j)
-    gp = (lam.float() @ K).double() if K is not None else (lam @ Pj) @ Pj.T  # [R, n] <p, z>
+    gp = (lam.to(K.dtype) @ K).double() if K is not None else (lam @ Pj) @ Pj.T  # [R, n] <p, z>
     for _ in range(steps):
         grad = gp - G
         fw = grad.argmin(1)
