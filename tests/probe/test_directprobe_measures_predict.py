@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ftprobe.probe.directprobe import DirectProbe
-from ftprobe.probe.directprobe.measures import qp_hull_distance
+from ftprobe.probe.directprobe.measures import cluster_hull_distance, qp_hull_distance
 from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
 from ftprobe.probe.directprobe.predict import nearest_hull
 
@@ -70,6 +70,34 @@ def test_equals_point_by_point_procedure_on_random_sets(dim, seed, name):
     assert np.array_equal(res.cluster, _reference(Xt, groups))
     assert res.pairs == len(Xt) * len(groups)
     assert res.open_after_refinement <= res.open_after_bounds <= res.pairs
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-20, 1e10, 1e20])
+def test_same_answer_at_any_scale(scale):
+    """Scaling every point scales every distance: the nearest hull is the same, and the
+    point-by-point procedure's, where the steps' float32 Gram matrices underflow (1e-20, 1e-30:
+    their entries are ~1e-40 or 0; the exact solves' tolerance follows the scale there), hold
+    large values (1e10), and where they would overflow (1e20: the search keeps them in
+    float64)."""
+    rng = np.random.default_rng(13)
+    groups = _random_clusters(rng, 7, 12)
+    Xt = rng.normal(size=(40, 12)) * 4
+    want = nearest_hull_batched(Xt, groups).cluster
+    assert np.array_equal(want, _reference(Xt, groups))
+    scaled = [g * scale for g in groups]
+    got = nearest_hull_batched(Xt * scale, scaled)
+    assert np.array_equal(got.cluster, want)
+    assert np.array_equal(got.cluster, _reference(Xt * scale, scaled))
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-12, 1.0, 1e20])
+def test_hull_distance_scales_with_the_data(scale):
+    rng = np.random.default_rng(17)
+    P = rng.normal(size=(30, 8))
+    Q = rng.normal(size=(25, 8)) + 1.5
+    d = cluster_hull_distance(P, Q)
+    assert d == pytest.approx(qp_hull_distance(P, Q), rel=1e-6)
+    assert cluster_hull_distance(P * scale, Q * scale) == pytest.approx(d * scale, rel=1e-8)
 
 
 def test_nearest_is_the_minimum_of_an_independent_qp():

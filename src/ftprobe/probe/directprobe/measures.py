@@ -31,8 +31,11 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     the nearest-point solver's settings, screened support queries included
     (``screen_queries``: the same vertices; see :class:`.hull.ScreenedSupport`).
     """
-    r = nearest_points(P, Q, rtol=rtol, tuning=tuning, screen=tuning.screen_queries)
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
+    # atol in the data's units below scale 1 (an absolute 1e-12 would stop every solve at once
+    # on data of that scale); unchanged above
+    r = nearest_points(P, Q, rtol=rtol, atol=1e-12 * min(scale, 1.0), tuning=tuning,
+                       screen=tuning.screen_queries)
     if r.distance <= ZERO_REL * scale:
         return 0.0
     if not r.converged and r.distance - r.lower > 1e-6 * max(r.distance, scale):

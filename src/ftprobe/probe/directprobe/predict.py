@@ -57,10 +57,13 @@ def _nearest_among(x, groups, candidates, lower) -> tuple[int, float, int]:
             d = float(np.linalg.norm(x[0] - groups[j][0]))
         else:
             solves += 1
-            res = nearest_points(groups[j], x, rtol=1e-10, stop_above=best)
+            scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
+            # atol in the data's units: an absolute 1e-12 stops every solve at once on data
+            # of scale 1e-12 or below, and the comparisons then go by unconverged distances
+            res = nearest_points(groups[j], x, rtol=1e-10, atol=1e-12 * min(scale, 1.0),
+                                 stop_above=best)
             if res.lower > best:
                 continue
-            scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
             d = res.distance if res.distance > ZERO_REL * scale else 0.0
         if d < best or (d == best and j < arg):
             best, arg = d, j
