@@ -128,6 +128,27 @@ def test_exact_ties_go_to_the_smaller_cluster_index():
     assert set(res.cluster) <= {1, 2} and res.exact_points == len(Xt)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_ties_at_zero_go_to_the_smaller_index_in_high_dimensions(seed):
+    """Clusters that hold the test point itself (a repeated vector, as at a contextless layer):
+    all at distance 0, the smaller index wins. The Gram bounds of such clusters differ by their
+    rounding (~1e-8 at 384 dimensions), which must not drop any of them."""
+    rng = np.random.default_rng(seed)
+    dim = 384
+    shared = rng.normal(size=(6, dim))
+    groups = [rng.normal(size=(int(rng.integers(20, 300)), dim)) + 3 * rng.normal(size=dim)
+              for _ in range(12)]
+    for k in range(6):
+        for _ in range(4):
+            groups.insert(int(rng.integers(0, len(groups) + 1)), shared[k][None].copy())
+    Xt = np.concatenate([shared, rng.normal(size=(10, dim))])
+    got = nearest_hull_batched(Xt, groups).cluster
+    assert np.array_equal(got, _reference(Xt, groups))
+    for k in range(6):
+        holders = [j for j, g in enumerate(groups) if len(g) == 1 and np.array_equal(g[0], shared[k])]
+        assert got[k] == min(holders)
+
+
 def test_most_pairs_are_settled_by_bounds_on_separated_clusters():
     rng = np.random.default_rng(11)
     centres = np.eye(10) * 20

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # A cluster is dropped for a point only when lower > best_upper * (1 + PRUNE_RTOL) + PRUNE_ATOL
-# * scale: the exact solver reports distances to ~1e-10 relative, so a cluster beyond this
-# margin can never be its answer.
+# * scale + the rounding margin (``_slack``): the exact solver reports distances to ~1e-10
+# relative, so a cluster beyond this margin can never be its answer.
 PRUNE_RTOL = 1e-8
 PRUNE_ATOL = 1e-9
 
@@ -100,6 +100,7 @@ class ClusterGeometry:
         allp -= self.shift  # a fresh array (the concatenation): centred in place, one copy less
         self.P = t(allp)
         self.sqp = (self.P * self.P).sum(1)
+        self.pmax = float(self.sqp.max().sqrt()) if len(allp) else 0.0  # largest |p|, centred
         self.cluster_of = torch.as_tensor(np.repeat(np.arange(len(groups)), sizes), device=self.device)
         cent = np.stack([g.mean(0) for g in groups]) - self.shift
         self.cent = t(cent)
@@ -163,12 +164,14 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
         rows = Xt[t0 : t0 + block]
         X = geo.centred(rows)
         lower, upper, ball = _bounds(geo, X)
-        open_ = _open(lower, upper, geo.scale)
+        slack = _slack(geo, X)
+        open_ = _open(lower, upper, slack)
         n_open0 += int(open_.sum())
-        open_ = _refine(geo, X, lower, upper, open_)
+        open_ = _refine(geo, X, lower, upper, open_, slack)
         n_open1 += int(open_.sum())
         open_np = open_.cpu().numpy()
         ball_np = ball.cpu().numpy()
+        slack_np = slack.cpu().numpy().ravel()
         several = np.flatnonzero(open_np.sum(1) > 1)
         single = np.flatnonzero(open_np.sum(1) == 1)
         out[t0 + single] = open_np[single].argmax(1)
@@ -178,7 +181,7 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
             cand = np.flatnonzero(open_np[r])
             # in the order of the point-by-point procedure (ball bounds, then index), so that
             # near-ties at the solver's precision come out as there
-            idx, solves = nearest_hull_exact(rows[r], groups, cand, ball_np[r, cand])
+            idx, solves = nearest_hull_exact(rows[r], groups, cand, ball_np[r, cand], slack_np[r])
             out[t0 + r] = idx
             n_exact += 1
             n_solves += solves
@@ -228,13 +231,24 @@ def _chunk_bounds(geo: ClusterGeometry, X):
     return lower, upper, ball
 
 
-def _open(lower, upper, scale: float):
+def _slack(geo: ClusterGeometry, X):
+    """[b, 1] how far the bounds of each row's distances may be off by rounding
+    (``predict.rounding_slack``: the bounds come from expansions such as |x|^2 + |p|^2 -
+    2<x, p>), plus the exact solver's own margin. Without it two clusters that both hold the
+    point itself (an exact tie at 0, common where a layer repeats vectors) could read 0 and
+    3e-8 and the second be dropped, though ties go to the smaller index."""
+    from ftprobe.probe.directprobe.predict import rounding_slack
+
+    return PRUNE_ATOL * geo.scale + rounding_slack(X.shape[1], X.norm(dim=1, keepdim=True) + geo.pmax)
+
+
+def _open(lower, upper, slack):
     """[b, C] clusters that may still be nearest: lower bound within the margin of the best."""
     best = upper.min(1, keepdim=True).values
-    return lower <= best * (1 + PRUNE_RTOL) + PRUNE_ATOL * scale
+    return lower <= best * (1 + PRUNE_RTOL) + slack
 
 
-def _refine(geo: ClusterGeometry, X, lower, upper, open_):
+def _refine(geo: ClusterGeometry, X, lower, upper, open_, slack):
     """Tighten the bounds of open pairs of points with several open clusters (pairwise
     Frank-Wolfe in kernel space, bounds recomputed from explicit points each round; ``X``: the
     rows, centred by ``geo.centred``)."""
@@ -260,7 +274,7 @@ def _refine(geo: ClusterGeometry, X, lower, upper, open_):
             lo, hi = _certify(geo, X[r], j, lam)
             lower[r, j] = torch.maximum(lower[r, j], torch.minimum(lo, hi))
             upper[r, j] = torch.minimum(upper[r, j], hi)
-        open_ = open_ & _open(lower, upper, geo.scale)
+        open_ = open_ & _open(lower, upper, slack)
     return open_
 
 

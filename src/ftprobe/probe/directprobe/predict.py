@@ -26,32 +26,48 @@ def nearest_hull(Xt: np.ndarray, groups: list[np.ndarray], cent: np.ndarray,
     out = np.empty(T, np.int64)
     dist = np.empty(T)
     sqc = np.einsum("ij,ij->i", cent, cent)
+    cmax = float(np.sqrt(sqc.max())) if len(sqc) else 0.0
     for t0 in range(0, T, 1024):
         B = Xt[t0 : t0 + 1024]
-        d2 = np.einsum("ij,ij->i", B, B)[:, None] + sqc[None, :] - 2 * B @ cent.T
+        xx = np.einsum("ij,ij->i", B, B)
+        d2 = xx[:, None] + sqc[None, :] - 2 * B @ cent.T
         dc = np.sqrt(np.maximum(d2, 0.0))
         lb = np.maximum(dc - rad[None, :], 0.0)
+        slack = rounding_slack(B.shape[1], np.sqrt(xx) + cmax)
         for r in range(len(B)):
             x = B[r : r + 1]
-            out[t0 + r], dist[t0 + r], _ = _nearest_among(x, groups, np.arange(len(cent)), lb[r])
+            out[t0 + r], dist[t0 + r], _ = _nearest_among(x, groups, np.arange(len(cent)), lb[r],
+                                                          float(slack[r]))
     return out, dist
 
 
+def rounding_slack(dim: int, norms):
+    """How far a distance read from an expansion (|x|^2 + |c|^2 - 2<x, c>) may be off by
+    rounding, for norms |x| + |c| up to ``norms``: its square is off by at most gamma (|x| +
+    |c|)^2 with gamma = (D + 5) 2^-53 for any summation order, so a distance near 0 by up to
+    sqrt(gamma) (|x| + |c|) (~2e-7 of the norms at D = 384); twice that, for the two bounds a
+    comparison reads."""
+    return 2 * (1.01 * (dim + 5) * 2.0**-53) ** 0.5 * norms
+
+
 def nearest_hull_exact(x: np.ndarray, groups: list[np.ndarray], candidates: np.ndarray,
-                       lower: np.ndarray) -> tuple[int, int]:
+                       lower: np.ndarray, slack: float = 0.0) -> tuple[int, int]:
     """The nearest of the ``candidates`` clusters to the point ``x`` and the number of exact
-    solves it took: solved in the order of their certified ``lower`` bounds, each solve stopped
-    once it exceeds the best so far; ties to the smaller cluster index."""
+    solves it took: solved in the order of their ``lower`` bounds (each within ``slack`` of a
+    true lower bound: see :func:`rounding_slack`), each solve stopped once it exceeds the best so
+    far; ties to the smaller cluster index."""
     idx, _, solves = _nearest_among(np.asarray(x, np.float64)[None, :], groups,
-                                    np.asarray(candidates), np.asarray(lower, np.float64))
+                                    np.asarray(candidates), np.asarray(lower, np.float64), slack)
     return idx, solves
 
 
-def _nearest_among(x, groups, candidates, lower) -> tuple[int, float, int]:
+def _nearest_among(x, groups, candidates, lower, slack: float = 0.0) -> tuple[int, float, int]:
     best, arg, solves = np.inf, -1, 0
     for k in np.lexsort((candidates, lower)):
         j = int(candidates[k])
-        if lower[k] > best:
+        # a bound read by rounding may pass a tie's distance (a cluster that holds x itself at
+        # 0 can read 3e-8): only a bound past it by more than the rounding ends the search
+        if lower[k] > best + slack:
             break
         if len(groups[j]) == 1:
             d = float(np.linalg.norm(x[0] - groups[j][0]))
