@@ -40,6 +40,14 @@ qr, qr_delete, qr_insert, qr_update, solve_triangular = (
     _unbatched(f) for f in (_sl.qr, _sl.qr_delete, _sl.qr_insert, _sl.qr_update, _sl.solve_triangular))
 
 ZERO_REL = 1e-10  # distances below this fraction of the data scale are "the hulls meet"
+ATOL = 1e-12  # nearest_points' absolute tolerance, for data of scale 1 (see atol_for_scale)
+
+
+def atol_for_scale(scale: float) -> float:
+    """``nearest_points``' atol for data whose largest |coordinate| is ``scale``: ATOL at scale
+    1 and above, proportionally less below (an absolute 1e-12 stops every solve at once on data
+    of scale 1e-12 or less, and comparisons then go by unconverged distances)."""
+    return ATOL * min(scale, 1.0)
 
 
 def most_violated(idx: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
@@ -253,7 +261,7 @@ class _Corral:
         return mu
 
 
-def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
+def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = ATOL,
                    stop_above: float | None = None, stop_below: float | None = None,
                    max_iter: int = 100_000, direction: np.ndarray | None = None,
                    start: tuple | None = None, seed: tuple | None = None,
@@ -339,7 +347,7 @@ def nearest_points(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: fl
         inq[vq] = True
 
 
-def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = 1e-12,
+def _wolfe(P: np.ndarray, Q: np.ndarray, *, rtol: float = 1e-9, atol: float = ATOL,
            stop_above: float | None = None, stop_below: float | None = None,
            max_iter: int = 100_000, direction: np.ndarray | None = None,
            start: tuple | None = None, tuning: Tuning = DEFAULT_TUNING,

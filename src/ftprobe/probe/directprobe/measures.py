@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ftprobe.probe.directprobe.highs import new_highs
-from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
+from ftprobe.probe.directprobe.hull import ZERO_REL, atol_for_scale, nearest_points
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 QP_TIME_LIMIT_S = 300.0  # one hull-distance QP; a solve this long is stuck, not slow
@@ -32,9 +32,7 @@ def cluster_hull_distance(P: np.ndarray, Q: np.ndarray, rtol: float = 1e-9,
     (``screen_queries``: the same vertices; see :class:`.hull.ScreenedSupport`).
     """
     scale = max(float(np.abs(P).max()), float(np.abs(Q).max()), 1e-300)
-    # atol in the data's units below scale 1 (an absolute 1e-12 would stop every solve at once
-    # on data of that scale); unchanged above
-    r = nearest_points(P, Q, rtol=rtol, atol=1e-12 * min(scale, 1.0), tuning=tuning,
+    r = nearest_points(P, Q, rtol=rtol, atol=atol_for_scale(scale), tuning=tuning,
                        screen=tuning.screen_queries)
     if r.distance <= ZERO_REL * scale:
         return 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.probe.directprobe.hull import ZERO_REL, nearest_points
+from ftprobe.probe.directprobe.hull import ZERO_REL, atol_for_scale, nearest_points
 
 
 def nearest_hull(Xt: np.ndarray, groups: list[np.ndarray], cent: np.ndarray,
@@ -74,9 +74,7 @@ def _nearest_among(x, groups, candidates, lower, slack: float = 0.0) -> tuple[in
         else:
             solves += 1
             scale = max(float(np.abs(groups[j]).max()), float(np.abs(x).max()))
-            # atol in the data's units: an absolute 1e-12 stops every solve at once on data
-            # of scale 1e-12 or below, and the comparisons then go by unconverged distances
-            res = nearest_points(groups[j], x, rtol=1e-10, atol=1e-12 * min(scale, 1.0),
+            res = nearest_points(groups[j], x, rtol=1e-10, atol=atol_for_scale(scale),
                                  stop_above=best)
             if res.lower > best:
                 continue
