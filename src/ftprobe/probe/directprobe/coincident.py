@@ -57,7 +57,7 @@ def vector_ids(X: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, np.int64)
     if X.dtype.kind not in "fiu" or X.ndim != 2:
-        return np.unique(X, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+        return _sorted_ids(X)
     X = np.ascontiguousarray(X)
     bits = np.dtype(f"u{X.dtype.itemsize}")
     mult = np.random.default_rng(0x5EED).integers(1, 2**63, X.shape[1], dtype=np.uint64) | np.uint64(1)
@@ -71,8 +71,13 @@ def vector_ids(X: np.ndarray) -> np.ndarray:
     ids = ids.ravel().astype(np.int64)
     for r in range(0, n, _HASH_ROWS):
         if not (X[r : r + _HASH_ROWS] == X[first[ids[r : r + _HASH_ROWS]]]).all():
-            return np.unique(X, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+            return _sorted_ids(X)
     return ids
+
+
+def _sorted_ids(X: np.ndarray) -> np.ndarray:
+    """``vector_ids`` by sorting rows (``np.unique``): any dtype and shape, more memory."""
+    return np.unique(X, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
 
 
 def coincident_labels(X: np.ndarray, y: np.ndarray) -> Coincidence:
