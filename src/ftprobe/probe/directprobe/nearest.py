@@ -100,7 +100,8 @@ class ClusterGeometry:
         allp -= self.shift  # a fresh array (the concatenation): centred in place, one copy less
         self.P = t(allp)
         self.sqp = (self.P * self.P).sum(1)
-        self.pmax = float(self.sqp.max().sqrt()) if len(allp) else 0.0  # largest |p|, centred
+        sq_max = float(self.sqp.max()) if len(allp) else 0.0
+        self.pmax = sq_max**0.5  # largest |p|, centred
         self.cluster_of = torch.as_tensor(np.repeat(np.arange(len(groups)), sizes), device=self.device)
         cent = np.stack([g.mean(0) for g in groups]) - self.shift
         self.cent = t(cent)
@@ -115,7 +116,7 @@ class ClusterGeometry:
         self._kernels: dict[int, object] = {}
         # Gram entries are at most max |p|^2 (Cauchy-Schwarz): float32 unless that could
         # overflow it (3.4e38), where the steps would read inf and NaN
-        self.kernel_dtype = torch.float32 if float(self.sqp.max()) < 1e30 else torch.float64
+        self.kernel_dtype = torch.float32 if sq_max < 1e30 else torch.float64
 
     def points(self, j: int):
         return self.P[self.offsets[j] : self.offsets[j + 1]]
