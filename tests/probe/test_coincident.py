@@ -52,7 +52,7 @@ def test_vector_ids_group_exactly_the_equal_rows(dtype):
     base = rng.normal(size=(40, 6)) * 4
     # rows drawn with repeats, spread over more than one hashing block, some differing from
     # another in one coordinate only, and a signed zero
-    X = base[rng.integers(0, 40, 9000)].astype(dtype)
+    X = base[rng.integers(0, 40, 24000)].astype(dtype)  # 2^16 values a block: 10,922 rows
     X[::7, 2] = X[1, 2] + 1
     X[5] = 0
     X[6] = 0

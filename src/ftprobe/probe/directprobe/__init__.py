@@ -128,20 +128,14 @@ class DirectProbe:
     def _setup_groups(self):
         order = np.argsort(self.labels_, kind="stable")
         bounds = np.searchsorted(self.labels_[order], np.arange(self.n_clusters_ + 1))
-        self._groups = [self._X[order[bounds[i] : bounds[i + 1]]] for i in range(self.n_clusters_)]
         self.cluster_sizes_ = np.diff(bounds)
-        self._cent = np.stack([g.mean(0) for g in self._groups])
-        self._rad = np.array([
-            np.sqrt(np.einsum("ij,ij->i", g - c, g - c).max())
-            for g, c in zip(self._groups, self._cent, strict=True)
-        ])
         # A hull is that of its distinct points: the distances and the prediction read each
-        # vector of a cluster once (a contextless layer repeats many), at its first row.
+        # vector of a cluster once (a contextless layer repeats many), at its first row. Only
+        # these are kept: a second copy of every cluster's rows would be the fit's memory again.
         vec = vector_ids(self._X)
         first = np.zeros(len(vec), bool)
         first[np.unique(self.labels_ * (int(vec.max()) + 1) + vec, return_index=True)[1]] = True
-        self._hulls = self._groups if first.all() else [
-            self._X[rows[first[rows]]] for rows in np.split(order, bounds[1:-1])]
+        self._hulls = [self._X[rows[first[rows]]] for rows in np.split(order, bounds[1:-1])]
 
     def _check_fitted(self):
         if not hasattr(self, "labels_"):

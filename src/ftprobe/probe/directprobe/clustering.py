@@ -98,8 +98,13 @@ def scale_data(X: np.ndarray) -> tuple[np.ndarray, float]:
     scaled data, the length that ``tol`` is relative to.
     """
     X = np.asarray(X, dtype=np.float64)
-    c = X - X.mean(0)
-    rms = float(np.sqrt(np.mean(np.einsum("ij,ij->i", c, c)))) if len(X) else 0.0
+    mean = X.mean(0)
+    sq = np.empty(len(X))
+    step = max(1, (1 << 16) // max(X.shape[1], 1))  # centred a block of rows at a time, not a copy
+    for r in range(0, len(X), step):
+        c = X[r : r + step] - mean
+        sq[r : r + step] = np.einsum("ij,ij->i", c, c)
+    rms = float(np.sqrt(np.mean(sq))) if len(X) else 0.0
     if not np.isfinite(rms) or rms == 0.0:
         return X.copy(), 1.0
     f = 2.0 ** -round(np.log2(rms))

@@ -40,7 +40,8 @@ class Coincidence:
         return self.n_conflicting + self.n_labels_free
 
 
-_HASH_ROWS = 4096  # rows hashed or compared at a time: the temporaries stay a few MiB
+# values (rows x dims) hashed or compared at a time: each temporary is 512 KiB
+_HASH_ELEMENTS = 1 << 16
 
 
 def vector_ids(X: np.ndarray) -> np.ndarray:
@@ -61,16 +62,18 @@ def vector_ids(X: np.ndarray) -> np.ndarray:
     X = np.ascontiguousarray(X)
     bits = np.dtype(f"u{X.dtype.itemsize}")
     mult = np.random.default_rng(0x5EED).integers(1, 2**63, X.shape[1], dtype=np.uint64) | np.uint64(1)
+    step = max(1, _HASH_ELEMENTS // max(X.shape[1], 1))
     h = np.empty(n, np.uint64)
-    for r in range(0, n, _HASH_ROWS):
-        block = X[r : r + _HASH_ROWS]
+    for r in range(0, n, step):
+        block = X[r : r + step]
         if X.dtype.kind == "f":
             block = block + X.dtype.type(0)  # -0.0 + 0.0 is 0.0: one value, one hash
-        h[r : r + _HASH_ROWS] = (block.view(bits).astype(np.uint64) * mult).sum(1)  # mod 2^64
+        code = block.view(bits).astype(np.uint64)
+        h[r : r + step] = np.multiply(code, mult, out=code).sum(1)  # mod 2^64
     _, first, ids = np.unique(h, return_index=True, return_inverse=True)
     ids = ids.ravel().astype(np.int64)
-    for r in range(0, n, _HASH_ROWS):
-        if not (X[r : r + _HASH_ROWS] == X[first[ids[r : r + _HASH_ROWS]]]).all():
+    for r in range(0, n, step):
+        if not (X[r : r + step] == X[first[ids[r : r + step]]]).all():
             return _sorted_ids(X)
     return ids
 
