@@ -8,7 +8,11 @@ import pytest
 
 from ftprobe.probe.directprobe import DirectProbe
 from ftprobe.probe.directprobe.measures import cluster_hull_distance, qp_hull_distance
-from ftprobe.probe.directprobe.nearest import NearestHullSettings, nearest_hull_batched
+from ftprobe.probe.directprobe.nearest import (
+    NearestHullSettings,
+    SparseWeights,
+    nearest_hull_batched,
+)
 from ftprobe.probe.directprobe.predict import nearest_hull
 
 
@@ -33,7 +37,9 @@ SETTINGS = {
     "bounds only": NearestHullSettings(device="cpu", rounds=0),
     "no kernels, small blocks": NearestHullSettings(device="cpu", kernel_max=0, block_elements=50),
     # bounds from chunks of a row or a few (fewer elements than a block's rows x points)
-    "bounds in chunks": NearestHullSettings(device="cpu", bound_elements=50),
+    "bounds in chunks": NearestHullSettings(device="cpu", bound_elements=50, bound_rows=1),
+    # the steps of a cluster's rows in pieces of a row or a few
+    "steps in pieces": NearestHullSettings(device="cpu", step_elements=50),
     "one long round, no lead": NearestHullSettings(device="cpu", rounds=1, steps=200, lead_steps=0),
 }
 
@@ -157,6 +163,23 @@ def test_most_pairs_are_settled_by_bounds_on_separated_clusters():
     res = nearest_hull_batched(Xt, groups)
     assert np.array_equal(res.cluster, np.repeat(np.arange(10), 10))
     assert res.open_after_bounds == len(Xt) and res.exact_points == 0
+
+
+def test_weights_kept_between_rounds_as_nonzeros_come_back_exactly():
+    import torch
+
+    rng = np.random.default_rng(0)
+    lam = np.zeros((30, 50))
+    for row, k in zip(lam, rng.integers(1, 9, 30), strict=True):  # k nonzeros, on the simplex
+        row[rng.choice(50, k, replace=False)] = rng.dirichlet(np.ones(k))
+    kept = SparseWeights.of(torch.from_numpy(lam))
+    assert kept.index.shape[1] == int((lam > 0).sum(1).max())  # no more columns than needed
+    # rows 3, 0 and 7 written into rows 1, 2 and 4 of a fresh array; the others untouched
+    out = torch.full((5, 50), -1.0, dtype=torch.float64)
+    rows = torch.tensor([False, True, True, False, True])
+    kept.put_rows(out, rows, torch.tensor([3, 0, 7]))
+    assert np.array_equal(out.numpy()[[1, 2, 4]], lam[[3, 0, 7]])
+    assert (out.numpy()[[0, 3]] == -1).all()
 
 
 def test_directprobe_predict_and_score_use_it_with_progress_on_stderr(capsys):

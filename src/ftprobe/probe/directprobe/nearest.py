@@ -50,8 +50,14 @@ class NearestHullSettings:
 
     block_elements: int = 1 << 22  # test rows per block x training points (refinement)
     # ... and per chunk of the Gram bounds, whose two [rows, points] temporaries would
-    # otherwise set the search's peak memory (8 MiB each)
-    bound_elements: int = 1 << 20
+    # otherwise set the search's peak memory (2 MiB each) ...
+    bound_elements: int = 1 << 18
+    # ... but at least this many rows: fewer turn the product into matrix-vector work that
+    # reads every training point again (15 rows cost a quarter more time on PUD POS)
+    bound_rows: int = 64
+    # test rows x cluster points per batch of Frank-Wolfe steps (each step holds several such
+    # arrays; 1 MiB each)
+    step_elements: int = 1 << 17
     rounds: int = 4  # refinement rounds of pairwise Frank-Wolfe steps
     steps: int = 16  # steps in the first round; each next round doubles them
     lead_steps: int = 16  # steps on each point's best cluster alone, before the rounds (0: none)
@@ -92,14 +98,16 @@ class ClusterGeometry:
         sizes = np.array([len(g) for g in groups], np.int64)
         self.sizes = sizes
         self.offsets = np.r_[0, np.cumsum(sizes)]
+        # No [points x dims] temporary beyond the point matrix itself: after a fit, the
+        # prediction's working set sets the process's peak memory on small sets.
         allp = np.concatenate(groups, axis=0).astype(np.float64, copy=False)
         # Distances are translation invariant: centring keeps the Gram products well scaled.
         self.shift = allp.mean(0)
-        self.scale = float(np.abs(allp).max()) if allp.size else 1.0
+        self.scale = max(float(allp.max()), -float(allp.min())) if allp.size else 1.0
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=self.device)  # noqa: E731
         allp -= self.shift  # a fresh array (the concatenation): centred in place, one copy less
         self.P = t(allp)
-        self.sqp = (self.P * self.P).sum(1)
+        self.sqp = torch.einsum("nd,nd->n", self.P, self.P)
         sq_max = float(self.sqp.max()) if len(allp) else 0.0
         self.pmax = sq_max**0.5  # largest |p|, centred
         self.cluster_of = torch.as_tensor(np.repeat(np.arange(len(groups)), sizes), device=self.device)
@@ -107,7 +115,7 @@ class ClusterGeometry:
         self.cent = t(cent)
         self.sqc = (self.cent * self.cent).sum(1)
         # <c_j, p> for the points p of cluster j, and the radius of each cluster's ball
-        self.cp = (self.P * self.cent[self.cluster_of]).sum(1)
+        self.cp = torch.cat([self.points(j) @ self.cent[j] for j in range(len(groups))])
         d2 = self.sqp - 2 * self.cp + self.sqc[self.cluster_of]
         rad2 = torch.zeros(len(groups), dtype=torch.float64, device=self.device)
         rad2.scatter_reduce_(0, self.cluster_of, d2.clamp_min(0), reduce="amax")
@@ -194,10 +202,12 @@ def nearest_hull_batched(Xt: np.ndarray, groups: list[np.ndarray],
 def _bounds(geo: ClusterGeometry, X):
     """[b, C] certified lower and upper bounds on dist(x, conv(P_j)) from Gram products, and
     the ball bound alone (``X``: the rows, centred by ``geo.centred``), in chunks of rows of at
-    most ``bound_elements`` x points (the [rows, points] temporaries are the peak memory)."""
+    most ``bound_elements`` x points, at least ``bound_rows`` (the [rows, points] temporaries
+    are the search's largest)."""
     import torch
 
-    rows = int(max(1, geo.settings.bound_elements // max(len(geo.P), 1)))
+    s = geo.settings
+    rows = int(max(s.bound_rows, 1, s.bound_elements // max(len(geo.P), 1)))
     if len(X) <= rows:
         return _chunk_bounds(geo, X)
     parts = [_chunk_bounds(geo, X[r : r + rows]) for r in range(0, len(X), rows)]
@@ -270,11 +280,16 @@ def _refine(geo: ClusterGeometry, X, lower, upper, open_, slack):
             if geo.sizes[j] == 1:
                 continue  # the bounds are exact already
             r = torch.nonzero(work[:, j]).flatten()
-            lam = _steps(geo, X, j, r, state.get(j), n_steps)
-            state[j] = (r, lam)
-            lo, hi = _certify(geo, X[r], j, lam)
-            lower[r, j] = torch.maximum(lower[r, j], torch.minimum(lo, hi))
-            upper[r, j] = torch.minimum(upper[r, j], hi)
+            # rows in pieces: the steps hold several [rows, cluster size] arrays at once
+            piece = max(1, s.step_elements // int(geo.sizes[j]))
+            lams = []
+            for rp in torch.split(r, piece):
+                lam = _steps(geo, X, j, rp, state.get(j), n_steps)
+                lo, hi = _certify(geo, X[rp], j, lam)
+                lower[rp, j] = torch.maximum(lower[rp, j], torch.minimum(lo, hi))
+                upper[rp, j] = torch.minimum(upper[rp, j], hi)
+                lams.append(lam)
+            state[j] = (r, SparseWeights.of(torch.cat(lams)))
         open_ = open_ & _open(lower, upper, slack)
     return open_
 
@@ -297,7 +312,7 @@ def _steps(geo: ClusterGeometry, X, j: int, r, prev, steps: int):
         pr, plam = prev
         pos = torch.searchsorted(pr, r).clamp_max(len(pr) - 1)
         fresh = pr[pos] != r
-        lam[~fresh] = plam[pos[~fresh]]
+        plam.put_rows(lam, ~fresh, pos[~fresh])
     s0 = (sq[None, :] - 2 * G).argmin(1)  # the nearest point
     lam[ar[fresh], s0[fresh]] = 1.0
     K = geo.kernel(j)
@@ -323,6 +338,27 @@ def _steps(geo: ClusterGeometry, X, j: int, r, prev, steps: int):
         else:
             gp += gamma[:, None] * (dP @ Pj.T)
     return lam
+
+
+@dataclass(frozen=True)
+class SparseWeights:
+    """Simplex weights [rows, n] kept between rounds as their nonzeros: a pairwise Frank-Wolfe
+    step adds at most one vertex, so after s steps a row has at most s + 1 (dense, the weights of
+    every open pair would be the search's largest array)."""
+
+    index: object  # [rows, k] int64 (torch)
+    value: object  # [rows, k] float64; 0 where a row has fewer than k nonzeros
+
+    @classmethod
+    def of(cls, lam) -> SparseWeights:
+        k = max(1, int((lam > 0).sum(1).max())) if len(lam) else 1
+        value, index = lam.topk(min(k, lam.shape[1]), dim=1)
+        return cls(index, value)
+
+    def put_rows(self, lam, rows, which) -> None:
+        """Write rows ``which`` of these weights into the dense rows ``rows`` of ``lam``."""
+        dense = lam.new_zeros((len(which), lam.shape[1]))
+        lam[rows] = dense.scatter_(1, self.index[which], self.value[which])
 
 
 def _certify(geo: ClusterGeometry, Xr, j: int, lam):
