@@ -23,6 +23,8 @@ def tiny_config(model: Path, out: Path, **over) -> dict:
         "measures": {"max_rows": 100, "n_null": 5, "n_interval": 3},
         "label_control": {"max_rows": 40},
         "threads": 1,
+        # the figures as PNG/SVG/PDF files are most of a tiny study's time: test_runner checks them
+        "report": {"figure_files": False},
     }
     for k, v in over.items():
         cfg[k] = v

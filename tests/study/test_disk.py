@@ -40,6 +40,10 @@ def test_weights_removed_once_read_and_recorded(tiny_bert, tmp_path):
     result = json.loads((ft / "result.json").read_text())
     assert weight_files(ft) == []
     assert result["weights_removed"]["files"] >= 2 and result["weights_removed"]["bytes"] > 0
+    # report.figure_files = false (the test config's): the page and tables, no figure files
+    assert first.report.is_file() and (out / "report" / "tables").is_dir()
+    assert not (out / "report" / "figures").exists()
+    assert "figures for papers" not in first.report.read_text()
     assert (ft / "run" / "checkpoints" / "step-000002" / "config.json").is_file()  # the record stays
     # every step reported where and how far it ran
     assert read_attempts(ft) == 1

@@ -18,7 +18,7 @@ from .helpers import stable_results, tiny_config
 @pytest.fixture(scope="module")
 def first_run(tiny_bert, tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "out"
-    cfg = parse_config(tiny_config(tiny_bert, out), "test")
+    cfg = parse_config(tiny_config(tiny_bert, out, report={"figure_files": True}), "test")
     summary = run_study(cfg, progress=False)
     summary.results_text = (out / "results.json").read_text()  # before other tests touch the folder
     return cfg, summary, out

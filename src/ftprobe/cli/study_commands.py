@@ -121,4 +121,8 @@ def _print_done(summary) -> None:
         print(f"  finding {f['number']}: {f['verdict']:<13} {f['explanation']}")
     print(f"results: {summary.results}")
     print(f"report:  {summary.report}")
-    print(f"figures: {summary.report.parent / 'figures'} (PNG, SVG, PDF); tables: {summary.report.parent / 'tables'}")
+    folder = summary.report.parent
+    if summary.plan.config.report.figure_files:
+        print(f"figures: {folder / 'figures'} (PNG, SVG, PDF); tables: {folder / 'tables'}")
+    else:  # report.figure_files = false
+        print(f"tables:  {folder / 'tables'} (figures as files: ftprobe report {folder.parent})")

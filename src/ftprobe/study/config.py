@@ -144,6 +144,9 @@ class BootstrapSettings(_Base):
 class ReportSettings(_Base):
     # a Markdown file of the authors' notes and diagnoses, shown in the report (relative to the config)
     notes: str | None = None
+    # every figure also as PNG, SVG and PDF under report/figures (for papers); off: the page and
+    # the tables only (drawing them is most of a small study's time; `ftprobe report` adds them)
+    figure_files: bool = True
 
 
 class StudyConfig(_Base):

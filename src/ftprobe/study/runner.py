@@ -170,7 +170,7 @@ def run_study(
             from ftprobe.report import write_report
             from ftprobe.study.results import collect_results
 
-            paths = write_report(collect_results(plan, cache), out)
+            paths = write_report(collect_results(plan, cache), out, figure_files=cfg.report.figure_files)
     except BaseException:
         if own_executor and executor is not None:
             executor.shutdown(cancel=True)  # a no-op when _run_steps shut it down already
