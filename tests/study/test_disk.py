@@ -200,3 +200,20 @@ def test_steps_that_travel_without_weights_or_vectors_run_nothing_until_a_step_n
     assert kinds == ["extract", "finetune", "series"]  # weights and vectors made again, then the series
     assert stable_results(json.loads(again.results.read_text())) == \
         stable_results(json.loads(whole.results.read_text()))
+
+
+def test_a_study_without_figure_files_then_the_report_command_adds_them(tiny_bert, tmp_path):
+    """report.figure_files = false: `ftprobe study` writes the page and tables, says how to get
+    the figures, and `ftprobe report OUT` then draws them from results.json alone."""
+    out = tmp_path / "out"
+    cfg = micro_config(tiny_bert, out)
+    assert cfg["report"] == {"figure_files": False}
+    done = run_cli("study", str(write_config(tmp_path / "s.json", cfg)), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert f"tables:  {out / 'report' / 'tables'} (figures as files: ftprobe report {out})" in done.stdout
+    assert "figures:" not in done.stdout and not (out / "report" / "figures").exists()
+    report = run_cli("report", str(out), "--no-progress")
+    assert report.returncode == 0, report.stderr
+    figures = out / "report" / "figures"
+    assert sorted(p.suffix for p in figures.glob("fig-accuracy.*")) == [".pdf", ".png", ".svg"]
+    assert "figures for papers" in (out / "report" / "index.html").read_text()
