@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from study_scale import BASELINE, DATA, REPO, STORE, _env, baseline_src, distances_agree  # noqa: E402
+from study_scale import BASELINE, DATA, REPO, STORE, _env, baseline_src, distances_agree, run_worker  # noqa: E402
 
 OUT = HERE / "end_to_end.json"
 PHASES = ("fit", "distances", "prediction")
@@ -90,15 +90,9 @@ def worker(tmp: str, n_labels: int, out: str) -> None:
 
 
 def measure(src: Path, tmp: Path, n_labels: int, tag: str) -> dict:
-    import numpy as np
-
     out = tmp / tag
-    out.mkdir()
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import end_to_end; "
-            f"end_to_end.worker({str(tmp)!r}, {n_labels}, {str(out)!r})")
-    subprocess.run([sys.executable, "-c", code], check=True, env=_env(src))
-    stats = json.loads((out / "stats.json").read_text())
-    return {**stats, **{k: np.load(out / f"{k}.npy") for k in ("labels", "L", "pred")}}
+    return run_worker(src, out, "end_to_end", f"worker({str(tmp)!r}, {n_labels}, {str(out)!r})",
+                      ("labels", "L", "pred"))
 
 
 def same_partition(a, b) -> bool:

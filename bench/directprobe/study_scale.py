@@ -126,16 +126,22 @@ def worker(dp_dir: str, test: str, out: str) -> None:
     (Path(out) / "stats.json").write_text(json.dumps(stats))
 
 
-def measure(src: Path, dp_dir: Path, test: Path, tmp: Path, tag: str) -> dict:
-    out = tmp / tag
-    out.mkdir()
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import study_scale; "
-            f"study_scale.worker({str(dp_dir)!r}, {str(test)!r}, {str(out)!r})")
-    subprocess.run([sys.executable, "-c", code], check=True, env=_env(src))
+def run_worker(src: Path, out: Path, module: str, call: str, arrays: tuple[str, ...]) -> dict:
+    """``module.call`` (a worker of a bench script here, writing stats.json and ARRAY.npy files
+    into ``out``) in a fresh process under the package at ``src``; its stats and arrays."""
     import numpy as np
 
+    out.mkdir()
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import {module}; {module}.{call}"
+    subprocess.run([sys.executable, "-c", code], check=True, env=_env(src))
     stats = json.loads((out / "stats.json").read_text())
-    return {**stats, "L": np.load(out / "L.npy"), "pred": np.load(out / "pred.npy")}
+    return {**stats, **{k: np.load(out / f"{k}.npy") for k in arrays}}
+
+
+def measure(src: Path, dp_dir: Path, test: Path, tmp: Path, tag: str) -> dict:
+    out = tmp / tag
+    return run_worker(src, out, "study_scale", f"worker({str(dp_dir)!r}, {str(test)!r}, {str(out)!r})",
+                      ("L", "pred"))
 
 
 def main() -> None:
