@@ -17,7 +17,8 @@ import pytest
 import ftprobe.probe.directprobe.clustering as cl
 from ftprobe.probe.directprobe import DirectProbe, Tuning
 from ftprobe.probe.directprobe.cascade import Cascade
-from ftprobe.probe.directprobe.merge_order import BAND, MergeHeap, NearestPartners
+from ftprobe.probe.directprobe.merge_order import BAND, NearestPartners, NextPair
+from ftprobe.probe.directprobe.slots import LabelSlots
 
 from .test_directprobe import brute_force_clusters
 
@@ -163,23 +164,60 @@ def test_engine_order_equals_naive_order_continuous(monkeypatch):
     assert seq == _naive_sequence(X, y, frozen, 6)
 
 
-@pytest.mark.parametrize("seed", [0, 3])
-def test_clearing_stale_heap_entries_keeps_the_naive_order(seed, monkeypatch):
-    """The heap cleared of stale entries after (almost) every decision: the same decisions,
-    in the same order, as the naive implementation (also through slot compactions)."""
-    X, y = _tied_data(seed)
-    cleared = []
-    orig = MergeHeap.clear
+def _random_slots(rng, rows, n_dims=3):
+    """A label's slots with random partners: small-integer distances (many ties), some slots
+    without a partner (nn -1, a leftover distance that must be ignored), some non-candidates."""
+    D = LabelSlots.singletons(np.zeros((rows.max() + 1, n_dims)), rows,
+                              np.zeros(rows.max() + 1, bool), np.eye(n_dims), np.eye(n_dims), 2)
+    _scramble(rng, D)
+    return D
 
-    def clear(self, slots):
-        n = len(self.entries)
-        orig(self, slots)
-        cleared.append(n - len(self.entries))
 
-    monkeypatch.setattr(MergeHeap, "clear", clear)
-    seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 4, heap_min=8, heap_stale=1)
-    assert sum(c > 0 for c in cleared) > 10  # clearings that dropped stale entries
-    assert seq == _naive_sequence(X, y, frozen, 5)
+def _scramble(rng, D):
+    n = len(D.rows)
+    D.nn[:] = (np.arange(n) + rng.integers(1, max(n, 2), n)) % n
+    D.nnd[:] = rng.integers(1, 4, n).astype(np.float64)
+    D.nn[rng.random(n) < 0.2] = -1
+    D.cand[:] = rng.random(n) < 0.8
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_next_pair_is_the_smallest_pair_of_the_current_partners(seed):
+    """NextPair against the definition's order written out: the smallest (distance, smaller
+    representative, larger one, label, slot) over candidate slots with a partner, while each
+    step changes only the label it returned (a decision changes only its own label)."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(60)
+    slots = {lab: _random_slots(rng, np.sort(perm[lab::3])) for lab in range(3)}
+    nxt = NextPair(list(slots))
+    for _ in range(40):
+        keys = [(float(D.nnd[s]), *sorted((int(D.rows[s]), int(D.rows[D.nn[s]]))), lab, s)
+                for lab, D in slots.items() for s in range(len(D.rows))
+                if D.cand[s] and D.nn[s] >= 0]
+        got = nxt.next(slots)
+        assert got == (min(keys)[3:] if keys else None)
+        if got is None:
+            break
+        _scramble(rng, slots[got[0]])
+
+
+def test_next_pair_ties_by_representatives_then_slot():
+    """By hand: equal distances go to the pair of the smaller representatives, then the
+    smaller slot (the pair of mutual nearest partners is met from its first slot)."""
+    D0 = _random_slots(np.random.default_rng(0), np.array([0, 3, 5, 8]))
+    D1 = _random_slots(np.random.default_rng(1), np.array([1, 2, 4]))
+    D0.cand[:] = D1.cand[:] = True
+    D0.nn[:], D0.nnd[:] = [2, 3, 0, 1], 1.0  # pairs (0, 5) from slots 0 and 2, (3, 8) from 1, 3
+    D1.nn[:], D1.nnd[:] = [1, 0, -1], [1.0, 1.0, 0.5]  # (1, 2); slot 2's 0.5 has no partner
+    slots = {0: D0, 1: D1}
+    assert NextPair([0, 1]).next(slots) == (0, 0)
+    D0.cand[0] = False
+    D0.nn[2] = 1  # (3, 5) now; (1, 2) of label 1 is smaller
+    assert NextPair([0, 1]).next(slots) == (1, 0)
+    D1.nn[2] = 0  # (0.5, 1, 4): the distance comes first
+    assert NextPair([0, 1]).next(slots) == (1, 2)
+    D0.cand[:] = D1.cand[:] = False
+    assert NextPair([0, 1]).next(slots) is None
 
 
 @pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous"), (2, "offset")])

@@ -51,10 +51,11 @@ What makes it fast without changing the answer:
   starts from the LP, with the union's small piece in its first working set); an LP built in a rejected merge's check
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
   frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued;
-- stale entries of the merge heap (superseded distances) are cleared once they dominate.
+- the next pair is the smallest of the candidates' pairs with their nearest partners, found
+  again after each decision only in the label it changed (one pass of numpy, no heap).
 
 The parts (each owns its state and saves its own arrays): the merge order
-(``merge_order.NearestPartners``: slots, nearest-partner caches, rejections, the heap), cluster
+(``merge_order.NearestPartners``: slots, nearest-partner caches, rejections, the next pair), cluster
 membership (``membership.Membership``), what checks leave for later
 (``certificates.Certificates``), the decision cascade (``cascade.Cascade``, with
 ``cascade.hulls_disjoint``), the label-pair phase (``label_pairs``); :class:`MergeEngine`
@@ -133,7 +134,7 @@ class MergeEngine:
     another label. Guarantees: the decisions of the definition (docs/directprobe.md), in its
     order, every one certified (a verified plane or two hull points within tol); none depends
     on ``tuning`` or ``jobs``. It composes the parts: the merge order (``order``: slots,
-    nearest partners, rejections, heap), cluster membership (``members``), what checks leave
+    nearest partners, rejections, the next pair), cluster membership (``members``), what checks leave
     for later (``certs``) and the decision cascade (``cascade``). Its public steps (``start``,
     ``loop``, ``decide``) are where tests watch it."""
 
@@ -180,12 +181,10 @@ class MergeEngine:
     def loop(self) -> None:
         """The merge decisions, in the global order, until no candidate pair is left."""
         order = self.order
-        while (nxt := order.heap.pop(order.slots)) is not None:
+        while (nxt := order.next_pair.next(order.slots)) is not None:
             lab, s = nxt
             D = order.slots[lab]
-            t = int(D.nn[s])
-            if t < 0:
-                continue
+            t = int(D.nn[s])  # next_pair gives only slots with a partner
             a, b = int(D.rows[s]), int(D.rows[t])
             if b in order.rej.pairs.get(a, ()):  # cannot happen (NN skips rejected); keep it safe
                 order.renn(lab, [s])

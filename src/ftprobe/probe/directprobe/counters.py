@@ -39,7 +39,6 @@ class ClusterStats:
     lp_kept_after_rejection: int = 0  # LPs built in a rejected merge's check, kept for a part
     lp_frozen: int = 0  # kept LPs frozen (HiGHS instance given back) beyond the live bounds
     lp_thawed: int = 0  # ... and rebuilt to be continued
-    heap_cleared: int = 0  # times the merge heap was cleared of stale entries
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache
     nn_exact: int = 0  # exact centroid distances computed for nearest partners

@@ -1,17 +1,15 @@
-"""The merge order: every candidate's exact nearest partner, and the heap of candidate pairs.
+"""The merge order: every candidate's exact nearest partner, and the next pair among them.
 
 The definition merges, at each step, the same-label pair of current clusters whose centroids
 are nearest, ties to the smaller representatives (docs/directprobe.md, "The merge order").
 Recomputing every distance after each merge is quadratic; the parts here keep the order exact
 while computing few distances: lower bounds decide which exact distances are needed
 (:class:`Distances`), each slot caches its nearest partners (:class:`NearestPartners`), the
-pairs rejected for good are never candidates again (:class:`Rejections`), and a heap holds
-each slot's pair with its nearest partner (:class:`MergeHeap`).
+pairs rejected for good are never candidates again (:class:`Rejections`), and the smallest of
+the slots' pairs with their nearest partners is the next one (:class:`NextPair`).
 """
 
 from __future__ import annotations
-
-import heapq
 
 import numpy as np
 
@@ -98,109 +96,84 @@ class Rejections:
             self.pairs.setdefault(a, set()).add(b)
 
 
-class MergeHeap:
-    """Each candidate slot's pair with its nearest partner, smallest (distance, pair) first.
+class NextPair:
+    """The definition's next pair: over all labels, the candidate slot whose pair with its
+    nearest partner is smallest by (squared distance, smaller representative, larger one),
+    then (label, slot) (mutual nearest partners meet their pair from both slots).
 
-    Entries are (squared distance, smaller representative, larger one, label, slot, version).
-    May assume: a slot's version changes whenever its partner or distance does (then a new
-    entry is pushed) and when it dies. Guarantees: :meth:`pop` returns the valid entry (current
-    version of a candidate slot) that is smallest, i.e. the definition's next pair; stale
-    entries are skipped, and cleared once they dominate (which changes nothing popped).
+    Why not a heap of slot entries: when a big cluster merges, every slot that pointed at one
+    of its parts takes a new partner, hundreds per merge (a million on PUD POS layer 1 for
+    4.5k decisions), each a push and later a stale pop. A decision changes only its own
+    label's slots, so the label's smallest pair is found again by one pass of numpy over its
+    nearest distances; the other labels keep theirs.
+
+    May assume: only a decision of the label :meth:`next` returned changes slots, and the
+    caller updates the partners of the pair's slots before asking again (a new search, or the
+    slot dies). Guarantees: :meth:`next` is the smallest pair of the current partners.
     """
 
-    def __init__(self, tuning: Tuning, stats: ClusterStats):
-        self.tuning = tuning
-        self.stats = stats
-        self.entries: list[tuple] = []
-        self.cap = tuning.heap_min  # size that triggers the next clearing (see clear)
+    def __init__(self, labels: list[int]):
+        self.best: dict[int, tuple | None] = dict.fromkeys(labels)  # (e, lo, hi, label, slot)
+        self.stale = set(labels)
 
-    def push(self, lab: int, D: LabelSlots, s: int) -> None:
-        a = int(D.rows[s])
-        b = int(D.rows[D.nn[s]])
-        heapq.heappush(self.entries, (float(D.nnd[s]), min(a, b), max(a, b), lab, s,
-                                      int(D.ver[s])))
+    def all_stale(self) -> None:
+        """Every label's slots changed (the first searches, a loaded state)."""
+        self.stale = set(self.best)
 
-    def pop(self, slots: dict[int, LabelSlots]) -> tuple[int, int] | None:
-        """(label, slot) of the next valid entry, removed; None when none is left."""
-        while self.entries:
-            if len(self.entries) > self.cap:
-                self.clear(slots)
-            _d2, _lo, _hi, lab, s, ver = heapq.heappop(self.entries)
-            D = slots[lab]
-            if not D.cand[s] or D.ver[s] != ver:
-                continue
-            return lab, s
-        return None
+    def next(self, slots: dict[int, LabelSlots]) -> tuple[int, int] | None:
+        """(label, slot) of the next pair; None when no candidate has a partner. The label
+        counts as changed from now on (its decision follows)."""
+        for lab in self.stale:
+            self.best[lab] = self.label_best(lab, slots[lab])
+        keys = [k for k in self.best.values() if k is not None]
+        if not keys:
+            self.stale = set()
+            return None
+        _e, _lo, _hi, lab, s = min(keys)
+        self.stale = {lab}
+        return lab, s
 
-    def clear(self, slots: dict[int, LabelSlots]) -> None:
-        """Drop the heap's stale entries (older versions of a slot's entry, dead slots).
-
-        Every change of a slot's partner or distance pushes a new entry and leaves the old one
-        to be skipped when popped; a big cluster that many slots point at re-pushes them all at
-        each of its merges, so late in a big run stale entries outnumber valid ones ~30 to 1
-        (3.4 million tuples, most of a GiB, at 70k decisions of the full EWT set). The valid
-        entries are exactly those the loop would not skip, and pops take the smallest tuple, so
-        clearing the rest changes no decision.
-        """
-        H = self.entries
-        lab = np.fromiter((e[3] for e in H), np.int64, len(H))
-        slot = np.fromiter((e[4] for e in H), np.int64, len(H))
-        ver = np.fromiter((e[5] for e in H), np.int64, len(H))
-        keep = np.zeros(len(H), bool)
-        for k in np.unique(lab).tolist():
-            m = lab == k
-            D = slots[k]
-            keep[m] = D.cand[slot[m]] & (D.ver[slot[m]] == ver[m])
-        self.entries = [H[i] for i in np.flatnonzero(keep).tolist()]
-        heapq.heapify(self.entries)
-        self.cap = max(self.tuning.heap_min, self.tuning.heap_stale * len(self.entries))
-        self.stats.heap_cleared += 1
-
-    def rebuild_label(self, lab: int, D: LabelSlots) -> None:
-        """The label's entries again, from its slots' current partners (after compaction)."""
-        self.entries = [e for e in self.entries if e[3] != lab]
-        heapq.heapify(self.entries)
-        for s_ in np.flatnonzero(D.cand & (D.nn >= 0)).tolist():
-            self.push(lab, D, s_)
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return {"heap.d": np.array([e[0] for e in self.entries], np.float64),
-                "heap.i": np.array([e[1:] for e in self.entries], np.int64).reshape(-1, 5)}
-
-    def load_state(self, z) -> None:
-        self.entries = [(d, *i) for d, i in zip(z["heap.d"].tolist(), z["heap.i"].tolist(),
-                                                strict=True)]
+    @staticmethod
+    def label_best(lab: int, D: LabelSlots) -> tuple | None:
+        """The label's smallest (e, smaller representative, larger one, label, slot)."""
+        e = np.where(D.cand & (D.nn >= 0), D.nnd, np.inf)
+        s = int(np.argmin(e)) if len(e) else 0
+        if not len(e) or e[s] == np.inf:
+            return None
+        ties = np.flatnonzero(e == e[s])
+        if len(ties) > 1:
+            a, b = D.rows[ties], D.rows[D.nn[ties]]
+            s = int(ties[np.lexsort((ties, np.maximum(a, b), np.minimum(a, b)))[0]])
+        a, b = int(D.rows[s]), int(D.rows[D.nn[s]])
+        return float(e[s]), min(a, b), max(a, b), lab, s
 
 
 class PartnerCaches:
     """Writes each slot's nearest partner and cache of nearest partners (fields of
-    :class:`LabelSlots`: ``nn``, ``nnd``, ``ver``, ``kslot``, ``kd``, ``kt``, ``kthd``,
-    ``kths``), and pushes the new heap entry.
+    :class:`LabelSlots`: ``nn``, ``nnd``, ``kslot``, ``kd``, ``kt``, ``kthd``, ``kths``).
 
     May assume: the distances and slots it is given are exact and valid partners, ordered or
     complete as each method says. Guarantees: a cache holds its slot's first (up to K) valid
     partners by (exact distance, slot) at its label time ``kt``; its K-th entry bounds every
-    valid partner outside it (inf, NO_SLOT: none outside); every change of a partner bumps the
-    slot's version and pushes its entry (the older ones become stale).
+    valid partner outside it (inf, NO_SLOT: none outside); a slot without a partner has
+    ``nn`` -1 and ``nnd`` inf.
     """
 
-    def __init__(self, slots: dict[int, LabelSlots], heap: MergeHeap, tuning: Tuning):
+    def __init__(self, slots: dict[int, LabelSlots], tuning: Tuning):
         self.slots = slots
-        self.heap = heap
         self.tuning = tuning
 
     def set_partner(self, lab: int, s: int, p: int, e: float) -> None:
-        """Slot s's nearest partner is now p at exact squared distance e (p < 0: none); its
-        older heap entries become stale and a new one is pushed."""
+        """Slot s's nearest partner is now p at exact squared distance e (p < 0: none)."""
         D = self.slots[lab]
-        D.ver[s] += 1
-        if p < 0:
-            D.nn[s] = -1
-            D.nnd[s] = np.inf
-            return
-        D.nn[s] = p
-        D.nnd[s] = e
-        self.heap.push(lab, D, s)
+        D.nn[s] = p if p >= 0 else -1
+        D.nnd[s] = e if p >= 0 else np.inf
+
+    @staticmethod
+    def set_partners(D: LabelSlots, S: np.ndarray, P: np.ndarray, E: np.ndarray) -> None:
+        """:meth:`set_partner` of many slots ``S`` of one label at once."""
+        D.nn[S] = np.where(P >= 0, P, -1)
+        D.nnd[S] = np.where(P >= 0, E, np.inf)
 
     def store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
         """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
@@ -241,13 +214,13 @@ class PartnerCaches:
 
 class NearestPartners:
     """The slots of every label with each candidate's exact nearest partner, kept current
-    through merges and rejections, and pushed on the heap.
+    through merges and rejections, and the next pair among them (``next_pair``).
 
-    May assume: the caller merges or rejects only pairs the heap gave, tells every merge
+    May assume: the caller merges or rejects only pairs ``next_pair`` gave, tells every merge
     (:meth:`after_merge`, after the slots were merged) and rejection (:meth:`renn` of both
     slots, after ``rej`` holds the pair). Guarantees: after each of those, every candidate
-    slot's ``nn``/``nnd`` is its nearest valid partner by exact (distance, slot), and the heap
-    holds its current entry; compaction renumbers slots in row order (``loc`` follows).
+    slot's ``nn``/``nnd`` is its nearest valid partner by exact (distance, slot); compaction
+    renumbers slots in row order (``loc`` follows).
 
     How: every nearest partner is exact: the partner p of slot s minimises the exact squared
     distance e(s, p) (the sum of squares of the difference of the two centroids, always with
@@ -273,10 +246,10 @@ class NearestPartners:
         self.stats = stats
         self.dist = Distances(proj, X.shape[1], stats)
         self.rej = Rejections()
-        self.heap = MergeHeap(tuning, stats)
         self.loc = np.full(len(X), -1, np.int64)  # row -> slot within its label
         self.slots: dict[int, LabelSlots] = {}  # label -> its clusters
-        self.caches = PartnerCaches(self.slots, self.heap, tuning)
+        self.caches = PartnerCaches(self.slots, tuning)
+        self.next_pair = NextPair(labels)
         for lab in labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
@@ -408,8 +381,7 @@ class NearestPartners:
         Sok = S[ok]
         self.caches.refresh(D, Sok, P, E, nb)
         self.stats.nn_cached += len(Sok)
-        for s, p, e in zip(Sok.tolist(), P[:, 0].tolist(), E[:, 0].tolist(), strict=True):
-            self.caches.set_partner(lab, s, p, e)
+        self.caches.set_partners(D, Sok, P[:, 0], E[:, 0])
         return S[~ok].tolist()
 
     def search(self, lab: int, s: int):
@@ -598,14 +570,13 @@ class NearestPartners:
         cur = nn[near]
         # Closer, or equally close with a smaller representative (keep_s vs current partner).
         better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
-        for c, dc in zip(near[better].tolist(), d2[better].tolist(), strict=True):
-            self.caches.set_partner(lab, c, keep_s, dc)
+        self.caches.set_partners(D, near[better], np.full(np.count_nonzero(better), keep_s),
+                                 d2[better])
 
     def maybe_compact(self, lab: int) -> None:
         """Drop dead slots once they are half of a label's arrays (merge cost ~ live clusters).
 
-        Slots are renumbered in the same (row) order, so the tie rule on slots is unchanged;
-        the label's heap entries are rebuilt from the current nearest neighbours.
+        Slots are renumbered in the same (row) order, so the tie rule on slots is unchanged.
         """
         D = self.slots[lab]
         n = len(D.rows)
@@ -615,10 +586,9 @@ class NearestPartners:
             return
         D.compact()
         self.loc[D.rows] = np.arange(n_live)
-        self.heap.rebuild_label(lab, D)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        arr = {"loc": self.loc, **self.rej.state_arrays(), **self.heap.state_arrays()}
+        arr = {"loc": self.loc, **self.rej.state_arrays()}
         for lab, D in self.slots.items():
             arr.update(D.arrays(f"L{lab}."))
         return arr
@@ -628,4 +598,4 @@ class NearestPartners:
         for lab in self.slots:  # the same dict (the cascade reads it), new slots
             self.slots[lab] = LabelSlots.from_arrays(z, f"L{lab}.")
         self.rej.load_state(z)
-        self.heap.load_state(z)
+        self.next_pair.all_stale()

@@ -53,7 +53,6 @@ class LabelSlots:
     cand: np.ndarray  # bool [S]: may still take part in a merge
     nn: np.ndarray  # int64 [S]: slot of the nearest candidate partner (-1: none)
     nnd: np.ndarray  # float64 [S]: its exact squared centroid distance
-    ver: np.ndarray  # int64 [S]: version of the slot's heap entry (older ones are stale)
     # Nearest-partner caches (see the merge order's lookups): label time of each slot's last
     # centroid change, and per slot its K nearest valid partners at its last full search
     # (time kt; -1: none), with the K-th entry's (distance, slot) (inf, NO_SLOT: complete).
@@ -81,7 +80,7 @@ class LabelSlots:
             lo=(C @ slab_dirs).T.copy(), hi=(C @ slab_dirs).T.copy(),
             prad=np.zeros(n), rad=np.zeros(n), exact=np.ones(n, bool),
             alive=np.ones(n, bool), cand=~frozen[rows],
-            nn=np.full(n, -1, np.int64), nnd=np.full(n, np.inf), ver=np.zeros(n, np.int64),
+            nn=np.full(n, -1, np.int64), nnd=np.full(n, np.inf),
             chg=np.zeros(n, np.int64), kslot=np.full((n, nn_cache), -1, np.int64),
             kd=np.full((n, nn_cache), np.inf), kt=np.full(n, -1, np.int64),
             kthd=np.full(n, np.inf), kths=np.full(n, NO_SLOT, np.int64),
@@ -122,13 +121,12 @@ class LabelSlots:
         self.exact[keep_s] = u.exact
         self.alive[drop_s] = False
         self.cand[drop_s] = False
-        self.ver[drop_s] += 1
         self.clock += 1
         self.chg[keep_s] = self.chg[drop_s] = self.clock
 
     def compact(self) -> None:
         """Drop the dead slots, renumbering the live ones in the same (row) order; partners
-        and cache entries follow their slots, dead ones become -1; heap versions restart."""
+        and cache entries follow their slots, dead ones become -1."""
         live = self.alive
         n, n_live = len(live), int(live.sum())
         new = np.full(n, -1, np.int64)
@@ -140,7 +138,6 @@ class LabelSlots:
                 setattr(self, f.name, v[:, live].copy())
             elif isinstance(v, np.ndarray):
                 setattr(self, f.name, v[live].copy())
-        self.ver = np.zeros(n_live, np.int64)
         has = self.nn >= 0
         self.nn[has] = new[self.nn[has]]
         ks = self.kslot

@@ -2,7 +2,7 @@
 
 The merge phase of a big set runs for hours (the full EWT POS train set: about five on two
 cores), one decision after another. Between two decisions the merge engine's state is
-complete in plain arrays and tables: the clusters, their nearest-partner caches, the heap,
+complete in plain arrays and tables: the clusters, their nearest-partner caches,
 the rejected pairs, the kept planes and supports, and the kept LPs as rows and optimal basis
 (put back frozen, so a resumed fit continues them warm and makes the same decisions). It is
 written as one ``.npz`` of plain arrays, to a temporary name and then renamed, and read back

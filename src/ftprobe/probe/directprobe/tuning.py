@@ -31,9 +31,6 @@ class Tuning:
       merge without a pass over the label.
     - ``compact_min``: labels with fewer slots are never compacted (renumbering costs more than
       the dead slots it saves below ~2k).
-    - ``heap_min``, ``heap_stale``: the merge heap is cleared of stale entries once it holds
-      more than ``heap_min`` entries and ``heap_stale`` x those valid after the last clearing
-      (late in the full EWT set stale entries outnumbered valid ones 30 to 1, most of a GiB).
 
     The decision cascade:
 
@@ -115,8 +112,6 @@ class Tuning:
     proj_dims: int = 16
     nn_cache: int = 16
     compact_min: int = 2048
-    heap_min: int = 1 << 20
-    heap_stale: int = 4
     wolfe_cap_min: int = 200
     wolfe_cap_per_dim: int = 1
     plane_block: int = 4_000_000
