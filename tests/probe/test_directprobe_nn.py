@@ -173,32 +173,57 @@ def _random_slots(rng, rows, n_dims=3):
     return D
 
 
-def _scramble(rng, D):
+def _scramble(rng, D, truth=None):
+    """Random partners (``truth``: where given, a third of the slots are shown lazy: a lower
+    bound of their distance, any partner, and the real ones kept in ``truth``)."""
     n = len(D.rows)
     D.nn[:] = (np.arange(n) + rng.integers(1, max(n, 2), n)) % n
     D.nnd[:] = rng.integers(1, 4, n).astype(np.float64)
     D.nn[rng.random(n) < 0.2] = -1
+    D.nnd[D.nn < 0] = np.inf
     D.cand[:] = rng.random(n) < 0.8
+    D.lazy[:] = False
+    if truth is not None:
+        truth[:] = D.nn, D.nnd.copy()
+        D.lazy[:] = (rng.random(n) < 0.3) & (D.nn >= 0)
+        lz = np.flatnonzero(D.lazy)
+        D.nnd[lz] -= rng.integers(0, 2, len(lz))  # a lower bound, sometimes the distance itself
+        D.nn[lz] = rng.integers(-1, n, len(lz))  # a lazy slot's partner means nothing
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_next_pair_is_the_smallest_pair_of_the_current_partners(seed):
     """NextPair against the definition's order written out: the smallest (distance, smaller
     representative, larger one, label, slot) over candidate slots with a partner, while each
-    step changes only the label it returned (a decision changes only its own label)."""
+    step changes only the label it returned (a decision changes only its own label). Lazy
+    slots show only a lower bound; NextPair must look up (``resolve``) every one that might
+    come first, and may leave the others."""
     rng = np.random.default_rng(seed)
     perm = rng.permutation(60)
     slots = {lab: _random_slots(rng, np.sort(perm[lab::3])) for lab in range(3)}
-    nxt = NextPair(list(slots))
+    truth = {lab: [D.nn.copy(), D.nnd.copy()] for lab, D in slots.items()}
+    for lab, D in slots.items():
+        _scramble(rng, D, truth[lab])
+    resolved = []
+
+    def resolve(lab, S):
+        D = slots[lab]
+        assert D.lazy[S].all()
+        D.nn[S], D.nnd[S], D.lazy[S] = truth[lab][0][S], truth[lab][1][S], False
+        resolved.append(len(S))
+
+    nxt = NextPair(list(slots), resolve)
     for _ in range(40):
-        keys = [(float(D.nnd[s]), *sorted((int(D.rows[s]), int(D.rows[D.nn[s]]))), lab, s)
-                for lab, D in slots.items() for s in range(len(D.rows))
-                if D.cand[s] and D.nn[s] >= 0]
+        keys = [(float(nnd[s]), *sorted((int(D.rows[s]), int(D.rows[nn[s]]))), lab, s)
+                for lab, D in slots.items() for nn, nnd in [truth[lab]]
+                for s in range(len(D.rows)) if D.cand[s] and nn[s] >= 0]
         got = nxt.next(slots)
         assert got == (min(keys)[3:] if keys else None)
         if got is None:
             break
-        _scramble(rng, slots[got[0]])
+        _scramble(rng, slots[got[0]], truth[got[0]])
+    assert sum(resolved) > 10  # lazy slots were looked up ...
+    assert any(D.lazy[D.cand].any() for D in slots.values())  # ... and some never needed it
 
 
 def test_next_pair_ties_by_representatives_then_slot():
@@ -209,21 +234,26 @@ def test_next_pair_ties_by_representatives_then_slot():
     D0.cand[:] = D1.cand[:] = True
     D0.nn[:], D0.nnd[:] = [2, 3, 0, 1], 1.0  # pairs (0, 5) from slots 0 and 2, (3, 8) from 1, 3
     D1.nn[:], D1.nnd[:] = [1, 0, -1], [1.0, 1.0, 0.5]  # (1, 2); slot 2's 0.5 has no partner
+    D0.lazy[:] = D1.lazy[:] = False
     slots = {0: D0, 1: D1}
-    assert NextPair([0, 1]).next(slots) == (0, 0)
+
+    def resolve(lab, S):
+        raise AssertionError("no lazy slot here")
+
+    assert NextPair([0, 1], resolve).next(slots) == (0, 0)
     D0.cand[0] = False
     D0.nn[2] = 1  # (3, 5) now; (1, 2) of label 1 is smaller
-    assert NextPair([0, 1]).next(slots) == (1, 0)
+    assert NextPair([0, 1], resolve).next(slots) == (1, 0)
     D1.nn[2] = 0  # (0.5, 1, 4): the distance comes first
-    assert NextPair([0, 1]).next(slots) == (1, 2)
+    assert NextPair([0, 1], resolve).next(slots) == (1, 2)
     D0.cand[:] = D1.cand[:] = False
-    assert NextPair([0, 1]).next(slots) is None
+    assert NextPair([0, 1], resolve).next(slots) is None
 
 
 @pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous"), (2, "offset")])
 def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
-    """Mid-run, every candidate's cached answer equals a fresh full search from scratch
-    (with K = 8 most unions take their partners from the merged slots' caches; with K = 2
+    """Mid-run, every candidate's cached answer equals a fresh full search from scratch, and
+    a lazy candidate's bound is at most that search's distance (with K = 8 most unions take their partners from the merged slots' caches; with K = 2
     lookups screen many changed slots in float32, also where float32 cannot resolve the
     distances: a large common offset)."""
     if data == "continuous":
@@ -239,7 +269,7 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
                      tuning=Tuning(nn_cache=k))
     monkeypatch.setattr(Cascade, "check_union",
                         lambda self, lab, sa, sb, u: ((int(sa) + int(sb)) % 5 != 0, {}))
-    calls = {"n": 0}
+    calls = {"n": 0, "lazy": 0}
     orig = cl.MergeEngine.decide
 
     def step(self, lab, s, t):
@@ -255,13 +285,17 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
             for s_ in slots.tolist():  # brute force: all valid partners, exact, tie -> slot
                 ok = order.valid_partners(D, s_)
                 idx = np.flatnonzero(ok)
+                i = int(np.flatnonzero(slots == s_)[0])
                 if len(idx) == 0:
-                    assert D.nn[s_] == -1
+                    assert D.lazy[s_] or D.nn[s_] == -1
                     continue
                 e = order.dist.exact(D.cent, idx, D.cent[s_])
                 j = np.lexsort((idx, e))[0]
-                i = int(np.flatnonzero(slots == s_)[0])
-                assert (got[0][i], got[1][i]) == (idx[j], e[j])
+                if D.lazy[s_]:
+                    assert got[1][i] <= e[j]
+                    calls["lazy"] += 1
+                else:
+                    assert (got[0][i], got[1][i]) == (idx[j], e[j])
 
     monkeypatch.setattr(cl.MergeEngine, "decide", step)
     # The union's bounds, however derived, never exceed the exact distance (up to the band).
@@ -280,7 +314,7 @@ def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
 
     monkeypatch.setattr(NearestPartners, "union_from_caches", union)
     eng.run()
-    assert calls["n"] > 50
+    assert calls["n"] > 50 and calls["lazy"] > 20
     if k >= 6:
         assert eng.stats.nn_union_cached > 20  # the path under test was taken
     else:

@@ -52,7 +52,8 @@ What makes it fast without changing the answer:
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
   frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued;
 - the next pair is the smallest of the candidates' pairs with their nearest partners, found
-  again after each decision only in the label it changed (one pass of numpy, no heap).
+  again after each decision only in the label it changed (one pass of numpy, no heap); a
+  slot whose partner merged keeps a lower bound and is looked up only when it might be next.
 
 The parts (each owns its state and saves its own arrays): the merge order
 (``merge_order.NearestPartners``: slots, nearest-partner caches, rejections, the next pair), cluster

@@ -64,12 +64,14 @@ class Rejections:
     again. Guarantees: symmetric; a merged cluster inherits its parts' rejections (a
     rejected pair stays rejected as both sides grow, docs/directprobe.md)."""
 
-    def __init__(self):
+    def __init__(self, n_rows: int):
         self.pairs: dict[int, set[int]] = {}  # cluster id -> ids rejected with it
+        self.has = np.zeros(n_rows, bool)  # cluster id (row) -> has a rejected partner
 
     def add(self, a: int, b: int) -> None:
         self.pairs.setdefault(a, set()).add(b)
         self.pairs.setdefault(b, set()).add(a)
+        self.has[[a, b]] = True
 
     def inherit(self, a: int, b: int, keep_id: int) -> int:
         """Clusters a and b merged into ``keep_id``: it holds their rejections; returns how
@@ -82,8 +84,10 @@ class Rejections:
             rr.discard(a)
             rr.discard(b)
             rr.add(keep_id)
+        self.has[[a, b]] = False
         if ru:
             self.pairs[keep_id] = ru
+            self.has[keep_id] = True
         return len(ru)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -94,6 +98,8 @@ class Rejections:
         self.pairs = {}
         for a, b in z["rej"].tolist():
             self.pairs.setdefault(a, set()).add(b)
+        self.has[:] = False
+        self.has[list(self.pairs)] = True
 
 
 class NextPair:
@@ -102,19 +108,25 @@ class NextPair:
     then (label, slot) (mutual nearest partners meet their pair from both slots).
 
     Why not a heap of slot entries: when a big cluster merges, every slot that pointed at one
-    of its parts takes a new partner, hundreds per merge (a million on PUD POS layer 1 for
-    4.5k decisions), each a push and later a stale pop. A decision changes only its own
-    label's slots, so the label's smallest pair is found again by one pass of numpy over its
-    nearest distances; the other labels keep theirs.
+    of its parts needs a new partner, hundreds per merge (a million on PUD POS layer 1 for
+    4.5k decisions). A decision changes only its own label's slots, so the label's smallest
+    pair is found again by one pass of numpy over its slots; the other labels keep theirs.
+    And those slots' new partners are looked up only when needed: such a slot is *lazy*, its
+    ``nnd`` a lower bound of its nearest distance (see ``NearestPartners.update_neighbours``),
+    and it is looked up (``resolve``) only once that bound is no larger than the label's
+    smallest exact pair, i.e. once it might come first. Most are pointed again by the next
+    merge of the same big cluster before that.
 
     May assume: only a decision of the label :meth:`next` returned changes slots, and the
     caller updates the partners of the pair's slots before asking again (a new search, or the
-    slot dies). Guarantees: :meth:`next` is the smallest pair of the current partners.
+    slot dies); ``resolve(label, slots)`` makes those slots' partners exact. Guarantees:
+    :meth:`next` is the smallest pair of the current partners.
     """
 
-    def __init__(self, labels: list[int]):
+    def __init__(self, labels: list[int], resolve):
         self.best: dict[int, tuple | None] = dict.fromkeys(labels)  # (e, lo, hi, label, slot)
         self.stale = set(labels)
+        self.resolve = resolve
 
     def all_stale(self) -> None:
         """Every label's slots changed (the first searches, a loaded state)."""
@@ -133,19 +145,25 @@ class NextPair:
         self.stale = {lab}
         return lab, s
 
-    @staticmethod
-    def label_best(lab: int, D: LabelSlots) -> tuple | None:
-        """The label's smallest (e, smaller representative, larger one, label, slot)."""
-        e = np.where(D.cand & (D.nn >= 0), D.nnd, np.inf)
-        s = int(np.argmin(e)) if len(e) else 0
-        if not len(e) or e[s] == np.inf:
+    def label_best(self, lab: int, D: LabelSlots) -> tuple | None:
+        """The label's smallest (e, smaller representative, larger one, label, slot), its
+        lazy slots that might come first looked up."""
+        while True:
+            e = np.where(D.cand & ~D.lazy & (D.nn >= 0), D.nnd, np.inf)
+            s = int(np.argmin(e)) if len(e) else 0
+            first = e[s] if len(e) else np.inf
+            pending = np.flatnonzero(D.cand & D.lazy & (D.nnd <= first))
+            if len(pending) == 0:
+                break
+            self.resolve(lab, pending)
+        if first == np.inf:
             return None
-        ties = np.flatnonzero(e == e[s])
+        ties = np.flatnonzero(e == first)
         if len(ties) > 1:
             a, b = D.rows[ties], D.rows[D.nn[ties]]
             s = int(ties[np.lexsort((ties, np.maximum(a, b), np.minimum(a, b)))[0]])
         a, b = int(D.rows[s]), int(D.rows[D.nn[s]])
-        return float(e[s]), min(a, b), max(a, b), lab, s
+        return float(first), min(a, b), max(a, b), lab, s
 
 
 class PartnerCaches:
@@ -168,12 +186,14 @@ class PartnerCaches:
         D = self.slots[lab]
         D.nn[s] = p if p >= 0 else -1
         D.nnd[s] = e if p >= 0 else np.inf
+        D.lazy[s] = False
 
     @staticmethod
     def set_partners(D: LabelSlots, S: np.ndarray, P: np.ndarray, E: np.ndarray) -> None:
         """:meth:`set_partner` of many slots ``S`` of one label at once."""
         D.nn[S] = np.where(P >= 0, P, -1)
         D.nnd[S] = np.where(P >= 0, E, np.inf)
+        D.lazy[S] = False
 
     def store(self, lab: int, s: int, idx: np.ndarray, e: np.ndarray, n_valid: int) -> None:
         """Set slot s's nearest partner and cache from exact distances ``e`` of slots ``idx``,
@@ -219,8 +239,10 @@ class NearestPartners:
     May assume: the caller merges or rejects only pairs ``next_pair`` gave, tells every merge
     (:meth:`after_merge`, after the slots were merged) and rejection (:meth:`renn` of both
     slots, after ``rej`` holds the pair). Guarantees: after each of those, every candidate
-    slot's ``nn``/``nnd`` is its nearest valid partner by exact (distance, slot); compaction
-    renumbers slots in row order (``loc`` follows).
+    slot's ``nn``/``nnd`` is its nearest valid partner by exact (distance, slot), except lazy
+    slots (``lazy``), whose ``nnd`` bounds that distance from below (looked up by ``next_pair``
+    when they might come first, see :meth:`update_neighbours`); compaction renumbers slots in
+    row order (``loc`` follows).
 
     How: every nearest partner is exact: the partner p of slot s minimises the exact squared
     distance e(s, p) (the sum of squares of the difference of the two centroids, always with
@@ -245,11 +267,11 @@ class NearestPartners:
         self.tuning = tuning
         self.stats = stats
         self.dist = Distances(proj, X.shape[1], stats)
-        self.rej = Rejections()
+        self.rej = Rejections(len(X))
         self.loc = np.full(len(X), -1, np.int64)  # row -> slot within its label
         self.slots: dict[int, LabelSlots] = {}  # label -> its clusters
         self.caches = PartnerCaches(self.slots, tuning)
-        self.next_pair = NextPair(labels)
+        self.next_pair = NextPair(labels, self.renn)
         for lab in labels:
             rows = np.sort(rows_by_label[lab])
             self.loc[rows] = np.arange(len(rows))
@@ -278,15 +300,13 @@ class NearestPartners:
     def renn(self, lab: int, slots) -> None:
         """New nearest partners of ``slots`` (their cache when it decides, else a search)."""
         D = self.slots[lab]
-        rows, kt = D.rows, D.kt
-        batch, single = [], []
-        for s in slots:
-            s = int(s)
-            (single if kt[s] < 0 or self.rej.pairs.get(int(rows[s])) else batch).append(s)
+        S = np.asarray(slots, np.int64)
+        alone = (D.kt[S] < 0) | self.rej.has[D.rows[S]]
+        single, batch = S[alone].tolist(), S[~alone]
         if len(batch) > 1:
-            single.extend(self._lookup_batch(lab, np.array(batch)))
+            single.extend(self._lookup_batch(lab, batch))
         else:
-            single.extend(batch)
+            single.extend(batch.tolist())
         for s in single:
             if self._lookup(lab, s):
                 self.stats.nn_cached += 1
@@ -542,18 +562,26 @@ class NearestPartners:
                 self.caches.store(lab, s, idx, self.dist.exact(cent, idx, cent[s]), nv)
 
     def update_neighbours(self, lab, s, t, keep_s, found) -> None:
-        """After a merge into keep_s: new partners of the slots that pointed at s or t, and the
-        union as the new partner of those it is now nearer to (or as near, with a smaller slot).
+        """After a merge into keep_s: the union as the new partner of the slots it is now
+        nearer to (or as near, with a smaller slot), and the slots that pointed at s or t made
+        lazy.
 
         ``found`` is the union's search: its valid partners (exactly the candidates other than
         the union and not rejected with it), lower bounds, bands and exact distances so far.
+
+        Lazy slots: a slot c that pointed at s or t had every other valid partner at least as
+        far (``nnd``); the union is the only partner that changed, and it is measured here
+        wherever its bound reaches ``nnd``. So when the union is strictly nearer it is c's
+        partner, exactly; else ``nnd`` still bounds c's nearest distance from below, and c
+        stays lazy (``NextPair`` looks it up when it might come first). The same holds for a
+        slot already lazy, whatever merges later: each new union is measured against its bound
+        here, and partners otherwise only get lost.
         """
         D = self.slots[lab]
         nn = D.nn
         ok = D.cand.copy()
         ok[keep_s] = False
-        pointed = np.flatnonzero(ok & ((nn == s) | (nn == t)))
-        self.renn(lab, pointed.tolist())
+        D.lazy[ok & ((nn == s) | (nn == t))] = True
         idx, bnd, band, e = found
         if len(idx) == 0:
             return
@@ -568,8 +596,8 @@ class NearestPartners:
         nnd = nnd[near]
         near = idx[near]
         cur = nn[near]
-        # Closer, or equally close with a smaller representative (keep_s vs current partner).
-        better = (d2 < nnd) | ((d2 == nnd) & (cur >= 0) & (keep_s < cur))
+        # Closer, or (partner known) equally close with a smaller slot than the current one.
+        better = (d2 < nnd) | ((d2 == nnd) & ~D.lazy[near] & (cur >= 0) & (keep_s < cur))
         self.caches.set_partners(D, near[better], np.full(np.count_nonzero(better), keep_s),
                                  d2[better])
 

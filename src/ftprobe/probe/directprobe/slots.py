@@ -52,7 +52,10 @@ class LabelSlots:
     alive: np.ndarray  # bool [S]: a current cluster (frozen ones included)
     cand: np.ndarray  # bool [S]: may still take part in a merge
     nn: np.ndarray  # int64 [S]: slot of the nearest candidate partner (-1: none)
-    nnd: np.ndarray  # float64 [S]: its exact squared centroid distance
+    nnd: np.ndarray  # float64 [S]: its exact squared centroid distance (lazy: a lower bound)
+    # bool [S]: the partner is not known, ``nnd`` only bounds the nearest valid partner's
+    # distance from below (the slot's partner merged; see merge_order.NextPair)
+    lazy: np.ndarray
     # Nearest-partner caches (see the merge order's lookups): label time of each slot's last
     # centroid change, and per slot its K nearest valid partners at its last full search
     # (time kt; -1: none), with the K-th entry's (distance, slot) (inf, NO_SLOT: complete).
@@ -80,7 +83,7 @@ class LabelSlots:
             lo=(C @ slab_dirs).T.copy(), hi=(C @ slab_dirs).T.copy(),
             prad=np.zeros(n), rad=np.zeros(n), exact=np.ones(n, bool),
             alive=np.ones(n, bool), cand=~frozen[rows],
-            nn=np.full(n, -1, np.int64), nnd=np.full(n, np.inf),
+            nn=np.full(n, -1, np.int64), nnd=np.full(n, np.inf), lazy=np.zeros(n, bool),
             chg=np.zeros(n, np.int64), kslot=np.full((n, nn_cache), -1, np.int64),
             kd=np.full((n, nn_cache), np.inf), kt=np.full(n, -1, np.int64),
             kthd=np.full(n, np.inf), kths=np.full(n, NO_SLOT, np.int64),
@@ -158,6 +161,8 @@ class LabelSlots:
     @classmethod
     def from_arrays(cls, z, prefix: str) -> LabelSlots:
         """The slots :meth:`arrays` wrote (``z``: a mapping such as an opened ``.npz``)."""
-        values = {f.name: z[prefix + f.name] for f in fields(cls)}
+        values = {f.name: z[prefix + f.name] for f in fields(cls) if prefix + f.name in z}
+        if "lazy" not in values:  # written before lazy partners: every one exact
+            values["lazy"] = np.zeros(len(values["rows"]), bool)
         values["clock"] = int(values["clock"])
         return cls(**values)
