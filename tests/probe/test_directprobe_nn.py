@@ -250,6 +250,36 @@ def test_next_pair_ties_by_representatives_then_slot():
     assert NextPair([0, 1], resolve).next(slots) is None
 
 
+def test_a_union_takes_lazy_slots_only_when_strictly_nearer():
+    """By hand, after slots 1 and 3 merged into slot 1: an exact slot takes the union on a tie
+    when the union's slot is smaller than its partner's, and keeps a smaller partner; a lazy
+    slot (its distance only a lower bound) takes the union only when strictly nearer, since on
+    a tie another partner at the same distance may come first; a slot that pointed at the dead
+    slot 3 becomes lazy, its old distance kept as the bound."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(9, 3)).astype(np.float64)
+    eye = np.eye(3)
+    order = NearestPartners(X, {0: np.arange(9)}, [0], np.zeros(9, bool), eye, eye,
+                            Tuning(nn_cache=2), cl.ClusterStats())
+    D = order.slots[0]
+    D.alive[3] = D.cand[3] = False  # slot 3 merged into slot 1 (its centroid as it is)
+    found = order.search(0, 1)  # the union's partners, as after_merge finds them
+    e_u = {c: float(order.dist.exact(D.cent, np.array([c]), D.cent[1])[0]) for c in range(9)}
+    D.nn[:], D.nnd[:], D.lazy[:] = 0, 50.0, False
+    D.nn[4], D.nnd[4], D.lazy[4] = 2, e_u[4], True  # lazy (partner stale), bound = e to the union
+    D.nn[5], D.nnd[5], D.lazy[5] = 0, e_u[5] + 1.0, True  # lazy, the union strictly nearer
+    D.nn[6], D.nnd[6] = 2, e_u[6]  # exact, tied with the union, partner slot 2 > 1
+    D.nn[7], D.nnd[7] = 0, e_u[7]  # exact, tied with the union, partner slot 0 < 1
+    D.nn[8], D.nnd[8] = 3, 0.5 * e_u[8]  # pointed at the dead slot, the union farther
+    order.update_neighbours(0, 1, 3, 1, found)
+    assert (D.lazy[4], D.nnd[4]) == (True, e_u[4])
+    assert (D.lazy[5], D.nn[5], D.nnd[5]) == (False, 1, e_u[5])
+    assert (D.lazy[6], D.nn[6], D.nnd[6]) == (False, 1, e_u[6])
+    assert (D.lazy[7], D.nn[7]) == (False, 0)
+    assert (D.lazy[8], D.nnd[8]) == (True, 0.5 * e_u[8])
+    assert all(e_u[c] > 0 for c in (4, 5, 6, 7, 8))  # no coincident points: the cases are real
+
+
 @pytest.mark.parametrize(("k", "data"), [(2, "tied"), (8, "tied"), (6, "continuous"), (2, "offset")])
 def test_cache_lookup_agrees_with_full_search(k, data, monkeypatch):
     """Mid-run, every candidate's cached answer equals a fresh full search from scratch, and
