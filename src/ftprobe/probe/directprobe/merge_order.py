@@ -64,14 +64,12 @@ class Rejections:
     again. Guarantees: symmetric; a merged cluster inherits its parts' rejections (a
     rejected pair stays rejected as both sides grow, docs/directprobe.md)."""
 
-    def __init__(self, n_rows: int):
+    def __init__(self):
         self.pairs: dict[int, set[int]] = {}  # cluster id -> ids rejected with it
-        self.has = np.zeros(n_rows, bool)  # cluster id (row) -> has a rejected partner
 
     def add(self, a: int, b: int) -> None:
         self.pairs.setdefault(a, set()).add(b)
         self.pairs.setdefault(b, set()).add(a)
-        self.has[[a, b]] = True
 
     def inherit(self, a: int, b: int, keep_id: int) -> int:
         """Clusters a and b merged into ``keep_id``: it holds their rejections; returns how
@@ -84,10 +82,8 @@ class Rejections:
             rr.discard(a)
             rr.discard(b)
             rr.add(keep_id)
-        self.has[[a, b]] = False
         if ru:
             self.pairs[keep_id] = ru
-            self.has[keep_id] = True
         return len(ru)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -98,8 +94,6 @@ class Rejections:
         self.pairs = {}
         for a, b in z["rej"].tolist():
             self.pairs.setdefault(a, set()).add(b)
-        self.has[:] = False
-        self.has[list(self.pairs)] = True
 
 
 class NextPair:
@@ -267,7 +261,7 @@ class NearestPartners:
         self.tuning = tuning
         self.stats = stats
         self.dist = Distances(proj, X.shape[1], stats)
-        self.rej = Rejections(len(X))
+        self.rej = Rejections()
         self.loc = np.full(len(X), -1, np.int64)  # row -> slot within its label
         self.slots: dict[int, LabelSlots] = {}  # label -> its clusters
         self.caches = PartnerCaches(self.slots, tuning)
@@ -300,13 +294,15 @@ class NearestPartners:
     def renn(self, lab: int, slots) -> None:
         """New nearest partners of ``slots`` (their cache when it decides, else a search)."""
         D = self.slots[lab]
-        S = np.asarray(slots, np.int64)
-        alone = (D.kt[S] < 0) | self.rej.has[D.rows[S]]
-        single, batch = S[alone].tolist(), S[~alone]
+        rows, kt = D.rows, D.kt
+        batch, single = [], []
+        for s in slots:
+            s = int(s)
+            (single if kt[s] < 0 or self.rej.pairs.get(int(rows[s])) else batch).append(s)
         if len(batch) > 1:
-            single.extend(self._lookup_batch(lab, batch))
+            single.extend(self._lookup_batch(lab, np.array(batch)))
         else:
-            single.extend(batch.tolist())
+            single.extend(batch)
         for s in single:
             if self._lookup(lab, s):
                 self.stats.nn_cached += 1
