@@ -177,10 +177,7 @@ class PartnerCaches:
 
     def set_partner(self, lab: int, s: int, p: int, e: float) -> None:
         """Slot s's nearest partner is now p at exact squared distance e (p < 0: none)."""
-        D = self.slots[lab]
-        D.nn[s] = p if p >= 0 else -1
-        D.nnd[s] = e if p >= 0 else np.inf
-        D.lazy[s] = False
+        self.set_partners(self.slots[lab], s, p, e)
 
     @staticmethod
     def set_partners(D: LabelSlots, S: np.ndarray, P: np.ndarray, E: np.ndarray) -> None:
