@@ -69,7 +69,11 @@ class Tuning:
       seen to stall for minutes; hitting the limit means "undecided", never an answer).
     - ``devex_depth``, ``devex_iters``: a continued LP whose new points lie beyond its kept
       plane by more than ``devex_depth`` x its margin starts with Devex pricing for at most
-      ``devex_iters`` iterations (such pairs almost always meet, which Devex shows fast).
+      ``devex_iters`` iterations (such pairs almost always meet, which Devex shows fast; an
+      unfinished run is followed by an overlap probe, then steepest edge, whose exact weights
+      cost as much as a factorisation). 400, not 100: between big clusters that nearly touch
+      (PUD POS layer 0), most continued separations past deep points take 100-400 iterations,
+      and at 100 each paid a probe that found nothing and the switch (LP decisions 301 -> 246 s).
     - ``probe_points``: candidates (both sides) of an NNLS overlap probe; beyond it NNLS is
       slower than the LP it would save.
 
@@ -131,7 +135,7 @@ class Tuning:
     lp_iter_per_row: int = 10
     lp_iter_base: int = 2000
     devex_depth: float = 100.0
-    devex_iters: int = 100
+    devex_iters: int = 400
     probe_points: int = 1544
     ws_min: int = 3000
     ws_add: int = 512
