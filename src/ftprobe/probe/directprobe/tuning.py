@@ -69,10 +69,10 @@ class Tuning:
       seen to stall for minutes; hitting the limit means "undecided", never an answer).
     - ``devex_depth``, ``devex_iters``: a continued LP whose new points lie beyond its kept
       plane by more than ``devex_depth`` x its margin starts with Devex pricing for at most
-      ``devex_iters`` iterations (such pairs almost always meet, which Devex shows fast; an
-      unfinished run is followed by an overlap probe, then steepest edge, whose exact weights
-      cost as much as a factorisation). 400, not 100: between big clusters that nearly touch
-      (PUD POS layer 0), most continued separations past deep points take 100-400 iterations,
+      ``devex_iters`` iterations (late in EWT's full set such pairs mostly met, which Devex
+      shows fast); an unfinished run is followed by an overlap probe, then steepest edge,
+      whose exact weights cost as much as a factorisation. 400, not 100: between big clusters
+      that nearly touch (PUD POS layer 0) such pairs mostly separate, in 100-400 iterations,
       and at 100 each paid a probe that found nothing and the switch (LP decisions 301 -> 246 s).
     - ``probe_points``: candidates (both sides) of an NNLS overlap probe; beyond it NNLS is
       slower than the LP it would save.
