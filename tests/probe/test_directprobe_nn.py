@@ -393,3 +393,19 @@ def test_engine_order_equals_naive_order_with_a_large_offset(monkeypatch):
     seq, frozen = _engine_sequence(X, y, 5, monkeypatch, 2, 8, lb=False)
     assert len(seq) > 100
     assert seq == _naive_sequence(X, y, frozen, 5)
+
+
+def test_slots_saved_before_lazy_partners_load_exact_and_other_fields_stay_required():
+    """A state written before lazy partners has no ``lazy`` array: its slots load with every
+    partner exact; any other missing field is an error, not a default."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6, 4))
+    D = LabelSlots.singletons(X, np.arange(6), np.zeros(6, bool), np.eye(4)[:, :2], np.eye(4)[:, :2], 3)
+    D.lazy[[1, 4]] = True
+    saved = D.arrays("L0.")
+    again = LabelSlots.from_arrays(saved, "L0.")
+    assert again.lazy.tolist() == D.lazy.tolist()
+    old = {k: v for k, v in saved.items() if k != "L0.lazy"}
+    assert not LabelSlots.from_arrays(old, "L0.").lazy.any()
+    with pytest.raises(KeyError):
+        LabelSlots.from_arrays({k: v for k, v in saved.items() if k != "L0.nnd"}, "L0.")

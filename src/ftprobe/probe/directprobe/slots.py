@@ -161,8 +161,10 @@ class LabelSlots:
     @classmethod
     def from_arrays(cls, z, prefix: str) -> LabelSlots:
         """The slots :meth:`arrays` wrote (``z``: a mapping such as an opened ``.npz``)."""
-        values = {f.name: z[prefix + f.name] for f in fields(cls) if prefix + f.name in z}
-        if "lazy" not in values:  # written before lazy partners: every one exact
-            values["lazy"] = np.zeros(len(values["rows"]), bool)
+        values = {f.name: z[prefix + f.name] for f in fields(cls) if f.name != "lazy"}
+        # A state written before lazy partners has none: every partner exact. Every other
+        # field must be there.
+        lazy = prefix + "lazy"
+        values["lazy"] = z[lazy] if lazy in z else np.zeros(len(values["rows"]), bool)
         values["clock"] = int(values["clock"])
         return cls(**values)
