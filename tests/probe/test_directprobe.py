@@ -713,12 +713,8 @@ _DATA = {"gap": _gap_data, "clumps": _clumps, "random": _random_case}  # case ge
 
 
 def _lp_matrix(lp) -> np.ndarray:
-    """The constraint matrix HiGHS holds for a margin LP, read back dense."""
-    import scipy.sparse
-
-    m = lp.h.getLp().a_matrix_
-    return scipy.sparse.csc_matrix((np.asarray(m.value_), np.asarray(m.index_), np.asarray(m.start_)),
-                                   shape=(m.num_row_, m.num_col_)).toarray()
+    """The constraint matrix a margin LP holds."""
+    return lp.constraint_rows()
 
 
 def _assert_kept_lps_match_their_blocks(X, certs) -> None:
@@ -841,11 +837,11 @@ def test_lps_of_rejected_merges_are_restored(monkeypatch):
         before = {key: (entry[2], n_rows) for key, entry, n_rows, _ in continued}
         orig(self, continued)
         for key, (blocks, n_rows) in before.items():
-            assert self.lps[key][2] is blocks and self.lps[key][1].h.getNumRow() == n_rows
+            assert self.lps[key][2] is blocks and self.lps[key][1].num_rows == n_rows
             assert sum(len(r) for r, _ in blocks) == n_rows
             # the earlier optimum is back without a simplex iteration
             self.lps[key][1].solve()
-            assert self.lps[key][1].h.getInfo().simplex_iteration_count == 0
+            assert self.lps[key][1].iterations == 0
             restored.append(key)
 
     monkeypatch.setattr(Certificates, "restore_lps", restore)
@@ -881,13 +877,13 @@ def test_lps_built_in_rejected_merges_are_kept_for_the_bigger_part(monkeypatch, 
                 assert np.isin(rows, rows_of(big) if onp else rows_of(cj)).all()
                 assert not np.isin(rows, piece).any()
             assert np.isin(self.support[key], np.r_[rows_of(big), rows_of(cj)]).all()
-            assert model.h.getBasis().valid
+            assert model.basis_statuses() is not None
             kept[id(model)] = (key, model)
         _assert_kept_lps_match_their_blocks(cl.scale_data(X)[0], self)  # the engine's scaled X
         for model in {id(entry[1]): entry[1] for entry in self.lps.values()}.values():
             if id(model) in kept:
                 model.solve()
-                assert model.h.getInfo().simplex_iteration_count == 0
+                assert model.iterations == 0
 
     orig_hd = cs.hulls_disjoint
 
@@ -1086,12 +1082,13 @@ def test_continued_lp_decision_only_appends_rows():
     assert len(before) > 2 * (4 + 2)  # more rows than a kept LP would be pruned to
     for grown in (P, np.vstack([P, [[0.2, 0, 0, 0]]])):  # a separable and a harder growth
         warm = (first.lp, first.blocks)
-        n = first.lp.h.getNumRow()
+        n, state = first.lp.num_rows, first.lp.checkpoint()
         dec = decide_distance(grown, Q, 1e-6, warm=warm)
         after = _lp_matrix(first.lp)
         np.testing.assert_array_equal(after[:n], before)
         assert dec.disjoint is True
-        first.lp.h.deleteRows(len(after) - n, np.arange(n, len(after), dtype=np.int32))
+        first.lp.rollback(n, state)
+        np.testing.assert_array_equal(_lp_matrix(first.lp), before)
 
 
 @pytest.mark.parametrize("keep_optimum", [True, False])
@@ -1127,18 +1124,17 @@ def test_continued_lp_decision_adds_the_optimums_violators_first(keep_optimum):
     assert np.isin(np.arange(400, 420), first_new_p).all() == keep_optimum
 
 
-def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypatch):
+def test_continued_lp_pauses_for_a_probe_only_past_deep_violators(monkeypatch):
     """A continued decision whose new points lie far beyond the kept plane (in units of its
-    margin) runs its first re-solve with Devex pricing (such pairs meet within a few
-    iterations, so HiGHS's exact steepest-edge weights for the rebuilt basis are not worth
-    computing); points just past the plane keep steepest edge. Answers are verified either way."""
+    margin) runs its first re-solve with a pause for an overlap probe (such pairs mostly
+    meet); points just past the plane go straight on. Answers are verified either way."""
     import ftprobe.probe.directprobe.margin_lp as sep
 
     seen = []
     orig = sep.MarginLP.solve
 
     def solve(self, **kw):
-        seen.append(self.devex)
+        seen.append(kw.get("pause_after") is not None)
         return orig(self, **kw)
 
     monkeypatch.setattr(sep.MarginLP, "solve", solve)
@@ -1148,7 +1144,7 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
     first = sep.decide_distance(P, Q, 1e-6)
     assert first.disjoint is True
     t0, w0, b0 = first.lp.optimum
-    for depth, meets in ((0.5, False), (10 * Tuning().devex_depth, True)):
+    for depth, meets in ((0.5, False), (10 * Tuning().probe_depth, True)):
         # Q's centroid moved along w0 onto the plane w0.x + b0 = -depth * t0
         x = Q.mean(0)
         x = x - w0 * ((x @ w0 + b0 + depth * t0) / (w0 @ w0))
@@ -1164,26 +1160,30 @@ def test_continued_lp_prices_with_devex_first_only_past_deep_violators(monkeypat
         lp.rollback(n, state)
 
 
-def test_devex_run_goes_on_with_steepest_edge_at_its_iteration_cap():
-    """A Devex re-solve that reaches its short cap continues with steepest edge from where it
-    stopped and ends at the same optimum as a plain solve."""
+def test_paused_continued_solve_goes_on_to_the_optimum_of_all_its_rows():
+    """A continued solve paused after a few iterations returns None with ``paused`` set; the
+    next solve goes on from that vertex to the optimum a fresh LP of all the rows reaches."""
     import ftprobe.probe.directprobe.margin_lp as sep
 
     rng = np.random.default_rng(8)
     P = rng.normal(size=(60, 12)) + 0.8
     Q = rng.normal(size=(60, 12)) - 0.8
-    optima = []
-    for devex in (False, True):
-        lp = sep.MarginLP(12, Tuning(devex_iters=3))
-        lp.add(P, 1.0)
-        lp.add(Q, -1.0)
-        lp.devex = devex
-        t, w, b, _ = lp.solve()
-        optima.append(t)
-        assert lp.devex is False  # one re-solve only
-        assert lp.h.getOptionValue("simplex_dual_edge_weight_strategy")[1] == -1
-        assert lp.h.getInfo().simplex_iteration_count > 3
-    assert optima[1] == pytest.approx(optima[0], rel=1e-9)
+    lp = sep.MarginLP(12)
+    lp.add(P[:20], 1.0)
+    lp.add(Q[:20], -1.0)
+    assert lp.solve() is not None
+    lp.add(P[20:], 1.0)
+    lp.add(Q[20:], -1.0)
+    assert lp.solve(pause_after=3) is None and lp.paused and lp.iterations == 3
+    t, w, b, _ = lp.solve()
+    assert not lp.paused and lp.iterations > 0
+    fresh = sep.MarginLP(12)
+    for Z, sign in ((P[:20], 1.0), (Q[:20], -1.0), (P[20:], 1.0), (Q[20:], -1.0)):
+        fresh.add(Z, sign)
+    assert t == pytest.approx(fresh.solve()[0], rel=1e-9)
+    # the plane holds on every point with margin t (|w_i| <= 1)
+    assert np.abs(w).max() <= 1 + 1e-9
+    assert (P @ w + b).min() >= t - 1e-9 and (Q @ w + b).max() <= -t + 1e-9
 
 
 def _nearly_touching(rng, dim=12, n=300, tuning=None):
@@ -1201,13 +1201,13 @@ def _nearly_touching(rng, dim=12, n=300, tuning=None):
 
 @pytest.mark.parametrize("meets", [True, False])
 def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monkeypatch, meets):
-    """A continued decision with new points deep past the kept plane whose short Devex run
+    """A continued decision with new points deep past the kept plane whose short first run
     ends unfinished tries an overlap certificate by NNLS over the LP's rows and the points
     nearest the plane: a pair that meets is answered with a verified common pair and the LP
     left unfinished; a pair that does not goes on to the LP's verified separation."""
     import ftprobe.probe.directprobe.margin_lp as sep
 
-    tuning = Tuning(devex_iters=1)  # every deep decision pauses after 1 iteration
+    tuning = Tuning(probe_iters=0)  # every deep decision pauses before its first iteration
     calls = []
     orig = sep.overlap_probe
     monkeypatch.setattr(sep, "overlap_probe", lambda *a, **k: calls.append(1) or orig(*a, **k))
@@ -1220,8 +1220,8 @@ def test_deep_violators_unsettled_by_a_short_run_get_an_nnls_overlap_probe(monke
         x = -5.0 * np.eye(12)[0]
     else:
         u = np.eye(12)[1] - w0 * (w0[1] / (w0 @ w0))
-        x = -w0 * (b0 + 10 * tuning.devex_depth * t0) / (w0 @ w0) + 1e5 * u / np.linalg.norm(u)
-    assert (x @ w0 + b0) < -tuning.devex_depth * t0
+        x = -w0 * (b0 + 10 * tuning.probe_depth * t0) / (w0 @ w0) + 1e5 * u / np.linalg.norm(u)
+    assert (x @ w0 + b0) < -tuning.probe_depth * t0
     dec = sep.decide_distance(np.vstack([P, x]), Q, 1e-6, warm=(first.lp, first.blocks),
                               tuning=tuning)
     assert calls == [1]
@@ -1272,11 +1272,11 @@ def test_kept_lps_are_pruned_to_their_nearest_rows(monkeypatch):
     def prune(self, blocks):
         t_before = self.solve()[0]
         out = orig(self, blocks)
-        if self.h.getNumRow() < sum(len(b) for b, _ in blocks):
-            pruned.append(self.h.getNumRow())
+        if self.num_rows < sum(len(b) for b, _ in blocks):
+            pruned.append(self.num_rows)
             t_after = self.solve()[0]
-            assert self.h.getInfo().simplex_iteration_count == 0 and t_after == pytest.approx(t_before)
-        assert self.h.getNumRow() == sum(len(b) for b, _ in out)
+            assert self.iterations == 0 and t_after == pytest.approx(t_before)
+        assert self.num_rows == sum(len(b) for b, _ in out)
         return out
 
     monkeypatch.setattr(sep.MarginLP, "prune", prune)
@@ -1337,7 +1337,7 @@ def test_initial_searches_get_the_blas_threads_asked_for():
 @pytest.mark.parametrize("bounds", [(1, 30_000), (64, 20)])
 @pytest.mark.parametrize("data", [("gap", 8), ("random", 3), ("clumps", 5)])
 def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bounds, data):
-    """Live (HiGHS-held) kept LPs stay within warm_lps and warm_lp_rows rows in all (beyond
+    """Live kept LPs (rows and basis inverse held) stay within warm_lps and warm_lp_rows rows in all (beyond
     a single one); the least recent beyond are frozen (basis and optimum only), and a check
     that continues one rebuilds it from its blocks at the same optimum (a re-solve takes no
     iteration and gives the frozen optimum); the partition is the definition's."""
@@ -1364,7 +1364,7 @@ def test_kept_lps_beyond_the_live_bounds_are_frozen_and_rebuilt(monkeypatch, bou
         t0 = self.optimum
         orig_thaw(self, Z, signs)
         res = self.solve()
-        assert self.h.getInfo().simplex_iteration_count == 0
+        assert self.iterations == 0
         assert t0 is not None and abs(res[0] - t0[0]) <= 1e-9 * max(1.0, abs(t0[0]))
         thawed.append(len(Z))
 

@@ -1,7 +1,7 @@
 """The max-margin LP that decides hull distance against the tolerance, with constraint generation.
 
 :class:`MarginLP` maximises the margin t of a plane with |w_i| <= 1 over a working set of rows
-(HiGHS, re-solved warm as rows are added); its optimum is half the L1 distance of the working
+(HiGHS for the first solve, then a dense dual simplex continued in place); its optimum is half the L1 distance of the working
 sets' hulls and its dual gives the two convex combinations that attain it.
 :func:`decide_distance` grows the working set until the plane holds on all points (disjoint,
 with a verified normal) or the dual's pair is within tol in L2 (overlap, with the two points),
@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftprobe.probe.directprobe.dual_simplex import LIMIT, MET, OPTIMAL, DenseDualSimplex
 from ftprobe.probe.directprobe.highs import new_highs
 from ftprobe.probe.directprobe.hull import most_violated
 from ftprobe.probe.directprobe.overlap import candidate_pairs, common_pair
 from ftprobe.probe.directprobe.tuning import DEFAULT_TUNING, Tuning
 
 # -- tolerance-aware decision for pairs the nearest-point solver does not settle quickly -------
-# (its caps and working-set sizes are fields of tuning.Tuning: lp_*, devex_*, probe_points)
+# (its caps and working-set sizes are fields of tuning.Tuning: lp_*, probe_*)
 
 
 @dataclass
@@ -79,175 +80,167 @@ def overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_p
 class MarginLP:
     """max t  s.t.  w.p + b >= t (p in P),  w.q + b <= -t (q in Q),  -1 <= w_i <= 1.
 
-    Columns w (D), b, t; rows are added incrementally (HiGHS re-solves from the last basis).
-    By LP duality the optimum is half the L1 distance between the hulls of the rows' points:
-    the dual weights (a on P, b on Q) are convex combinations up to a factor 1/2 each, and the
-    dual objective is ||P'a - Q'b||_1.
+    Columns w (D), b, t; rows are added incrementally and the LP is continued from its last
+    vertex. By LP duality the optimum is half the L1 distance between the hulls of the rows'
+    points: the dual weights (a on P, b on Q) are convex combinations up to a factor 1/2 each,
+    and the dual objective is ||P'a - Q'b||_1.
 
-    A kept LP can be *frozen* (:meth:`freeze`): HiGHS's instance (~35 KB per row of 386 dense
-    columns) is given back and only its basis and optimum stay (~1 byte per row); whoever
-    continues it rebuilds the rows from the same points (:meth:`thaw`, done by
-    ``decide_distance`` from its blocks), and HiGHS resumes from that basis. The rebuild costs
-    ~0.01 s at ~1,200 rows (the factorisation is the run's, as for a live LP after new rows),
-    against ~0.75 s for building the LP again from a few seeds.
+    The first solve runs HiGHS (its dual simplex from scratch takes a third of the iterations
+    of a start from two points); from its optimal basis on, the LP lives in a
+    :class:`~ftprobe.probe.directprobe.dual_simplex.DenseDualSimplex`, which keeps its basis
+    inverse between solves (HiGHS refactorised it after every added row, ~0.09 s) and can stop
+    as soon as its dual pair is within a tolerance (``solve(meet_tol=...)``).
+
+    A kept LP can be *frozen* (:meth:`freeze`): only its basis (HiGHS's codes, ~1 byte per row)
+    and optimum stay; whoever continues it rebuilds the rows from the same points
+    (:meth:`thaw`, done by ``decide_distance`` from its blocks: one inverse, ~10 ms).
     """
 
     def __init__(self, dim: int, tuning: Tuning = DEFAULT_TUNING):
         self.dim = dim
-        self.tuning = tuning  # its iteration limits and pruning (lp_iter_*, devex_iters, ...)
-        self.h = self._new_model()
+        self.tuning = tuning  # its iteration limits and pruning (lp_iter_*, probe_iters, ...)
+        self.engine: DenseDualSimplex | None = None  # after the first solve
+        self.pending: list[np.ndarray] = []  # rows added before the first solve
         self.optimum = None  # (t, w, b) of the last optimal solve, for continuing decisions
         self.frozen_basis = None  # (column statuses, row statuses) as int8 while frozen
         self.frozen_rows = 0
-        self.devex = False  # Devex pricing for the next solve's first iterations
-        self.paused = False  # the last solve stopped after its Devex run (see solve)
-
-    def _new_model(self):
-        h = new_highs()
-        # Presolve finds little to remove in these dense rows (one point each): solves from
-        # scratch take ~10 % less time without it (16 captured pairs, same optima).
-        h.setOptionValue("presolve", "off")
-        n = self.dim + 2
-        lo = np.r_[np.full(self.dim, -1.0), -np.inf, -np.inf]
-        hi = np.r_[np.full(self.dim, 1.0), np.inf, np.inf]
-        cost = np.zeros(n)
-        cost[-1] = -1.0  # minimise -t
-        h.addCols(n, cost, lo, hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        return h
+        self.is_frozen = False
+        self.paused = False  # the last solve stopped at pause_after (see solve)
+        self.met = False  # the last solve stopped at a dual pair within meet_tol (see solve)
+        self.iterations = 0  # simplex iterations of the last solve
+        self.at_optimum = False  # the vertex is the optimum of the rows held
 
     @classmethod
     def from_frozen_state(cls, dim: int, n_rows: int, basis, optimum,
                           tuning: Tuning = DEFAULT_TUNING) -> MarginLP:
         """A frozen LP of ``n_rows`` rows, as :meth:`freeze` leaves one (``basis``: column and
-        row statuses, or None), without building a HiGHS instance (e.g. from a saved state)."""
-        lp = cls.__new__(cls)
-        lp.dim, lp.h, lp.optimum, lp.devex, lp.paused = dim, None, optimum, False, False
-        lp.tuning = tuning
-        lp.frozen_basis, lp.frozen_rows = basis, n_rows
+        row statuses, or None), e.g. from a saved state."""
+        lp = cls(dim, tuning)
+        lp.optimum, lp.frozen_basis, lp.frozen_rows, lp.is_frozen = optimum, basis, n_rows, True
         return lp
 
     @property
     def frozen(self) -> bool:
-        return self.h is None
+        return self.is_frozen
 
     @property
     def num_rows(self) -> int:
-        return self.frozen_rows if self.h is None else self.h.getNumRow()
+        if self.is_frozen:
+            return self.frozen_rows
+        if self.engine is not None:
+            return self.engine.m
+        return sum(len(r) for r in self.pending)
+
+    def constraint_rows(self) -> np.ndarray:
+        """The rows (s z, s, -1) the LP holds, in order (none while frozen)."""
+        if self.engine is not None:
+            return self.engine.rows.copy()
+        return np.concatenate(self.pending or [np.zeros((0, self.dim + 2))])
 
     def basis_statuses(self):
         """(column statuses, row statuses) as int8 arrays (HiGHS's codes), or None if the LP
-        has no valid basis."""
-        if self.h is None:
+        has no basis yet."""
+        if self.is_frozen:
             return self.frozen_basis
-        b = self.h.getBasis()
-        if not b.valid:
-            return None
-        return (np.array([int(x) for x in b.col_status], np.int8),
-                np.array([int(x) for x in b.row_status], np.int8))
+        return None if self.engine is None else self.engine.statuses()
 
     def freeze(self) -> None:
-        """Give back HiGHS's instance, keeping the basis and the optimum (see the class)."""
-        if self.h is not None:
+        """Give back the rows and the basis inverse, keeping the basis and the optimum."""
+        if not self.is_frozen:
             self.frozen_basis = self.basis_statuses()
-            self.frozen_rows = self.h.getNumRow()
-            self.h = None
+            self.frozen_rows = self.num_rows
+            self.engine, self.pending, self.is_frozen = None, [], True
 
     def thaw(self, Z: np.ndarray, signs: np.ndarray) -> None:
         """Rebuild a frozen LP from its rows' points ``Z`` (in row order, ``signs`` +1 for P
-        and -1 for Q) and set its basis again."""
-        import highspy
-
-        if self.h is not None:
+        and -1 for Q) and its basis (a basis that is no longer a dual-feasible vertex, or
+        none, leaves the rows to be solved from scratch)."""
+        if not self.is_frozen:
             return
         if len(Z) != self.frozen_rows:
             raise ValueError(f"a frozen LP of {self.frozen_rows} rows thawed with {len(Z)}")
-        self.h = self._new_model()
-        self._add_rows(Z, signs)
+        rows = self._rows(Z, signs)
+        self.engine = None
         if self.frozen_basis is not None:
-            cols, rows = self.frozen_basis
-            hb = highspy.HighsBasis()
-            hb.col_status = [highspy.HighsBasisStatus(int(x)) for x in cols]
-            hb.row_status = [highspy.HighsBasisStatus(int(x)) for x in rows]
-            hb.valid = True
-            # HiGHS's own basis for these very rows: not "alien", so setBasis takes it as it is
-            # instead of factorising it to check it (~0.075 s at ~1,200 rows); run() factorises.
-            hb.alien = False
-            self.h.setBasis(hb)
-        self.frozen_basis, self.frozen_rows = None, 0
+            self.engine = DenseDualSimplex.from_statuses(rows, self.dim, *self.frozen_basis)
+        self.pending = [] if self.engine is not None else [rows]
+        self.frozen_basis, self.frozen_rows, self.is_frozen = None, 0, False
 
     def checkpoint(self):
-        """The state that :meth:`rollback` returns to (optimal basis and optimum; for a
-        frozen LP, the frozen state itself)."""
-        if self.h is None:
-            return ("frozen", self.frozen_basis, self.frozen_rows), self.optimum
-        return self.h.getBasis(), self.optimum
+        """The state that :meth:`rollback` returns to (the vertex and optimum; for a frozen
+        LP, the frozen state itself)."""
+        if self.is_frozen:
+            saved = ("frozen", self.frozen_basis, self.frozen_rows)
+        elif self.engine is None:
+            saved = ("pending", self.num_rows)
+        else:
+            saved = self.engine.snapshot()
+        return saved, self.optimum, self.at_optimum
 
     def rollback(self, n_rows: int, state) -> None:
-        """Delete the rows added after the first ``n_rows`` and set the checkpointed basis and
-        optimum again: the LP is as it was (a re-solve takes no iteration). An LP frozen at
-        the checkpoint is frozen again as it was."""
-        basis, self.optimum = state
-        if isinstance(basis, tuple):
-            self.h = None
-            _, self.frozen_basis, self.frozen_rows = basis
+        """Delete the rows added after the first ``n_rows`` and return to the checkpointed
+        vertex and optimum: the LP is as it was (a re-solve takes no iteration). An LP frozen
+        at the checkpoint is frozen again as it was."""
+        saved, self.optimum, self.at_optimum = state
+        if isinstance(saved, tuple) and saved[0] == "frozen":
+            _, self.frozen_basis, self.frozen_rows = saved
+            self.engine, self.pending, self.is_frozen = None, [], True
             return
-        h = self.h
-        extra = h.getNumRow() - n_rows
-        if extra > 0:
-            h.deleteRows(extra, np.arange(n_rows, n_rows + extra, dtype=np.int32))
-        h.setBasis(basis)
+        if isinstance(saved, tuple):  # no vertex at the checkpoint: only rows
+            rows = (self.engine.rows if self.engine is not None
+                    else np.concatenate(self.pending or [np.zeros((0, self.dim + 2))]))
+            self.engine, self.pending = None, [rows[:n_rows].copy()]
+            return
+        self.engine.restore(saved)
 
     def add(self, Z: np.ndarray, sign: float) -> None:
         self._add_rows(Z, np.full(len(Z), float(sign)))
 
-    def _add_rows(self, Z: np.ndarray, signs: np.ndarray) -> None:
-        m = len(Z)
-        if m == 0:
-            return
+    def _rows(self, Z: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """The LP rows (s z, s, -1) of points ``Z`` with signs ``signs``."""
         d = self.dim
-        per = d + 2
-        idx = np.empty((m, per), np.int32)
-        idx[:, :d] = np.arange(d, dtype=np.int32)
-        idx[:, d] = d
-        idx[:, d + 1] = d + 1
-        val = np.empty((m, per))
-        val[:, :d] = signs[:, None] * Z
-        val[:, d] = signs
-        val[:, d + 1] = -1.0
-        starts = np.arange(0, m * per, per, dtype=np.int32)
-        self.h.addRows(m, np.zeros(m), np.full(m, np.inf), m * per, starts, idx.ravel(),
-                       val.ravel())
+        rows = np.empty((len(Z), d + 2))
+        rows[:, :d] = signs[:, None] * Z
+        rows[:, d] = signs
+        rows[:, d + 1] = -1.0
+        return rows
+
+    def _add_rows(self, Z: np.ndarray, signs: np.ndarray) -> None:
+        if len(Z) == 0:
+            return
+        rows = self._rows(np.asarray(Z, np.float64), np.asarray(signs, np.float64))
+        self.at_optimum = False
+        if self.engine is None:
+            self.pending.append(rows)
+        else:
+            self.engine.add_rows(rows)
 
     def prune(self, blocks: list) -> list:
-        """Delete the rows farthest from the optimal plane until at most
+        """Delete the rows farthest from the current plane until at most
         ``tuning.lp_rows_per_col`` x columns are left; return ``blocks`` (index blocks in row
-        order) without them. Call it on an LP at its optimum, when it is kept for continuation.
+        order) without them. Call it when the LP is kept for continuation.
 
-        Only rows clearly off their bound go: those are basic (a nonbasic row sits at its bound
-        0), so the optimal basis stays valid and the next solve resumes from it. Every HiGHS
-        run pays for every row (a kept LP of 3,000 rows: ~0.1 s before its first iteration),
-        while the optimum rests on at most as many rows as columns. Never called during a
-        decision: a continued decision only appends rows, which is what lets a rejected merge
-        give the LP back by deleting them (clustering.MergeEngine._restore_lps).
+        Only inactive rows clearly off their bound go, so the vertex stays as it is and the
+        next solve resumes from it. Every solve pays for every row, while the optimum rests on
+        at most as many rows as columns. Never called during a decision: a continued decision
+        only appends rows, which is what lets a rejected merge give the LP back by deleting
+        them (clustering.MergeEngine._restore_lps).
         """
-        h = self.h
-        if h is None:  # frozen: pruned when it was kept, unchanged since
+        eng = self.engine
+        if eng is None or self.is_frozen:  # frozen: pruned when it was kept, unchanged since
             return blocks
-        n = h.getNumRow()
+        n = eng.m
         keep = self.tuning.lp_rows_per_col * (self.dim + 2)
         if n <= keep:
             return blocks
-        sol = h.getSolution()
-        act = np.asarray(sol.row_value)
-        if len(act) != n:  # no solution of this model to go by
-            return blocks
-        slack = 1e-6 * max(1.0, abs(float(sol.col_value[self.dim + 1])))  # relative to t
-        far = np.flatnonzero(act > slack)
+        act = eng.activities()
+        slack = 1e-6 * max(1.0, abs(eng.t))  # relative to t
+        far = np.flatnonzero((act > slack) & ~eng.active.row_on[:n])
         k = min(len(far), n - keep)
         if k <= 0:
             return blocks
         drop = far[np.argpartition(-act[far], k - 1)[:k]] if k < len(far) else far
-        h.deleteRows(k, np.sort(drop).astype(np.int32))
+        eng.delete_rows(drop)
         kept = np.ones(n, bool)
         kept[drop] = False
         out, pos = [], 0
@@ -259,67 +252,119 @@ class MarginLP:
         return out
 
     def drop_rows(self, rows: np.ndarray) -> bool:
-        """Delete the rows ``rows`` (positions) from an LP at its optimum and re-optimise what
-        is left; False if HiGHS does not reach an optimum (the LP is then of no further use).
+        """Delete the rows ``rows`` (positions) and re-optimise what is left; False if no
+        optimum is reached (the LP is then of no further use).
 
-        Deleting a row that holds the optimum up (nonbasic) would leave HiGHS an invalid basis
-        to repair; freeing the rows first and re-solving makes them basic (two dual simplex
-        runs' worth of work at most), so they go without touching the basis.
+        Inactive rows go without touching the vertex. If one of them holds the vertex up, the
+        rest is solved again from HiGHS's start (a dual simplex cannot take out an active row).
         """
-        idx = np.sort(np.asarray(rows, np.int32))
+        idx = np.unique(np.asarray(rows, np.int64))
         if len(idx) == 0:
             return True
-        h = self.h
-        h.changeRowsBounds(len(idx), idx, np.full(len(idx), -np.inf), np.full(len(idx), np.inf))
-        if self.solve() is None:
+        eng = self.engine
+        if eng is None or self.is_frozen:
             return False
-        h.deleteRows(len(idx), idx)
-        if not h.getBasis().valid:  # a free row left nonbasic (degenerate): HiGHS repairs it
-            return self.solve() is not None
-        return True
+        if not eng.active.row_on[idx].any():
+            eng.delete_rows(idx)
+            return self.at_optimum or self.solve() is not None
+        keep = np.ones(eng.m, bool)
+        keep[idx] = False
+        self.engine, self.pending = None, [eng.rows[keep].copy()]
+        return self.solve() is not None
 
-    def solve(self, pause: bool = False):
-        """(t, w, b, row duals) or None when HiGHS does not reach an optimum.
+    def solve(self, pause_after: int | None = None, meet_tol: float = 0.0):
+        """(t, w, b, row duals) or None when no optimum is reached.
 
-        Each run gets a simplex iteration limit (normal re-solves take ~1-3 x the columns; an
-        LP whose optimum sits on exactly shared points, t = 0, was seen to stall for minutes):
+        Each solve gets an iteration limit (normal re-solves take ~1-3 x the columns; an LP
+        whose optimum sits on exactly shared points, t = 0, was seen to stall for minutes):
         hitting it means "no answer" and the caller falls back to its exact method.
-        ``pause``: if the short Devex run (``devex``) ends unfinished, return None with
-        ``paused`` set instead of going on; the next call goes on from there.
+        ``pause_after``: stop unfinished after that many iterations with ``paused`` set (the
+        next call goes on from there). ``meet_tol``: stop with ``met`` set as soon as the dual
+        pair is within it (the caller checks that pair; the vertex is then not an optimum
+        and ``optimum`` keeps the last one).
         """
-        import highspy
-
-        h = self.h
-
-        def run(pricing: int, iterations: int) -> None:  # 1: Devex, -1: HiGHS's choice (DSE)
-            h.setOptionValue("simplex_dual_edge_weight_strategy", pricing)
-            h.setOptionValue("simplex_iteration_limit", iterations)
-            h.run()
-
-        self.paused = False
         tn = self.tuning
-        limit = int(tn.lp_iter_per_row * (h.getNumRow() + h.getNumCol()) + tn.lp_iter_base)
-        if self.devex:
-            # Devex for a short run only: a re-solve that needs many iterations converges in
-            # far fewer with steepest edge, so it goes on with that (from where Devex stopped).
-            self.devex = False
-            run(1, min(limit, tn.devex_iters))
-            limit -= h.getInfo().simplex_iteration_count
-            if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-                if pause:
-                    self.paused = True
-                    return None
-                if limit > 0:
-                    run(-1, limit)
-        else:
-            run(-1, limit)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        self.paused = self.met = self.at_optimum = False
+        self.iterations = 0
+        limit = int(tn.lp_iter_per_row * (self.num_rows + self.dim + 2) + tn.lp_iter_base)
+        if self.engine is None:
+            rows = np.concatenate(self.pending or [np.zeros((0, self.dim + 2))])
+            self.pending = []
+            basis, self.iterations = _highs_optimal_basis(rows, self.dim, limit)
+            self.engine = (DenseDualSimplex.from_statuses(rows, self.dim, *basis)
+                           if basis is not None else None)
+            if self.engine is None:
+                self.pending = [rows]
+                return None
+            limit = max(limit - self.iterations, 0)
+        eng = self.engine
+        first = limit if pause_after is None else min(limit, pause_after)
+        status = eng.solve(first, meet_tol)
+        self.iterations += eng.iterations
+        if status == LIMIT and pause_after is not None and first < limit:
+            self.paused = True
             return None
-        sol = h.getSolution()
-        x = np.asarray(sol.col_value)
+        if status not in (OPTIMAL, MET):
+            return None
+        self.met = status == MET
         d = self.dim
-        self.optimum = (float(x[d + 1]), x[:d].copy(), float(x[d]))
-        return float(x[d + 1]), x[:d].copy(), float(x[d]), np.abs(np.asarray(sol.row_dual))
+        x = eng.x
+        if status == OPTIMAL:
+            self.optimum = (float(x[d + 1]), x[:d].copy(), float(x[d]))
+            self.at_optimum = True
+        return float(x[d + 1]), x[:d].copy(), float(x[d]), eng.row_duals()
+
+
+def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int):
+    """HiGHS's optimal basis of the margin LP with these rows, from scratch: ((column
+    statuses, row statuses) as int8, iterations), or (None, iterations) without an optimum."""
+    import highspy
+
+    h = new_highs()
+    # Presolve finds little to remove in these dense rows (one point each): solves from
+    # scratch take ~10 % less time without it (16 captured pairs, same optima).
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("simplex_iteration_limit", limit)
+    n = dim + 2
+    lo = np.r_[np.full(dim, -1.0), -np.inf, -np.inf]
+    hi = np.r_[np.full(dim, 1.0), np.inf, np.inf]
+    cost = np.zeros(n)
+    cost[-1] = -1.0  # minimise -t
+    h.addCols(n, cost, lo, hi, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    m = len(rows)
+    if m:
+        h.addRows(m, np.zeros(m), np.full(m, np.inf), m * n,
+                  np.arange(0, m * n, n, dtype=np.int32),
+                  np.tile(np.arange(n, dtype=np.int32), m), rows.ravel())
+    h.run()
+    iterations = int(h.getInfo().simplex_iteration_count)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None, iterations
+    b = h.getBasis()
+    if not b.valid:
+        return None, iterations
+    return (np.array([int(x) for x in b.col_status], np.int8),
+            np.array([int(x) for x in b.row_status], np.int8)), iterations
+
+
+def _dual_weights(dual: np.ndarray, blocks: list, n_p: int, n_q: int):
+    """The LP's row duals as weights on P and on Q (tiny ones zeroed)."""
+    a, bq = np.zeros(n_p), np.zeros(n_q)
+    pos = 0
+    for blk, onp in blocks:
+        (a if onp else bq)[blk] += dual[pos : pos + len(blk)]
+        pos += len(blk)
+    a[a < 1e-12 * max(a.max(initial=0.0), 1e-300)] = 0.0
+    bq[bq < 1e-12 * max(bq.max(initial=0.0), 1e-300)] = 0.0
+    return a, bq
+
+
+def _pair_within(P, Q, a, bq, tol):
+    """The first pair from the weights (:func:`candidate_pairs`) within tol in L2, or None."""
+    for zp, zq in candidate_pairs(P, Q, a, bq):
+        if float(np.linalg.norm(zp - zq)) <= tol:
+            return zp, zq
+    return None
 
 
 def _margin_violators(vp, vq, b, t, skip_p, skip_q, n_add):
@@ -356,12 +401,13 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     ``seed_p``/``seed_q`` (e.g. the nearest-point solver's active points) and the points nearest
     the plane orthogonal to ``direction`` (P on its high side) form the first working set.
     ``warm = (lp, blocks)`` continues an earlier decision's LP instead (its rows re-indexed into
-    this P and Q by the caller): every earlier row is still a valid constraint, HiGHS restarts
-    from the earlier optimal basis, and only the new violators are added (those of the kept
-    optimum already before the first solve). When a new point lies more than ``devex_depth``
-    margins past the kept plane, the pair most likely meets: the first re-solve starts with
-    Devex pricing, and if that short run does not finish, :func:`overlap_probe` looks for the
-    common pair by NNLS before the LP goes on.
+    this P and Q by the caller): every earlier row is still a valid constraint, the LP goes on
+    from its last vertex, and only the new violators are added (those of the kept optimum
+    already before the first solve). When a new point lies more than ``probe_depth`` margins
+    past the kept plane, the pair most likely meets: if the first re-solve does not finish
+    within ``probe_iters`` iterations, :func:`overlap_probe` looks for the common pair by NNLS
+    before the LP goes on. Every solve stops as soon as its dual pair is within tol in L2
+    (then checked on the points like any pair), long before an optimum at t = 0.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -385,7 +431,6 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
     if warm is not None:
         lp, old_blocks = warm
         lp.tuning = tn  # this decision's limits govern the LP it continues
-        lp.devex = False
         blocks = [(np.asarray(blk, np.int64), onp) for blk, onp in old_blocks]
         if lp.frozen:
             lp.thaw(np.concatenate([P[blk] if onp else Q[blk] for blk, onp in blocks] + [P[:0]]),
@@ -406,14 +451,12 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
             inQ[badq] = True
         new_p, new_q = np.flatnonzero(inP & ~had_p), np.flatnonzero(inQ & ~had_q)
         if lp.optimum is not None and t0 > 0:
-            # A new point far beyond the old plane (in units of its margin) almost always
-            # makes the pair meet, which the dual simplex shows in a few iterations: then the
-            # exact steepest-edge weights HiGHS computes for a rebuilt LP (one solve with the
-            # basis per row, as costly as the factorisation) are not worth it.
+            # A new point far beyond the old plane (in units of its margin) mostly makes the
+            # pair meet, sometimes through points the LP does not have yet: an NNLS probe
+            # over the points nearest the old plane may then find the pair sooner.
             depth = min(float((vp0[new_p] + b0).min()) if len(new_p) else 0.0,
                         float(-(vq0[new_q] + b0).max()) if len(new_q) else 0.0)
-            lp.devex = depth < -tn.devex_depth * t0
-            if lp.devex:
+            if depth < -tn.probe_depth * t0:
                 probe = (vp0, vq0)
         inP |= had_p
         inQ |= had_q
@@ -427,34 +470,35 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
         for blk, onp in blocks:
             lp.add(P[blk] if onp else Q[blk], 1.0 if onp else -1.0)
     for rounds in range(1, tn.lp_rounds + 1):
-        res = lp.solve(pause=probe is not None)
+        res = lp.solve(pause_after=tn.probe_iters if probe is not None else None, meet_tol=tol)
         if lp.paused:
-            # Deep violators and no optimum after the short Devex run: the pair most likely
-            # meets but the LP may need thousands of iterations to show it.
+            # Deep violators and no answer after a short run: the pair most likely meets,
+            # but the LP may need thousands of iterations to show it.
             dec = overlap_probe(P, Q, tol, blocks, *probe, max_points=tn.probe_points)
             if dec is not None:
                 dec.lp, dec.blocks = lp, blocks
                 return dec
-            res = lp.solve()
+            res = lp.solve(meet_tol=tol)
         probe = None
         if res is None:
             return Decision(None, rounds=rounds)
         t, w, b0, dual = res
-        # The dual's pair: explicit points, checked in L2.
-        a = np.zeros(len(P))
-        bq = np.zeros(len(Q))
-        pos = 0
-        for blk, onp in blocks:
-            (a if onp else bq)[blk] += dual[pos : pos + len(blk)]
-            pos += len(blk)
-        a[a < 1e-12 * max(a.max(), 1e-300)] = 0.0
-        bq[bq < 1e-12 * max(bq.max(), 1e-300)] = 0.0
+        a, bq = _dual_weights(dual, blocks, len(P), len(Q))
         if t <= 0.5 * tol or t <= 4.0 * tol * np.sqrt(dim):
-            for zp, zq in candidate_pairs(P, Q, a, bq):
-                if float(np.linalg.norm(zp - zq)) <= tol:
-                    return Decision(False, zp=zp, zq=zq, rounds=rounds,
-                                    support_p=np.flatnonzero(a > 0),
-                                    support_q=np.flatnonzero(bq > 0), lp=lp, blocks=blocks)
+            pair = _pair_within(P, Q, a, bq, tol)
+            if pair is None and lp.met:
+                # The multipliers' pair was not within tol on the points after all (rounding):
+                # on to the optimum.
+                res = lp.solve()
+                if res is None:
+                    return Decision(None, rounds=rounds)
+                t, w, b0, dual = res
+                a, bq = _dual_weights(dual, blocks, len(P), len(Q))
+                pair = _pair_within(P, Q, a, bq, tol)
+            if pair is not None:
+                return Decision(False, zp=pair[0], zq=pair[1], rounds=rounds,
+                                support_p=np.flatnonzero(a > 0),
+                                support_q=np.flatnonzero(bq > 0), lp=lp, blocks=blocks)
             if t <= 0.5 * tol:
                 return Decision(None, rounds=rounds)
         vp = P @ w

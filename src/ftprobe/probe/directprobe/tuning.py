@@ -67,13 +67,12 @@ class Tuning:
     - ``lp_iter_per_row``, ``lp_iter_base``: simplex iteration limit per re-solve,
       ``per_row`` x (rows + columns) + ``base`` (an LP whose optimum sits on shared points was
       seen to stall for minutes; hitting the limit means "undecided", never an answer).
-    - ``devex_depth``, ``devex_iters``: a continued LP whose new points lie beyond its kept
-      plane by more than ``devex_depth`` x its margin starts with Devex pricing for at most
-      ``devex_iters`` iterations (late in EWT's full set such pairs mostly met, which Devex
-      shows fast); an unfinished run is followed by an overlap probe, then steepest edge,
-      whose exact weights cost as much as a factorisation. 400, not 100: between big clusters
-      that nearly touch (PUD POS layer 0) such pairs mostly separate, in 100-400 iterations,
-      and at 100 each paid a probe that found nothing and the switch (LP decisions 301 -> 246 s).
+    - ``probe_depth``, ``probe_iters``: a continued LP whose new points lie beyond its kept
+      plane by more than ``probe_depth`` x its margin pauses after ``probe_iters`` iterations
+      unfinished for an overlap probe (NNLS over its rows and the points nearest the kept
+      plane), then goes on. Such pairs mostly meet late in EWT's full set, sometimes through
+      points the LP has not taken in yet; between big clusters that nearly touch (PUD POS
+      layer 0) they mostly separate, in 100-400 iterations.
     - ``probe_points``: candidates (both sides) of an NNLS overlap probe; beyond it NNLS is
       slower than the LP it would save.
 
@@ -134,8 +133,8 @@ class Tuning:
     lp_support_rows: int = 32
     lp_iter_per_row: int = 10
     lp_iter_base: int = 2000
-    devex_depth: float = 100.0
-    devex_iters: int = 400
+    probe_depth: float = 100.0
+    probe_iters: int = 400
     probe_points: int = 1544
     ws_min: int = 3000
     ws_add: int = 512
