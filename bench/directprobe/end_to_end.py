@@ -4,13 +4,17 @@ split; ftprobe against the baseline (this package at commit 0429317), alternatin
 
     python bench/directprobe/end_to_end.py --case pos:6 --case pos:1 --case pos:0 --case ps-fxn:6
 
+``--against COMMIT`` measures against another commit instead (like-for-like pairs for one
+change: ``--against HEAD~1``); its records are kept apart from the baseline's.
+
 A case is TASK:LAYER: ``pos`` is UD English PUD (80/10/10 seeded sentence split, seed 0, as the
 study makes it), ``ps-fxn`` STREUSLE's own train and test; MiniLM vectors from ftprobe's own
 extraction (into $FTPROBE_BENCH_STORE, default ../bench-store), all train and all test words.
 Each measurement is a fresh process (one BLAS/OpenMP thread, jobs=1) that fits, measures the
 distances and predicts; the baseline runs from a git worktree of 0429317 (made when absent).
 The script fails unless both give the same partition and predictions and distances within the
-solver's certified tolerance. Results: bench/directprobe/end_to_end.json (one record per case).
+solver's certified tolerance. Results: bench/directprobe/end_to_end.json (one record per case
+and commit measured against).
 """
 
 from __future__ import annotations
@@ -103,7 +107,7 @@ def same_partition(a, b) -> bool:
     return len(pairs) == len(np.unique(a)) == len(np.unique(b))
 
 
-def run_case(case: str, base: Path, reps: int) -> dict:
+def run_case(case: str, base: Path, reps: int, commit: str = BASELINE) -> dict:
     import numpy as np
 
     task, layer = case.split(":")
@@ -133,7 +137,7 @@ def run_case(case: str, base: Path, reps: int) -> dict:
 
     return {
         "case": case, "train_words": n_train, "test_words": n_test, "clusters": new["clusters"],
-        "reps": reps, "baseline_commit": BASELINE,
+        "reps": reps, "baseline_commit": commit,
         **{name: {f"{p}{u}": [round(r[f'{p}{u}'], 2) for r in runs[name]]
                   for p in PHASES for u in ("_cpu_s", "_s")}
            | {"peak_rss_mib": [round(r["peak_rss_mib"]) for r in runs[name]]} for name in runs},
@@ -157,17 +161,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--case", action="append", default=[], help="TASK:LAYER, e.g. pos:6, ps-fxn:6")
     ap.add_argument("--reps", type=int, default=1, help="alternating runs of each")
-    ap.add_argument("--baseline", type=Path, default=Path("/tmp/base0429317"))
+    ap.add_argument("--against", default=BASELINE, help="the commit to measure against")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="its worktree (default /tmp/base0429317 for the baseline, else "
+                    "/tmp/ftprobe-COMMIT; made when absent)")
     a = ap.parse_args()
     if not DATA.exists():
         print(f"skipped: no data at {DATA}")
         return
-    base = baseline_src(a.baseline)
+    commit = a.against
+    if commit != BASELINE:  # a name like HEAD~1 is recorded as the commit it names
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", commit],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    path = a.baseline or Path("/tmp/base0429317" if commit == BASELINE else f"/tmp/ftprobe-{commit}")
+    base = baseline_src(path, commit)
     failed = []
     for case in a.case or ["pos:6"]:
-        rec = run_case(case, base, a.reps)
+        rec = run_case(case, base, a.reps, commit)
         results = json.loads(OUT.read_text()) if OUT.exists() else []
-        results = [r for r in results if r["case"] != case] + [rec]
+        results = [r for r in results
+                   if (r["case"], r.get("baseline_commit", BASELINE)) != (case, commit)] + [rec]
         tmp_out = OUT.with_suffix(".json.tmp")
         tmp_out.write_text(json.dumps(results, indent=1) + "\n")
         os.replace(tmp_out, OUT)
@@ -176,7 +189,7 @@ def main() -> None:
                 and rec["distances_within_tolerance"]):
             failed.append(case)
     if failed:
-        sys.exit(f"answers differ from the baseline: {', '.join(failed)}")
+        sys.exit(f"answers differ from {commit}'s: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ def _env(src: Path) -> dict:
     return {**os.environ, **THREADS, "PYTHONPATH": str(src)}
 
 
-def baseline_src(path: Path) -> Path:
+def baseline_src(path: Path, commit: str = BASELINE) -> Path:
     if not (path / "src" / "ftprobe").is_dir():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), BASELINE],
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), commit],
                        check=True)
     return path / "src"
 

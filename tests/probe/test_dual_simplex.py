@@ -153,3 +153,53 @@ def test_cold_start_needs_both_sides():
     """Rows of one side only leave the LP unbounded: no vertex to start from."""
     P, _ = _clouds(0)
     assert DenseDualSimplex.cold(_rows(P, P[:0]), 6) is None
+
+
+def _margin_lp(P, Q, dim):
+    from ftprobe.probe.directprobe.margin_lp import MarginLP
+
+    lp = MarginLP(dim)
+    lp.add(P, 1.0)
+    lp.add(Q, -1.0)
+    return lp
+
+
+def test_margin_lp_drops_rows_that_hold_its_vertex_up_and_reoptimises():
+    """MarginLP.drop_rows: deleting rows the optimum rests on gives the optimum of the rows
+    left (as a fresh LP of them); deleting only inactive ones keeps the vertex."""
+    P, Q = _clouds(2, n=40, shift=1.0)
+    lp = _margin_lp(P, Q, 6)
+    t_all = lp.solve()[0]
+    cols, rows = lp.basis_statuses()
+    active_p = np.flatnonzero(rows[: len(P)] == 0)
+    assert len(active_p) > 0
+    assert lp.drop_rows(active_p[:1])
+    keep = np.setdiff1d(np.arange(len(P)), active_p[:1])
+    t_fresh = _margin_lp(P[keep], Q, 6).solve()[0]
+    assert lp.at_optimum and lp.optimum[0] == pytest.approx(t_fresh, abs=1e-9)
+    assert t_fresh >= t_all - 1e-12  # fewer rows: a margin at least as wide
+    rows_now = lp.basis_statuses()[1]
+    inactive = np.flatnonzero(rows_now == 1)[:3]
+    x_before = lp.optimum[1].copy()
+    assert lp.drop_rows(inactive) and lp.num_rows == 80 - 1 - 3
+    np.testing.assert_array_equal(lp.solve()[1], x_before)
+    assert lp.iterations == 0
+
+
+def test_margin_lp_thaws_to_its_vertex_or_solves_again_from_scratch():
+    """A frozen LP thawed from the same rows resumes at its vertex (no iteration); thawed
+    with a basis that is no longer a vertex of its rows, it is solved from scratch to the
+    same optimum."""
+    P, Q = _clouds(4, n=40, shift=1.0)
+    Z, signs = np.vstack([P, Q]), np.r_[np.ones(40), -np.ones(40)]
+    lp = _margin_lp(P, Q, 6)
+    t = lp.solve()[0]
+    lp.freeze()
+    assert lp.frozen and lp.num_rows == 80
+    lp.thaw(Z, signs)
+    assert lp.solve()[0] == pytest.approx(t, abs=1e-12) and lp.iterations == 0
+    lp.freeze()
+    cols, rows = lp.frozen_basis
+    lp.frozen_basis = (cols, np.zeros_like(rows))  # every row "active": not a vertex
+    lp.thaw(Z, signs)
+    assert lp.solve()[0] == pytest.approx(t, abs=1e-9) and lp.iterations > 0
