@@ -17,7 +17,7 @@ gradient is c = -sum_k mu_k m_k over them. A vertex is dual feasible when mu >= 
 takes the most violated inactive constraint (violation^2 / steepest-edge weight), the active one
 whose multiplier reaches 0 first (Harris's two-pass ratio test) leaves, and M^-1, x, mu, the row
 activities and the weights ||M^-T g||^2 are updated in O(n^2 + m n). The inverse is recomputed
-from M every ``REFACTOR_EVERY`` iterations.
+from M every ``REFACTOR_EVERY`` iterations, or sooner when it has drifted.
 
 Nothing here is trusted by the caller: a plane is verified on all points and an overlap pair in
 L2 (``margin_lp.decide_distance``), so a run that fails or stops only costs time.
@@ -30,7 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.blas import dger
 
-REFACTOR_EVERY = 100  # iterations between recomputations of M^-1 from M (rounding drifts)
+REFACTOR_EVERY = 400  # iterations between recomputations of M^-1 from M (rounding drifts)
+DRIFT_TOL = 1e-9  # ... or sooner, when the pivot computed two ways differs by this (relative)
+MEET_EVERY = 8  # iterations between checks of the dual pair's distance (meet_tol)
 PRIMAL_TOL = 1e-9  # a row violated by less than this x max(1, ||g||) counts as satisfied
 PIVOT_TOL = 1e-9  # relative size below which a ratio-test entry is not a pivot
 DUAL_TOL = 1e-9  # Harris's slack on the multipliers in the ratio test
@@ -267,7 +269,7 @@ class DenseDualSimplex:
             best = max(score_r[i_r], score_lo[i_lo], score_hi[i_hi])
             if best <= 0.0:
                 return OPTIMAL if self.mu.min() >= -1e-7 * max(1.0, self.mu.max()) else FAILED
-            if meet_tol > 0 and self.meeting_gap() <= meet_tol:
+            if meet_tol > 0 and self.iterations % MEET_EVERY == 0 and self.meeting_gap() <= meet_tol:
                 return MET
             if self.iterations >= max_iterations:
                 return LIMIT
@@ -284,22 +286,24 @@ class DenseDualSimplex:
             p = _ratio_test(alpha, self.mu)
             if p < 0:  # no pivot: infeasible, impossible for this LP but by rounding
                 return FAILED
-            self._pivot(p, kind, idx, gap, alpha, act)
+            drift = self._pivot(p, kind, idx, gap, alpha, act)
             self.iterations += 1
             since += 1
-            if since >= REFACTOR_EVERY:
+            if since >= REFACTOR_EVERY or drift:
                 self.refactor()
                 act = G @ self.x
                 since = 0
 
     def _pivot(self, p: int, kind: int, idx: int, gap: float, alpha: np.ndarray,
-               act: np.ndarray) -> None:
-        """Active slot p leaves, the constraint (kind, idx) enters; everything updated."""
+               act: np.ndarray) -> bool:
+        """Active slot p leaves, the constraint (kind, idx) enters; everything updated. True
+        if the inverse has drifted (the pivot read from its row and from its column differ)."""
         D, G = self.dim, self.rows
         ap = alpha[p]
         d = self.inverse[:, p].copy()  # the edge: keeps the others active, raises slot p's
         u = self.inverse @ alpha
         Gd, Gu = G @ d, G @ u
+        drift = kind == ROW and abs(Gd[idx] - ap) > DRIFT_TOL * max(1.0, abs(ap))
         a_e = alpha.copy()
         a_e[p] -= 1.0
         norm2 = float(a_e @ a_e)
@@ -333,6 +337,7 @@ class DenseDualSimplex:
             self.col_weights[out_idx] = w_out
         # M'^-1 = M^-1 - d (alpha - e_p)^T / alpha_p, in place.
         self.inverse = dger(-1.0 / ap, d, a_e, a=self.inverse, overwrite_a=1)
+        return drift
 
 
 def _ratio_test(alpha: np.ndarray, mu: np.ndarray) -> int:

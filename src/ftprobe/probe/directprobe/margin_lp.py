@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ftprobe.probe.directprobe.dual_simplex import LIMIT, MET, OPTIMAL, DenseDualSimplex
+from ftprobe.probe.directprobe.dual_simplex import (
+    HIGHS_BASIC,
+    LIMIT,
+    MET,
+    OPTIMAL,
+    DenseDualSimplex,
+)
 from ftprobe.probe.directprobe.highs import new_highs
 from ftprobe.probe.directprobe.hull import most_violated
 from ftprobe.probe.directprobe.overlap import candidate_pairs, common_pair
@@ -255,8 +261,10 @@ class MarginLP:
         """Delete the rows ``rows`` (positions) and re-optimise what is left; False if no
         optimum is reached (the LP is then of no further use).
 
-        Inactive rows go without touching the vertex. If one of them holds the vertex up, the
-        rest is solved again from HiGHS's start (a dual simplex cannot take out an active row).
+        Inactive rows go without touching the vertex. If one of them holds the vertex up (a
+        dual simplex cannot take out an active row), HiGHS frees those rows and re-optimises
+        from the vertex (a few primal and dual iterations), and they go once inactive; failing
+        that, the rows left are solved from scratch.
         """
         idx = np.unique(np.asarray(rows, np.int64))
         if len(idx) == 0:
@@ -267,10 +275,19 @@ class MarginLP:
         if not eng.active.row_on[idx].any():
             eng.delete_rows(idx)
             return self.at_optimum or self.solve() is not None
+        limit = int(self.tuning.lp_iter_per_row * (eng.m + self.dim + 2) + self.tuning.lp_iter_base)
+        basis, self.iterations = _highs_optimal_basis(eng.rows, self.dim, limit,
+                                                      start=eng.statuses(), free=idx)
+        moved = (DenseDualSimplex.from_statuses(eng.rows, self.dim, *basis)
+                 if basis is not None and (basis[1][idx] == HIGHS_BASIC).all() else None)
         keep = np.ones(eng.m, bool)
         keep[idx] = False
-        self.engine, self.pending = None, [eng.rows[keep].copy()]
-        return self.solve() is not None
+        if moved is None:
+            self.engine, self.pending = None, [eng.rows[keep].copy()]
+            return self.solve() is not None
+        moved.delete_rows(idx)
+        self.engine = moved
+        return self.solve() is not None  # at the optimum already: no iteration
 
     def solve(self, pause_after: int | None = None, meet_tol: float = 0.0):
         """(t, w, b, row duals) or None when no optimum is reached.
@@ -315,9 +332,11 @@ class MarginLP:
         return float(x[d + 1]), x[:d].copy(), float(x[d]), eng.row_duals()
 
 
-def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int):
-    """HiGHS's optimal basis of the margin LP with these rows, from scratch: ((column
-    statuses, row statuses) as int8, iterations), or (None, iterations) without an optimum."""
+def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int, start=None,
+                         free: np.ndarray | None = None):
+    """HiGHS's optimal basis of the margin LP with these rows: ((column statuses, row
+    statuses) as int8, iterations), or (None, iterations) without an optimum. From scratch, or
+    from the basis ``start`` (statuses in HiGHS's codes) with the rows ``free`` unbounded."""
     import highspy
 
     h = new_highs()
@@ -336,6 +355,15 @@ def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int):
         h.addRows(m, np.zeros(m), np.full(m, np.inf), m * n,
                   np.arange(0, m * n, n, dtype=np.int32),
                   np.tile(np.arange(n, dtype=np.int32), m), rows.ravel())
+    if start is not None:
+        hb = highspy.HighsBasis()
+        hb.col_status = [highspy.HighsBasisStatus(int(x)) for x in start[0]]
+        hb.row_status = [highspy.HighsBasisStatus(int(x)) for x in start[1]]
+        hb.valid = True
+        h.setBasis(hb)
+    if free is not None and len(free):
+        free = np.asarray(free, np.int32)
+        h.changeRowsBounds(len(free), free, np.full(len(free), -np.inf), np.full(len(free), np.inf))
     h.run()
     iterations = int(h.getInfo().simplex_iteration_count)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
