@@ -140,13 +140,12 @@ def test_snapshot_restore_statuses_and_row_deletion():
     np.testing.assert_allclose(again.x, lp.x, atol=1e-12)
     assert DenseDualSimplex.from_statuses(lp.rows, 6, lp.statuses()[0][:-1], lp.statuses()[1]) is None
 
-    cols, row_status = lp.statuses()
-    inactive = np.flatnonzero(row_status == 1)
-    active = np.flatnonzero(row_status == 0)
+    inactive = np.flatnonzero(lp.statuses()[1] == 1)
     t = lp.t
     lp.delete_rows(inactive[:5])
     assert lp.m == m0 - 5 and lp.t == t
     assert lp.solve(10) == OPTIMAL and lp.iterations == 0
+    active = np.flatnonzero(lp.statuses()[1] == 0)
     with pytest.raises(ValueError, match="inactive"):
         lp.delete_rows(active[:1])
 

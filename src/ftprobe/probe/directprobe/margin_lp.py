@@ -1,8 +1,8 @@
 """The max-margin LP that decides hull distance against the tolerance, with constraint generation.
 
 :class:`MarginLP` maximises the margin t of a plane with |w_i| <= 1 over a working set of rows
-(HiGHS for the first solve, then a dense dual simplex continued in place); its optimum is half the L1 distance of the working
-sets' hulls and its dual gives the two convex combinations that attain it.
+(a dense dual simplex, continued in place as rows are added); its optimum is half the L1
+distance of the working sets' hulls and its dual gives the two convex combinations that attain it.
 :func:`decide_distance` grows the working set until the plane holds on all points (disjoint,
 with a verified normal) or the dual's pair is within tol in L2 (overlap, with the two points),
 and answers None in between, where the caller keeps its exact method.
@@ -49,7 +49,7 @@ class Decision:
     # the points of the common pair's convex combinations.
     support_p: np.ndarray | None = None
     support_q: np.ndarray | None = None
-    # The LP at the end (HiGHS instance with its optimal basis) and its rows as blocks of
+    # The LP at the end (its last vertex, usually an optimum) and its rows as blocks of
     # indices (into P when the flag is True, else into Q), in the order they were added: the
     # caller may hand both back (``warm``) to decide a superset of P against the same Q, or,
     # after deleting rows (``MarginLP.drop_rows``), a set that shares most of P. Given with
@@ -91,11 +91,11 @@ class MarginLP:
     points: the dual weights (a on P, b on Q) are convex combinations up to a factor 1/2 each,
     and the dual objective is ||P'a - Q'b||_1.
 
-    The first solve runs HiGHS (its dual simplex from scratch takes a third of the iterations
-    of a start from two points); from its optimal basis on, the LP lives in a
-    :class:`~ftprobe.probe.directprobe.dual_simplex.DenseDualSimplex`, which keeps its basis
-    inverse between solves (HiGHS refactorised it after every added row, ~0.09 s) and can stop
-    as soon as its dual pair is within a tolerance (``solve(meet_tol=...)``).
+    The LP lives in a :class:`~ftprobe.probe.directprobe.dual_simplex.DenseDualSimplex`
+    (started from the closest pair of rows), which keeps its basis inverse between solves
+    (HiGHS, used before, refactorised it after every added row, ~0.09 s) and can stop as soon
+    as its dual pair is within a tolerance (``solve(meet_tol=...)``). HiGHS only takes out
+    rows a vertex rests on (:meth:`drop_rows`).
 
     A kept LP can be *frozen* (:meth:`freeze`): only its basis (HiGHS's codes, ~1 byte per row)
     and optimum stay; whoever continues it rebuilds the rows from the same points
@@ -276,8 +276,7 @@ class MarginLP:
             eng.delete_rows(idx)
             return self.at_optimum or self.solve() is not None
         limit = int(self.tuning.lp_iter_per_row * (eng.m + self.dim + 2) + self.tuning.lp_iter_base)
-        basis, self.iterations = _highs_optimal_basis(eng.rows, self.dim, limit,
-                                                      start=eng.statuses(), free=idx)
+        basis, self.iterations = _highs_basis_freed(eng.rows, self.dim, limit, eng.statuses(), idx)
         moved = (DenseDualSimplex.from_statuses(eng.rows, self.dim, *basis)
                  if basis is not None and (basis[1][idx] == HIGHS_BASIC).all() else None)
         keep = np.ones(eng.m, bool)
@@ -304,20 +303,18 @@ class MarginLP:
         self.paused = self.met = self.at_optimum = False
         self.iterations = 0
         limit = int(tn.lp_iter_per_row * (self.num_rows + self.dim + 2) + tn.lp_iter_base)
+        if limit <= 0:  # no budget: no answer (not even from the starting vertex)
+            return None
         if self.engine is None:
             rows = np.concatenate(self.pending or [np.zeros((0, self.dim + 2))])
-            self.pending = []
-            basis, self.iterations = _highs_optimal_basis(rows, self.dim, limit)
-            self.engine = (DenseDualSimplex.from_statuses(rows, self.dim, *basis)
-                           if basis is not None else None)
-            if self.engine is None:
-                self.pending = [rows]
+            self.engine = DenseDualSimplex.cold(rows, self.dim)
+            if self.engine is None:  # one side has no row: unbounded
                 return None
-            limit = max(limit - self.iterations, 0)
+            self.pending = []
         eng = self.engine
         first = limit if pause_after is None else min(limit, pause_after)
         status = eng.solve(first, meet_tol)
-        self.iterations += eng.iterations
+        self.iterations = eng.iterations
         if status == LIMIT and pause_after is not None and first < limit:
             self.paused = True
             return None
@@ -332,17 +329,14 @@ class MarginLP:
         return float(x[d + 1]), x[:d].copy(), float(x[d]), eng.row_duals()
 
 
-def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int, start=None,
-                         free: np.ndarray | None = None):
-    """HiGHS's optimal basis of the margin LP with these rows: ((column statuses, row
-    statuses) as int8, iterations), or (None, iterations) without an optimum. From scratch, or
-    from the basis ``start`` (statuses in HiGHS's codes) with the rows ``free`` unbounded."""
+def _highs_basis_freed(rows: np.ndarray, dim: int, limit: int, start, free: np.ndarray):
+    """HiGHS's optimal basis of the margin LP with these rows from the basis ``start``
+    (statuses in HiGHS's codes) once the rows ``free`` are unbounded: ((column statuses, row
+    statuses) as int8, iterations), or (None, iterations) without an optimum."""
     import highspy
 
     h = new_highs()
-    # Presolve finds little to remove in these dense rows (one point each): solves from
-    # scratch take ~10 % less time without it (16 captured pairs, same optima).
-    h.setOptionValue("presolve", "off")
+    h.setOptionValue("presolve", "off")  # nothing to remove in these dense rows
     h.setOptionValue("simplex_iteration_limit", limit)
     n = dim + 2
     lo = np.r_[np.full(dim, -1.0), -np.inf, -np.inf]
@@ -355,15 +349,13 @@ def _highs_optimal_basis(rows: np.ndarray, dim: int, limit: int, start=None,
         h.addRows(m, np.zeros(m), np.full(m, np.inf), m * n,
                   np.arange(0, m * n, n, dtype=np.int32),
                   np.tile(np.arange(n, dtype=np.int32), m), rows.ravel())
-    if start is not None:
-        hb = highspy.HighsBasis()
-        hb.col_status = [highspy.HighsBasisStatus(int(x)) for x in start[0]]
-        hb.row_status = [highspy.HighsBasisStatus(int(x)) for x in start[1]]
-        hb.valid = True
-        h.setBasis(hb)
-    if free is not None and len(free):
-        free = np.asarray(free, np.int32)
-        h.changeRowsBounds(len(free), free, np.full(len(free), -np.inf), np.full(len(free), np.inf))
+    hb = highspy.HighsBasis()
+    hb.col_status = [highspy.HighsBasisStatus(int(x)) for x in start[0]]
+    hb.row_status = [highspy.HighsBasisStatus(int(x)) for x in start[1]]
+    hb.valid = True
+    h.setBasis(hb)
+    free = np.asarray(free, np.int32)
+    h.changeRowsBounds(len(free), free, np.full(len(free), -np.inf), np.full(len(free), np.inf))
     h.run()
     iterations = int(h.getInfo().simplex_iteration_count)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -409,7 +401,7 @@ def decide_distance(P: np.ndarray, Q: np.ndarray, tol: float,
                     seed_p: np.ndarray | None = None, seed_q: np.ndarray | None = None,
                     direction: np.ndarray | None = None, warm=None,
                     tuning: Tuning = DEFAULT_TUNING) -> Decision:
-    """Decide hull distance > ``tol`` with a max-margin LP on HiGHS and constraint generation.
+    """Decide hull distance > ``tol`` with a max-margin LP and constraint generation.
 
     The LP (:class:`MarginLP`) maximises the margin t of a plane with |w_i| <= 1 on a working
     set; its optimum is half the L1 distance between the working sets' hulls, and its dual gives
