@@ -777,7 +777,7 @@ def test_equals_brute_force_with_overlaps_recalled(monkeypatch, seed, pivot):
         return met
 
     monkeypatch.setattr(Cascade, "recalled_overlap", recall)
-    dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot))
+    dp = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=True))
     assert len(recalled) == dp.stats_.overlap_recalled > 0
     off = _fit_with_continued_lps(monkeypatch, seed, _capped(pivot, recall_overlaps=False))
     assert off.stats_.overlap_recall_tried == 0

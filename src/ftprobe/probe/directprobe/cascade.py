@@ -430,10 +430,13 @@ class Cascade:
                     urows = self.members.union_rows(a, b)
                 cp, cq = corral[-1]
                 self.recorder.overlap(*((urows[cq], crows[cp]) if flip else (urows[cp], crows[cq])))
-            if tn.recall_overlaps and dec is not None and dec.support_p is not None:
+            if (dec is not None and dec.support_p is not None
+                    and (tn.recall_overlaps or self.recorder is not None)):
                 if urows is None:
                     urows = self.members.union_rows(a, b)
-                self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows))
+                # the common pair, for the next fit of a series and (if on) recalled overlaps
+                self.certs.keep_overlap_rows(a, b, cj, *_common_rows(dec, flip, urows, crows),
+                                             keep=tn.recall_overlaps)
             self.certs.met(a, b, cj, check.continued)
             if dec is not None and seeds is None:
                 # decided by the LP after the nearest-point solver hit its cap

@@ -153,11 +153,14 @@ class Certificates:
             self.witness.setdefault(part, set()).add(cj)
         self.restore_lps(continued)
 
-    def keep_overlap_rows(self, a, b, cj, urows, crows) -> None:
+    def keep_overlap_rows(self, a, b, cj, urows, crows, keep: bool = True) -> None:
+        """The rows of a common pair of the union of a and b with cj: recorded for the next
+        fit of a series, and kept for recalled overlaps unless ``keep`` is False."""
         if self.recorder is not None:
             self.recorder.overlap(urows, crows)
-        for part in (a, b):
-            self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
+        if keep:
+            for part in (a, b):
+                self.overlap_rows.setdefault(part, {})[cj] = (urows, crows)
 
     def keep_overlap_support(self, a, b, cj, dec, flip, urows, crows, rows_of) -> None:
         """A merge of a and b was rejected by an LP (after the nearest-point solver hit its
