@@ -509,7 +509,7 @@ class Cascade:
         towards a cluster it nearly touches, and most such unions meet that cluster in the same
         place. NNLS over the points of the common pairs found there before, the pair's LP
         support and the new piece (a few hundred candidates, ~40 ms) certifies most of these
-        overlaps without thawing and running the pair's LP (~0.3 s). A common pair within tol
+        overlaps without thawing and running the pair's LP. A common pair within tol
         (checked in L2, like any) is the certificate; else the LP decides as always."""
         wa, wb = self.certs.overlap_rows.get(a, {}).get(cj), self.certs.overlap_rows.get(b, {}).get(cj)
         if wa is None and wb is None:

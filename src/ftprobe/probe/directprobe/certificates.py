@@ -315,6 +315,6 @@ class Certificates:
             if z["lps.has_opt"][i]:
                 t, b0 = z["lps.t_b"][i]
                 optimum = (float(t), z["lps.w"][i].copy(), float(b0))
-            # frozen: HiGHS rebuilds it if a check continues it
+            # frozen: rebuilt from its rows and basis if a check continues it
             model = MarginLP.from_frozen_state(dim, n, statuses, optimum, self.tuning)
             self.lps[(a, b)] = (int(z["lps.pside"][i]), model, blocks)

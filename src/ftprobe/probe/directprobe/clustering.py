@@ -35,7 +35,7 @@ What makes it fast without changing the answer:
   points only; then the exact nearest-point solver (hull.py), which returns either a verified
   separating hyperplane or an explicit pair of points closer than tol. Its iterations are
   capped: pairs it leaves undecided (hulls nearly touching in many dimensions, where Wolfe
-  crawls) go to a max-margin LP on HiGHS with constraint generation
+  crawls) go to a max-margin LP (a dense dual simplex) with constraint generation
   (margin_lp.decide_distance), which answers only with the same two kinds of verified
   certificates; if it cannot, the uncapped solver runs from the LP's working set (retried once
   from scratch if it stalls numerically, then NNLS on working sets, overlap.nnls_decide,
@@ -43,14 +43,14 @@ What makes it fast without changing the answer:
   fallback, reached only when no certificate holds, i.e. the distance is within float noise
   of tol. A pair that needed the LP is decided again, when either cluster grows,
   first by turning that LP's optimal plane to take in the new points
-  (planes.pivoted_plane), else by continuing the LP (warm basis, new rows only, pruned to
+  (planes.pivoted_plane), else by continuing the LP (from its vertex, new rows only, pruned to
   the rows nearest its plane); the solvers run on the clusters that met a union of either part
   before first, so that a merge headed for rejection meets its cluster early; a rejected merge
   gives the LPs its check continued back as they were, and one the LP rejected after Wolfe's
   cap leaves the points of its common pair as the surviving pairs' support (their next check
   starts from the LP, with the union's small piece in its first working set); an LP built in a rejected merge's check
   is kept for its bigger part, the piece's rows deleted. Kept LPs beyond a live budget are
-  frozen (HiGHS's instance given back, the basis kept) and rebuilt when continued;
+  frozen (rows and basis inverse given back, the basis kept) and rebuilt when continued;
 - the next pair is the smallest of the candidates' pairs with their nearest partners, found
   again after each decision only in the label it changed (one pass of numpy, no heap); a
   slot whose partner merged keeps a lower bound and is looked up only when it might be next.

@@ -37,7 +37,7 @@ class ClusterStats:
     lp_continued_swapped: int = 0  # ... of which with the union on that LP's Q side
     lp_restored: int = 0  # continued LPs put back as they were after a rejected merge
     lp_kept_after_rejection: int = 0  # LPs built in a rejected merge's check, kept for a part
-    lp_frozen: int = 0  # kept LPs frozen (HiGHS instance given back) beyond the live bounds
+    lp_frozen: int = 0  # kept LPs frozen (rows and inverse given back) beyond the live bounds
     lp_thawed: int = 0  # ... and rebuilt to be continued
     nn_searches: int = 0  # nearest-partner searches over a whole label (pruned by lower bounds)
     nn_cached: int = 0  # new nearest partners settled by a slot's cache

@@ -64,8 +64,8 @@ def overlap_probe(P, Q, tol, blocks, vp0, vq0, max_points=DEFAULT_TUNING.probe_p
     deep past the kept plane (normal w0; ``vp0``, ``vq0`` are P @ w0 and Q @ w0) and whose LP did
     not settle within a short run: NNLS over the LP's rows (``blocks``) and the points of each
     side nearest that plane, checked in L2 like any common pair. Such pairs nearly
-    touched before (the kept margin is tiny) and the LP can take thousands of degenerate
-    iterations to reach t = 0, where this takes ~0.3 s. A Decision(False) or None."""
+    touched before (the kept margin is tiny), and the pair may need points the LP has not
+    taken in yet. A Decision(False) or None."""
     rows_p = np.unique(np.concatenate([blk for blk, onp in blocks if onp] + [np.zeros(0, np.int64)]))
     rows_q = np.unique(np.concatenate([blk for blk, onp in blocks if not onp]
                                       + [np.zeros(0, np.int64)]))

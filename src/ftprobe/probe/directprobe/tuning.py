@@ -40,7 +40,7 @@ class Tuning:
     - ``plane_block``: entries of one [points x planes] product when cached planes are
       verified (bounds the memory of one product at ~32 MB).
     - ``turn_kept_planes``: turn a kept LP optimum in a 2-D pencil to take in a grown union
-      (``planes.pivoted_plane``, ~15 ms instead of ~0.2 s of HiGHS) before continuing it.
+      (``planes.pivoted_plane``, ~15 ms) before continuing it.
     - ``subspace_planes``: ... else a max-margin LP over a few directions
       (``planes.subspace_plane``, ~10 ms).
     - ``recall_overlaps``, ``recall_piece``: a union whose part met a cluster before is first
@@ -53,12 +53,12 @@ class Tuning:
 
     Remembered LPs:
 
-    - ``warm_lps``, ``warm_lp_rows``: kept LPs held live in HiGHS (HiGHS holds ~35 KB per row
-      of 386 dense columns, so 64 LPs of 3,000 rows would be 6 GB); beyond them the least
-      recently kept are frozen (basis only, rebuilt when continued).
+    - ``warm_lps``, ``warm_lp_rows``: kept LPs held live (a live LP holds its rows, ~3 KB each
+      at 386 columns, and its basis inverse, ~1.2 MB); beyond them the least recently kept are
+      frozen (basis only, rebuilt when continued: one inverse, ~10-30 ms).
     - ``kept_lps``: LPs kept at all, live or frozen (~1 byte per row when frozen).
     - ``lp_rows_per_col``: a kept LP is pruned to at most this x its columns (its optimum rests
-      on at most as many rows as columns; every HiGHS run pays for every row).
+      on at most as many rows as columns; every pivot pays for every row).
 
     The LP decision (``margin_lp.decide_distance``):
 
