@@ -746,7 +746,7 @@ def test_equals_brute_force_when_lps_are_continued(monkeypatch, seed):
 def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
     """The same, with kept LP optima turned before any LP continues: planes found that way
     are verified like the others (checked after every step) and the partition is the same."""
-    dp = _fit_with_continued_lps(monkeypatch, seed, WOLFE_CAPPED)
+    dp = _fit_with_continued_lps(monkeypatch, seed, _capped(True))
     assert dp.stats_.pivoted_plane > 0
 
 
@@ -754,7 +754,7 @@ def test_equals_brute_force_with_kept_optima_turned(monkeypatch, seed):
 def test_equals_brute_force_with_kept_optima_repaired_in_a_subspace(monkeypatch, seed):
     """The same with the 2-D turns off, so that every kept optimum a union breaks goes to the
     LP over a few directions first (planes.subspace_plane)."""
-    tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, turn_kept_planes=False)
+    tuning = Tuning(wolfe_cap_min=1, wolfe_cap_per_dim=0, subspace_planes=True)
     dp = _fit_with_continued_lps(monkeypatch, seed, tuning)
     assert dp.stats_.subspace_plane > 0 and dp.stats_.pivoted_plane == 0
 

@@ -42,8 +42,8 @@ What makes it fast without changing the answer:
   with the same certificates), with the soft-margin LP (separability.separate) as the last
   fallback, reached only when no certificate holds, i.e. the distance is within float noise
   of tol. A pair that needed the LP is decided again, when either cluster grows,
-  first by turning that LP's optimal plane to take in the new points
-  (planes.pivoted_plane), else by continuing the LP (from its vertex, new rows only, pruned to
+  by continuing the LP (if the tuning asks, first by turning its optimal plane to take in
+  the new points, planes.pivoted_plane), from its vertex, new rows only, pruned to
   the rows nearest its plane); the solvers run on the clusters that met a union of either part
   before first, so that a merge headed for rejection meets its cluster early; a rejected merge
   gives the LPs its check continued back as they were, and one the LP rejected after Wolfe's
