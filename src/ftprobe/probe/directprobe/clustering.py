@@ -44,7 +44,7 @@ What makes it fast without changing the answer:
   of tol. A pair that needed the LP is decided again, when either cluster grows,
   by continuing the LP (if the tuning asks, first by turning its optimal plane to take in
   the new points, planes.pivoted_plane), from its vertex, new rows only, pruned to
-  the rows nearest its plane); the solvers run on the clusters that met a union of either part
+  the rows nearest its plane; the solvers run on the clusters that met a union of either part
   before first, so that a merge headed for rejection meets its cluster early; a rejected merge
   gives the LPs its check continued back as they were, and one the LP rejected after Wolfe's
   cap leaves the points of its common pair as the surviving pairs' support (their next check
