@@ -139,9 +139,18 @@ class MarginLP:
 
     def constraint_rows(self) -> np.ndarray:
         """The rows (s z, s, -1) the LP holds, in order (none while frozen)."""
+        return self._held_rows().copy()
+
+    def _held_rows(self) -> np.ndarray:
+        """The rows held, the engine's or those waiting for the first solve (not a copy)."""
         if self.engine is not None:
-            return self.engine.rows.copy()
+            return self.engine.rows
         return np.concatenate(self.pending or [np.zeros((0, self.dim + 2))])
+
+    def _iteration_limit(self, n_rows: int) -> int:
+        """Pivots one solve may take on ``n_rows`` rows (``lp_iter_per_row``, ``lp_iter_base``)."""
+        tn = self.tuning
+        return int(tn.lp_iter_per_row * (n_rows + self.dim + 2) + tn.lp_iter_base)
 
     def basis_statuses(self):
         """(column statuses, row statuses) as int8 arrays (HiGHS's codes), or None if the LP
@@ -193,9 +202,8 @@ class MarginLP:
             self.engine, self.pending, self.is_frozen = None, [], True
             return
         if isinstance(saved, tuple):  # no vertex at the checkpoint: only rows
-            rows = (self.engine.rows if self.engine is not None
-                    else np.concatenate(self.pending or [np.zeros((0, self.dim + 2))]))
-            self.engine, self.pending = None, [rows[:n_rows].copy()]
+            rows = self._held_rows()[:n_rows].copy()
+            self.engine, self.pending = None, [rows]
             return
         self.engine.restore(saved)
 
@@ -233,7 +241,7 @@ class MarginLP:
         them (clustering.MergeEngine._restore_lps).
         """
         eng = self.engine
-        if eng is None or self.is_frozen:  # frozen: pruned when it was kept, unchanged since
+        if eng is None:  # frozen (pruned when it was kept, unchanged since) or never solved
             return blocks
         n = eng.m
         keep = self.tuning.lp_rows_per_col * (self.dim + 2)
@@ -270,13 +278,13 @@ class MarginLP:
         if len(idx) == 0:
             return True
         eng = self.engine
-        if eng is None or self.is_frozen:
+        if eng is None:  # frozen or never solved: no vertex to keep
             return False
         if not eng.active.row_on[idx].any():
             eng.delete_rows(idx)
             return self.at_optimum or self.solve() is not None
-        limit = int(self.tuning.lp_iter_per_row * (eng.m + self.dim + 2) + self.tuning.lp_iter_base)
-        basis, self.iterations = _highs_basis_freed(eng.rows, self.dim, limit, eng.statuses(), idx)
+        basis, self.iterations = _highs_basis_freed(eng.rows, self.dim, self._iteration_limit(eng.m),
+                                                    eng.statuses(), idx)
         moved = (DenseDualSimplex.from_statuses(eng.rows, self.dim, *basis)
                  if basis is not None and (basis[1][idx] == HIGHS_BASIC).all() else None)
         keep = np.ones(eng.m, bool)
@@ -299,15 +307,13 @@ class MarginLP:
         pair is within it (the caller checks that pair; the vertex is then not an optimum
         and ``optimum`` keeps the last one).
         """
-        tn = self.tuning
         self.paused = self.met = self.at_optimum = False
         self.iterations = 0
-        limit = int(tn.lp_iter_per_row * (self.num_rows + self.dim + 2) + tn.lp_iter_base)
+        limit = self._iteration_limit(self.num_rows)
         if limit <= 0:  # no budget: no answer (not even from the starting vertex)
             return None
         if self.engine is None:
-            rows = np.concatenate(self.pending or [np.zeros((0, self.dim + 2))])
-            self.engine = DenseDualSimplex.cold(rows, self.dim)
+            self.engine = DenseDualSimplex.cold(self._held_rows(), self.dim)
             if self.engine is None:  # one side has no row: unbounded
                 return None
             self.pending = []
